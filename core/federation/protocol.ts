@@ -1,0 +1,192 @@
+/**
+ * FedSeg wire protocol, version 1.
+ *
+ * Control messages are JSON text frames, each validated by a zod schema on receipt. Model weights
+ * travel only in binary frames: a fixed prelude, a small JSON header (validated too) that ties the
+ * payload to a round and an architecture hash, then the model file bytes (core/weights encoding).
+ * A site must send `hello` with its token and receive `welcome` before the server sends it anything
+ * else; in particular no model byte is sent to an unauthenticated connection.
+ */
+import { z } from 'zod';
+import { FedSegError } from '../errors.js';
+
+export const PROTOCOL_VERSION = 1;
+/** Default cap on any single frame (text or binary); the full-size U-Net is ~22 MB of float32. */
+export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
+/** WebSocket close codes FedSeg uses (4000-4999 are application-defined). */
+export const CLOSE = {
+  authFailed: 4401,
+  protocolError: 4400,
+  tooLarge: 4413,
+  replaced: 4409,
+  heartbeatTimeout: 4408,
+  serverShutdown: 4503,
+} as const;
+
+const round = z.number().int().nonnegative();
+const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/);
+const finite = z.number().finite();
+/** Aggregate metrics a site may report: flat name -> number (e.g. dice_WT, loss). Never per-case data. */
+export const MetricsSchema = z.record(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/), finite)
+  .refine((m) => Object.keys(m).length <= 64, 'at most 64 metrics');
+export type Metrics = z.infer<typeof MetricsSchema>;
+
+/** What a site is told to do in a round; strategies fill it (FedProx sets mu). */
+export const RoundInstructionsSchema = z.object({
+  epochs: z.number().int().positive(),
+  learningRate: z.number().positive().finite(),
+  batchSize: z.number().int().positive(),
+  /** FedProx proximal coefficient; 0 means plain local training. */
+  mu: z.number().nonnegative().finite(),
+  /** Seed for the site's local shuffling/patch sampling this round. */
+  seed: z.number().int(),
+});
+export type RoundInstructions = z.infer<typeof RoundInstructionsSchema>;
+
+// ---- site -> server ----
+export const HelloSchema = z.object({
+  type: z.literal('hello'),
+  protocol: z.number().int(),
+  token: z.string().min(1).max(256),
+  /** Cases the site can train on and validate on; an update may not claim more training cases. */
+  cases: z.object({ train: z.number().int().nonnegative(), validation: z.number().int().nonnegative() }),
+  software: z.string().max(100).optional(),
+});
+export const ApproveSchema = z.object({ type: z.literal('approve'), round, attempt: z.number().int().positive() });
+export const DeclineSchema = z.object({
+  type: z.literal('decline'), round, attempt: z.number().int().positive(), reason: z.string().max(500).optional(),
+});
+export const TrainingProgressSchema = z.object({
+  type: z.literal('progress'), round, epoch: z.number().int().nonnegative(), epochs: z.number().int().positive(),
+  loss: finite.optional(),
+});
+/** A site's evaluation of the global model of `round` on its local validation cases. */
+export const EvaluationSchema = z.object({
+  type: z.literal('evaluation'), round, numCases: z.number().int().nonnegative(), metrics: MetricsSchema,
+});
+export const PingSchema = z.object({ type: z.literal('ping'), t: z.number() });
+export const PongSchema = z.object({ type: z.literal('pong'), t: z.number() });
+
+export const SiteMessageSchema = z.discriminatedUnion('type', [
+  HelloSchema, ApproveSchema, DeclineSchema, TrainingProgressSchema, EvaluationSchema, PingSchema, PongSchema,
+]);
+export type SiteMessage = z.infer<typeof SiteMessageSchema>;
+
+// ---- server -> site ----
+export const WelcomeSchema = z.object({
+  type: z.literal('welcome'), protocol: z.number().int(), site: z.string(), heartbeatMs: z.number().int().positive(),
+  maxMessageBytes: z.number().int().positive(), architectureHash: z.string(),
+});
+export const AuthFailedSchema = z.object({ type: z.literal('auth-failed'), reason: z.string() });
+export const AnnounceSchema = z.object({
+  type: z.literal('announce'), round, attempt: z.number().int().positive(), totalRounds: z.number().int().positive(),
+  /** Epoch milliseconds by which approve/decline must arrive. */
+  approvalDeadline: z.number(),
+  trainingDeadlineS: z.number().positive(),
+  strategy: z.string(),
+  architectureHash: z.string(),
+  /** Model architecture config, shown to the site admin and used to build the local model. */
+  model: z.record(z.string(), z.unknown()),
+  instructions: RoundInstructionsSchema,
+  /** What the site would send if it approves; shown verbatim to the admin. */
+  leavesSite: z.array(z.string()),
+});
+export type Announce = z.infer<typeof AnnounceSchema>;
+export const UpdateAcceptedSchema = z.object({ type: z.literal('update-accepted'), round, norm: finite });
+export const UpdateRejectedSchema = z.object({ type: z.literal('update-rejected'), round, reason: z.string() });
+export const LeftOutSchema = z.object({ type: z.literal('left-out'), round, reason: z.string() });
+export const RoundResultSchema = z.object({
+  type: z.literal('round-result'), round, attempt: z.number().int().positive(),
+  status: z.enum(['completed', 'abandoned']),
+  sites: z.array(z.string()), numCases: z.number().int().nonnegative(),
+  modelHash: sha256Hex.optional(), reason: z.string().optional(),
+});
+export type RoundResult = z.infer<typeof RoundResultSchema>;
+export const FederationDoneSchema = z.object({ type: z.literal('done'), rounds: z.number().int().nonnegative() });
+export const ErrorMessageSchema = z.object({ type: z.literal('error'), code: z.string(), message: z.string() });
+
+export const ServerMessageSchema = z.discriminatedUnion('type', [
+  WelcomeSchema, AuthFailedSchema, AnnounceSchema, UpdateAcceptedSchema, UpdateRejectedSchema, LeftOutSchema,
+  RoundResultSchema, FederationDoneSchema, ErrorMessageSchema, PingSchema, PongSchema,
+]);
+export type ServerMessage = z.infer<typeof ServerMessageSchema>;
+
+// ---- binary frames ----
+/** Global weights sent to a site: to train on (`train`) or to evaluate (`evaluate`). */
+export const GlobalFrameHeaderSchema = z.object({
+  kind: z.literal('global'), purpose: z.enum(['train', 'evaluate']), round, architectureHash: z.string(),
+  sha256: sha256Hex,
+});
+/** A site's locally trained weights for `round`, with the case count they were trained on. */
+export const UpdateFrameHeaderSchema = z.object({
+  kind: z.literal('update'), round, attempt: z.number().int().positive(), architectureHash: z.string(),
+  numCases: z.number(), // validated against the site's declaration by the server, so any number parses here
+  metrics: MetricsSchema, trainingSeconds: finite.nonnegative(),
+  /** The site's own computation of ||w_local - w_global||; the server recomputes it. */
+  norm: finite.nonnegative().optional(),
+});
+export const FrameHeaderSchema = z.discriminatedUnion('kind', [GlobalFrameHeaderSchema, UpdateFrameHeaderSchema]);
+export type GlobalFrameHeader = z.infer<typeof GlobalFrameHeaderSchema>;
+export type UpdateFrameHeader = z.infer<typeof UpdateFrameHeaderSchema>;
+export type FrameHeader = z.infer<typeof FrameHeaderSchema>;
+
+/** "FSGW" + version byte + 3 reserved bytes + u32 LE header length, then header JSON, then payload. */
+const MAGIC = [0x46, 0x53, 0x47, 0x57];
+const PRELUDE_BYTES = 12;
+const MAX_HEADER_BYTES = 64 * 1024;
+
+export function encodeFrame(header: FrameHeader, payload: Uint8Array): Buffer {
+  const headerBytes = Buffer.from(JSON.stringify(FrameHeaderSchema.parse(header)), 'utf8');
+  const prelude = Buffer.alloc(PRELUDE_BYTES);
+  prelude.set(MAGIC, 0);
+  prelude[4] = PROTOCOL_VERSION;
+  prelude.writeUInt32LE(headerBytes.length, 8);
+  return Buffer.concat([prelude, headerBytes, payload]);
+}
+
+export interface DecodedFrame {
+  header: FrameHeader;
+  payload: Uint8Array;
+}
+
+/** Parses a binary frame; throws FedSegError naming what is wrong. */
+export function decodeFrame(frame: Uint8Array, maxBytes = DEFAULT_MAX_MESSAGE_BYTES): DecodedFrame {
+  if (frame.byteLength > maxBytes) throw new FedSegError(`binary frame of ${frame.byteLength} bytes exceeds the ${maxBytes}-byte limit`, { field: 'frame' });
+  if (frame.byteLength < PRELUDE_BYTES || MAGIC.some((b, i) => frame[i] !== b)) {
+    throw new FedSegError('binary frame does not start with the FedSeg prelude', { field: 'frame' });
+  }
+  if (frame[4] !== PROTOCOL_VERSION) throw new FedSegError(`binary frame has protocol version ${frame[4]}, expected ${PROTOCOL_VERSION}`, { field: 'frame.version' });
+  const view = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
+  const headerLength = view.getUint32(8, true);
+  if (headerLength > MAX_HEADER_BYTES || PRELUDE_BYTES + headerLength > frame.byteLength) {
+    throw new FedSegError(`binary frame header length ${headerLength} is out of range`, { field: 'frame.header' });
+  }
+  const headerText = Buffer.from(frame.buffer, frame.byteOffset + PRELUDE_BYTES, headerLength).toString('utf8');
+  let json: unknown;
+  try {
+    json = JSON.parse(headerText);
+  } catch {
+    throw new FedSegError('binary frame header is not JSON', { field: 'frame.header' });
+  }
+  const parsed = FrameHeaderSchema.safeParse(json);
+  if (!parsed.success) throw new FedSegError(`binary frame header is invalid: ${formatIssues(parsed.error)}`, { field: 'frame.header' });
+  return { header: parsed.data, payload: frame.subarray(PRELUDE_BYTES + headerLength) };
+}
+
+/** Parses a JSON text frame with `schema`; throws FedSegError saying whether it was not JSON or failed the schema. */
+export function decodeJson<T>(schema: z.ZodType<T>, text: string, maxBytes = DEFAULT_MAX_MESSAGE_BYTES): T {
+  if (Buffer.byteLength(text, 'utf8') > maxBytes) throw new FedSegError(`message exceeds the ${maxBytes}-byte limit`, { field: 'message' });
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new FedSegError('message is not JSON', { field: 'message' });
+  }
+  const parsed = schema.safeParse(json);
+  if (!parsed.success) throw new FedSegError(`message fails the protocol schema: ${formatIssues(parsed.error)}`, { field: 'message' });
+  return parsed.data;
+}
+
+export function formatIssues(error: z.ZodError): string {
+  return error.issues.slice(0, 3).map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
+}

@@ -1,0 +1,82 @@
+import { FedSegError } from '../../errors.js';
+import type { RoundInstructions } from '../protocol.js';
+import type { TensorList } from '../tensors.js';
+import { manifestMismatch, withData } from '../tensors.js';
+import { federatedAverage } from './fedavg.js';
+import { sameForAll, type ClientUpdate, type Strategy } from './types.js';
+
+export interface FedOptParams {
+  /** Server learning rate. */
+  eta: number;
+  beta1: number;
+  beta2: number;
+  /** Adaptivity floor: v starts at tau^2 and the step divides by sqrt(v) + tau. */
+  tau: number;
+}
+
+/**
+ * Server-side adaptive optimisers of Reddi et al. 2021 ("Adaptive Federated Optimization"): the
+ * case-weighted average of the updates minus the global model is a pseudo-gradient, which FedAdam
+ * or FedYogi applies with server moments m and v. The moments are exported with each checkpoint
+ * so a restarted server continues with the same optimiser state.
+ */
+export class FedOpt implements Strategy {
+  private m: Float32Array[] | null = null;
+  private v: Float32Array[] | null = null;
+
+  constructor(readonly name: 'fedadam' | 'fedyogi', private readonly p: FedOptParams) {
+    for (const [key, value] of Object.entries(p)) {
+      if (!(value > 0) || !Number.isFinite(value)) throw new FedSegError(`${name} ${key} must be positive, got ${value}`, { field: `strategy.${key}` });
+    }
+    if (p.beta1 >= 1 || p.beta2 >= 1) throw new FedSegError(`${name} betas must be < 1`, { field: 'strategy.beta1' });
+  }
+
+  configureRound(_round: number, sites: readonly string[], base: RoundInstructions): Map<string, RoundInstructions> {
+    return sameForAll(sites, { ...base, mu: 0 });
+  }
+
+  aggregate(_round: number, updates: readonly ClientUpdate[], global: TensorList): TensorList {
+    const avg = federatedAverage(updates, global);
+    const { eta, beta1, beta2, tau } = this.p;
+    this.m ??= global.map((t) => new Float32Array(t.data.length));
+    this.v ??= global.map((t) => new Float32Array(t.data.length).fill(tau * tau));
+    const m = this.m;
+    const v = this.v;
+    return withData(global, global.map((t, k) => {
+      const x = t.data;
+      const a = avg[k].data;
+      const mk = m[k];
+      const vk = v[k];
+      const out = new Float32Array(x.length);
+      for (let i = 0; i < x.length; i++) {
+        const delta = a[i] - x[i];
+        const d2 = delta * delta;
+        mk[i] = beta1 * mk[i] + (1 - beta1) * delta;
+        vk[i] = this.name === 'fedadam'
+          ? beta2 * vk[i] + (1 - beta2) * d2
+          : vk[i] - (1 - beta2) * d2 * Math.sign(vk[i] - d2);
+        out[i] = x[i] + eta * mk[i] / (Math.sqrt(vk[i]) + tau);
+      }
+      return out;
+    }));
+  }
+
+  exportState(): TensorList | null {
+    if (!this.m || !this.v) return null;
+    return [
+      ...this.m.map((d, i) => ({ name: `m/${i}`, shape: [d.length], data: d })),
+      ...this.v.map((d, i) => ({ name: `v/${i}`, shape: [d.length], data: d })),
+    ];
+  }
+
+  importState(state: TensorList): void {
+    const half = state.length / 2;
+    if (!Number.isInteger(half)) throw new FedSegError(`${this.name} state must hold m and v for every tensor`, { field: 'strategyState' });
+    const m = state.slice(0, half);
+    const v = state.slice(half);
+    const mismatch = manifestMismatch(m.map((t, i) => ({ ...t, name: `v/${i}` })), v);
+    if (mismatch) throw new FedSegError(`${this.name} state is inconsistent: ${mismatch}`, { field: 'strategyState' });
+    this.m = m.map((t) => new Float32Array(t.data));
+    this.v = v.map((t) => new Float32Array(t.data));
+  }
+}

@@ -1,0 +1,64 @@
+/**
+ * The federation's in-memory view of a model's weights: an ordered list of named float32 tensors.
+ * Strategies, validation and the wire all work on this; core/weights turns it into model files.
+ */
+import { elementCount, type NamedTensor } from '../weights/types.js';
+
+export type { NamedTensor };
+
+export type TensorList = NamedTensor[];
+
+export function parameterCount(tensors: TensorList): number {
+  return tensors.reduce((sum, t) => sum + t.data.length, 0);
+}
+
+/** First difference between two manifests (names, order, shapes), or null when they match. */
+export function manifestMismatch(expected: TensorList, actual: TensorList): string | null {
+  if (expected.length !== actual.length) return `expected ${expected.length} tensors, got ${actual.length}`;
+  for (let i = 0; i < expected.length; i++) {
+    const e = expected[i];
+    const a = actual[i];
+    if (e.name !== a.name) return `tensor ${i} is named "${a.name}", expected "${e.name}"`;
+    if (e.shape.length !== a.shape.length || e.shape.some((d, j) => d !== a.shape[j])) {
+      return `tensor "${e.name}" has shape [${a.shape.join(',')}], expected [${e.shape.join(',')}]`;
+    }
+    if (a.data.length !== elementCount(a.shape)) return `tensor "${e.name}" holds ${a.data.length} values for shape [${a.shape.join(',')}]`;
+  }
+  return null;
+}
+
+/** Name of the first tensor holding NaN or +-Infinity, or null when all values are finite. */
+export function firstNonFinite(tensors: TensorList): string | null {
+  for (const t of tensors) {
+    const d = t.data;
+    for (let i = 0; i < d.length; i++) {
+      // x - x is NaN exactly for NaN and +-Infinity; cheaper than Number.isFinite per element.
+      if (d[i] - d[i] !== 0) return t.name;
+    }
+  }
+  return null;
+}
+
+/** L2 norm of (a - b) over all tensors, accumulated in float64; b omitted means the norm of a. */
+export function l2Distance(a: TensorList, b?: TensorList): number {
+  let sum = 0;
+  for (let k = 0; k < a.length; k++) {
+    const x = a[k].data;
+    const y = b?.[k].data;
+    for (let i = 0; i < x.length; i++) {
+      const v = y ? x[i] - y[i] : x[i];
+      sum += v * v;
+    }
+  }
+  return Math.sqrt(sum);
+}
+
+/** A deep copy sharing no buffers with the source. */
+export function cloneTensors(tensors: TensorList): TensorList {
+  return tensors.map((t) => ({ name: t.name, shape: [...t.shape], data: new Float32Array(t.data) }));
+}
+
+/** Same manifest as `like`, with the given data arrays. */
+export function withData(like: TensorList, data: Float32Array[]): TensorList {
+  return like.map((t, i) => ({ name: t.name, shape: [...t.shape], data: data[i] }));
+}

@@ -1,0 +1,51 @@
+import type { UpdateFrameHeader } from './protocol.js';
+import { firstNonFinite, l2Distance, manifestMismatch, type TensorList } from './tensors.js';
+
+/** What the server knows when an update arrives. */
+export interface UpdateContext {
+  /** Round and attempt currently collecting updates, or null when none is. */
+  round: number | null;
+  attempt: number | null;
+  architectureHash: string;
+  global: TensorList;
+  /** Training cases the site declared when it connected. */
+  declaredCases: number;
+  /** True when this site already has an accepted update for the round. */
+  alreadySubmitted: boolean;
+  /** True when this site approved the round and was sent the weights. */
+  participating: boolean;
+}
+
+export type UpdateVerdict = { ok: true; norm: number } | { ok: false; reason: string };
+
+/** Checks that need only the frame header: cheap, done before decoding the weights. */
+export function checkUpdateHeader(header: UpdateFrameHeader, ctx: UpdateContext): UpdateVerdict | null {
+  if (ctx.round === null || header.round !== ctx.round) {
+    return { ok: false, reason: ctx.round === null ? `update for round ${header.round} arrived while no round is collecting updates` : `update is for round ${header.round}, but round ${ctx.round} is collecting` };
+  }
+  if (header.attempt !== ctx.attempt) return { ok: false, reason: `update is for attempt ${header.attempt} of round ${header.round}, current attempt is ${ctx.attempt}` };
+  if (!ctx.participating) return { ok: false, reason: `site did not approve round ${header.round} or was left out of it` };
+  if (ctx.alreadySubmitted) return { ok: false, reason: `duplicate update: an update for round ${header.round} was already accepted` };
+  if (header.architectureHash !== ctx.architectureHash) return { ok: false, reason: `architecture hash ${header.architectureHash.slice(0, 12)} does not match the federation's ${ctx.architectureHash.slice(0, 12)}` };
+  const n = header.numCases;
+  if (!Number.isInteger(n) || n <= 0) return { ok: false, reason: `numCases must be a positive integer, got ${n}` };
+  if (n > ctx.declaredCases) return { ok: false, reason: `numCases ${n} exceeds the ${ctx.declaredCases} training cases the site declared` };
+  return null;
+}
+
+/**
+ * Full validation of a decoded update (SPEC section 5): same manifest and shapes as the global
+ * model, every value finite; returns the update norm ||w_k - w_global|| for the log.
+ */
+export function validateUpdate(header: UpdateFrameHeader, weights: TensorList, weightsArchitectureHash: string, ctx: UpdateContext): UpdateVerdict {
+  const headerVerdict = checkUpdateHeader(header, ctx);
+  if (headerVerdict) return headerVerdict;
+  if (weightsArchitectureHash !== ctx.architectureHash) return { ok: false, reason: `model file's architecture hash ${weightsArchitectureHash.slice(0, 12)} does not match the federation's ${ctx.architectureHash.slice(0, 12)}` };
+  const mismatch = manifestMismatch(ctx.global, weights);
+  if (mismatch) return { ok: false, reason: `wrong shapes: ${mismatch}` };
+  const bad = firstNonFinite(weights);
+  if (bad) return { ok: false, reason: `tensor "${bad}" holds NaN or Infinity` };
+  const norm = l2Distance(weights, ctx.global);
+  if (!Number.isFinite(norm)) return { ok: false, reason: 'update norm overflows float64' };
+  return { ok: true, norm };
+}
