@@ -6,3 +6,4 @@ export { percentile } from './percentile.js';
 export { REGION_BIT, REGIONS, regionBits, type Region } from './regions.js';
 export { surfaceOf } from './surface.js';
 export type { Dims3, LabelVolume, Spacing3 } from './types.js';
+export { readLabelVolume } from './load.js';
