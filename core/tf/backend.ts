@@ -1,0 +1,129 @@
+/**
+ * The one place FedSeg picks its TensorFlow.js backend. Everything else gets `tf` from here, so the
+ * same model code runs on tfjs-node-gpu, tfjs-node, wasm and cpu, and FedSeg's extra gradients and
+ * fast 3D-convolution kernels are registered exactly once whichever backend runs.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import { getThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import { createRequire } from 'node:module';
+import { dirname } from 'node:path';
+import { FedSegError, errorMessage } from '../errors.js';
+import { registerFedSegGradients } from './gradients.js';
+import { loadStockGradients } from './stock-gradients.js';
+import { installFastConv, type FastConvStatus } from './fast-conv.js';
+
+export { tf };
+
+export const BACKEND_PREFERENCES = ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
+export type BackendPreference = (typeof BACKEND_PREFERENCES)[number];
+
+export interface BackendInfo {
+  /** TF.js backend name actually active: 'tensorflow' (tfjs-node or -gpu), 'wasm' or 'cpu'. */
+  name: string;
+  tf: typeof tf;
+  /** True when FedSeg's fast conv3d kernels replace the backend's stock ones. */
+  fastConv: boolean;
+  /** Human-readable one-liner, e.g. "wasm (SIMD, 1 thread) + FedSeg fast conv3d (wasm-xnnpack)". */
+  detail: string;
+}
+
+let active: { preference: BackendPreference; info: BackendInfo } | undefined;
+let pending: Promise<BackendInfo> | undefined;
+
+/**
+ * Selects and initialises the backend. `pref` overrides env FEDSEG_BACKEND, which overrides 'auto'
+ * (tensorflow-gpu > tensorflow > wasm > cpu). An explicit choice that cannot load is an error; 'auto'
+ * falls through. Idempotent: repeated calls with the same preference return the same info.
+ */
+export async function initBackend(pref?: BackendPreference): Promise<BackendInfo> {
+  const preference = resolvePreference(pref);
+  while (pending) await pending.catch(() => undefined);
+  if (active && active.preference === preference) return active.info;
+  pending = select(preference);
+  try {
+    const info = await pending;
+    active = { preference, info };
+    return info;
+  } finally {
+    pending = undefined;
+  }
+}
+
+/** One line for CLI/app display; says "not initialised" before `initBackend`. */
+export function describeBackend(): string {
+  return active ? active.info.detail : 'TensorFlow.js backend not initialised';
+}
+
+/** Info of the active backend, if `initBackend` has completed. */
+export function activeBackend(): BackendInfo | undefined {
+  return active?.info;
+}
+
+function resolvePreference(pref: BackendPreference | undefined): BackendPreference {
+  const raw = pref ?? process.env.FEDSEG_BACKEND ?? 'auto';
+  if (!(BACKEND_PREFERENCES as readonly string[]).includes(raw)) {
+    throw new FedSegError(`unknown TensorFlow.js backend '${raw}' (expected one of ${BACKEND_PREFERENCES.join(', ')})`, {
+      field: pref === undefined ? 'FEDSEG_BACKEND' : 'backend',
+    });
+  }
+  return raw as BackendPreference;
+}
+
+type Loader = () => Promise<string>;
+
+const LOADERS: Record<Exclude<BackendPreference, 'auto'>, Loader> = {
+  'tensorflow-gpu': () => loadTfjsNode('@tensorflow/tfjs-node-gpu'),
+  tensorflow: () => loadTfjsNode('@tensorflow/tfjs-node'),
+  wasm: loadWasm,
+  cpu: async () => {
+    await activate('cpu');
+    return 'cpu (pure JavaScript)';
+  },
+};
+
+async function select(preference: BackendPreference): Promise<BackendInfo> {
+  await loadStockGradients();
+  registerFedSegGradients();
+  const order: Exclude<BackendPreference, 'auto'>[] =
+    preference === 'auto' ? ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] : [preference];
+  const failures: string[] = [];
+  for (const candidate of order) {
+    let base: string;
+    try {
+      base = await LOADERS[candidate]();
+    } catch (err) {
+      failures.push(`${candidate}: ${errorMessage(err).split('\n')[0]}`);
+      continue;
+    }
+    const name = tf.getBackend();
+    const fast: FastConvStatus = installFastConv(name);
+    const detail = fast.enabled ? `${base} + FedSeg fast conv3d (${fast.engine})` : base;
+    return { name, tf, fastConv: fast.enabled, detail };
+  }
+  throw new FedSegError(`no TensorFlow.js backend could be initialised (${failures.join('; ')})`, { field: 'backend' });
+}
+
+async function activate(name: string): Promise<void> {
+  if (!(await tf.setBackend(name))) throw new Error(`tf.setBackend('${name}') failed`);
+  await tf.ready();
+}
+
+/** tfjs-node(-gpu) are optional dependencies; a variable specifier keeps them out of type resolution. */
+async function loadTfjsNode(pkg: string): Promise<string> {
+  const specifier: string = pkg;
+  await import(specifier);
+  await activate('tensorflow');
+  return pkg === '@tensorflow/tfjs-node-gpu' ? 'tensorflow (tfjs-node-gpu, CUDA)' : 'tensorflow (tfjs-node, libtensorflow CPU)';
+}
+
+async function loadWasm(): Promise<string> {
+  // In Node the .wasm binaries must be read from the package's dist folder by file path.
+  const require = createRequire(import.meta.url);
+  const dist = dirname(require.resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm'));
+  setWasmPaths(`${dist}/`);
+  await activate('wasm');
+  const simd = Boolean(await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT'));
+  const threads = getThreadsCount();
+  return `wasm (${simd ? 'SIMD' : 'no SIMD'}, ${threads} thread${threads === 1 ? '' : 's'})`;
+}
