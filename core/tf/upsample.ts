@@ -13,11 +13,11 @@ export function upsample3d(x: tf.Tensor5D, factor = 2): tf.Tensor5D {
     throw new FedSegError(`upsample3d factor must be a positive integer, got ${factor}`, { field: 'factor' });
   }
   if (factor === 1) return tf.clone(x);
-  const op = tf.customGrad((input: tf.Tensor, save: tf.GradSaveFunc) => {
-    save([]);
-    return { value: repeatVoxels(input as tf.Tensor5D, factor), gradFunc: (dy: tf.Tensor) => sumBlocks(dy as tf.Tensor5D, factor) };
-  });
-  return op(x) as tf.Tensor5D;
+  const op = tf.customGrad<tf.Tensor5D>((...args: Array<tf.Tensor | tf.GradSaveFunc>) => ({
+    value: repeatVoxels(args[0] as tf.Tensor5D, factor),
+    gradFunc: (dy: tf.Tensor5D) => sumBlocks(dy, factor),
+  }));
+  return op(x);
 }
 
 /** Repeats along W, then H, then D, each a rank-4 tile so every backend supports it. */
