@@ -1,0 +1,22 @@
+{
+  "targets": [
+    {
+      "target_name": "fedseg_native",
+      "sources": [
+        "src/addon.c",
+        "src/conv3d.c",
+        "src/gemm.c",
+        "src/thread_pool.c"
+      ],
+      "conditions": [
+        ["OS!='win'", {
+          "cflags": ["-O3", "-std=gnu11", "-fno-math-errno", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+          "libraries": ["-lpthread"],
+          "xcode_settings": {
+            "OTHER_CFLAGS": ["-O3", "-std=gnu11", "-fno-math-errno"]
+          }
+        }]
+      ]
+    }
+  ]
+}

@@ -1,0 +1,179 @@
+/* N-API surface of FedSeg's native kernels (plain C node_api.h: binary-compatible across Node and
+ * Electron versions). Every entry point checks typed-array lengths against the shapes it is given
+ * before any native code touches memory, and throws a TypeError/RangeError otherwise.
+ *
+ *   conv3d(x, xShape, w, wShape, y, yShape, strides, pads, dilations)            writes y
+ *   conv3dBackpropInput(dy, dyShape, w, wShape, dx, dxShape, strides, pads, dil)  writes dx
+ *   conv3dBackpropFilter(x, xShape, dy, dyShape, dw, wShape, strides, pads, dil)  writes dw
+ *   setThreads(n), info() -> { isa, threads, version }
+ * Shapes: x/y/dx/dy NDHWC [n, d, h, w, c]; filter DHWIO [kd, kh, kw, cin, cout]; strides/dilations
+ * [d, h, w]; pads = padding before each spatial dimension [front, top, left], as TF.js computes it
+ * (negative for some odd "same" cases, where TF.js skips leading input). */
+#include <node_api.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "conv3d.h"
+#include "gemm.h"
+#include "thread_pool.h"
+
+#define ADDON_VERSION 1
+
+#define CHECK(call)                                                       \
+  do {                                                                    \
+    if ((call) != napi_ok) {                                              \
+      napi_throw_error(env, NULL, "fedseg_native: N-API call failed: " #call); \
+      return NULL;                                                        \
+    }                                                                     \
+  } while (0)
+
+static int get_f32(napi_env env, napi_value v, float **data, size_t *len, const char *name) {
+  bool is_ta = false;
+  napi_typedarray_type type;
+  size_t length;
+  void *ptr;
+  char msg[128];
+  if (napi_is_typedarray(env, v, &is_ta) != napi_ok || !is_ta ||
+      napi_get_typedarray_info(env, v, &type, &length, &ptr, NULL, NULL) != napi_ok || type != napi_float32_array) {
+    snprintf(msg, sizeof msg, "fedseg_native: %s must be a Float32Array", name);
+    napi_throw_type_error(env, NULL, msg);
+    return 0;
+  }
+  *data = ptr;
+  *len = length;
+  return 1;
+}
+
+static int get_ints(napi_env env, napi_value v, int *out, uint32_t count, int min, const char *name) {
+  bool is_array = false;
+  uint32_t length = 0;
+  char msg[160];
+  if (napi_is_array(env, v, &is_array) != napi_ok || !is_array || napi_get_array_length(env, v, &length) != napi_ok ||
+      length != count) {
+    snprintf(msg, sizeof msg, "fedseg_native: %s must be an array of %u integers", name, count);
+    napi_throw_type_error(env, NULL, msg);
+    return 0;
+  }
+  for (uint32_t i = 0; i < count; i++) {
+    napi_value e;
+    double d;
+    if (napi_get_element(env, v, i, &e) != napi_ok || napi_get_value_double(env, e, &d) != napi_ok || d != (int)d ||
+        d < min || d > (1 << 30)) {
+      snprintf(msg, sizeof msg, "fedseg_native: %s[%u] must be an integer >= %d", name, i, min);
+      napi_throw_range_error(env, NULL, msg);
+      return 0;
+    }
+    out[i] = (int)d;
+  }
+  return 1;
+}
+
+static int check_len(napi_env env, size_t len, const int *shape, const char *name) {
+  size_t want = 1;
+  for (int i = 0; i < 5; i++) want *= (size_t)shape[i];
+  if (len != want) {
+    char msg[160];
+    snprintf(msg, sizeof msg, "fedseg_native: %s has %zu elements but its shape needs %zu", name, len, want);
+    napi_throw_range_error(env, NULL, msg);
+    return 0;
+  }
+  return 1;
+}
+
+enum conv_op { OP_FORWARD, OP_BACKPROP_INPUT, OP_BACKPROP_FILTER };
+
+/* All three ops take (a, aShape, b, bShape, out, outShape, strides, pads, dilations); which tensor is
+ * the activation, the gradient or the filter depends on the op. */
+static napi_value conv_entry(napi_env env, napi_callback_info info, enum conv_op op) {
+  size_t argc = 9;
+  napi_value argv[9];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc != 9) {
+    napi_throw_type_error(env, NULL, "fedseg_native: conv ops take 9 arguments");
+    return NULL;
+  }
+  float *t[3];
+  size_t len[3];
+  int shape[3][5];
+  static const char *names[3][3] = {{"x", "filter", "y"}, {"dy", "filter", "dx"}, {"x", "dy", "dw"}};
+  for (int i = 0; i < 3; i++) {
+    if (!get_f32(env, argv[2 * i], &t[i], &len[i], names[op][i])) return NULL;
+    if (!get_ints(env, argv[2 * i + 1], shape[i], 5, 1, names[op][i])) return NULL;
+    if (!check_len(env, len[i], shape[i], names[op][i])) return NULL;
+  }
+  int strides[3], pads[3], dil[3];
+  if (!get_ints(env, argv[6], strides, 3, 1, "strides") || !get_ints(env, argv[7], pads, 3, -(1 << 30), "pads") ||
+      !get_ints(env, argv[8], dil, 3, 1, "dilations"))
+    return NULL;
+  const int *act_in, *act_out, *filt;
+  switch (op) {
+    case OP_FORWARD: act_in = shape[0]; filt = shape[1]; act_out = shape[2]; break;
+    case OP_BACKPROP_INPUT: act_out = shape[0]; filt = shape[1]; act_in = shape[2]; break;
+    default: act_in = shape[0]; act_out = shape[1]; filt = shape[2]; break;
+  }
+  if (act_in[0] != act_out[0] || act_in[4] != filt[3] || act_out[4] != filt[4]) {
+    napi_throw_range_error(env, NULL,
+                           "fedseg_native: shapes disagree (batch, input channels = filter dim 3, output channels = filter dim 4)");
+    return NULL;
+  }
+  conv3d_shape s = {.batch = act_in[0], .in_d = act_in[1], .in_h = act_in[2], .in_w = act_in[3], .in_c = act_in[4],
+                    .out_d = act_out[1], .out_h = act_out[2], .out_w = act_out[3], .out_c = act_out[4],
+                    .k_d = filt[0], .k_h = filt[1], .k_w = filt[2]};
+  for (int i = 0; i < 3; i++) {
+    s.stride[i] = strides[i];
+    s.pad[i] = pads[i];
+    s.dil[i] = dil[i];
+  }
+  int rc;
+  switch (op) {
+    case OP_FORWARD: rc = conv3d_forward(&s, t[0], t[1], t[2]); break;
+    case OP_BACKPROP_INPUT: rc = conv3d_backprop_input(&s, t[0], t[1], t[2]); break;
+    default: rc = conv3d_backprop_filter(&s, t[0], t[1], t[2]); break;
+  }
+  if (rc != 0) {
+    napi_throw_error(env, "ENOMEM", "fedseg_native: out of memory for convolution scratch buffers");
+    return NULL;
+  }
+  return NULL;
+}
+
+static napi_value conv3d(napi_env env, napi_callback_info info) { return conv_entry(env, info, OP_FORWARD); }
+static napi_value conv3d_bi(napi_env env, napi_callback_info info) { return conv_entry(env, info, OP_BACKPROP_INPUT); }
+static napi_value conv3d_bf(napi_env env, napi_callback_info info) { return conv_entry(env, info, OP_BACKPROP_FILTER); }
+
+static napi_value set_threads(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  int32_t n = 0;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc != 1 || napi_get_value_int32(env, argv[0], &n) != napi_ok || n < 1 || n > 64) {
+    napi_throw_range_error(env, NULL, "fedseg_native: setThreads(n) needs an integer 1..64");
+    return NULL;
+  }
+  pool_set_threads(n);
+  return NULL;
+}
+
+static napi_value get_info(napi_env env, napi_callback_info info) {
+  napi_value obj, isa, threads, version;
+  CHECK(napi_create_object(env, &obj));
+  CHECK(napi_create_string_utf8(env, gemm_kernels()->isa, NAPI_AUTO_LENGTH, &isa));
+  CHECK(napi_create_int32(env, pool_get_threads(), &threads));
+  CHECK(napi_create_int32(env, ADDON_VERSION, &version));
+  CHECK(napi_set_named_property(env, obj, "isa", isa));
+  CHECK(napi_set_named_property(env, obj, "threads", threads));
+  CHECK(napi_set_named_property(env, obj, "version", version));
+  return obj;
+}
+
+NAPI_MODULE_INIT() {
+  napi_property_descriptor props[] = {
+      {"conv3d", NULL, conv3d, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"conv3dBackpropInput", NULL, conv3d_bi, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"conv3dBackpropFilter", NULL, conv3d_bf, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"setThreads", NULL, set_threads, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"info", NULL, get_info, NULL, NULL, NULL, napi_enumerable, NULL},
+  };
+  if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
+  return exports;
+}

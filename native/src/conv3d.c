@@ -1,0 +1,366 @@
+/* Implicit-GEMM 3D convolution.
+ *
+ * Every op is one matrix product whose left operand is a volume-to-columns ("im2col") matrix that is
+ * never built whole: each thread gathers a block of at most BLOCK_FLOATS floats of it at a time into
+ * its own buffer and feeds that block straight into the register-tiled micro-kernels of gemm.c.
+ *   forward:         y[p, co]  = cols_x[p, (tap, ci)]  . W[(tap, ci), co]
+ *   backprop-input:  dx[q, ci] = cols_dy[q, (tap, co)] . W'[(tap, co), ci]   (W' = per-tap transpose;
+ *                    cols_dy gathers dy at (q + pad - tap*dil) / stride where that divides exactly)
+ *   backprop-filter: dW[(tap, ci), co] = sum_p cols_x[p, (tap, ci)] * dy[p, co]
+ * Forward and backprop-input hand out row blocks dynamically (each output row has exactly one writer,
+ * so results do not depend on scheduling); backprop-filter gives each thread a fixed, contiguous range
+ * of rows and a private dW, summed in a fixed order, so its result is deterministic for a thread count.
+ *
+ * Temporary memory per call: packed filter (K x N rounded up to the kernel width), plus per thread one
+ * column block (<= max(BLOCK_FLOATS, 24 rows x K) floats) and, for backprop-filter, a K x N partial
+ * gradient and a dy block. K = k_d*k_h*k_w*channels. */
+#include "conv3d.h"
+
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gemm.h"
+#include "thread_pool.h"
+
+#define BLOCK_FLOATS (96 * 1024) /* 384 KiB of columns per block: stays in a 1-2 MiB L2 with the filter panel */
+#define MAX_BLOCK_ROWS 1024
+
+/* Which source element feeds row q, tap a, in one dimension: src = (q*qs + off + a*dil) / ds when that
+ * divides exactly and lands inside [0, size). */
+typedef struct {
+  int size, taps, qs, off, ds, dil;
+} axis_map;
+
+typedef struct {
+  int batch, grid_d, grid_h, grid_w; /* rows of the product: batch x grid */
+  int channels;                       /* contiguous channels per source position */
+  axis_map ax[3];                     /* d, h, w */
+  const float *src;                   /* [batch][ax0.size][ax1.size][ax2.size][channels] */
+} gather_spec;
+
+static long spec_k(const gather_spec *g) {
+  return (long)g->ax[0].taps * g->ax[1].taps * g->ax[2].taps * g->channels;
+}
+
+/* True when row q of the product is exactly source position q (1x1x1, stride 1, no padding). */
+static int spec_is_identity(const gather_spec *g) {
+  for (int i = 0; i < 3; i++) {
+    const axis_map *a = &g->ax[i];
+    if (a->taps != 1 || a->qs != 1 || a->off != 0 || a->ds != 1) return 0;
+  }
+  return g->grid_d == g->ax[0].size && g->grid_h == g->ax[1].size && g->grid_w == g->ax[2].size;
+}
+
+static inline int axis_source(const axis_map *a, int q, int tap) {
+  int num = q * a->qs + a->off + tap * a->dil;
+  if (num < 0) return -1;
+  if (a->ds != 1) {
+    if (num % a->ds) return -1;
+    num /= a->ds;
+  }
+  return num < a->size ? num : -1;
+}
+
+/* Writes rows [m0, m0 + rows) of the column matrix into buf (row-major, K floats per row). */
+static void gather_rows(const gather_spec *g, long m0, long rows, float *buf) {
+  const axis_map *ad = &g->ax[0], *ah = &g->ax[1], *aw = &g->ax[2];
+  const int c = g->channels;
+  const long k = spec_k(g);
+  const long plane_w = (long)aw->taps * c; /* floats per (tap_d, tap_h) run */
+  const int contiguous_w = aw->ds == 1 && aw->dil == 1;
+  long m = m0;
+  int x = (int)(m % g->grid_w);
+  long t = m / g->grid_w;
+  int y = (int)(t % g->grid_h);
+  t /= g->grid_h;
+  int z = (int)(t % g->grid_d);
+  int n = (int)(t / g->grid_d);
+  for (long r = 0; r < rows; r++) {
+    float *out = buf + r * k;
+    const float *batch_base = g->src + (long)n * ad->size * ah->size * aw->size * c;
+    for (int a = 0; a < ad->taps; a++) {
+      int sz = axis_source(ad, z, a);
+      for (int b = 0; b < ah->taps; b++, out += plane_w) {
+        int sy = sz < 0 ? -1 : axis_source(ah, y, b);
+        if (sy < 0) {
+          memset(out, 0, sizeof(float) * (size_t)plane_w);
+          continue;
+        }
+        const float *line = batch_base + ((long)sz * ah->size + sy) * aw->size * c;
+        if (contiguous_w) {
+          int base = x * aw->qs + aw->off; /* source w of tap 0; tap i reads base + i */
+          int lo = base < 0 ? -base : 0;
+          int hi = aw->size - base;
+          if (hi > aw->taps) hi = aw->taps;
+          if (hi < lo) hi = lo;
+          if (lo > 0) memset(out, 0, sizeof(float) * (size_t)lo * c);
+          if (hi > lo) memcpy(out + (long)lo * c, line + (long)(base + lo) * c, sizeof(float) * (size_t)(hi - lo) * c);
+          if (hi < aw->taps) memset(out + (long)hi * c, 0, sizeof(float) * (size_t)(aw->taps - hi) * c);
+        } else {
+          for (int i = 0; i < aw->taps; i++) {
+            int sx = axis_source(aw, x, i);
+            if (sx < 0)
+              memset(out + (long)i * c, 0, sizeof(float) * (size_t)c);
+            else
+              memcpy(out + (long)i * c, line + (long)sx * c, sizeof(float) * (size_t)c);
+          }
+        }
+      }
+    }
+    if (++x == g->grid_w) {
+      x = 0;
+      if (++y == g->grid_h) {
+        y = 0;
+        if (++z == g->grid_d) {
+          z = 0;
+          n++;
+        }
+      }
+    }
+  }
+}
+
+static long rows_total(const gather_spec *g) { return (long)g->batch * g->grid_d * g->grid_h * g->grid_w; }
+
+static long block_rows(long k, int mr) {
+  long rows = BLOCK_FLOATS / k;
+  rows -= rows % mr;
+  if (rows < mr) rows = mr;
+  if (rows > MAX_BLOCK_ROWS) rows = MAX_BLOCK_ROWS - MAX_BLOCK_ROWS % mr;
+  return rows;
+}
+
+static float *alloc_floats(size_t n) {
+  void *p = NULL;
+  if (posix_memalign(&p, 64, sizeof(float) * (n ? n : 1))) return NULL;
+  return p;
+}
+
+/* ---- row products: forward and backprop-input ---- */
+
+typedef struct {
+  const gather_spec *g;
+  const micro_kernel *mk;
+  const float *packed; /* [panel][K][nr], zero-padded past N */
+  float *out;          /* [rows][n] */
+  long k, m, mc;
+  int n;
+  atomic_long next_block;
+  atomic_int failed;
+} rows_job;
+
+static void rows_worker(void *ctx, int ti, int tc) {
+  rows_job *j = ctx;
+  const int mr = j->mk->mr, nr = j->mk->nr;
+  const int panels = (j->n + nr - 1) / nr;
+  const int identity = spec_is_identity(j->g);
+  float *buf = NULL;
+  for (;;) {
+    long blk = atomic_fetch_add(&j->next_block, 1);
+    long m0 = blk * j->mc;
+    if (m0 >= j->m) break;
+    long rows = j->m - m0 < j->mc ? j->m - m0 : j->mc;
+    const float *a;
+    if (identity && rows % mr == 0) {
+      a = j->g->src + m0 * j->k;
+    } else {
+      if (!buf && !(buf = alloc_floats((size_t)(j->mc + mr) * j->k))) {
+        atomic_store(&j->failed, 1);
+        break;
+      }
+      gather_rows(j->g, m0, rows, buf);
+      long padded = (rows + mr - 1) / mr * mr;
+      memset(buf + rows * j->k, 0, sizeof(float) * (size_t)((padded - rows) * j->k));
+      a = buf;
+    }
+    for (int p = 0; p < panels; p++) {
+      const float *b = j->packed + (long)p * j->k * nr;
+      int cols = j->n - p * nr < nr ? j->n - p * nr : nr;
+      for (long r0 = 0; r0 < rows; r0 += mr) {
+        float *c = j->out + (m0 + r0) * j->n + (long)p * nr;
+        int rcount = rows - r0 < mr ? (int)(rows - r0) : mr;
+        if (rcount == mr && cols == nr)
+          j->mk->fn(j->k, a + r0 * j->k, j->k, 1, b, nr, c, j->n, 0);
+        else
+          gemm_edge_tile(j->mk, j->k, a + r0 * j->k, j->k, 1, b, nr, c, j->n, 0, rcount, cols);
+      }
+    }
+  }
+  free(buf);
+  (void)ti;
+  (void)tc;
+}
+
+static int run_rows(const gather_spec *g, const float *packed, const micro_kernel *mk, int n, float *out) {
+  rows_job j = {.g = g, .mk = mk, .packed = packed, .out = out, .k = spec_k(g), .m = rows_total(g), .n = n};
+  j.mc = block_rows(j.k, mk->mr);
+  atomic_init(&j.next_block, 0);
+  atomic_init(&j.failed, 0);
+  pool_run(rows_worker, &j);
+  return atomic_load(&j.failed) ? -1 : 0;
+}
+
+/* Packs B[k][n] = source(k, n) into panels of nr columns, zero-padded. */
+static float *pack_panels(long k, int n, int nr, const float *w, long (*index)(const conv3d_shape *, long, int),
+                          const conv3d_shape *s) {
+  int panels = (n + nr - 1) / nr;
+  float *p = alloc_floats((size_t)panels * k * nr);
+  if (!p) return NULL;
+  for (int pi = 0; pi < panels; pi++)
+    for (long kk = 0; kk < k; kk++) {
+      float *dst = p + ((long)pi * k + kk) * nr;
+      for (int jj = 0; jj < nr; jj++) {
+        int col = pi * nr + jj;
+        dst[jj] = col < n ? w[index(s, kk, col)] : 0.0f;
+      }
+    }
+  return p;
+}
+
+/* forward: B[(tap, ci)][co] is the DHWIO filter itself */
+static long forward_index(const conv3d_shape *s, long kk, int co) { return kk * s->out_c + co; }
+
+/* backprop-input: B[(tap, co)][ci] = W[last - tap][ci][co]: taps run backwards, see conv3d_backprop_input */
+static long backprop_input_index(const conv3d_shape *s, long kk, int ci) {
+  long tap = (long)s->k_d * s->k_h * s->k_w - 1 - kk / s->out_c;
+  int co = (int)(kk % s->out_c);
+  return (tap * s->in_c + ci) * s->out_c + co;
+}
+
+static void x_spec(const conv3d_shape *s, const float *x, gather_spec *g) {
+  int in_size[3] = {s->in_d, s->in_h, s->in_w};
+  int taps[3] = {s->k_d, s->k_h, s->k_w};
+  g->batch = s->batch;
+  g->grid_d = s->out_d;
+  g->grid_h = s->out_h;
+  g->grid_w = s->out_w;
+  g->channels = s->in_c;
+  g->src = x;
+  for (int i = 0; i < 3; i++)
+    g->ax[i] = (axis_map){.size = in_size[i], .taps = taps[i], .qs = s->stride[i], .off = -s->pad[i], .ds = 1,
+                          .dil = s->dil[i]};
+}
+
+int conv3d_forward(const conv3d_shape *s, const float *x, const float *w, float *y) {
+  gather_spec g;
+  x_spec(s, x, &g);
+  const micro_kernel *mk = gemm_pick(s->out_c);
+  float *packed = pack_panels(spec_k(&g), s->out_c, mk->nr, w, forward_index, s);
+  if (!packed) return -1;
+  int rc = run_rows(&g, packed, mk, s->out_c, y);
+  free(packed);
+  return rc;
+}
+
+int conv3d_backprop_input(const conv3d_shape *s, const float *dy, const float *w, float *dx) {
+  int out_size[3] = {s->out_d, s->out_h, s->out_w};
+  int taps[3] = {s->k_d, s->k_h, s->k_w};
+  gather_spec g = {.batch = s->batch, .grid_d = s->in_d, .grid_h = s->in_h, .grid_w = s->in_w, .channels = s->out_c,
+                   .src = dy};
+  for (int i = 0; i < 3; i++)
+    g.ax[i] = (axis_map){.size = out_size[i], .taps = taps[i], .qs = 1,
+                         .off = s->pad[i] - (taps[i] - 1) * s->dil[i], .ds = s->stride[i], .dil = s->dil[i]};
+  /* Gathered tap i stands for filter tap (k-1-i) in every dimension: dx[q] takes dy[o] where
+   * o*stride = q + pad - (k-1-i)*dil. Running the taps backwards makes source positions ascend, so at
+   * stride 1 / dilation 1 (the flipped-filter convolution) the gather copies whole contiguous runs. */
+  const micro_kernel *mk = gemm_pick(s->in_c);
+  float *packed = pack_panels(spec_k(&g), s->in_c, mk->nr, w, backprop_input_index, s);
+  if (!packed) return -1;
+  int rc = run_rows(&g, packed, mk, s->in_c, dx);
+  free(packed);
+  return rc;
+}
+
+/* ---- backprop-filter ---- */
+
+typedef struct {
+  const gather_spec *g;
+  const micro_kernel *mk;
+  const float *dy; /* [rows][n] */
+  float **partials; /* per thread [K][np] */
+  long k, m, mc;
+  int n, np;
+  atomic_int failed;
+} filter_job;
+
+static void filter_worker(void *ctx, int ti, int tc) {
+  filter_job *j = ctx;
+  const int mr = j->mk->mr, nr = j->mk->nr;
+  const int panels = j->np / nr;
+  const int identity = spec_is_identity(j->g);
+  const int dy_direct = j->n == j->np;
+  long blocks = (j->m + j->mc - 1) / j->mc;
+  long first = blocks * ti / tc, last = blocks * (ti + 1) / tc;
+  float *partial = NULL, *buf = NULL, *dyp = NULL;
+  if (first >= last) return;
+  /* Extra mr floats: edge tiles read (but discard) up to mr - 1 columns past the last row. */
+  partial = alloc_floats((size_t)j->k * j->np);
+  buf = alloc_floats((size_t)j->mc * j->k + mr);
+  dyp = dy_direct ? NULL : alloc_floats((size_t)j->mc * j->np);
+  if (!partial || !buf || (!dy_direct && !dyp)) {
+    atomic_store(&j->failed, 1);
+    free(partial);
+    free(buf);
+    free(dyp);
+    return;
+  }
+  memset(partial, 0, sizeof(float) * (size_t)j->k * j->np);
+  for (long blk = first; blk < last; blk++) {
+    long m0 = blk * j->mc;
+    long rows = j->m - m0 < j->mc ? j->m - m0 : j->mc;
+    const float *a;
+    if (identity && (m0 + rows < j->m || j->k % mr == 0)) {
+      a = j->g->src + m0 * j->k;
+    } else {
+      gather_rows(j->g, m0, rows, buf);
+      a = buf;
+    }
+    const float *b;
+    if (dy_direct) {
+      b = j->dy + m0 * j->n;
+    } else {
+      for (long r = 0; r < rows; r++) {
+        memcpy(dyp + r * j->np, j->dy + (m0 + r) * j->n, sizeof(float) * (size_t)j->n);
+        memset(dyp + r * j->np + j->n, 0, sizeof(float) * (size_t)(j->np - j->n));
+      }
+      b = dyp;
+    }
+    for (long k0 = 0; k0 < j->k; k0 += mr) {
+      int rcount = j->k - k0 < mr ? (int)(j->k - k0) : mr;
+      for (int p = 0; p < panels; p++) {
+        float *c = partial + k0 * j->np + (long)p * nr;
+        if (rcount == mr)
+          j->mk->fn(rows, a + k0, 1, j->k, b + (long)p * nr, j->np, c, j->np, 1);
+        else
+          gemm_edge_tile(j->mk, rows, a + k0, 1, j->k, b + (long)p * nr, j->np, c, j->np, 1, rcount, nr);
+      }
+    }
+  }
+  free(buf);
+  free(dyp);
+  j->partials[ti] = partial;
+}
+
+int conv3d_backprop_filter(const conv3d_shape *s, const float *x, const float *dy, float *dw) {
+  gather_spec g;
+  x_spec(s, x, &g);
+  const micro_kernel *mk = gemm_pick(s->out_c);
+  float *partials[64] = {0};
+  filter_job j = {.g = &g, .mk = mk, .dy = dy, .partials = partials, .k = spec_k(&g), .m = rows_total(&g),
+                  .n = s->out_c};
+  j.np = (s->out_c + mk->nr - 1) / mk->nr * mk->nr;
+  j.mc = block_rows(j.k, mk->mr);
+  atomic_init(&j.failed, 0);
+  pool_run(filter_worker, &j);
+  /* Sum the per-thread partials in thread order: deterministic for a given thread count. */
+  memset(dw, 0, sizeof(float) * (size_t)j.k * j.n);
+  for (int t = 0; t < 64; t++) {
+    const float *p = partials[t];
+    if (!p) continue;
+    for (long kk = 0; kk < j.k; kk++)
+      for (int c = 0; c < j.n; c++) dw[kk * j.n + c] += p[kk * j.np + c];
+    free(partials[t]);
+  }
+  return atomic_load(&j.failed) ? -1 : 0;
+}

@@ -1,0 +1,36 @@
+/* Register-tiled micro-kernels: C[MR x NR] (+)= sum_k A(r,k) * B(k, 0..NR).
+ * A(r,k) = a[r*ars + k*aks] (strides let the same kernel read im2col rows or their transpose);
+ * B(k, :) = b[k*bks .. +NR] (NR contiguous floats per k). C rows are ldc apart.
+ * Chosen once at load for the CPU (AVX-512, AVX2+FMA, or portable vectors). */
+#ifndef FEDSEG_GEMM_H
+#define FEDSEG_GEMM_H
+
+#include <stddef.h>
+
+typedef void (*micro_kernel_fn)(long kc, const float *a, long ars, long aks, const float *b, long bks,
+                                float *c, long ldc, int accumulate);
+
+typedef struct {
+  int mr, nr;
+  micro_kernel_fn fn;
+} micro_kernel;
+
+typedef struct {
+  const char *isa;
+  micro_kernel wide;   /* for N > narrow.nr */
+  micro_kernel narrow; /* for small N (Cout 4..16) */
+} kernel_set;
+
+const kernel_set *gemm_kernels(void);
+/* Kernel best suited to an N-column product. */
+const micro_kernel *gemm_pick(int n);
+/* Largest MR / NR over all kernels: callers size edge buffers with these. */
+#define GEMM_MAX_MR 24
+#define GEMM_MAX_NR 32
+
+/* Computes one tile that may be cut at the M (rows < mr) or N (cols < nr) edge: runs the kernel into a
+ * scratch tile and copies/adds the valid part. A rows past `rows` must be readable (callers pad). */
+void gemm_edge_tile(const micro_kernel *k, long kc, const float *a, long ars, long aks, const float *b, long bks,
+                    float *c, long ldc, int accumulate, int rows, int cols);
+
+#endif
