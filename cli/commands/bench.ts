@@ -1,0 +1,145 @@
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { errorMessage, FedSegError } from '../../core/errors.js';
+import type { CliCommand } from '../command.js';
+
+/** Benchmarks, each `bench/<name>.ts`, written by the owner of the code it measures. */
+const BENCHES = {
+  io: 'NIfTI read/write and preprocessing throughput',
+  conv: 'conv3d kernels: ms and effective GFLOP/s per backend',
+  model: 'U-Net training step, full-case inference, peak memory',
+  train: 'native conv training step against the PyTorch reference',
+  aggregation: 'FedAvg over 5 full-size updates, bytes on the wire per round',
+  metrics: 'BraTS metrics (Dice, HD95 via EDT) on the full 240x240x155 grid',
+} as const;
+type BenchName = keyof typeof BENCHES;
+const NAMES = Object.keys(BENCHES) as BenchName[];
+
+const usage = `Usage: fedseg bench [${NAMES.join('|')}|all] [--quick] [--json]
+
+Runs benchmarks, each in its own process (so one crash or memory peak does not affect the
+others), prints each one's table, then one combined JSON line (--json: only the JSON).
+With no name: every benchmark in quick mode (a few minutes). "all" or a name: full mode
+unless --quick. A benchmark whose module is not in this build is reported as "not available".
+${NAMES.map((n) => `  ${n.padEnd(12)} ${BENCHES[n]}`).join('\n')}`;
+
+/** What a benchmark function may return: a printable table plus JSON, or any JSON value. */
+interface BenchOutcome { table?: string; json: unknown }
+
+type BenchReport =
+  | { name: BenchName; status: 'ok'; seconds: number; table?: string; result: unknown }
+  | { name: BenchName; status: 'not available' | 'failed'; reason: string };
+
+const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+const command: CliCommand = {
+  summary: 'runs the benchmarks (io, conv, model, train, aggregation, metrics) and prints tables + JSON',
+  usage,
+  async run(args) {
+    const { values, positionals } = parseArgs({
+      args,
+      allowPositionals: true,
+      options: {
+        json: { type: 'boolean', default: false },
+        quick: { type: 'boolean', default: false },
+        'worker-result': { type: 'string' },
+      },
+    });
+    if (positionals.length > 1) throw new FedSegError(`expected at most one benchmark name, got ${positionals.join(' ')}`);
+    const target = positionals[0];
+    if (target !== undefined && target !== 'all' && !(NAMES as string[]).includes(target)) {
+      throw new FedSegError(`unknown benchmark "${target}"; choose one of ${NAMES.join(', ')}, all`);
+    }
+    const quick = values.quick || target === undefined;
+    if (values['worker-result']) {
+      await runInThisProcess(target as BenchName, quick, values['worker-result']);
+      return 0;
+    }
+    const names = target === undefined || target === 'all' ? NAMES : [target as BenchName];
+    const reports: BenchReport[] = [];
+    for (const name of names) {
+      const report = await runInChild(name, quick, values.json);
+      reports.push(report);
+      if (!values.json) process.stdout.write(`${describe(report)}\n\n`);
+    }
+    const combined = {
+      ok: reports.every((r) => r.status !== 'failed'),
+      mode: quick ? 'quick' : 'full',
+      machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version },
+      // Tables are for people; the JSON carries each benchmark's numbers only.
+      benches: reports.map((r) => (r.status === 'ok' ? { name: r.name, status: r.status, seconds: r.seconds, result: r.result } : r)),
+    };
+    process.stdout.write(values.json ? `${JSON.stringify(combined, null, 2)}\n` : `${JSON.stringify(combined)}\n`);
+    return combined.ok ? 0 : 1;
+  },
+};
+
+export default command;
+
+function describe(report: BenchReport): string {
+  const title = `== bench ${report.name}: ${BENCHES[report.name]}`;
+  if (report.status !== 'ok') return `${title}\n${report.status}: ${report.reason}`;
+  return `${title} (${report.seconds.toFixed(1)} s)\n${report.table ?? JSON.stringify(report.result, null, 2)}`;
+}
+
+/** Child side: imports bench/<name>.ts, runs its exported function, writes the outcome as JSON. */
+async function runInThisProcess(name: BenchName, quick: boolean, resultFile: string): Promise<void> {
+  const file = join(REPO_ROOT, 'bench', `${name}.ts`);
+  const module = (await import(new URL(`file://${file}`).href)) as Record<string, unknown>;
+  const fn = pickBenchFunction(module, name);
+  if (!fn) throw new FedSegError(`bench/${name}.ts exports no benchmark function`, { file });
+  const started = performance.now();
+  const returned = await fn({ quick });
+  const seconds = (performance.now() - started) / 1000;
+  writeFileSync(resultFile, JSON.stringify({ seconds, outcome: normalise(returned) }));
+}
+
+/** Owners name their entry point freely: default export, `run`, `bench`, `run<Name>Bench`, or the only function. */
+function pickBenchFunction(module: Record<string, unknown>, name: string): ((o: { quick: boolean }) => unknown) | undefined {
+  const functions = Object.entries(module).filter(([, v]) => typeof v === 'function') as Array<[string, (o: { quick: boolean }) => unknown]>;
+  const preferred = ['default', 'run', 'bench', `run${capitalise(name)}Bench`, `bench${capitalise(name)}`];
+  for (const key of preferred) {
+    const hit = functions.find(([k]) => k === key);
+    if (hit) return hit[1];
+  }
+  const benchLike = functions.filter(([k]) => /bench/i.test(k));
+  if (benchLike.length === 1) return benchLike[0][1];
+  return functions.length === 1 ? functions[0][1] : undefined;
+}
+
+function normalise(returned: unknown): BenchOutcome {
+  if (typeof returned === 'string') return { table: returned, json: null };
+  if (returned && typeof returned === 'object' && typeof (returned as { table?: unknown }).table === 'string') {
+    const { table, ...rest } = returned as { table: string; json?: unknown };
+    return { table, json: 'json' in rest ? rest.json : rest };
+  }
+  return { json: returned ?? null };
+}
+
+async function runInChild(name: BenchName, quick: boolean, json: boolean): Promise<BenchReport> {
+  const file = join(REPO_ROOT, 'bench', `${name}.ts`);
+  if (!existsSync(file)) return { name, status: 'not available', reason: `bench/${name}.ts is not in this build` };
+  const dir = mkdtempSync(join(tmpdir(), `fedseg-bench-${name}-`));
+  const resultFile = join(dir, 'result.json');
+  try {
+    const args = [join(REPO_ROOT, 'bin', 'fedseg.js'), 'bench', name, '--worker-result', resultFile, ...(quick ? ['--quick'] : [])];
+    // In --json mode the benchmark's own prints go to stderr so stdout stays one JSON document.
+    const child = spawn(process.execPath, args, { cwd: REPO_ROOT, stdio: ['ignore', json ? process.stderr : 'inherit', 'inherit'] });
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    if (code !== 0 || !existsSync(resultFile)) return { name, status: 'failed', reason: `benchmark process exited with code ${code}` };
+    const { seconds, outcome } = JSON.parse(readFileSync(resultFile, 'utf8')) as { seconds: number; outcome: BenchOutcome };
+    return { name, status: 'ok', seconds, table: outcome.table, result: outcome.json };
+  } catch (err) {
+    return { name, status: 'failed', reason: errorMessage(err) };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function capitalise(s: string): string {
+  return s.charAt(0).toUpperCase() + s.slice(1);
+}
