@@ -1,0 +1,42 @@
+import type { WebSocket } from 'ws';
+import { CLOSE, ServerMessageSchema, type ServerMessage } from '../core/federation/protocol.js';
+
+/** One WebSocket peer: unauthenticated until its `hello` carries a valid site token. */
+export class SiteConnection {
+  site: string | null = null;
+  declaredTrain = 0;
+  declaredValidation = 0;
+  lastSeen = Date.now();
+  readonly connectedAt = Date.now();
+  bytesSent = 0;
+  bytesReceived = 0;
+
+  constructor(readonly ws: WebSocket, readonly remote: string) {}
+
+  get authenticated(): boolean {
+    return this.site !== null;
+  }
+
+  get open(): boolean {
+    return this.ws.readyState === this.ws.OPEN;
+  }
+
+  /** Sends a control message; validated so the server can never emit something off-protocol. */
+  send(message: ServerMessage): void {
+    if (!this.open) return;
+    const text = JSON.stringify(ServerMessageSchema.parse(message));
+    this.bytesSent += Buffer.byteLength(text);
+    this.ws.send(text);
+  }
+
+  /** Sends a binary weight frame; refused (by construction) before authentication. */
+  sendFrame(frame: Buffer): void {
+    if (!this.open || !this.authenticated) return;
+    this.bytesSent += frame.length;
+    this.ws.send(frame, { binary: true });
+  }
+
+  close(code: number = CLOSE.protocolError, reason = ''): void {
+    if (this.ws.readyState === this.ws.OPEN || this.ws.readyState === this.ws.CONNECTING) this.ws.close(code, reason.slice(0, 120));
+  }
+}

@@ -1,0 +1,292 @@
+/**
+ * The server's durable state in SQLite: sites, rounds, approvals, updates, metrics and an
+ * append-only audit log. WAL with synchronous=FULL so every committed row survives kill -9 and
+ * power loss; every write is one statement or one transaction.
+ */
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { FedSegError } from '../core/errors.js';
+
+const MIGRATIONS: string[] = [
+  `CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+   CREATE TABLE sites (
+     name TEXT PRIMARY KEY, token_hash TEXT NOT NULL UNIQUE, created_at TEXT NOT NULL, removed_at TEXT,
+     declared_train INTEGER, declared_validation INTEGER, last_seen_at TEXT);
+   CREATE TABLE rounds (
+     round INTEGER NOT NULL, attempt INTEGER NOT NULL,
+     status TEXT NOT NULL CHECK (status IN ('approval','training','completed','abandoned','interrupted','invalid-checkpoint')),
+     started_at TEXT NOT NULL, ended_at TEXT, model_in_hash TEXT, model_out_hash TEXT,
+     checkpoint TEXT, checkpoint_sha256 TEXT, sites_returned INTEGER, num_cases INTEGER, reason TEXT,
+     PRIMARY KEY (round, attempt));
+   CREATE TABLE approvals (
+     round INTEGER NOT NULL, attempt INTEGER NOT NULL, site TEXT NOT NULL,
+     decision TEXT NOT NULL CHECK (decision IN ('approved','declined','timeout')), reason TEXT, at TEXT NOT NULL,
+     PRIMARY KEY (round, attempt, site));
+   CREATE TABLE updates (
+     id INTEGER PRIMARY KEY AUTOINCREMENT, round INTEGER NOT NULL, attempt INTEGER NOT NULL, site TEXT NOT NULL,
+     received_at TEXT NOT NULL, num_cases REAL, norm REAL, bytes INTEGER NOT NULL, sha256 TEXT NOT NULL,
+     status TEXT NOT NULL CHECK (status IN ('accepted','rejected')), reason TEXT);
+   CREATE TABLE metrics (
+     id INTEGER PRIMARY KEY AUTOINCREMENT, round INTEGER NOT NULL, site TEXT NOT NULL,
+     kind TEXT NOT NULL CHECK (kind IN ('train','eval')), name TEXT NOT NULL, value REAL NOT NULL, at TEXT NOT NULL);
+   CREATE INDEX metrics_round ON metrics (round, kind);
+   CREATE TABLE audit (
+     id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL,
+     round INTEGER, detail TEXT NOT NULL, model_in_hash TEXT, model_out_hash TEXT);
+   CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
+   CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;`,
+];
+
+export type RoundStatus = 'approval' | 'training' | 'completed' | 'abandoned' | 'interrupted' | 'invalid-checkpoint';
+
+export interface SiteRow {
+  name: string;
+  created_at: string;
+  removed_at: string | null;
+  declared_train: number | null;
+  declared_validation: number | null;
+  last_seen_at: string | null;
+}
+
+export interface RoundRow {
+  round: number;
+  attempt: number;
+  status: RoundStatus;
+  started_at: string;
+  ended_at: string | null;
+  model_in_hash: string | null;
+  model_out_hash: string | null;
+  checkpoint: string | null;
+  checkpoint_sha256: string | null;
+  sites_returned: number | null;
+  num_cases: number | null;
+  reason: string | null;
+}
+
+export interface AuditEntry {
+  actor: string;
+  action: string;
+  round?: number | null;
+  detail?: Record<string, unknown>;
+  modelIn?: string | null;
+  modelOut?: string | null;
+}
+
+export interface AuditRow {
+  id: number;
+  at: string;
+  actor: string;
+  action: string;
+  round: number | null;
+  detail: string;
+  model_in_hash: string | null;
+  model_out_hash: string | null;
+}
+
+export interface UpdateRow {
+  id: number;
+  round: number;
+  attempt: number;
+  site: string;
+  received_at: string;
+  num_cases: number | null;
+  norm: number | null;
+  bytes: number;
+  sha256: string;
+  status: 'accepted' | 'rejected';
+  reason: string | null;
+}
+
+const now = (): string => new Date().toISOString();
+
+export class Store {
+  readonly db: Database.Database;
+
+  constructor(readonly file: string) {
+    mkdirSync(dirname(file), { recursive: true });
+    try {
+      this.db = new Database(file);
+    } catch (err) {
+      throw new FedSegError(`cannot open the server database: ${(err as Error).message}`, { file }, { cause: err });
+    }
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = FULL');
+    this.db.pragma('foreign_keys = ON');
+    this.db.pragma('busy_timeout = 5000');
+    this.migrate();
+  }
+
+  private migrate(): void {
+    const version = this.db.pragma('user_version', { simple: true }) as number;
+    if (version > MIGRATIONS.length) throw new FedSegError(`database schema version ${version} is newer than this FedSeg (${MIGRATIONS.length})`, { file: this.file });
+    for (let v = version; v < MIGRATIONS.length; v++) {
+      this.db.transaction(() => {
+        this.db.exec(MIGRATIONS[v]);
+        this.db.pragma(`user_version = ${v + 1}`);
+      })();
+    }
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  transaction<T>(fn: () => T): T {
+    return this.db.transaction(fn)();
+  }
+
+  // ---- meta ----
+  getMeta(key: string): string | null {
+    const row = this.db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined;
+    return row?.value ?? null;
+  }
+
+  setMeta(key: string, value: string): void {
+    this.db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(key, value);
+  }
+
+  // ---- audit ----
+  audit(e: AuditEntry): void {
+    this.db.prepare('INSERT INTO audit (at, actor, action, round, detail, model_in_hash, model_out_hash) VALUES (?, ?, ?, ?, ?, ?, ?)')
+      .run(now(), e.actor, e.action, e.round ?? null, JSON.stringify(e.detail ?? {}), e.modelIn ?? null, e.modelOut ?? null);
+  }
+
+  auditLog(afterId = 0, limit = 1000): AuditRow[] {
+    return this.db.prepare('SELECT * FROM audit WHERE id > ? ORDER BY id LIMIT ?').all(afterId, limit) as AuditRow[];
+  }
+
+  // ---- sites ----
+  addSite(name: string, tokenHash: string): void {
+    const existing = this.db.prepare('SELECT removed_at FROM sites WHERE name = ?').get(name) as { removed_at: string | null } | undefined;
+    if (existing && existing.removed_at === null) throw new FedSegError(`site "${name}" is already registered`, { field: 'name' });
+    this.transaction(() => {
+      this.db.prepare(`INSERT INTO sites (name, token_hash, created_at) VALUES (?, ?, ?)
+        ON CONFLICT (name) DO UPDATE SET token_hash = excluded.token_hash, created_at = excluded.created_at, removed_at = NULL`)
+        .run(name, tokenHash, now());
+      this.audit({ actor: 'operator', action: 'site-added', detail: { site: name } });
+    });
+  }
+
+  removeSite(name: string): void {
+    this.transaction(() => {
+      const result = this.db.prepare('UPDATE sites SET removed_at = ? WHERE name = ? AND removed_at IS NULL').run(now(), name);
+      if (result.changes === 0) throw new FedSegError(`no registered site named "${name}"`, { field: 'name' });
+      this.audit({ actor: 'operator', action: 'site-removed', detail: { site: name } });
+    });
+  }
+
+  sites(includeRemoved = false): SiteRow[] {
+    const sql = `SELECT name, created_at, removed_at, declared_train, declared_validation, last_seen_at FROM sites
+      ${includeRemoved ? '' : 'WHERE removed_at IS NULL'} ORDER BY name`;
+    return this.db.prepare(sql).all() as SiteRow[];
+  }
+
+  siteByTokenHash(hash: string): SiteRow | null {
+    return (this.db.prepare('SELECT name, created_at, removed_at, declared_train, declared_validation, last_seen_at FROM sites WHERE token_hash = ? AND removed_at IS NULL')
+      .get(hash) as SiteRow | undefined) ?? null;
+  }
+
+  siteSeen(name: string, declaredTrain: number, declaredValidation: number): void {
+    this.db.prepare('UPDATE sites SET declared_train = ?, declared_validation = ?, last_seen_at = ? WHERE name = ?')
+      .run(declaredTrain, declaredValidation, now(), name);
+  }
+
+  // ---- rounds ----
+  rounds(): RoundRow[] {
+    return this.db.prepare('SELECT * FROM rounds ORDER BY round, attempt').all() as RoundRow[];
+  }
+
+  completedRounds(): RoundRow[] {
+    return this.db.prepare("SELECT * FROM rounds WHERE status = 'completed' ORDER BY round").all() as RoundRow[];
+  }
+
+  completedRound(round: number): RoundRow | null {
+    return (this.db.prepare("SELECT * FROM rounds WHERE round = ? AND status = 'completed'").get(round) as RoundRow | undefined) ?? null;
+  }
+
+  nextAttempt(round: number): number {
+    const row = this.db.prepare('SELECT MAX(attempt) AS a FROM rounds WHERE round = ?').get(round) as { a: number | null };
+    return (row.a ?? 0) + 1;
+  }
+
+  startRound(round: number, attempt: number, modelIn: string): void {
+    this.transaction(() => {
+      this.db.prepare("INSERT INTO rounds (round, attempt, status, started_at, model_in_hash) VALUES (?, ?, 'approval', ?, ?)")
+        .run(round, attempt, now(), modelIn);
+      this.audit({ actor: 'server', action: 'round-announced', round, detail: { attempt }, modelIn });
+    });
+  }
+
+  setRoundStatus(round: number, attempt: number, status: RoundStatus, reason: string | null = null): void {
+    const ended = status === 'approval' || status === 'training' ? null : now();
+    this.db.prepare('UPDATE rounds SET status = ?, reason = COALESCE(?, reason), ended_at = COALESCE(?, ended_at) WHERE round = ? AND attempt = ?')
+      .run(status, reason, ended, round, attempt);
+  }
+
+  completeRound(r: { round: number; attempt: number; modelIn: string; modelOut: string; checkpoint: string; checkpointSha256: string; sites: string[]; numCases: number; strategy: string }): void {
+    this.transaction(() => {
+      this.db.prepare(`UPDATE rounds SET status = 'completed', ended_at = ?, model_out_hash = ?, checkpoint = ?, checkpoint_sha256 = ?,
+        sites_returned = ?, num_cases = ? WHERE round = ? AND attempt = ?`)
+        .run(now(), r.modelOut, r.checkpoint, r.checkpointSha256, r.sites.length, r.numCases, r.round, r.attempt);
+      this.audit({ actor: 'server', action: 'round-completed', round: r.round, detail: { attempt: r.attempt, sites: r.sites, numCases: r.numCases, strategy: r.strategy, checkpointSha256: r.checkpointSha256 }, modelIn: r.modelIn, modelOut: r.modelOut });
+    });
+  }
+
+  /** Round 0: the seeded initial model, recorded as a completed round with its checkpoint. */
+  recordInitialModel(modelHash: string, checkpoint: string, checkpointSha256: string, seed: number): void {
+    this.transaction(() => {
+      this.db.prepare(`INSERT INTO rounds (round, attempt, status, started_at, ended_at, model_out_hash, checkpoint, checkpoint_sha256, sites_returned, num_cases)
+        VALUES (0, ?, 'completed', ?, ?, ?, ?, ?, 0, 0)`).run(this.nextAttempt(0), now(), now(), modelHash, checkpoint, checkpointSha256);
+      this.audit({ actor: 'server', action: 'initial-model', round: 0, detail: { seed, checkpointSha256 }, modelOut: modelHash });
+    });
+  }
+
+  // ---- approvals, updates, metrics ----
+  recordApproval(round: number, attempt: number, site: string, decision: 'approved' | 'declined' | 'timeout', reason: string | null = null): void {
+    this.transaction(() => {
+      this.db.prepare('INSERT OR IGNORE INTO approvals (round, attempt, site, decision, reason, at) VALUES (?, ?, ?, ?, ?, ?)')
+        .run(round, attempt, site, decision, reason, now());
+      this.audit({ actor: decision === 'timeout' ? 'server' : site, action: `approval-${decision}`, round, detail: { attempt, site, ...(reason ? { reason } : {}) } });
+    });
+  }
+
+  approvals(round?: number): { round: number; attempt: number; site: string; decision: string; reason: string | null; at: string }[] {
+    return (round === undefined
+      ? this.db.prepare('SELECT * FROM approvals ORDER BY round, attempt, site').all()
+      : this.db.prepare('SELECT * FROM approvals WHERE round = ? ORDER BY attempt, site').all(round)) as never;
+  }
+
+  recordUpdate(u: { round: number; attempt: number; site: string; numCases: number | null; norm: number | null; bytes: number; sha256: string; status: 'accepted' | 'rejected'; reason: string | null; metrics?: Record<string, number> }): void {
+    this.transaction(() => {
+      this.db.prepare(`INSERT INTO updates (round, attempt, site, received_at, num_cases, norm, bytes, sha256, status, reason)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(u.round, u.attempt, u.site, now(), u.numCases, u.norm, u.bytes, u.sha256, u.status, u.reason);
+      if (u.status === 'accepted' && u.metrics) this.insertMetrics(u.round, u.site, 'train', { ...u.metrics, numCases: u.numCases ?? 0, updateNorm: u.norm ?? 0 });
+      this.audit({ actor: u.site, action: `update-${u.status}`, round: u.round, detail: { attempt: u.attempt, numCases: u.numCases, norm: u.norm, bytes: u.bytes, ...(u.reason ? { reason: u.reason } : {}) }, modelIn: u.sha256 });
+    });
+  }
+
+  updates(round?: number): UpdateRow[] {
+    return (round === undefined
+      ? this.db.prepare('SELECT * FROM updates ORDER BY id').all()
+      : this.db.prepare('SELECT * FROM updates WHERE round = ? ORDER BY id').all(round)) as UpdateRow[];
+  }
+
+  recordEvaluation(round: number, site: string, numCases: number, metrics: Record<string, number>): void {
+    this.transaction(() => {
+      this.db.prepare("DELETE FROM metrics WHERE round = ? AND site = ? AND kind = 'eval'").run(round, site);
+      this.insertMetrics(round, site, 'eval', { ...metrics, numCases });
+      this.audit({ actor: site, action: 'evaluation-reported', round, detail: { numCases, metrics } });
+    });
+  }
+
+  private insertMetrics(round: number, site: string, kind: 'train' | 'eval', metrics: Record<string, number>): void {
+    const insert = this.db.prepare('INSERT INTO metrics (round, site, kind, name, value, at) VALUES (?, ?, ?, ?, ?, ?)');
+    const at = now();
+    for (const [name, value] of Object.entries(metrics)) insert.run(round, site, kind, name, value, at);
+  }
+
+  metrics(kind: 'train' | 'eval'): { round: number; site: string; name: string; value: number }[] {
+    return this.db.prepare('SELECT round, site, name, value FROM metrics WHERE kind = ? ORDER BY round, site, name').all(kind) as never;
+  }
+}

@@ -1,0 +1,561 @@
+/**
+ * The aggregation server's federation logic (SPEC section 5): authenticates sites, runs the round
+ * loop (announce -> approvals -> weights out -> updates in -> validate -> aggregate -> checkpoint),
+ * and records every step in the store before acting on it, so a restart resumes from the last
+ * completed round. Transport-agnostic apart from the SiteConnection it is handed.
+ */
+import { EventEmitter } from 'node:events';
+import type { RawData } from 'ws';
+import { errorMessage } from '../core/errors.js';
+import {
+  CLOSE, decodeFrame, decodeJson, encodeFrame, PROTOCOL_VERSION, SiteMessageSchema,
+  type Announce, type RoundInstructions, type SiteMessage, type UpdateFrameHeader,
+} from '../core/federation/protocol.js';
+import { createStrategy, type ClientUpdate, type Strategy } from '../core/federation/strategies/index.js';
+import type { TensorList } from '../core/federation/tensors.js';
+import { checkUpdateHeader, validateUpdate, type UpdateContext } from '../core/federation/validate-update.js';
+import { initialWeights } from '../core/model/init.js';
+import { architectureHash, decodeModel, encodeModel } from '../core/weights/index.js';
+import { CheckpointStore, sha256Hex } from './checkpoints.js';
+import type { FederationConfig } from './config.js';
+import type { SiteConnection } from './connection.js';
+import type { Store } from './db.js';
+import { hashToken } from './tokens.js';
+
+const AUTH_TIMEOUT_MS = 10_000;
+/** Shown to a site admin before approval: everything that leaves the site if they approve. */
+const LEAVES_SITE = [
+  'the locally trained model weights (same architecture as the global model)',
+  'the number of training cases used',
+  'aggregate training and validation metrics (loss, Dice per region)',
+];
+
+export type FederationState = 'starting' | 'running' | 'finished' | 'failed' | 'stopped';
+type Phase = 'approval' | 'training' | 'aggregating';
+
+interface AcceptedUpdate extends ClientUpdate {
+  metrics: Record<string, number>;
+}
+
+interface RoundState {
+  round: number;
+  attempt: number;
+  phase: Phase;
+  instructions: Map<string, RoundInstructions>;
+  approvalDeadline: number;
+  trainingDeadline: number;
+  responses: Map<string, 'approved' | 'declined'>;
+  /** Approvers that were sent the weights and have not yet returned or been left out. */
+  pending: Set<string>;
+  participants: Set<string>;
+  accepted: Map<string, AcceptedUpdate>;
+}
+
+export interface FederationEvents {
+  'site-connected': [site: string];
+  'site-disconnected': [site: string];
+  'round-started': [round: number, attempt: number];
+  'round-completed': [round: number, sites: string[], modelHash: string];
+  'round-abandoned': [round: number, attempt: number, reason: string];
+  'update-rejected': [round: number, site: string, reason: string];
+  evaluation: [round: number, site: string, metrics: Record<string, number>];
+  finished: [state: FederationState];
+}
+
+export class Federation extends EventEmitter<FederationEvents> {
+  state: FederationState = 'starting';
+  readonly architectureHash: string;
+  readonly strategy: Strategy;
+  readonly connections = new Set<SiteConnection>();
+  private readonly bySite = new Map<string, SiteConnection>();
+  private global!: TensorList;
+  private globalHash = '';
+  private lastCompleted = 0;
+  private current: RoundState | null = null;
+  private wake: (() => void) | null = null;
+  private stopping = false;
+  private heartbeat: NodeJS.Timeout | null = null;
+  /** Sites sent the final global model to evaluate, until each reports. */
+  private awaitingFinalEval = new Set<string>();
+  readonly done: Promise<FederationState>;
+  private resolveDone!: (s: FederationState) => void;
+
+  constructor(readonly config: FederationConfig, readonly store: Store, readonly checkpoints: CheckpointStore, private readonly log: (line: string) => void) {
+    super();
+    this.architectureHash = architectureHash(config.modelConfig);
+    this.strategy = createStrategy(config.strategy);
+    this.done = new Promise((resolve) => (this.resolveDone = resolve));
+  }
+
+  get round(): number | null {
+    return this.current?.round ?? null;
+  }
+
+  get completedRounds(): number {
+    return this.lastCompleted;
+  }
+
+  onlineSites(): string[] {
+    return [...this.bySite.keys()].sort();
+  }
+
+  /** Snapshot of the round in progress for the operator view. */
+  currentRound() {
+    const c = this.current;
+    if (!c) return null;
+    return {
+      round: c.round, attempt: c.attempt, phase: c.phase,
+      deadline: new Date(c.phase === 'approval' ? c.approvalDeadline : c.trainingDeadline).toISOString(),
+      approvals: Object.fromEntries(c.responses),
+      participants: [...c.participants].sort(),
+      returned: [...c.accepted.keys()].sort(),
+    };
+  }
+
+  // ---------------------------------------------------------------- start-up and recovery
+
+  /** Restores the last completed round whose checkpoint verifies, or creates round 0 from the seed. */
+  recover(): void {
+    const config = this.config;
+    const storedConfig = this.store.getMeta('config');
+    const identity = JSON.stringify({ architectureHash: this.architectureHash, seed: config.seed, strategy: config.strategy.name });
+    if (storedConfig && storedConfig !== identity) {
+      const before = JSON.parse(storedConfig) as Record<string, unknown>;
+      const now = JSON.parse(identity) as Record<string, unknown>;
+      const changed = Object.keys(now).filter((k) => JSON.stringify(before[k]) !== JSON.stringify(now[k]));
+      throw new Error(`this server state was created with a different ${changed.join(', ')}; use a new --db or the original config`);
+    }
+    this.store.setMeta('config', identity);
+    const swept = this.checkpoints.sweepTemporaryFiles();
+    if (swept.length > 0) this.store.audit({ actor: 'server', action: 'partial-checkpoint-removed', detail: { files: swept } });
+    for (const row of this.store.rounds()) {
+      if (row.status === 'approval' || row.status === 'training') {
+        this.store.setRoundStatus(row.round, row.attempt, 'interrupted', 'server stopped during the round');
+        this.store.audit({ actor: 'server', action: 'round-interrupted', round: row.round, detail: { attempt: row.attempt, phase: row.status } });
+      }
+    }
+    const completed = this.store.completedRounds().reverse();
+    for (const row of completed) {
+      const loaded = row.checkpoint && row.checkpoint_sha256 ? this.checkpoints.read(row.checkpoint, row.checkpoint_sha256, config.modelConfig) : null;
+      if (loaded) {
+        this.global = loaded.model.tensors;
+        this.globalHash = loaded.model.sha256;
+        this.lastCompleted = row.round;
+        const state = this.checkpoints.readStrategyState(row.checkpoint!, config.modelConfig);
+        if (state.length > 0) this.strategy.importState(state);
+        this.store.audit({ actor: 'server', action: 'resumed', round: row.round, detail: { checkpoint: row.checkpoint }, modelOut: this.globalHash });
+        this.log(`resuming after round ${row.round} (checkpoint ${row.checkpoint})`);
+        return;
+      }
+      this.store.setRoundStatus(row.round, row.attempt, 'invalid-checkpoint', 'checkpoint missing or its SHA-256 does not match');
+      this.store.audit({ actor: 'server', action: 'checkpoint-rejected', round: row.round, detail: { checkpoint: row.checkpoint, expectedSha256: row.checkpoint_sha256 } });
+      this.log(`checkpoint of round ${row.round} is torn or missing; ignoring it`);
+    }
+    this.global = initialWeights(config.modelConfig, config.seed);
+    const written = this.checkpoints.write(0, config.modelConfig, this.global, null);
+    this.globalHash = written.modelHash;
+    this.store.recordInitialModel(written.modelHash, written.file, written.sha256, config.seed);
+    this.lastCompleted = 0;
+    this.log(`initial global model from seed ${config.seed} (${written.file})`);
+  }
+
+  /** Runs rounds until all are done, the federation fails, or stop() is called. */
+  async run(): Promise<FederationState> {
+    this.state = 'running';
+    this.heartbeat = setInterval(() => this.checkHeartbeats(), this.config.heartbeatS * 1000);
+    try {
+      let attemptsThisRound = 0;
+      while (!this.stopping && this.lastCompleted < this.config.rounds) {
+        const round = this.lastCompleted + 1;
+        // Announcing to an empty room would only burn attempts; wait for a quorum to be online.
+        await this.waitFor(Number.POSITIVE_INFINITY, () => this.bySite.size >= this.config.minSites);
+        if (this.stopping) break;
+        const attempt = this.store.nextAttempt(round);
+        const outcome = await this.runRound(round, attempt);
+        if (this.stopping) break;
+        if (outcome === 'completed') {
+          attemptsThisRound = 0;
+          continue;
+        }
+        attemptsThisRound++;
+        if (attemptsThisRound >= this.config.maxAttemptsPerRound) {
+          this.store.audit({ actor: 'server', action: 'federation-failed', round, detail: { reason: `round ${round} missed its quorum ${attemptsThisRound} times` } });
+          return this.finish('failed');
+        }
+        await this.sleep(this.config.retryDelayS * 1000);
+      }
+      if (this.stopping) return this.finish('stopped');
+      await this.waitFor(Date.now() + this.config.evaluationDeadlineS * 1000, () => this.awaitingFinalEval.size === 0);
+      this.store.audit({ actor: 'server', action: 'federation-finished', round: this.lastCompleted, detail: { rounds: this.lastCompleted }, modelOut: this.globalHash });
+      for (const c of this.bySite.values()) c.send({ type: 'done', rounds: this.lastCompleted });
+      return this.finish('finished');
+    } catch (err) {
+      this.log(`federation stopped by an internal error: ${errorMessage(err)}`);
+      this.store.audit({ actor: 'server', action: 'federation-failed', detail: { reason: errorMessage(err) } });
+      return this.finish('failed');
+    }
+  }
+
+  private finish(state: FederationState): FederationState {
+    this.state = state;
+    this.current = null;
+    this.resolveDone(state);
+    this.emit('finished', state);
+    return state;
+  }
+
+  stop(): void {
+    this.stopping = true;
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    this.heartbeat = null;
+    this.poke();
+    for (const c of this.connections) c.close(CLOSE.serverShutdown, 'server shutting down');
+  }
+
+  // ---------------------------------------------------------------- the round
+
+  private async runRound(round: number, attempt: number): Promise<'completed' | 'abandoned'> {
+    const config = this.config;
+    const registered = this.store.sites().map((s) => s.name);
+    const base: RoundInstructions = {
+      epochs: config.localEpochs, learningRate: config.learningRate, batchSize: config.batchSize, mu: 0,
+      seed: (config.seed * 1_000_003 + round * 101 + attempt) % 2 ** 31,
+    };
+    const state: RoundState = {
+      round, attempt, phase: 'approval',
+      instructions: this.strategy.configureRound(round, registered, base),
+      approvalDeadline: Date.now() + config.approvalDeadlineS * 1000,
+      trainingDeadline: 0,
+      responses: new Map(), pending: new Set(), participants: new Set(), accepted: new Map(),
+    };
+    this.store.startRound(round, attempt, this.globalHash);
+    this.current = state;
+    this.emit('round-started', round, attempt);
+    this.log(`round ${round} (attempt ${attempt}): announced to ${this.bySite.size} online of ${registered.length} registered sites`);
+    for (const c of this.bySite.values()) this.sendAnnounce(c, state);
+
+    await this.waitFor(state.approvalDeadline, () => this.store.sites().every((s) => state.responses.has(s.name)));
+    if (this.stopping) return 'abandoned';
+    for (const site of this.store.sites().map((s) => s.name)) {
+      if (state.responses.has(site)) continue;
+      this.store.recordApproval(round, attempt, site, 'timeout', 'no answer before the approval deadline');
+      this.bySite.get(site)?.send({ type: 'left-out', round, reason: 'no approval before the approval deadline' });
+    }
+    const approvers = [...state.responses].filter(([, d]) => d === 'approved').map(([s]) => s).filter((s) => this.bySite.has(s));
+    if (approvers.length < config.minSites) {
+      return this.abandon(state, `${approvers.length} connected site(s) approved, ${config.minSites} needed`);
+    }
+
+    state.phase = 'training';
+    state.trainingDeadline = Date.now() + config.trainingDeadlineS * 1000;
+    this.store.setRoundStatus(round, attempt, 'training');
+    const frame = this.globalFrame('train', round);
+    for (const site of approvers) {
+      state.participants.add(site);
+      state.pending.add(site);
+      this.bySite.get(site)?.sendFrame(frame);
+    }
+    this.store.audit({ actor: 'server', action: 'weights-sent', round, detail: { attempt, sites: approvers, bytes: frame.length }, modelOut: this.globalHash });
+    this.log(`round ${round}: weights sent to ${approvers.join(', ')}`);
+
+    await this.waitFor(state.trainingDeadline, () => state.pending.size === 0);
+    if (this.stopping) return 'abandoned';
+    for (const site of state.pending) {
+      this.store.audit({ actor: 'server', action: 'left-out', round, detail: { attempt, site, reason: 'no update before the training deadline' } });
+      this.bySite.get(site)?.send({ type: 'left-out', round, reason: 'no update before the training deadline' });
+    }
+    state.pending.clear();
+    const updates = [...state.accepted.values()];
+    if (updates.length < config.minSites) {
+      return this.abandon(state, `${updates.length} valid update(s) arrived, ${config.minSites} needed`);
+    }
+
+    state.phase = 'aggregating';
+    const modelIn = this.globalHash;
+    const next = this.strategy.aggregate(round, updates, this.global);
+    const written = this.checkpoints.write(round, config.modelConfig, next, this.strategy.exportState());
+    const sites = updates.map((u) => u.site).sort();
+    const numCases = updates.reduce((n, u) => n + u.numCases, 0);
+    this.store.completeRound({ round, attempt, modelIn, modelOut: written.modelHash, checkpoint: written.file, checkpointSha256: written.sha256, sites, numCases, strategy: this.strategy.name });
+    this.global = next;
+    this.globalHash = written.modelHash;
+    this.lastCompleted = round;
+    this.current = null;
+    this.log(`round ${round}: aggregated ${sites.length} update(s) over ${numCases} cases with ${this.strategy.name}`);
+    const evalFrame = this.globalFrame('evaluate', round);
+    if (round === config.rounds) this.awaitingFinalEval = new Set(this.bySite.keys());
+    for (const c of this.bySite.values()) {
+      c.send({ type: 'round-result', round, attempt, status: 'completed', sites, numCases, modelHash: written.modelHash });
+      c.sendFrame(evalFrame);
+    }
+    this.emit('round-completed', round, sites, written.modelHash);
+    return 'completed';
+  }
+
+  private abandon(state: RoundState, reason: string): 'abandoned' {
+    const { round, attempt } = state;
+    this.store.setRoundStatus(round, attempt, 'abandoned', reason);
+    this.store.audit({ actor: 'server', action: 'round-abandoned', round, detail: { attempt, reason, updatesDiscarded: [...state.accepted.keys()] }, modelIn: this.globalHash, modelOut: this.globalHash });
+    this.current = null;
+    this.log(`round ${round} (attempt ${attempt}) abandoned: ${reason}; the global model is unchanged`);
+    for (const c of this.bySite.values()) {
+      c.send({ type: 'round-result', round, attempt, status: 'abandoned', sites: [], numCases: 0, reason });
+    }
+    this.emit('round-abandoned', round, attempt, reason);
+    return 'abandoned';
+  }
+
+  private sendAnnounce(c: SiteConnection, state: RoundState): void {
+    const site = c.site!;
+    const instructions = state.instructions.get(site) ?? [...state.instructions.values()][0] ?? {
+      epochs: this.config.localEpochs, learningRate: this.config.learningRate, batchSize: this.config.batchSize, mu: 0, seed: 0,
+    };
+    const announce: Announce = {
+      type: 'announce', round: state.round, attempt: state.attempt, totalRounds: this.config.rounds,
+      approvalDeadline: state.approvalDeadline, trainingDeadlineS: this.config.trainingDeadlineS,
+      strategy: this.strategy.name, architectureHash: this.architectureHash,
+      model: this.config.modelConfig as unknown as Record<string, unknown>, instructions, leavesSite: LEAVES_SITE,
+    };
+    c.send(announce);
+  }
+
+  private globalFrame(purpose: 'train' | 'evaluate', round: number): Buffer {
+    const bytes = encodeModel(this.config.modelConfig, this.global, { round });
+    return encodeFrame({ kind: 'global', purpose, round, architectureHash: this.architectureHash, sha256: this.globalHash }, bytes);
+  }
+
+  // ---------------------------------------------------------------- connections
+
+  attach(c: SiteConnection): void {
+    this.connections.add(c);
+    const authTimer = setTimeout(() => {
+      if (!c.authenticated) this.refuse(c, 'no hello within 10 s');
+    }, AUTH_TIMEOUT_MS);
+    c.ws.on('message', (data: RawData, isBinary: boolean) => {
+      c.lastSeen = Date.now();
+      const bytes = toBuffer(data);
+      c.bytesReceived += bytes.length;
+      try {
+        if (isBinary) this.onBinary(c, bytes);
+        else this.onText(c, bytes.toString('utf8'));
+      } catch (err) {
+        this.log(`internal error handling a message from ${c.site ?? c.remote}: ${errorMessage(err)}`);
+      }
+    });
+    c.ws.on('error', (err: Error & { code?: string }) => {
+      const oversized = err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH';
+      this.store.audit({ actor: c.site ?? `unauthenticated ${c.remote}`, action: oversized ? 'oversized-frame' : 'connection-error', round: this.round, detail: { error: err.message, limit: this.config.maxMessageBytes } });
+    });
+    c.ws.on('close', (code: number) => {
+      clearTimeout(authTimer);
+      this.connections.delete(c);
+      if (c.site && this.bySite.get(c.site) === c) {
+        this.bySite.delete(c.site);
+        this.store.audit({ actor: c.site, action: 'site-disconnected', round: this.round, detail: { code, phase: this.current?.phase ?? null } });
+        this.emit('site-disconnected', c.site);
+        this.poke();
+      }
+    });
+  }
+
+  private refuse(c: SiteConnection, reason: string): void {
+    this.store.audit({ actor: `unauthenticated ${c.remote}`, action: 'auth-failed', detail: { reason } });
+    c.send({ type: 'auth-failed', reason });
+    c.close(CLOSE.authFailed, reason);
+  }
+
+  private protocolError(c: SiteConnection, message: string): void {
+    this.store.audit({ actor: c.site ?? `unauthenticated ${c.remote}`, action: 'protocol-error', round: this.round, detail: { error: message } });
+    c.send({ type: 'error', code: 'bad-message', message });
+  }
+
+  private onText(c: SiteConnection, text: string): void {
+    let message: SiteMessage;
+    try {
+      message = decodeJson(SiteMessageSchema, text, this.config.maxMessageBytes);
+    } catch (err) {
+      if (!c.authenticated) return this.refuse(c, `first message must be a valid hello: ${errorMessage(err)}`);
+      return this.protocolError(c, errorMessage(err));
+    }
+    if (!c.authenticated) {
+      if (message.type !== 'hello') return this.refuse(c, `first message must be hello, got ${message.type}`);
+      return this.onHello(c, message);
+    }
+    switch (message.type) {
+      case 'hello': return this.protocolError(c, 'already authenticated');
+      case 'approve':
+      case 'decline': return this.onDecision(c, message.type, message.round, message.attempt, message.type === 'decline' ? message.reason : undefined);
+      case 'progress': return; // liveness only; lastSeen was updated
+      case 'evaluation': return this.onEvaluation(c, message.round, message.numCases, message.metrics);
+      case 'ping': return c.send({ type: 'pong', t: message.t });
+      case 'pong': return;
+    }
+  }
+
+  private onHello(c: SiteConnection, hello: Extract<SiteMessage, { type: 'hello' }>): void {
+    if (hello.protocol !== PROTOCOL_VERSION) return this.refuse(c, `protocol version ${hello.protocol} is not supported (server speaks ${PROTOCOL_VERSION})`);
+    const site = this.store.siteByTokenHash(hashToken(hello.token));
+    if (!site) return this.refuse(c, 'unknown or revoked site token');
+    const previous = this.bySite.get(site.name);
+    if (previous && previous !== c) {
+      this.bySite.delete(site.name);
+      previous.close(CLOSE.replaced, 'replaced by a newer connection');
+    }
+    c.site = site.name;
+    c.declaredTrain = hello.cases.train;
+    c.declaredValidation = hello.cases.validation;
+    this.bySite.set(site.name, c);
+    this.store.siteSeen(site.name, hello.cases.train, hello.cases.validation);
+    this.store.audit({ actor: site.name, action: 'site-connected', round: this.round, detail: { remote: c.remote, cases: hello.cases, software: hello.software ?? null } });
+    c.send({ type: 'welcome', protocol: PROTOCOL_VERSION, site: site.name, heartbeatMs: this.config.heartbeatS * 1000, maxMessageBytes: this.config.maxMessageBytes, architectureHash: this.architectureHash });
+    this.emit('site-connected', site.name);
+    this.resync(c);
+    this.poke();
+  }
+
+  /** Brings a (re)connected site up to date with the round in progress. */
+  private resync(c: SiteConnection): void {
+    const state = this.current;
+    const site = c.site!;
+    if (this.state === 'finished') return c.send({ type: 'done', rounds: this.lastCompleted });
+    if (!state) return;
+    if (state.phase === 'approval') {
+      if (!state.responses.has(site)) this.sendAnnounce(c, state);
+      return;
+    }
+    if (state.pending.has(site)) {
+      this.store.audit({ actor: site, action: 'site-resumed', round: state.round, detail: { attempt: state.attempt } });
+      this.sendAnnounce(c, state);
+      c.sendFrame(this.globalFrame('train', state.round));
+      return;
+    }
+    if (!state.participants.has(site)) c.send({ type: 'left-out', round: state.round, reason: `round ${state.round} is past its approval phase` });
+  }
+
+  private onDecision(c: SiteConnection, decision: 'approve' | 'decline', round: number, attempt: number, reason?: string): void {
+    const state = this.current;
+    const site = c.site!;
+    if (!state || state.round !== round || state.attempt !== attempt || state.phase !== 'approval') {
+      this.protocolError(c, `${decision} for round ${round} attempt ${attempt} is not expected now`);
+      return;
+    }
+    if (state.responses.has(site)) return this.protocolError(c, `site already answered round ${round}`);
+    state.responses.set(site, decision === 'approve' ? 'approved' : 'declined');
+    this.store.recordApproval(round, attempt, site, decision === 'approve' ? 'approved' : 'declined', reason ?? null);
+    if (decision === 'decline') c.send({ type: 'left-out', round, reason: 'declined by the site' });
+    this.poke();
+  }
+
+  private onEvaluation(c: SiteConnection, round: number, numCases: number, metrics: Record<string, number>): void {
+    if (round < 1 || round > this.lastCompleted || !this.store.completedRound(round)) {
+      return this.protocolError(c, `evaluation for round ${round}, which has no completed global model`);
+    }
+    this.store.recordEvaluation(round, c.site!, numCases, metrics);
+    this.emit('evaluation', round, c.site!, metrics);
+    if (round === this.config.rounds) {
+      this.awaitingFinalEval.delete(c.site!);
+      this.poke();
+    }
+  }
+
+  private onBinary(c: SiteConnection, bytes: Buffer): void {
+    if (!c.authenticated) return this.refuse(c, 'binary frame before authentication');
+    const site = c.site!;
+    let header: UpdateFrameHeader;
+    let payload: Uint8Array;
+    try {
+      const frame = decodeFrame(bytes, this.config.maxMessageBytes);
+      if (frame.header.kind !== 'update') throw new Error(`sites may only send update frames, got ${frame.header.kind}`);
+      header = frame.header;
+      payload = frame.payload;
+    } catch (err) {
+      return this.protocolError(c, errorMessage(err));
+    }
+    const state = this.current;
+    const ctx: UpdateContext = {
+      round: state?.phase === 'training' ? state.round : null,
+      attempt: state?.phase === 'training' ? state.attempt : null,
+      architectureHash: this.architectureHash,
+      global: this.global,
+      declaredCases: c.declaredTrain,
+      alreadySubmitted: state?.accepted.has(site) ?? false,
+      participating: state?.participants.has(site) ?? false,
+    };
+    const payloadHash = sha256Hex(payload);
+    const reject = (reason: string, norm: number | null = null): void => {
+      this.store.recordUpdate({ round: header.round, attempt: header.attempt, site, numCases: Number.isFinite(header.numCases) ? header.numCases : null, norm, bytes: bytes.length, sha256: payloadHash, status: 'rejected', reason });
+      c.send({ type: 'update-rejected', round: header.round, reason });
+      this.emit('update-rejected', header.round, site, reason);
+      this.log(`round ${header.round}: update from ${site} rejected: ${reason}`);
+      // A participant whose update for the current round fails validation is out of this round;
+      // a duplicate or stale update leaves its standing unchanged.
+      if (state && ctx.round === header.round && ctx.attempt === header.attempt && state.pending.has(site)) {
+        state.pending.delete(site);
+        c.send({ type: 'left-out', round: header.round, reason: `update rejected: ${reason}` });
+        this.poke();
+      }
+    };
+    const early = checkUpdateHeader(header, ctx);
+    if (early && !early.ok) return reject(early.reason);
+    let decoded;
+    try {
+      decoded = decodeModel(payload, { expectConfig: this.config.modelConfig, source: `update from ${site}` });
+    } catch (err) {
+      return reject(`model file rejected: ${errorMessage(err)}`);
+    }
+    const verdict = validateUpdate(header, decoded.tensors, decoded.architectureHash, ctx);
+    if (!verdict.ok) return reject(verdict.reason);
+    state!.accepted.set(site, { site, numCases: header.numCases, weights: decoded.tensors, metrics: header.metrics });
+    state!.pending.delete(site);
+    this.store.recordUpdate({ round: header.round, attempt: header.attempt, site, numCases: header.numCases, norm: verdict.norm, bytes: bytes.length, sha256: decoded.sha256, status: 'accepted', reason: null, metrics: header.metrics });
+    c.send({ type: 'update-accepted', round: header.round, norm: verdict.norm });
+    this.log(`round ${header.round}: update from ${site} accepted (${header.numCases} cases, norm ${verdict.norm.toPrecision(4)})`);
+    this.poke();
+  }
+
+  private checkHeartbeats(): void {
+    const limit = 3 * this.config.heartbeatS * 1000;
+    const now = Date.now();
+    for (const c of this.connections) {
+      if (!c.authenticated) continue;
+      if (now - c.lastSeen > limit) {
+        this.store.audit({ actor: c.site!, action: 'heartbeat-timeout', round: this.round, detail: { silentMs: now - c.lastSeen } });
+        c.ws.terminate();
+      } else {
+        c.send({ type: 'ping', t: now });
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- waiting
+
+  private poke(): void {
+    const wake = this.wake;
+    this.wake = null;
+    wake?.();
+  }
+
+  /** Resolves when `done()` holds (checked on every event), the deadline passes, or stop() is called. */
+  private async waitFor(deadline: number, done: () => boolean): Promise<void> {
+    while (!this.stopping && !done() && Date.now() < deadline) {
+      await new Promise<void>((resolve) => {
+        // setTimeout caps at ~24.8 days; longer waits simply re-check.
+        const timer = setTimeout(resolve, Math.min(2 ** 31 - 1, Math.max(0, deadline - Date.now())));
+        this.wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return this.waitFor(Date.now() + ms, () => false);
+  }
+}
+
+function toBuffer(data: RawData): Buffer {
+  if (Buffer.isBuffer(data)) return data;
+  if (Array.isArray(data)) return Buffer.concat(data);
+  return Buffer.from(data);
+}

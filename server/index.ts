@@ -1,0 +1,150 @@
+/**
+ * The aggregation server process: one Node http(s) server carrying the site WebSocket endpoint
+ * (`/ws`) and the operator's HTTP API, all state in SQLite + checkpoint files.
+ *
+ *   const server = await startServer({ config, dbFile, port: 0 });
+ *   const { token } = registerSite(dbFile, 'hospital-1');
+ *   ... sites connect to server.wsUrl ...
+ *   await server.federation.done; await server.close();
+ */
+import { readFileSync } from 'node:fs';
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { dirname, join } from 'node:path';
+import { WebSocketServer } from 'ws';
+import { FedSegError } from '../core/errors.js';
+import { CheckpointStore } from './checkpoints.js';
+import type { FederationConfig } from './config.js';
+import { SiteConnection } from './connection.js';
+import { Store } from './db.js';
+import { Federation } from './federation.js';
+import { handleHttp } from './http-api.js';
+import { hashToken, newToken } from './tokens.js';
+
+export interface ServerOptions {
+  config: FederationConfig;
+  /** SQLite database file (created if missing). */
+  dbFile: string;
+  /** Checkpoint folder; default `<dir of dbFile>/checkpoints`. */
+  checkpointDir?: string;
+  /** Default 127.0.0.1. */
+  host?: string;
+  /** Default 8787; 0 picks a free port. */
+  port?: number;
+  /** PEM certificate and key (file paths); enables https/wss. */
+  tls?: { certFile: string; keyFile: string };
+  /** Allow plain http/ws on a non-loopback address. */
+  insecure?: boolean;
+  /** Operator token for the HTTP API; when omitted, the stored one is kept or a new one is generated. */
+  adminToken?: string;
+  log?: (line: string) => void;
+}
+
+export interface RunningServer {
+  federation: Federation;
+  store: Store;
+  /** ws:// or wss:// URL sites connect to. */
+  wsUrl: string;
+  /** http:// or https:// base URL of the operator API. */
+  httpUrl: string;
+  port: number;
+  /** Set only when this start generated a new admin token (print it once). */
+  generatedAdminToken: string | null;
+  close(): Promise<void>;
+}
+
+const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
+
+/** Registers a site in the server database; returns its token, which is shown once and stored only as a hash. */
+export function registerSite(dbFile: string, name: string): { site: string; token: string } {
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(name)) {
+    throw new FedSegError('site name must be 1-64 letters, digits, ".", "_" or "-", starting with a letter or digit', { field: 'name' });
+  }
+  const store = new Store(dbFile);
+  try {
+    const token = newToken();
+    store.addSite(name, hashToken(token));
+    return { site: name, token };
+  } finally {
+    store.close();
+  }
+}
+
+export function removeSite(dbFile: string, name: string): void {
+  const store = new Store(dbFile);
+  try {
+    store.removeSite(name);
+  } finally {
+    store.close();
+  }
+}
+
+export function listSites(dbFile: string) {
+  const store = new Store(dbFile);
+  try {
+    return store.sites(true);
+  } finally {
+    store.close();
+  }
+}
+
+export async function startServer(opts: ServerOptions): Promise<RunningServer> {
+  const host = opts.host ?? '127.0.0.1';
+  if (!opts.tls && !opts.insecure && !LOOPBACK.has(host)) {
+    throw new FedSegError(`refusing to listen on ${host} without TLS: give a certificate and key, or --insecure`, { field: 'host' });
+  }
+  const log = opts.log ?? (() => {});
+  const store = new Store(opts.dbFile);
+  let federation: Federation;
+  let generatedAdminToken: string | null = null;
+  try {
+    if (opts.adminToken) {
+      store.setMeta('admin_token_hash', hashToken(opts.adminToken));
+    } else if (!store.getMeta('admin_token_hash')) {
+      generatedAdminToken = newToken();
+      store.setMeta('admin_token_hash', hashToken(generatedAdminToken));
+    }
+    const checkpoints = new CheckpointStore(opts.checkpointDir ?? join(dirname(opts.dbFile), 'checkpoints'));
+    federation = new Federation(opts.config, store, checkpoints, log);
+    federation.recover();
+  } catch (err) {
+    store.close();
+    throw err;
+  }
+
+  const handler = (req: IncomingMessage, res: ServerResponse) => handleHttp(req, res, { federation, store, config: opts.config, secure: Boolean(opts.tls) });
+  const http: Server = opts.tls
+    ? createHttpsServer({ cert: readFileSync(opts.tls.certFile), key: readFileSync(opts.tls.keyFile) }, handler)
+    : createHttpServer(handler);
+  const wss = new WebSocketServer({ server: http, path: '/ws', maxPayload: opts.config.maxMessageBytes, perMessageDeflate: false });
+  wss.on('connection', (ws, req) => federation.attach(new SiteConnection(ws, `${req.socket.remoteAddress}:${req.socket.remotePort}`)));
+
+  await new Promise<void>((resolve, reject) => {
+    http.once('error', (err) => reject(new FedSegError(`cannot listen on ${host}:${opts.port ?? 8787}: ${err.message}`, { field: 'port' }, { cause: err })));
+    http.listen(opts.port ?? 8787, host, resolve);
+  });
+  const port = (http.address() as AddressInfo).port;
+  const hostPart = host.includes(':') ? `[${host}]` : host;
+  store.audit({ actor: 'server', action: 'server-started', detail: { host, port, tls: Boolean(opts.tls), strategy: federation.strategy.name } });
+  void federation.run();
+
+  let closed: Promise<void> | null = null;
+  return {
+    federation, store, port, generatedAdminToken,
+    wsUrl: `${opts.tls ? 'wss' : 'ws'}://${hostPart}:${port}/ws`,
+    httpUrl: `${opts.tls ? 'https' : 'http'}://${hostPart}:${port}`,
+    close() {
+      closed ??= (async () => {
+        federation.stop();
+        await new Promise<void>((resolve) => wss.close(() => resolve()));
+        http.closeAllConnections();
+        await new Promise<void>((resolve) => http.close(() => resolve()));
+        await federation.done;
+        store.audit({ actor: 'server', action: 'server-stopped', detail: {} });
+        store.close();
+      })();
+      return closed;
+    },
+  };
+}
