@@ -1,0 +1,57 @@
+/** report.json: what a demo run measured, validated with zod wherever it is read back. */
+import { z } from 'zod';
+
+export const RegionDiceSchema = z.object({ ET: z.number(), TC: z.number(), WT: z.number() });
+export type RegionDice = z.infer<typeof RegionDiceSchema>;
+
+/** Mean Dice over one site's held-out cases. */
+export const SiteDiceSchema = RegionDiceSchema.extend({ cases: z.number().int().nonnegative() });
+export type SiteDice = z.infer<typeof SiteDiceSchema>;
+
+export const RoundSchema = z.object({
+  round: z.number().int().positive(),
+  /** Sites whose update was aggregated into this round's global model. */
+  sitesReturned: z.array(z.string()),
+  /** Global model's Dice: mean over sites of each site's held-out mean. */
+  dice: RegionDiceSchema,
+  perSite: z.record(z.string(), SiteDiceSchema),
+  seconds: z.number().nonnegative(),
+});
+export type RoundEntry = z.infer<typeof RoundSchema>;
+
+export const BaselineSchema = z.object({
+  /** Each site trained alone, evaluated on its own held-out cases. */
+  localOnly: z.record(z.string(), SiteDiceSchema),
+  localOnlyMean: RegionDiceSchema,
+  /** One model trained on every site's training cases pooled, evaluated on each site's held-out cases. */
+  centralised: z.record(z.string(), SiteDiceSchema),
+  centralisedMean: RegionDiceSchema,
+  /** Optimiser steps each baseline model got: the same total budget as the federation. */
+  budget: z.string(),
+  seconds: z.number().nonnegative(),
+});
+export type BaselineResults = z.infer<typeof BaselineSchema>;
+
+export const DemoReportSchema = z.object({
+  createdAt: z.string(),
+  outDir: z.string(),
+  backend: z.string(),
+  settings: z.object({
+    sites: z.array(z.string()),
+    rounds: z.number().int().positive(),
+    model: z.enum(['unet', 'attention-unet']),
+    casesPerSite: z.number().int().positive(),
+    trainCasesPerSite: z.record(z.string(), z.number().int().nonnegative()),
+    heldOutCasesPerSite: z.record(z.string(), z.number().int().nonnegative()),
+    /** Human description of the reduced model/input size the demo uses, and why. */
+    reducedSize: z.string(),
+    localEpochs: z.number().int().positive(),
+    seed: z.number().int(),
+  }),
+  rounds: z.array(RoundSchema),
+  baselines: BaselineSchema.optional(),
+  totalSeconds: z.number().nonnegative(),
+  /** Caption of the slice picture embedded in report.html. */
+  sliceCaption: z.string().optional(),
+});
+export type DemoReport = z.infer<typeof DemoReportSchema>;
