@@ -1,0 +1,98 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { fileURLToPath } from 'node:url';
+import {
+  engineFromAddon,
+  loadNativeAddon,
+  nativeEngineStatus,
+  probeNativeAddon,
+} from '../../core/tf/native-engine.js';
+import { checkCase, convCases, useCpuReference, type CaseResult } from './conv-reference.js';
+
+const TOLERANCE = 1e-5;
+const addon = loadNativeAddon();
+const skipReason = addon ? false : `native addon unavailable: ${nativeEngineStatus()}`;
+if (skipReason) console.log(`# skipping native exactness tests: ${skipReason}`);
+
+function assertExact(results: CaseResult[]): void {
+  for (const r of results) {
+    for (const op of ['forward', 'backpropInput', 'backpropFilter'] as const) {
+      assert.ok(r[op] < TOLERANCE, `${op} of ${r.label}: relative error ${r[op]}`);
+    }
+  }
+}
+
+describe('native engine loader', () => {
+  it('reports a missing addon without throwing', () => {
+    const probe = probeNativeAddon('/nonexistent/fedseg_native.node');
+    assert.equal(probe.addon, undefined);
+    assert.match(probe.status, /not built/);
+  });
+
+  it('honours FEDSEG_NATIVE=off', () => {
+    const before = process.env.FEDSEG_NATIVE;
+    process.env.FEDSEG_NATIVE = 'off';
+    try {
+      const probe = probeNativeAddon('/nonexistent/fedseg_native.node');
+      assert.equal(probe.addon, undefined);
+      assert.match(probe.status, /disabled/);
+    } finally {
+      if (before === undefined) delete process.env.FEDSEG_NATIVE;
+      else process.env.FEDSEG_NATIVE = before;
+    }
+  });
+
+  it('reports a file that is not an addon as failing to load', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fedseg-native-'));
+    try {
+      const fake = join(dir, 'fedseg_native.node');
+      writeFileSync(fake, 'not a shared library');
+      const probe = probeNativeAddon(fake);
+      assert.equal(probe.addon, undefined);
+      assert.match(probe.status, /failed to load/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('native conv3d vs TF.js stock cpu kernels', { skip: skipReason }, () => {
+  it('rejects arrays whose length disagrees with their shape', () => {
+    const x = new Float32Array(8);
+    const w = new Float32Array(1);
+    const y = new Float32Array(7); // should be 8
+    assert.throws(
+      () => addon!.conv3d(x, [1, 2, 2, 2, 1], w, [1, 1, 1, 1, 1], y, [1, 2, 2, 2, 1], [1, 1, 1], [0, 0, 0], [1, 1, 1]),
+      RangeError,
+    );
+    assert.throws(
+      () => addon!.conv3d(x, [1, 2, 2, 2, 1], w, [1, 1, 1, 1, 2], new Float32Array(16), [1, 2, 2, 2, 2], [1, 1, 1], [0, 0, 0], [1, 1, 1]),
+      RangeError,
+    );
+  });
+
+  for (const threads of [1, 2, 3]) {
+    it(`is exact to float32 rounding on random shapes, strides, paddings (${threads} threads)`, async () => {
+      await useCpuReference();
+      addon!.setThreads(threads);
+      const engine = engineFromAddon(addon!);
+      assertExact(convCases(24, 100 + threads).map((c) => checkCase(engine, c)));
+    });
+  }
+
+  for (const isa of ['avx2', 'portable']) {
+    it(`is exact on the ${isa} code path too`, () => {
+      const child = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./isa-check.ts', import.meta.url))], {
+        encoding: 'utf8',
+        env: { ...process.env, FEDSEG_NATIVE_ISA: isa, CASES: '16', SEED: '5' },
+      });
+      assert.equal(child.status, 0, child.stderr);
+      const report = JSON.parse(child.stdout.trim().split('\n').pop()!) as { engine: string; results: CaseResult[] };
+      assertExact(report.results);
+    });
+  }
+});
