@@ -1,0 +1,78 @@
+/**
+ * Functional building blocks of the 3D networks (NDHWC tensors). Every op used here has a gradient
+ * on all TF.js backends: 1x1x1 and 2x2x2-stride-2 convolutions are matMuls around reshapes and
+ * rank-6 transposes (matMul is the fast kernel on wasm/cpu), and nearest upsampling is tf-kernels'
+ * upsample3d with its own gradient.
+ */
+import { tf } from '../tf/backend.js';
+import { upsample3d } from '../tf/upsample.js';
+
+type T5 = tf.Tensor5D;
+
+/** 3x3x3 (or any odd k) 'same' convolution + bias. */
+export function convSame(x: T5, kernel: tf.Tensor, bias: tf.Tensor): T5 {
+  return tf.add(tf.conv3d(x, kernel as T5, 1, 'same'), bias);
+}
+
+/** 1x1x1 convolution as a matMul over voxels: kernel [1,1,1,cin,cout]. */
+export function pointwise(x: T5, kernel: tf.Tensor, bias?: tf.Tensor): T5 {
+  const [n, d, h, w, cin] = x.shape;
+  const cout = kernel.shape[4] as number;
+  let y = tf.matMul(tf.reshape(x, [n * d * h * w, cin]), tf.reshape(kernel, [cin, cout]));
+  if (bias) y = tf.add(y, bias);
+  return tf.reshape(y, [n, d, h, w, cout]);
+}
+
+/**
+ * Conv3DTranspose(kernel 2, stride 2) + bias, as Keras computes it: out[2i+a] = sum_c x[i,c] K[c,a,...].
+ * One matMul to [voxels, 2*2*2*cout], then depth-to-space. kernel: [cin, 2, 2, 2, cout].
+ */
+export function transposeUp(x: T5, kernel: tf.Tensor, bias: tf.Tensor): T5 {
+  const [n, d, h, w, cin] = x.shape;
+  const cout = kernel.shape[4] as number;
+  const y = tf.matMul(tf.reshape(x, [n * d * h * w, cin]), tf.reshape(kernel, [cin, 8 * cout]));
+  // [n*d, h, w, a, b, c*cout] -> [n*d, a, h, b, w, c*cout] == [n, 2d, 2h, 2w, cout] in row-major order.
+  const shuffled = tf.transpose(tf.reshape(y, [n * d, h, w, 2, 2, 2 * cout]), [0, 3, 1, 4, 2, 5]);
+  return tf.add(tf.reshape(shuffled, [n, 2 * d, 2 * h, 2 * w, cout]), bias);
+}
+
+/** 2x2x2 stride-2 'valid' convolution (no bias) as space-to-depth + matMul. kernel: [2,2,2,cin,cout]. */
+export function strided2Conv(x: T5, kernel: tf.Tensor): T5 {
+  const [n, d2, h2, w2, cin] = x.shape;
+  const [d, h, w] = [d2 / 2, h2 / 2, w2 / 2];
+  const cout = kernel.shape[4] as number;
+  // [n*d, a, h, b, w, c*cin] -> [n*d, h, w, a, b, c*cin]: each row holds one 2x2x2 block in kernel order.
+  const blocks = tf.transpose(tf.reshape(x, [n * d, 2, h, 2, w, 2 * cin]), [0, 2, 4, 1, 3, 5]);
+  const y = tf.matMul(tf.reshape(blocks, [n * d * h * w, 8 * cin]), tf.reshape(kernel, [8 * cin, cout]));
+  return tf.reshape(y, [n, d, h, w, cout]);
+}
+
+/** Nearest-neighbour x2 upsampling followed by a 'same' convolution. */
+export function nearestUp(x: T5, kernel: tf.Tensor, bias: tf.Tensor): T5 {
+  return convSame(upsample3d(x, 2), kernel, bias);
+}
+
+export interface AttentionParams {
+  theta: tf.Tensor;
+  phi: tf.Tensor;
+  phiBias: tf.Tensor;
+  psi: tf.Tensor;
+  psiBias: tf.Tensor;
+}
+
+/**
+ * Additive attention gate (Oktay et al. 2018): alpha = sigmoid(psi(relu(theta(x) + phi(g)))), computed
+ * on the gating signal's coarser grid, upsampled to x's grid, and multiplied into every channel of x.
+ * Returns the gated skip and alpha (for inspection).
+ */
+export function attentionGate(x: T5, g: T5, p: AttentionParams): { gated: T5; alpha: T5 } {
+  const joint = tf.relu(tf.add(strided2Conv(x, p.theta), pointwise(g, p.phi, p.phiBias))) as T5;
+  const coarseAlpha = tf.sigmoid(pointwise(joint, p.psi, p.psiBias));
+  const alpha = upsample3d(coarseAlpha as T5, 2);
+  return { gated: tf.mul(x, alpha), alpha };
+}
+
+/** 2x2x2 max-pooling, stride 2. */
+export function maxPool2(x: T5): T5 {
+  return tf.maxPool3d(x, 2, 2, 'valid');
+}

@@ -1,0 +1,136 @@
+import { FedSegError } from '../errors.js';
+import { tf } from '../tf/backend.js';
+import { checkTensorsMatch } from '../weights/codec.js';
+import type { NamedTensor } from '../weights/types.js';
+import { makeModelConfig, type ModelConfig } from './config.js';
+import { initialWeights } from './init.js';
+import { attentionGate, convSame, maxPool2, nearestUp, pointwise, transposeUp } from './layers.js';
+import { parameterSpecs } from './parameters.js';
+import { SeededRandom } from './random.js';
+
+type T5 = tf.Tensor5D;
+
+export interface ForwardOptions {
+  /** Training mode: applies dropout. */
+  training?: boolean;
+  /** Seed for this call's dropout masks (training only), so a training run is reproducible. */
+  seed?: number;
+}
+
+/**
+ * 3D U-Net / Attention U-Net as a pure function of a named parameter map of tf.Variables, so the
+ * weights map 1:1 onto the model-file manifest (`parameterSpecs`). No tfjs-layers.
+ */
+export class SegmentationModel {
+  readonly config: ModelConfig;
+  private readonly params: Map<string, tf.Variable>;
+
+  constructor(config: ModelConfig, weights: readonly NamedTensor[]) {
+    this.config = makeModelConfig(config);
+    checkTensorsMatch(this.config, weights);
+    this.params = new Map(weights.map((w) => [w.name, tf.variable(tf.tensor(w.data, w.shape, 'float32'), true)]));
+  }
+
+  /** Trainable variables in manifest order. */
+  get variables(): tf.Variable[] {
+    return [...this.params.values()];
+  }
+
+  private p(name: string): tf.Variable {
+    const v = this.params.get(name);
+    if (!v) throw new Error(`internal: parameter ${name} missing`);
+    return v;
+  }
+
+  /** Class probabilities (softmax over the last axis) for x: [n, d, h, w, inChannels]. Caller owns tidy. */
+  forward(x: tf.Tensor, options: ForwardOptions = {}): T5 {
+    this.checkInput(x);
+    const { depth, dropout, arch, upsampling } = this.config;
+    const rng = new SeededRandom(options.seed ?? 0);
+    const drop = (h: T5, level: number): T5 =>
+      options.training && dropout[level] > 0 ? (tf.dropout(h, dropout[level], undefined, rng.seed()) as T5) : h;
+    const block = (h: T5, prefix: string, level: number): T5 => {
+      const a = drop(tf.relu(convSame(h, this.p(`${prefix}.conv1.kernel`), this.p(`${prefix}.conv1.bias`))), level);
+      return tf.relu(convSame(a, this.p(`${prefix}.conv2.kernel`), this.p(`${prefix}.conv2.bias`)));
+    };
+
+    const skips: T5[] = [];
+    let h = x as T5;
+    for (let level = 0; level < depth; level++) {
+      h = block(h, `enc${level}`, level);
+      if (level < depth - 1) {
+        skips.push(h);
+        h = maxPool2(h);
+      }
+    }
+    for (let level = depth - 2; level >= 0; level--) {
+      let skip = skips[level];
+      if (arch === 'attention-unet') {
+        const a = `att${level}`;
+        skip = attentionGate(skip, h, {
+          theta: this.p(`${a}.theta.kernel`),
+          phi: this.p(`${a}.phi.kernel`),
+          phiBias: this.p(`${a}.phi.bias`),
+          psi: this.p(`${a}.psi.kernel`),
+          psiBias: this.p(`${a}.psi.bias`),
+        }).gated;
+      }
+      const up = (upsampling === 'transpose' ? transposeUp : nearestUp)(h, this.p(`dec${level}.up.kernel`), this.p(`dec${level}.up.bias`));
+      h = block(tf.concat([up, skip], 4), `dec${level}`, level);
+    }
+    return tf.softmax(pointwise(h, this.p('head.kernel'), this.p('head.bias'))) as T5;
+  }
+
+  /** Inference-mode probabilities; intermediate tensors are released. */
+  predict(x: tf.Tensor): T5 {
+    return tf.tidy(() => this.forward(x, { training: false }));
+  }
+
+  /** Copies of the current weights, in manifest order (what model files and the federation carry). */
+  getWeights(): NamedTensor[] {
+    return [...this.params].map(([name, v]) => ({ name, shape: [...v.shape], data: new Float32Array(v.dataSync()) }));
+  }
+
+  /** Replaces every weight; the list must match this architecture's manifest exactly. */
+  setWeights(weights: readonly NamedTensor[]): void {
+    checkTensorsMatch(this.config, weights);
+    for (const w of weights) {
+      tf.tidy(() => this.p(w.name).assign(tf.tensor(w.data, w.shape, 'float32')));
+    }
+  }
+
+  dispose(): void {
+    for (const v of this.params.values()) v.dispose();
+    this.params.clear();
+  }
+
+  private checkInput(x: tf.Tensor): void {
+    const factor = 2 ** (this.config.depth - 1);
+    const [, d, h, w, c] = x.shape;
+    if (x.rank !== 5 || c !== this.config.inChannels || [d, h, w].some((s) => s % factor !== 0)) {
+      throw new FedSegError(
+        `model input must be [n, d, h, w, ${this.config.inChannels}] with d, h, w divisible by ${factor}; got [${x.shape}]`,
+        { field: 'input' },
+      );
+    }
+  }
+}
+
+/** A model with fresh seeded He-uniform weights. */
+export function createModel(config: ModelConfig, seed: number): SegmentationModel {
+  return new SegmentationModel(config, initialWeights(config, seed));
+}
+
+/** Multiply-accumulate count of one forward pass per sample at the config's inputShape (for GFLOP/s reports). */
+export function forwardMacs(config: ModelConfig): number {
+  const voxels = config.inputShape.reduce((a, b) => a * b, 1);
+  return parameterSpecs(config)
+    .filter((spec) => spec.name.endsWith('.kernel'))
+    .reduce((macs, { name, shape }) => {
+      const level = Number(/^[a-z]+(\d+)/.exec(name)?.[1] ?? 0);
+      // Transposed up-convolutions and attention gates run on the coarser grid (level + 1).
+      const coarse = (name.includes('.up.') && config.upsampling === 'transpose') || name.startsWith('att');
+      const gridVoxels = voxels / 8 ** (coarse ? level + 1 : level);
+      return macs + shape.reduce((a, b) => a * b, 1) * gridVoxels;
+    }, 0);
+}
