@@ -97,7 +97,7 @@ async function select(preference: BackendPreference): Promise<BackendInfo> {
       continue;
     }
     const name = tf.getBackend();
-    const fast: FastConvStatus = installFastConv(name);
+    const fast: FastConvStatus = await installFastConv(name);
     const detail = fast.enabled ? `${base} + FedSeg fast conv3d (${fast.engine})` : base;
     return { name, tf, fastConv: fast.enabled, detail };
   }
