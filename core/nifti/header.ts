@@ -30,7 +30,7 @@ export interface NiftiHeader {
   /** Voxel count (product of dims) and byte length of the voxel data. */
   voxelCount: number;
   dataBytes: number;
-  /** scl_slope / scl_inter; null when slope is 0 or not finite (no scaling, as the standard says). */
+  /** scl_slope / scl_inter; null when they change nothing: slope 0 or not finite (as the standard says), or 1 and 0. */
   scaling: { slope: number; inter: number } | null;
   /** Voxel (i, j, k) to world (mm) 4x4 matrix, chosen as nibabel's `get_best_affine`. */
   affine: Affine;
@@ -192,7 +192,7 @@ function finish(raw: RawFields): ParsedHeader {
 function scalingOf(slope: number, inter: number, file: string): NiftiHeader['scaling'] {
   if (slope === 0 || !Number.isFinite(slope)) return null;
   if (!Number.isFinite(inter)) throw new FedSegError(`scl_slope is ${slope} but scl_inter is ${inter}`, { file, field: 'scl_inter' });
-  return { slope, inter };
+  return slope === 1 && inter === 0 ? null : { slope, inter };
 }
 
 function checkMagic(magic: string, version: 1 | 2, file: string): void {

@@ -8,7 +8,7 @@
  *   img.header.datatype    // { code: 4, name: 'int16', bytesPerVoxel: 2 }
  *   img.header.affine      // 4x4 number[][]: sform if sform_code > 0, else qform if qform_code > 0,
  *                          // else pixdim-based (nibabel's get_best_affine, same numbers)
- *   img.header.scaling     // { slope, inter } or null (slope 0 / NaN = unscaled)
+ *   img.header.scaling     // { slope, inter }, or null when unscaled (slope 0 / NaN, or 1 and 0)
  *   img.data               // raw typed array (Int16Array, Uint8Array, Float32Array, ...), NIfTI
  *                          // order: index = i + nx * (j + ny * (k + nz * c))
  *   img.text               // descrip / aux_file / intent_name / db_name / data_type: may identify a
