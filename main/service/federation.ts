@@ -1,0 +1,246 @@
+/**
+ * Bridges the shared site runtime (site/runtime.ts) to the app: the approval hook waits for the admin's
+ * Approve/Decline in the UI, runtime events become round records, training progress gets an ETA, and every
+ * global model the server sends for evaluation is kept on disk so the viewer can predict with it.
+ */
+import { join } from 'node:path';
+import { makeModelConfig, type ModelConfig } from '../../core/model/config.js';
+import { parameterCount } from '../../core/model/parameters.js';
+import { activeBackend } from '../../core/tf/backend.js';
+import { saveModelFile } from '../../core/weights/index.js';
+import type { ConnectionState, RoundRecord, TrainingProgress } from '../../preload/api.js';
+import { SiteRuntime, type ApprovalRequest, type LocalTrainer, type SiteEvent as RuntimeEvent } from '../../site/runtime.js';
+import { regionScores, type TrainingCase } from './cases.js';
+import { UserFacingError } from './errors.js';
+import type { SiteStore } from './site-store.js';
+
+export type FederationEvent =
+  | { type: 'connection'; state: Partial<ConnectionState> }
+  | { type: 'round'; round: number; patch: Partial<RoundRecord> }
+  | { type: 'progress'; progress: TrainingProgress }
+  | { type: 'backend'; backend: { name: string; gpu: boolean } }
+  | { type: 'model'; path: string }
+  | { type: 'log'; level: 'info' | 'warning' | 'error'; message: string };
+
+export type TrainerFactory = (cases: TrainingCase[]) => LocalTrainer;
+
+/** How long to wait for the server's welcome before telling the admin the connection failed. */
+const CONNECT_TIMEOUT_MS = 15_000;
+/** An undecided approval is answered "decline" this long after its deadline (the server has moved on). */
+const DECISION_GRACE_MS = 2_000;
+
+export class FederationLink {
+  private runtime: SiteRuntime | null = null;
+  private cases: TrainingCase[] = [];
+  private readonly decisions = new Map<number, (approve: boolean) => void>();
+  private trainingStart: { round: number; at: number } | null = null;
+  private lastCompletedRound = 0;
+
+  constructor(private readonly store: SiteStore, private readonly makeTrainer: TrainerFactory, private readonly emit: (event: FederationEvent) => void) {}
+
+  setCases(cases: TrainingCase[]): void {
+    this.cases = cases;
+  }
+
+  get connected(): boolean {
+    return this.runtime !== null;
+  }
+
+  /** Connects and resolves once the server has accepted the token; rejects with a plain-words reason. */
+  async connect(serverUrl: string, token: string): Promise<{ siteName: string }> {
+    await this.disconnect();
+    const runtime = new SiteRuntime({
+      url: toWebSocketUrl(serverUrl), token, trainer: this.wrapTrainer(this.makeTrainer(this.cases)),
+      approve: (request) => this.askAdmin(request), initialBackoffMs: 500, maxBackoffMs: 10_000,
+    });
+    this.runtime = runtime;
+    const welcomed = new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new UserFacingError(`The federation server at ${serverUrl} is unreachable. Check the address and that the server is running.`)), CONNECT_TIMEOUT_MS);
+      runtime.on('event', (event) => {
+        if (event.type === 'connected') {
+          clearTimeout(timer);
+          resolve(event.site);
+        } else if (event.type === 'error' && /refused the site/.test(event.message)) {
+          clearTimeout(timer);
+          reject(new UserFacingError(wrongTokenMessage(event.message)));
+        }
+      });
+    });
+    runtime.on('event', (event) => this.onRuntimeEvent(event));
+    try {
+      await runtime.start();
+      return { siteName: await welcomed };
+    } catch (err) {
+      runtime.stop();
+      if (this.runtime === runtime) this.runtime = null;
+      throw err;
+    }
+  }
+
+  async disconnect(): Promise<void> {
+    const runtime = this.runtime;
+    this.runtime = null;
+    for (const resolve of this.decisions.values()) resolve(false);
+    this.decisions.clear();
+    if (runtime) {
+      runtime.stop();
+      await runtime.done;
+      this.emit({ type: 'connection', state: { phase: 'offline', siteName: null, error: null } });
+    }
+  }
+
+  decide(round: number, approve: boolean): void {
+    const resolve = this.decisions.get(round);
+    if (!resolve) throw new UserFacingError(`Round ${round} is no longer waiting for a decision.`);
+    this.decisions.delete(round);
+    resolve(approve);
+  }
+
+  private askAdmin(request: ApprovalRequest): Promise<boolean> {
+    let parameters: number | null = null;
+    try {
+      // The announcement names the architecture; its parameter count follows from the config.
+      parameters = parameterCount(makeModelConfig({ arch: request.model.arch as ModelConfig['arch'], baseFilters: request.model.baseFilters, depth: request.model.depth }));
+    } catch {
+      parameters = null;
+    }
+    this.emit({
+      type: 'round', round: request.round, patch: {
+        status: 'announced', deadline: request.approvalDeadline.toISOString(), reason: null,
+        outgoing: { caseCount: request.trainingCases, parameterCount: parameters, bytes: parameters === null ? null : parameters * 4, items: request.leavesSite },
+        sitesReturned: null, contribution: null,
+      },
+    });
+    return new Promise<boolean>((resolve) => {
+      this.decisions.get(request.round)?.(false);
+      this.decisions.set(request.round, resolve);
+      const wait = Math.max(0, request.approvalDeadline.getTime() - Date.now()) + DECISION_GRACE_MS;
+      setTimeout(() => {
+        if (this.decisions.get(request.round) !== resolve) return;
+        this.decisions.delete(request.round);
+        this.emit({ type: 'round', round: request.round, patch: { status: 'left-out', reason: 'no decision before the approval deadline' } });
+        resolve(false);
+      }, wait).unref();
+    });
+  }
+
+  /** Adds what the app needs around the shared trainer: ETA, backend name, keeping each global model. */
+  private wrapTrainer(trainer: LocalTrainer): LocalTrainer {
+    return {
+      caseCounts: () => trainer.caseCounts(),
+      train: async (args) => {
+        const round = this.currentTrainingRound();
+        const result = await trainer.train({
+          ...args,
+          onProgress: (p) => {
+            this.reportBackend();
+            this.emit({ type: 'progress', progress: this.progressOf(round, p) });
+            args.onProgress(p);
+          },
+        });
+        this.reportBackend();
+        return result;
+      },
+      evaluate: async (args) => {
+        const path = join(this.store.dir, 'models', 'global-latest.fsm');
+        await saveModelFile(path, args.config, args.weights, { round: this.lastCompletedRound });
+        this.emit({ type: 'model', path });
+        return trainer.evaluate(args);
+      },
+    };
+  }
+
+  private currentTrainingRound(): number {
+    return this.trainingStart?.round ?? 0;
+  }
+
+  private progressOf(round: number, p: { epoch: number; epochs: number; loss?: number; step?: number; steps?: number }): TrainingProgress {
+    const steps = p.steps ?? 1;
+    const step = p.step ?? 0;
+    const fraction = (p.epoch * steps + step) / Math.max(1, p.epochs * steps);
+    const elapsed = this.trainingStart ? (Date.now() - this.trainingStart.at) / 1000 : 0;
+    return {
+      round, epoch: p.epoch, epochs: p.epochs, step, steps, loss: p.loss ?? Number.NaN,
+      etaSeconds: fraction > 0 ? (elapsed / fraction) * (1 - fraction) : null,
+    };
+  }
+
+  /** Our record of a finished round: complete if our update was in it, otherwise why we were not. */
+  private resultPatch(event: Extract<RuntimeEvent, { type: 'round-result' }>): Partial<RoundRecord> {
+    const status = this.store.rounds.find((r) => r.round === event.round)?.status ?? 'announced';
+    const contributed = status === 'sent' || status === 'accepted';
+    const inFlight = contributed || status === 'approved' || status === 'training' || status === 'announced';
+    if (event.status === 'completed') {
+      return { sitesReturned: event.sites.length, ...(contributed ? { status: 'complete' as const } : inFlight ? { status: 'left-out' as const, reason: 'the round completed without this site' } : {}) };
+    }
+    return { sitesReturned: 0, ...(inFlight ? { status: 'left-out' as const } : {}), reason: `round abandoned: ${event.reason ?? 'not enough sites'}; it will be retried` };
+  }
+
+  private reportBackend(): void {
+    const info = activeBackend();
+    if (info) this.emit({ type: 'backend', backend: { name: info.detail, gpu: /gpu|cuda/i.test(info.detail) } });
+  }
+
+  private onRuntimeEvent(event: RuntimeEvent): void {
+    switch (event.type) {
+      case 'connected':
+        return this.emit({ type: 'connection', state: { phase: 'connected', siteName: event.site, error: null } });
+      case 'disconnected':
+        if (!this.runtime) return;
+        return this.emit({
+          type: 'connection',
+          state: { phase: event.retryInMs === null ? 'offline' : 'connecting', error: `Connection to the server lost (${event.reason}); ${event.retryInMs === null ? 'not retrying' : 'reconnecting'}.` },
+        });
+      case 'approval':
+        if (!event.approved && event.reason) {
+          return this.emit({ type: 'round', round: event.round, patch: { status: 'declined', reason: event.reason } });
+        }
+        return;
+      case 'training-started':
+        this.trainingStart = { round: event.round, at: Date.now() };
+        return this.emit({ type: 'round', round: event.round, patch: { status: 'training', contribution: { caseCount: event.numCases, loss: null } } });
+      case 'update-sent':
+        return this.emit({ type: 'round', round: event.round, patch: { status: 'sent', contribution: { caseCount: event.numCases, loss: event.metrics.loss ?? null } } });
+      case 'update-accepted':
+        return this.emit({ type: 'round', round: event.round, patch: { status: 'accepted' } });
+      case 'update-rejected':
+        return this.emit({ type: 'round', round: event.round, patch: { status: 'rejected', reason: `The server rejected this site's update: ${event.reason}` } });
+      case 'left-out':
+        return this.emit({ type: 'round', round: event.round, patch: { status: 'left-out', reason: event.reason } });
+      case 'round-result':
+        if (event.status === 'completed') this.lastCompletedRound = event.round;
+        return this.emit({ type: 'round', round: event.round, patch: this.resultPatch(event) });
+      case 'global-metrics':
+        return this.emit({ type: 'round', round: event.round, patch: { globalDice: regionScores(diceOf(event.metrics)) } });
+      case 'finished':
+        return this.emit({ type: 'log', level: 'info', message: `The federation finished after ${event.rounds} rounds.` });
+      case 'error':
+        return this.emit({ type: 'log', level: 'error', message: event.message.length > 300 ? `${event.message.slice(0, 300)}…` : event.message });
+      default:
+    }
+  }
+}
+
+/** Picks dice_ET / dice_TC / dice_WT (any case) out of a flat metrics record. */
+function diceOf(metrics: Record<string, number>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [key, value] of Object.entries(metrics)) {
+    const m = /^dice[_.-]?(et|tc|wt)$/i.exec(key);
+    if (m) out[m[1].toUpperCase()] = value;
+  }
+  return out;
+}
+
+function toWebSocketUrl(url: string): string {
+  const u = new URL(url);
+  if (u.protocol === 'http:') u.protocol = 'ws:';
+  if (u.protocol === 'https:') u.protocol = 'wss:';
+  if (u.pathname === '/' || u.pathname === '') u.pathname = '/ws';
+  return u.toString();
+}
+
+function wrongTokenMessage(reason: string): string {
+  return /token|auth/i.test(reason)
+    ? 'The server refused this site: the site token is wrong or was revoked. Ask the federation operator for a new token.'
+    : `The server refused this site: ${reason.replace(/^server refused the site: /, '')}`;
+}

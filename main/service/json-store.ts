@@ -1,0 +1,28 @@
+/** A zod-checked JSON file written atomically (tmp + rename), so a crash never leaves half a settings file. */
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { z } from 'zod';
+import { FedSegError } from '../../core/errors.js';
+
+export function readJson<S extends z.ZodType>(path: string, schema: S, fallback: z.infer<S>): z.infer<S> {
+  if (!existsSync(path)) return fallback;
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(path, 'utf8'));
+  } catch {
+    throw new FedSegError('is not valid JSON; move it away to start with fresh settings', { file: path });
+  }
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new FedSegError(issue?.message ?? 'invalid settings', { file: path, field: issue?.path.join('.') });
+  }
+  return parsed.data;
+}
+
+export function writeJsonAtomic(path: string, value: unknown): void {
+  mkdirSync(dirname(path), { recursive: true });
+  const tmp = `${path}.tmp-${process.pid}`;
+  writeFileSync(tmp, `${JSON.stringify(value, null, 2)}\n`, { mode: 0o600 });
+  renameSync(tmp, path);
+}

@@ -1,0 +1,204 @@
+/**
+ * The site runtime as the desktop app sees it: local settings and audit, the admin role, the case library
+ * with review marks and final masks, on-demand predictions, and the federation link with its approval hook.
+ * Runs in its own process (utilityProcess in Electron, a child process under the dev bridge).
+ */
+import type {
+  AppState, Channel, ConnectionState, Envelope, RequestOf, ResultMap, ReviewState, RoundRecord, SiteEvent, TrainingProgress,
+} from '../../preload/api.js';
+import { parseRequest } from '../../preload/api.js';
+import { hashPassphrase, verifyPassphrase } from './admin.js';
+import { CaseLibrary } from './cases.js';
+import { plainMessage, UserFacingError } from './errors.js';
+import { FederationLink, type FederationEvent } from './federation.js';
+import { predictCase } from './predict.js';
+import { makeTrainer } from './trainer.js';
+import { SiteStore } from './site-store.js';
+
+export class SiteService {
+  private readonly store: SiteStore;
+  private readonly cases: CaseLibrary;
+  private readonly federation: FederationLink;
+  private role: 'reviewer' | 'admin' = 'reviewer';
+  private connection: ConnectionState;
+  private training: TrainingProgress | null = null;
+  private backend: AppState['backend'] = null;
+
+  constructor(dataDir: string, private readonly emit: (event: SiteEvent) => void, private readonly log: (message: string) => void) {
+    this.store = new SiteStore(dataDir);
+    this.cases = new CaseLibrary(this.store);
+    this.federation = new FederationLink(this.store, makeTrainer, (event) => this.onFederationEvent(event));
+    this.connection = { phase: 'offline', serverUrl: this.store.settings.serverUrl, siteName: null, error: null };
+    // Rounds that were waiting for a decision when the app closed can no longer be decided.
+    for (const record of this.store.rounds) {
+      if (record.status === 'announced' || record.status === 'training' || record.status === 'approved') {
+        this.store.upsertRound(record.round, { status: 'left-out', reason: 'the app was closed during the round' });
+      }
+    }
+  }
+
+  async init(): Promise<void> {
+    if (this.store.settings.dataFolder) await this.cases.load(this.store.settings.dataFolder).catch(() => undefined);
+  }
+
+  async call(channel: Channel, arg: unknown): Promise<Envelope<unknown>> {
+    try {
+      return { ok: true, value: await this.handle(channel, parseRequest(channel, arg)) };
+    } catch (err) {
+      const { message, known } = plainMessage(err);
+      if (!known) this.log((err as Error)?.stack ?? String(err));
+      return { ok: false, error: message };
+    }
+  }
+
+  async shutdown(): Promise<void> {
+    await this.federation.disconnect();
+  }
+
+  private async handle<C extends Channel>(channel: C, req: RequestOf<C>): Promise<ResultMap[C]> {
+    const r = req as never;
+    const handlers: { [K in Channel]: (req: RequestOf<K>) => Promise<ResultMap[K]> | ResultMap[K] } = {
+      getState: () => this.state(),
+      setAdminPassphrase: (q) => this.setPassphrase(q.current, q.next),
+      unlockAdmin: (q) => this.unlock(q.passphrase),
+      lockAdmin: () => {
+        this.role = 'reviewer';
+        return this.state();
+      },
+      connect: (q) => this.connect(q.serverUrl, q.token ?? ''),
+      disconnect: async () => {
+        this.requireAdmin('disconnect from the federation');
+        await this.federation.disconnect();
+        return this.state();
+      },
+      decideRound: (q) => this.decide(q.round, q.approve),
+      chooseFolder: () => null,
+      importFolder: async (q) => {
+        const summaries = await this.cases.load(q.path);
+        this.store.saveSettings({ dataFolder: q.path });
+        this.federation.setCases(this.cases.trainingCases());
+        this.publishState();
+        return summaries;
+      },
+      listCases: () => this.cases.summaries(),
+      readVolume: (q) => this.cases.readVolume(q.caseId, q.kind),
+      predict: (q) => predictCase(this.cases, this.store, q.caseId),
+      saveFinalMask: async (q) => {
+        const summary = await this.cases.saveFinalMask(q.caseId, q.nifti);
+        this.federation.setCases(this.cases.trainingCases());
+        return summary;
+      },
+      setSliceMark: (q) => this.cases.setSliceMark(q.caseId, `${q.axis}:${q.slice}`, q.mark),
+      getReview: (q): ReviewState => this.cases.review(q.caseId),
+    };
+    return (handlers[channel] as (req: never) => Promise<ResultMap[C]>)(r);
+  }
+
+  private state(): AppState {
+    const pending = this.store.rounds.find((r) => r.status === 'announced') ?? null;
+    return {
+      role: this.role,
+      adminPassphraseSet: this.store.settings.adminPassphrase !== null,
+      connection: { ...this.connection },
+      saved: { serverUrl: this.store.settings.serverUrl, hasToken: false, tokenEncrypted: false },
+      rounds: this.store.rounds.map((r) => ({ ...r })),
+      pendingRound: pending ? { ...pending } : null,
+      audit: [...this.store.audit],
+      training: this.training,
+      lossHistory: this.store.loss,
+      backend: this.backend,
+      dataFolder: this.store.settings.dataFolder,
+      capabilities: { folderDialog: false, shell: 'browser' },
+    };
+  }
+
+  private publishState(): void {
+    this.emit({ type: 'state', state: this.state() });
+  }
+
+  private requireAdmin(action: string): void {
+    if (this.role !== 'admin') throw new UserFacingError(`Only the site admin can ${action}. Unlock admin mode with the admin passphrase.`);
+  }
+
+  private setPassphrase(current: string | undefined, next: string): AppState {
+    const stored = this.store.settings.adminPassphrase;
+    if (stored && (current === undefined || !verifyPassphrase(current, stored))) {
+      throw new UserFacingError('The current admin passphrase is wrong.');
+    }
+    this.store.saveSettings({ adminPassphrase: hashPassphrase(next) });
+    this.role = 'admin';
+    return this.state();
+  }
+
+  private unlock(passphrase: string): AppState {
+    const stored = this.store.settings.adminPassphrase;
+    if (!stored) throw new UserFacingError('No admin passphrase is set yet. Set one first.');
+    if (!verifyPassphrase(passphrase, stored)) throw new UserFacingError('Wrong admin passphrase.');
+    this.role = 'admin';
+    return this.state();
+  }
+
+  private async connect(serverUrl: string, token: string): Promise<AppState> {
+    this.requireAdmin('connect the site to a federation');
+    if (this.cases.trainingCases().length === 0) {
+      throw new UserFacingError('Import a BraTS folder with at least one case that has a ground-truth or final mask before joining a federation.');
+    }
+    this.store.saveSettings({ serverUrl });
+    this.federation.setCases(this.cases.trainingCases());
+    this.connection = { phase: 'connecting', serverUrl, siteName: null, error: null };
+    this.publishState();
+    try {
+      const { siteName } = await this.federation.connect(serverUrl, token);
+      this.connection = { phase: 'connected', serverUrl, siteName, error: null };
+    } catch (err) {
+      this.connection = { phase: 'error', serverUrl, siteName: null, error: plainMessage(err).message };
+      this.publishState();
+      throw err;
+    }
+    return this.state();
+  }
+
+  private decide(round: number, approve: boolean): AppState {
+    this.requireAdmin('approve or decline a round');
+    const record = this.store.rounds.find((r) => r.round === round);
+    if (!record || record.status !== 'announced') throw new UserFacingError(`Round ${round} is not waiting for a decision.`);
+    this.federation.decide(round, approve);
+    this.store.appendAudit({
+      at: new Date().toISOString(), round, decision: approve ? 'approved' : 'declined',
+      caseCount: record.outgoing?.caseCount ?? 0, serverUrl: this.connection.serverUrl ?? '',
+    });
+    this.store.upsertRound(round, { status: approve ? 'approved' : 'declined', reason: approve ? null : 'declined by the site admin' });
+    return this.state();
+  }
+
+  private onFederationEvent(event: FederationEvent): void {
+    switch (event.type) {
+      case 'connection':
+        this.connection = { ...this.connection, ...event.state };
+        break;
+      case 'round':
+        this.applyRound(event.round, event.patch);
+        break;
+      case 'progress':
+        this.training = event.progress;
+        this.store.recordLoss(event.progress);
+        this.emit({ type: 'progress', progress: event.progress });
+        return;
+      case 'backend':
+        this.backend = event.backend;
+        break;
+      case 'model':
+        this.store.saveSettings({ modelPath: event.path });
+        break;
+      case 'log':
+        this.emit({ type: 'log', level: event.level, message: event.message });
+        return;
+    }
+    this.publishState();
+  }
+
+  private applyRound(round: number, patch: Partial<RoundRecord>): void {
+    if (patch.status && patch.status !== 'training') this.training = patch.status === 'sent' ? this.training : null;
+    this.store.upsertRound(round, patch);
+  }
+}

@@ -1,0 +1,122 @@
+/**
+ * Everything this site keeps locally: connection settings (never the token: the host keeps that encrypted),
+ * the admin passphrase hash, the data folder, review marks per case, the round history and the audit list of
+ * approval decisions. One JSON file per concern under the site's data directory.
+ */
+import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { z } from 'zod';
+import type { AuditEntry, RoundRecord, TrainingProgress } from '../../preload/api.js';
+import { FedSegError } from '../../core/errors.js';
+import { readJson, writeJsonAtomic } from './json-store.js';
+
+const PassphraseSchema = z.object({ salt: z.string(), hash: z.string(), n: z.number().int().positive() });
+export type PassphraseHash = z.infer<typeof PassphraseSchema>;
+
+const SettingsSchema = z.object({
+  version: z.literal(1),
+  serverUrl: z.string().nullable(),
+  adminPassphrase: PassphraseSchema.nullable(),
+  dataFolder: z.string().nullable(),
+  /** Latest global model this site received, used for on-demand predictions. */
+  modelPath: z.string().nullable(),
+});
+export type Settings = z.infer<typeof SettingsSchema>;
+
+const Scores = z.object({ et: z.number(), tc: z.number(), wt: z.number() });
+const RoundSchema = z.object({
+  round: z.number().int().nonnegative(),
+  status: z.enum(['announced', 'approved', 'declined', 'training', 'sent', 'accepted', 'rejected', 'left-out', 'complete']),
+  deadline: z.string().nullable(),
+  outgoing: z.object({ caseCount: z.number(), parameterCount: z.number().nullable(), bytes: z.number().nullable(), items: z.array(z.string()) }).nullable(),
+  sitesReturned: z.number().nullable(),
+  sitesTotal: z.number().nullable(),
+  contribution: z.object({ caseCount: z.number(), loss: z.number().nullable() }).nullable(),
+  globalDice: Scores.nullable(),
+  reason: z.string().nullable(),
+}) satisfies z.ZodType<RoundRecord>;
+const HistorySchema = z.object({
+  rounds: z.array(RoundSchema),
+  loss: z.array(z.object({ round: z.number(), step: z.number(), loss: z.number() })),
+});
+const ReviewSchema = z.record(z.string(), z.record(z.string(), z.enum(['ok', 'wrong'])));
+const AuditSchema = z.object({
+  at: z.string(), round: z.number().int(), decision: z.enum(['approved', 'declined']), caseCount: z.number().int(), serverUrl: z.string(),
+}) satisfies z.ZodType<AuditEntry>;
+
+const DEFAULT_SETTINGS: Settings = { version: 1, serverUrl: null, adminPassphrase: null, dataFolder: null, modelPath: null };
+/** Loss points kept for the curve; older ones are thinned out by the chart anyway. */
+const MAX_LOSS_POINTS = 5000;
+
+export class SiteStore {
+  readonly dir: string;
+  settings: Settings;
+  rounds: RoundRecord[];
+  loss: Array<{ round: number; step: number; loss: number }>;
+  review: Record<string, Record<string, 'ok' | 'wrong'>>;
+  audit: AuditEntry[];
+
+  constructor(dir: string) {
+    this.dir = dir;
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    this.settings = readJson(this.path('settings.json'), SettingsSchema, DEFAULT_SETTINGS);
+    const history = readJson(this.path('history.json'), HistorySchema, { rounds: [], loss: [] });
+    this.rounds = history.rounds;
+    this.loss = history.loss;
+    this.review = readJson(this.path('review.json'), ReviewSchema, {});
+    this.audit = this.readAudit();
+  }
+
+  path(name: string): string {
+    return join(this.dir, name);
+  }
+
+  saveSettings(patch: Partial<Settings>): void {
+    this.settings = { ...this.settings, ...patch };
+    writeJsonAtomic(this.path('settings.json'), this.settings);
+  }
+
+  saveHistory(): void {
+    if (this.loss.length > MAX_LOSS_POINTS) this.loss = this.loss.slice(-MAX_LOSS_POINTS);
+    writeJsonAtomic(this.path('history.json'), { rounds: this.rounds, loss: this.loss });
+  }
+
+  saveReview(): void {
+    writeJsonAtomic(this.path('review.json'), this.review);
+  }
+
+  /** Append-only: one JSON line per decision, never rewritten. */
+  appendAudit(entry: AuditEntry): void {
+    appendFileSync(this.path('audit.jsonl'), `${JSON.stringify(AuditSchema.parse(entry))}\n`, { mode: 0o600 });
+    this.audit.push(entry);
+  }
+
+  upsertRound(round: number, patch: Partial<RoundRecord>): RoundRecord {
+    let record = this.rounds.find((r) => r.round === round);
+    if (!record) {
+      record = {
+        round, status: 'announced', deadline: null, outgoing: null, sitesReturned: null, sitesTotal: null,
+        contribution: null, globalDice: null, reason: null,
+      };
+      this.rounds.push(record);
+      this.rounds.sort((a, b) => a.round - b.round);
+    }
+    Object.assign(record, patch);
+    this.saveHistory();
+    return record;
+  }
+
+  recordLoss(progress: TrainingProgress): void {
+    this.loss.push({ round: progress.round, step: progress.epoch * progress.steps + progress.step, loss: progress.loss });
+  }
+
+  private readAudit(): AuditEntry[] {
+    const file = this.path('audit.jsonl');
+    if (!existsSync(file)) return [];
+    return readFileSync(file, 'utf8').split('\n').filter((line) => line.trim() !== '').map((line, i) => {
+      const parsed = AuditSchema.safeParse(JSON.parse(line));
+      if (!parsed.success) throw new FedSegError(`line ${i + 1} is not an audit entry`, { file });
+      return parsed.data;
+    });
+  }
+}

@@ -1,0 +1,198 @@
+/**
+ * The one definition of `window.fedseg`: request schemas (zod, checked in the main process and in the dev
+ * bridge before anything reaches the site runtime), result types and the event stream. The preload script,
+ * the browser shim of the dev bridge and the renderer all use these names; the renderer imports this file
+ * type-only so zod never ships to the UI.
+ */
+import { z } from 'zod';
+
+export const MODALITIES = ['flair', 't1ce', 't2', 't1'] as const;
+export type Modality = (typeof MODALITIES)[number];
+/** Masks the viewer can overlay: ground truth, the model's prediction, the reviewed final mask. */
+export const MASK_SOURCES = ['truth', 'prediction', 'final'] as const;
+export type MaskSource = (typeof MASK_SOURCES)[number];
+export const AXES = ['axial', 'coronal', 'sagittal'] as const;
+export type Axis = (typeof AXES)[number];
+
+const caseId = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/, 'not a case id');
+const sliceMark = z.enum(['ok', 'wrong']);
+const httpUrl = z
+  .string()
+  .trim()
+  .max(2048)
+  .refine((s) => /^(wss?|https?):\/\/[^\s]+$/i.test(s), 'must start with ws://, wss://, http:// or https://');
+
+/** Request schema of every channel; the keys are the IPC allow-list. */
+export const requestSchemas = {
+  getState: z.undefined(),
+  setAdminPassphrase: z.object({ current: z.string().max(1024).optional(), next: z.string().min(8, 'use at least 8 characters').max(1024) }),
+  unlockAdmin: z.object({ passphrase: z.string().max(1024) }),
+  lockAdmin: z.undefined(),
+  connect: z.object({ serverUrl: httpUrl, token: z.string().min(1).max(4096).optional() }),
+  disconnect: z.undefined(),
+  decideRound: z.object({ round: z.number().int().nonnegative(), approve: z.boolean() }),
+  chooseFolder: z.undefined(),
+  importFolder: z.object({ path: z.string().min(1).max(4096) }),
+  listCases: z.undefined(),
+  readVolume: z.object({ caseId, kind: z.enum([...MODALITIES, ...MASK_SOURCES]) }),
+  predict: z.object({ caseId }),
+  saveFinalMask: z.object({ caseId, nifti: z.custom<Uint8Array>((v) => v instanceof Uint8Array, 'must be the bytes of a NIfTI file') }),
+  setSliceMark: z.object({ caseId, axis: z.enum(AXES), slice: z.number().int().nonnegative().max(4096), mark: sliceMark.nullable() }),
+  getReview: z.object({ caseId }),
+} as const;
+
+export type Channel = keyof typeof requestSchemas;
+export const CHANNELS = Object.keys(requestSchemas) as Channel[];
+export type RequestOf<C extends Channel> = z.infer<(typeof requestSchemas)[C]>;
+
+export type Role = 'reviewer' | 'admin';
+export type ConnectionPhase = 'offline' | 'connecting' | 'connected' | 'error';
+
+export interface ConnectionState {
+  phase: ConnectionPhase;
+  serverUrl: string | null;
+  /** Site name the server knows this token by, once authenticated. */
+  siteName: string | null;
+  /** Plain-words reason for the last failure (wrong token, server unreachable, ...). */
+  error: string | null;
+}
+
+export type RoundStatus =
+  | 'announced' | 'approved' | 'declined' | 'training' | 'sent' | 'accepted' | 'rejected' | 'left-out' | 'complete';
+
+export interface RegionScores { et: number; tc: number; wt: number }
+
+export interface RoundRecord {
+  round: number;
+  status: RoundStatus;
+  /** ISO time by which the admin must decide. */
+  deadline: string | null;
+  /** What will leave the site if approved. */
+  outgoing: { caseCount: number; parameterCount: number | null; bytes: number | null; items: string[] } | null;
+  /** Sites whose updates made it into the global model, and how many are registered. */
+  sitesReturned: number | null;
+  sitesTotal: number | null;
+  /** This site's contribution: cases trained on and its last local loss. */
+  contribution: { caseCount: number; loss: number | null } | null;
+  /** Global model Dice per region on this site's held-out cases, once the round is aggregated. */
+  globalDice: RegionScores | null;
+  /** Why the site was left out or its update rejected. */
+  reason: string | null;
+}
+
+export interface TrainingProgress {
+  round: number;
+  epoch: number;
+  epochs: number;
+  step: number;
+  steps: number;
+  loss: number;
+  etaSeconds: number | null;
+}
+
+export interface AuditEntry {
+  at: string;
+  round: number;
+  decision: 'approved' | 'declined';
+  caseCount: number;
+  serverUrl: string;
+}
+
+export interface CaseIssue { severity: 'error' | 'warning'; message: string }
+
+export type CaseStatus = 'not-reviewed' | 'in-review' | 'final';
+
+export interface CaseSummary {
+  id: string;
+  dir: string;
+  /** Which volumes exist for the case. */
+  has: Record<Modality | MaskSource, boolean>;
+  status: CaseStatus;
+  issues: CaseIssue[];
+  /** Used for training: has a final or a ground-truth mask and no validation error. */
+  trainable: boolean;
+  /** Prediction against ground truth, when both exist. */
+  metrics: { dice: RegionScores; hd95: RegionScores } | null;
+}
+
+export interface VolumeInfoMl { et: number; tc: number; wt: number }
+
+export interface PredictionResult { caseSummary: CaseSummary; volumesMl: VolumeInfoMl; seconds: number; backend: string }
+
+export interface ReviewState {
+  caseId: string;
+  /** `${axis}:${slice}` -> mark. */
+  marks: Record<string, 'ok' | 'wrong'>;
+}
+
+export interface AppState {
+  role: Role;
+  adminPassphraseSet: boolean;
+  connection: ConnectionState;
+  /** Saved server URL and whether a token is stored (never the token itself). */
+  saved: { serverUrl: string | null; hasToken: boolean; tokenEncrypted: boolean };
+  rounds: RoundRecord[];
+  pendingRound: RoundRecord | null;
+  audit: AuditEntry[];
+  training: TrainingProgress | null;
+  lossHistory: Array<{ round: number; step: number; loss: number }>;
+  backend: { name: string; gpu: boolean } | null;
+  dataFolder: string | null;
+  capabilities: { folderDialog: boolean; shell: 'electron' | 'browser' };
+}
+
+export interface ResultMap {
+  getState: AppState;
+  setAdminPassphrase: AppState;
+  unlockAdmin: AppState;
+  lockAdmin: AppState;
+  connect: AppState;
+  disconnect: AppState;
+  decideRound: AppState;
+  chooseFolder: string | null;
+  importFolder: CaseSummary[];
+  listCases: CaseSummary[];
+  readVolume: Uint8Array;
+  predict: PredictionResult;
+  saveFinalMask: CaseSummary;
+  setSliceMark: ReviewState;
+  getReview: ReviewState;
+}
+
+/** Pushed from the site runtime to the UI; the renderer refetches state or appends to charts. */
+export type SiteEvent =
+  | { type: 'state'; state: AppState }
+  | { type: 'progress'; progress: TrainingProgress }
+  | { type: 'log'; level: 'info' | 'warning' | 'error'; message: string };
+
+/** Errors crossing the boundary carry only a plain-words message. */
+export type Envelope<T> = { ok: true; value: T } | { ok: false; error: string };
+
+export type FedsegApi = { [C in Channel]: RequestOf<C> extends undefined ? () => Promise<ResultMap[C]> : (req: RequestOf<C>) => Promise<ResultMap[C]> } & {
+  /** Subscribes to site events; returns the unsubscribe function. */
+  onEvent(listener: (event: SiteEvent) => void): () => void;
+};
+
+export const IPC_PREFIX = 'fedseg:';
+export const EVENT_CHANNEL = 'fedseg:event';
+
+/** Parses a request for a channel, turning a zod failure into one plain sentence. */
+export function parseRequest<C extends Channel>(channel: C, arg: unknown): RequestOf<C> {
+  const result = requestSchemas[channel].safeParse(arg);
+  if (result.success) return result.data as RequestOf<C>;
+  const issue = result.error.issues[0];
+  const field = issue?.path.join('.') || 'request';
+  throw new RequestError(`${field}: ${issue?.message ?? 'invalid'}`);
+}
+
+export function isChannel(name: string): name is Channel {
+  return Object.prototype.hasOwnProperty.call(requestSchemas, name);
+}
+
+/** A request the UI sent that does not match its schema. */
+export class RequestError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'RequestError';
+  }
+}

@@ -1,0 +1,23 @@
+/** Plain-words error and notice banner; errors never show stack traces (the bridge strips them). */
+import { useUi } from '../store.js';
+
+export function Messages() {
+  const { error, notice, busy, dismiss } = useUi();
+  return (
+    <>
+      {busy && <div className="banner banner-busy" data-testid="busy">{busy}…</div>}
+      {error && (
+        <div className="banner banner-error" role="alert" data-testid="error">
+          <span>{error}</span>
+          <button onClick={dismiss} aria-label="Dismiss">×</button>
+        </div>
+      )}
+      {notice && !error && (
+        <div className="banner banner-notice" data-testid="notice">
+          <span>{notice}</span>
+          <button onClick={dismiss} aria-label="Dismiss">×</button>
+        </div>
+      )}
+    </>
+  );
+}

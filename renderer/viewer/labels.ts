@@ -1,0 +1,35 @@
+/** BraTS labels as the original project showed them: 1 blue, 2 green, 4 yellow; background transparent. */
+export const LABELS = [
+  { value: 1, name: 'Necrotic / non-enhancing core', short: 'NCR/NET', rgb: [0, 0, 255] },
+  { value: 2, name: 'Peritumoral edema', short: 'ED', rgb: [0, 255, 0] },
+  { value: 4, name: 'GD-enhancing tumour', short: 'ET', rgb: [255, 255, 0] },
+] as const;
+export type LabelValue = (typeof LABELS)[number]['value'];
+
+/** Niivue drawing colour table for values 0..4 with hidden labels made transparent. */
+export function drawColormap(visible: Record<LabelValue, boolean>): { R: number[]; G: number[]; B: number[]; A: number[]; labels: string[] } {
+  const table = { R: [0, 0, 0, 0, 0], G: [0, 0, 0, 0, 0], B: [0, 0, 0, 0, 0], A: [0, 0, 0, 0, 0], labels: ['', '', '', '', ''] };
+  for (const label of LABELS) {
+    table.R[label.value] = label.rgb[0];
+    table.G[label.value] = label.rgb[1];
+    table.B[label.value] = label.rgb[2];
+    table.A[label.value] = visible[label.value] ? 255 : 0;
+    table.labels[label.value] = label.short;
+  }
+  return table;
+}
+
+/** Tumour volume per region in mL: ET = {4}, TC = {1, 4}, WT = {1, 2, 4}. */
+export function regionVolumesMl(labels: ArrayLike<number>, voxelMm3: number): { et: number; tc: number; wt: number } {
+  let n1 = 0;
+  let n2 = 0;
+  let n4 = 0;
+  for (let i = 0; i < labels.length; i++) {
+    const v = labels[i];
+    if (v === 1) n1++;
+    else if (v === 2) n2++;
+    else if (v === 4) n4++;
+  }
+  const ml = (count: number) => (count * voxelMm3) / 1000;
+  return { et: ml(n4), tc: ml(n1 + n4), wt: ml(n1 + n2 + n4) };
+}
