@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { FedSegError } from '../errors.js';
-import { MODALITIES } from '../synth/site-profiles.js';
+import { MODALITIES } from '../brats/labels.js';
 import { DEFAULT_CROP } from './crop.js';
 
 const range = z

@@ -1,3 +1,4 @@
+import { LABEL_OF_CLASS, NUM_CLASSES } from '../brats/labels.js';
 import { FedSegError, type ErrorLocation } from '../errors.js';
 import type { CropWindow } from './crop.js';
 import { cropShape } from './crop.js';
@@ -5,9 +6,6 @@ import { classIndex, type ClassVolume, type NumericArray } from './layout.js';
 
 /** BraTS label -> model class: 0, 1, 2 stay, 4 (enhancing tumour) becomes 3; -1 marks invalid. */
 const CLASS_OF_LABEL = [0, 1, 2, -1, 3] as const;
-/** Model class -> BraTS label. */
-export const LABEL_OF_CLASS = [0, 1, 2, 4] as const;
-export const NUM_CLASSES = 4;
 
 export interface CroppedMask {
   classes: ClassVolume;

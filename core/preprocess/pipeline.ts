@@ -1,5 +1,5 @@
 import { FedSegError } from '../errors.js';
-import type { Modality } from '../synth/site-profiles.js';
+import type { Modality } from '../brats/labels.js';
 import type { PreprocessConfig } from './config.js';
 import { assertCropFits, cropShape, shiftAffineToCrop, type CropWindow } from './crop.js';
 import { cropMaskToClasses } from './labels.js';

@@ -1,7 +1,7 @@
+import { MODALITIES, type Modality } from '../brats/labels.js';
 import { deriveSeed, Prng } from './prng.js';
 
-export const MODALITIES = ['flair', 't1', 't1ce', 't2'] as const;
-export type Modality = (typeof MODALITIES)[number];
+export { MODALITIES, type Modality };
 
 /**
  * How one synthetic hospital's scanner and patient mix differ from the others, so the
