@@ -23,6 +23,8 @@ export interface WrittenCheckpoint {
   sha256: string;
   /** The model's own content hash (model file trailer), used as the model's identity in the audit log. */
   modelHash: string;
+  /** The encoded model file, exactly as written (also what goes on the wire). */
+  bytes: Uint8Array;
 }
 
 export class CheckpointStore {
@@ -43,7 +45,7 @@ export class CheckpointStore {
     const bytes = encodeModel(config, tensors, { round });
     const file = `${base}.fsm`;
     this.writeAtomic(file, bytes);
-    return { file, sha256: sha256Hex(bytes), modelHash: Buffer.from(bytes.subarray(bytes.length - 32)).toString('hex') };
+    return { file, sha256: sha256Hex(bytes), modelHash: Buffer.from(bytes.subarray(bytes.length - 32)).toString('hex'), bytes };
   }
 
   /** Reads a checkpoint, or null when it is missing or its SHA-256 is not `expectedSha256`. */

@@ -15,7 +15,7 @@ import { createStrategy, type ClientUpdate, type Strategy } from '../core/federa
 import type { TensorList } from '../core/federation/tensors.js';
 import { checkUpdateHeader, validateUpdate, type UpdateContext } from '../core/federation/validate-update.js';
 import { initialWeights } from '../core/model/init.js';
-import { architectureHash, decodeModel, encodeModel } from '../core/weights/index.js';
+import { architectureHash, decodeModel } from '../core/weights/index.js';
 import { CheckpointStore, sha256Hex } from './checkpoints.js';
 import type { FederationConfig } from './config.js';
 import type { SiteConnection } from './connection.js';
@@ -70,6 +70,8 @@ export class Federation extends EventEmitter<FederationEvents> {
   private readonly bySite = new Map<string, SiteConnection>();
   private global!: TensorList;
   private globalHash = '';
+  /** The global model's file bytes, exactly as checkpointed; sent as-is so its hash matches everywhere. */
+  private globalBytes: Uint8Array = new Uint8Array();
   private lastCompleted = 0;
   private current: RoundState | null = null;
   private wake: (() => void) | null = null;
@@ -140,6 +142,7 @@ export class Federation extends EventEmitter<FederationEvents> {
       if (loaded) {
         this.global = loaded.model.tensors;
         this.globalHash = loaded.model.sha256;
+        this.globalBytes = loaded.bytes;
         this.lastCompleted = row.round;
         const state = this.checkpoints.readStrategyState(row.checkpoint!, config.modelConfig);
         if (state.length > 0) this.strategy.importState(state);
@@ -154,6 +157,7 @@ export class Federation extends EventEmitter<FederationEvents> {
     this.global = initialWeights(config.modelConfig, config.seed);
     const written = this.checkpoints.write(0, config.modelConfig, this.global, null);
     this.globalHash = written.modelHash;
+    this.globalBytes = written.bytes;
     this.store.recordInitialModel(written.modelHash, written.file, written.sha256, config.seed);
     this.lastCompleted = 0;
     this.log(`initial global model from seed ${config.seed} (${written.file})`);
@@ -279,6 +283,7 @@ export class Federation extends EventEmitter<FederationEvents> {
     this.store.completeRound({ round, attempt, modelIn, modelOut: written.modelHash, checkpoint: written.file, checkpointSha256: written.sha256, sites, numCases, strategy: this.strategy.name });
     this.global = next;
     this.globalHash = written.modelHash;
+    this.globalBytes = written.bytes;
     this.lastCompleted = round;
     this.current = null;
     this.log(`round ${round}: aggregated ${sites.length} update(s) over ${numCases} cases with ${this.strategy.name}`);
@@ -320,8 +325,7 @@ export class Federation extends EventEmitter<FederationEvents> {
   }
 
   private globalFrame(purpose: 'train' | 'evaluate', round: number): Buffer {
-    const bytes = encodeModel(this.config.modelConfig, this.global, { round });
-    return encodeFrame({ kind: 'global', purpose, round, architectureHash: this.architectureHash, sha256: this.globalHash }, bytes);
+    return encodeFrame({ kind: 'global', purpose, round, architectureHash: this.architectureHash, sha256: this.globalHash }, this.globalBytes);
   }
 
   // ---------------------------------------------------------------- connections

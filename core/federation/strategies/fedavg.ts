@@ -61,7 +61,7 @@ export class FedAvg implements Strategy {
     return federatedAverage(updates, global);
   }
 
-  exportState(): TensorList | null {
+  exportState(): TensorList[] | null {
     return null;
   }
 

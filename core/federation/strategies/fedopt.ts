@@ -23,6 +23,8 @@ export interface FedOptParams {
 export class FedOpt implements Strategy {
   private m: Float32Array[] | null = null;
   private v: Float32Array[] | null = null;
+  /** Manifest the moments follow (the global model's). */
+  private like: TensorList | null = null;
 
   constructor(readonly name: 'fedadam' | 'fedyogi', private readonly p: FedOptParams) {
     for (const [key, value] of Object.entries(p)) {
@@ -38,6 +40,8 @@ export class FedOpt implements Strategy {
   aggregate(_round: number, updates: readonly ClientUpdate[], global: TensorList): TensorList {
     const avg = federatedAverage(updates, global);
     const { eta, beta1, beta2, tau } = this.p;
+    if (this.like && manifestMismatch(this.like, global)) throw new FedSegError(`${this.name} state does not match the global model`, { field: 'strategyState' });
+    this.like ??= global;
     this.m ??= global.map((t) => new Float32Array(t.data.length));
     this.v ??= global.map((t) => new Float32Array(t.data.length).fill(tau * tau));
     const m = this.m;
@@ -61,22 +65,17 @@ export class FedOpt implements Strategy {
     }));
   }
 
-  exportState(): TensorList | null {
-    if (!this.m || !this.v) return null;
-    return [
-      ...this.m.map((d, i) => ({ name: `m/${i}`, shape: [d.length], data: d })),
-      ...this.v.map((d, i) => ({ name: `v/${i}`, shape: [d.length], data: d })),
-    ];
+  exportState(): TensorList[] | null {
+    if (!this.m || !this.v || !this.like) return null;
+    return [withData(this.like, this.m), withData(this.like, this.v)];
   }
 
-  importState(state: TensorList): void {
-    const half = state.length / 2;
-    if (!Number.isInteger(half)) throw new FedSegError(`${this.name} state must hold m and v for every tensor`, { field: 'strategyState' });
-    const m = state.slice(0, half);
-    const v = state.slice(half);
-    const mismatch = manifestMismatch(m.map((t, i) => ({ ...t, name: `v/${i}` })), v);
+  importState(state: TensorList[]): void {
+    if (state.length !== 2) throw new FedSegError(`${this.name} state must hold the moments m and v, got ${state.length} parts`, { field: 'strategyState' });
+    const mismatch = manifestMismatch(state[0], state[1]);
     if (mismatch) throw new FedSegError(`${this.name} state is inconsistent: ${mismatch}`, { field: 'strategyState' });
-    this.m = m.map((t) => new Float32Array(t.data));
-    this.v = v.map((t) => new Float32Array(t.data));
+    this.like = state[0];
+    this.m = state[0].map((t) => new Float32Array(t.data));
+    this.v = state[1].map((t) => new Float32Array(t.data));
   }
 }

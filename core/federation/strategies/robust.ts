@@ -51,7 +51,7 @@ abstract class StatelessRobust implements Strategy {
 
   abstract aggregate(round: number, updates: readonly ClientUpdate[], global: TensorList): TensorList;
 
-  exportState(): TensorList | null {
+  exportState(): TensorList[] | null {
     return null;
   }
 

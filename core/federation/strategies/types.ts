@@ -20,9 +20,12 @@ export interface Strategy {
   configureRound(round: number, sites: readonly string[], base: RoundInstructions): Map<string, RoundInstructions>;
   /** The next global model from the accepted updates of `round` and the current global model. */
   aggregate(round: number, updates: readonly ClientUpdate[], global: TensorList): TensorList;
-  /** Server-side optimiser state to checkpoint with the model (FedAdam/FedYogi); null when stateless. */
-  exportState(): TensorList | null;
-  importState(state: TensorList): void;
+  /**
+   * Server-side optimiser state to checkpoint with the model (FedAdam/FedYogi moments), each part
+   * shaped like the model so it is stored in the model file format; null when stateless.
+   */
+  exportState(): TensorList[] | null;
+  importState(state: TensorList[]): void;
 }
 
 /** Every site gets the base instructions unchanged (mu as configured). */

@@ -1,0 +1,101 @@
+import { parseArgs } from 'node:util';
+import { FedSegError } from '../../core/errors.js';
+import { loadFederationConfig } from '../../server/config.js';
+import { listSites, registerSite, removeSite, startServer } from '../../server/index.js';
+import { printResult, type CliCommand } from '../command.js';
+
+const usage = `Usage:
+  fedseg server start --config FILE --db FILE [--host 127.0.0.1] [--port 8787] [--cert PEM --key PEM]
+                      [--insecure] [--admin-token T] [--checkpoints DIR] [--exit-when-done] [--json]
+  fedseg server add-site NAME --db FILE [--json]     registers a site; prints its token ONCE
+  fedseg server remove-site NAME --db FILE [--json]  revokes a site's token
+  fedseg server list-sites --db FILE [--json]
+
+start runs the aggregation server: site WebSocket at ws(s)://HOST:PORT/ws, operator status page at
+http(s)://HOST:PORT/ (open /?token=ADMIN_TOKEN once in a browser) and JSON under /api/ (status, rounds,
+sites, audit, rounds/R/model), all behind the admin token (Authorization: Bearer). The admin token is
+--admin-token, else $FEDSEG_ADMIN_TOKEN, else the stored one, else a new one printed once.
+A non-loopback --host needs --cert/--key (TLS) or --insecure.
+The config file is JSON: {"rounds": 3, "minSites": 3, "localEpochs": 1, "strategy": {"name": "fedavg"},
+"model": {"baseFilters": 8, "depth": 3, "inputShape": [32,32,32]}, "approvalDeadlineS": 60,
+"trainingDeadlineS": 600, "seed": 1, ...}.`;
+
+const command: CliCommand = {
+  summary: 'run the aggregation server and manage sites (add-site, remove-site, list-sites)',
+  usage,
+  async run(args) {
+    const { values, positionals } = parseArgs({
+      args, allowPositionals: true,
+      options: {
+        config: { type: 'string' }, db: { type: 'string' }, host: { type: 'string' }, port: { type: 'string' },
+        cert: { type: 'string' }, key: { type: 'string' }, insecure: { type: 'boolean' }, 'admin-token': { type: 'string' },
+        checkpoints: { type: 'string' }, 'exit-when-done': { type: 'boolean' }, json: { type: 'boolean' },
+      },
+    });
+    const json = values.json ?? false;
+    const [sub, name] = positionals;
+    const db = values.db;
+    if (!db) throw new FedSegError('--db FILE is required', { field: '--db' });
+    switch (sub) {
+      case 'add-site': {
+        if (!name) throw new FedSegError('add-site needs a site NAME', { field: 'NAME' });
+        const { token } = registerSite(db, name);
+        printResult(json, { ok: true, site: name, token }, () =>
+          `Registered site "${name}". Its token (shown only now; give it to the site's admin):\n${token}`);
+        return 0;
+      }
+      case 'remove-site': {
+        if (!name) throw new FedSegError('remove-site needs a site NAME', { field: 'NAME' });
+        removeSite(db, name);
+        printResult(json, { ok: true, site: name, removed: true }, () => `Removed site "${name}"; its token no longer works.`);
+        return 0;
+      }
+      case 'list-sites': {
+        const sites = listSites(db);
+        printResult(json, { ok: true, sites }, () => sites.length === 0 ? 'No sites registered.'
+          : sites.map((s) => `${s.name.padEnd(24)} ${s.removed_at ? `removed ${s.removed_at}` : 'active'}  last seen ${s.last_seen_at ?? 'never'}  cases ${s.declared_train ?? '?'}`).join('\n'));
+        return 0;
+      }
+      case 'start':
+        return start(values, json);
+      default:
+        throw new FedSegError(`unknown server subcommand "${sub ?? ''}" (start, add-site, remove-site, list-sites)`, { field: 'subcommand' });
+    }
+  },
+};
+
+async function start(values: Record<string, string | boolean | undefined>, json: boolean): Promise<number> {
+  if (typeof values.config !== 'string') throw new FedSegError('start needs --config FILE', { field: '--config' });
+  if (Boolean(values.cert) !== Boolean(values.key)) throw new FedSegError('TLS needs both --cert and --key', { field: '--cert' });
+  const port = values.port === undefined ? 8787 : Number(values.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new FedSegError(`--port must be 0-65535, got ${values.port}`, { field: '--port' });
+  const config = loadFederationConfig(values.config);
+  const emit = (event: Record<string, unknown>, text: string) => process.stdout.write(json ? `${JSON.stringify(event)}\n` : `${text}\n`);
+  const server = await startServer({
+    config, dbFile: values.db as string, checkpointDir: values.checkpoints as string | undefined,
+    host: (values.host as string | undefined) ?? '127.0.0.1', port,
+    tls: values.cert ? { certFile: values.cert as string, keyFile: values.key as string } : undefined,
+    insecure: values.insecure === true,
+    adminToken: (values['admin-token'] as string | undefined) ?? process.env.FEDSEG_ADMIN_TOKEN,
+    log: (line) => emit({ event: 'log', message: line }, `[server] ${line}`),
+  });
+  emit({ event: 'listening', wsUrl: server.wsUrl, httpUrl: server.httpUrl, port: server.port, adminToken: server.generatedAdminToken },
+    `FedSeg server: sites connect to ${server.wsUrl}; operator view ${server.httpUrl}/` +
+    (server.generatedAdminToken ? `\nAdmin token (shown only now): ${server.generatedAdminToken}` : ''));
+  const fed = server.federation;
+  fed.on('round-completed', (round, sites) => emit({ event: 'round-completed', round, sites }, `[server] round ${round} completed with ${sites.join(', ')}`));
+  fed.on('round-abandoned', (round, attempt, reason) => emit({ event: 'round-abandoned', round, attempt, reason }, `[server] round ${round} abandoned: ${reason}`));
+  const stop = () => void server.close().then(() => process.exit(0));
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  const state = await fed.done;
+  emit({ event: 'done', state, rounds: fed.completedRounds }, `[server] federation ${state} after ${fed.completedRounds} round(s)`);
+  if (values['exit-when-done'] === true || state === 'failed') {
+    await server.close();
+    return state === 'finished' ? 0 : 1;
+  }
+  await new Promise<never>(() => {}); // keep serving the operator API until interrupted
+  return 0;
+}
+
+export default command;

@@ -1,0 +1,173 @@
+/**
+ * The site's end of the wire: one authenticated WebSocket to the aggregation server, re-opened with
+ * exponential backoff when it drops, with a heartbeat watchdog. Knows the protocol, not the rounds.
+ */
+import { EventEmitter } from 'node:events';
+import WebSocket, { type RawData } from 'ws';
+import { errorMessage } from '../core/errors.js';
+import {
+  CLOSE, DEFAULT_MAX_MESSAGE_BYTES, decodeFrame, decodeJson, encodeFrame, PROTOCOL_VERSION, ServerMessageSchema,
+  type FrameHeader, type GlobalFrameHeader, type ServerMessage, type SiteMessage, type UpdateFrameHeader,
+} from '../core/federation/protocol.js';
+
+export interface ClientOptions {
+  url: string;
+  token: string;
+  cases: { train: number; validation: number };
+  /** Extra CA certificate (PEM) to trust for wss:// with a private CA or self-signed server. */
+  ca?: string | Buffer;
+  maxMessageBytes?: number;
+  /** First reconnect delay; doubles up to maxBackoffMs, with jitter. */
+  initialBackoffMs?: number;
+  maxBackoffMs?: number;
+  software?: string;
+}
+
+export interface ClientEvents {
+  welcome: [site: string, heartbeatMs: number];
+  message: [message: ServerMessage];
+  global: [header: GlobalFrameHeader, payload: Uint8Array];
+  disconnected: [reason: string, retryInMs: number | null];
+  /** The server refused the token or protocol: reconnecting would not help. */
+  fatal: [reason: string];
+  'protocol-error': [message: string];
+}
+
+export class FederationClient extends EventEmitter<ClientEvents> {
+  private ws: WebSocket | null = null;
+  private stopped = false;
+  private backoffMs: number;
+  private reconnectTimer: NodeJS.Timeout | null = null;
+  private watchdog: NodeJS.Timeout | null = null;
+  private heartbeatMs = 30_000;
+  private authenticated = false;
+  site: string | null = null;
+  bytesSent = 0;
+  bytesReceived = 0;
+
+  constructor(private readonly opts: ClientOptions) {
+    super();
+    this.backoffMs = opts.initialBackoffMs ?? 500;
+  }
+
+  get connected(): boolean {
+    return this.authenticated && this.ws?.readyState === WebSocket.OPEN;
+  }
+
+  start(): void {
+    this.stopped = false;
+    this.open();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    if (this.watchdog) clearTimeout(this.watchdog);
+    this.ws?.close(1000, 'site stopping');
+    this.ws = null;
+  }
+
+  send(message: SiteMessage): boolean {
+    if (!this.connected) return false;
+    const text = JSON.stringify(message);
+    this.bytesSent += Buffer.byteLength(text);
+    this.ws!.send(text);
+    return true;
+  }
+
+  sendUpdate(header: UpdateFrameHeader, modelBytes: Uint8Array): number | null {
+    if (!this.connected) return null;
+    const frame = encodeFrame(header, modelBytes);
+    this.bytesSent += frame.length;
+    this.ws!.send(frame, { binary: true });
+    return frame.length;
+  }
+
+  private open(): void {
+    const maxPayload = this.opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+    const ws = new WebSocket(this.opts.url, { maxPayload, perMessageDeflate: false, ca: this.opts.ca, handshakeTimeout: 15_000 });
+    this.ws = ws;
+    this.authenticated = false;
+    ws.on('open', () => {
+      this.armWatchdog();
+      const hello: SiteMessage = { type: 'hello', protocol: PROTOCOL_VERSION, token: this.opts.token, cases: this.opts.cases, software: this.opts.software };
+      ws.send(JSON.stringify(hello));
+    });
+    ws.on('message', (data: RawData, isBinary: boolean) => {
+      if (ws !== this.ws) return;
+      this.armWatchdog();
+      const bytes = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
+      this.bytesReceived += bytes.length;
+      try {
+        if (isBinary) this.onBinary(bytes);
+        else this.onText(bytes.toString('utf8'));
+      } catch (err) {
+        this.emit('protocol-error', errorMessage(err));
+      }
+    });
+    ws.on('error', () => {
+      // 'close' follows and handles reconnection; the reason is reported there.
+    });
+    ws.on('close', (code: number, reason: Buffer) => {
+      if (ws !== this.ws) return;
+      this.ws = null;
+      this.authenticated = false;
+      if (this.watchdog) clearTimeout(this.watchdog);
+      const why = `${code}${reason.length ? ` ${reason.toString()}` : ''}`;
+      if (code === CLOSE.authFailed) {
+        this.stopped = true;
+        this.emit('fatal', `server refused the site: ${reason.toString() || 'authentication failed'}`);
+        return;
+      }
+      if (this.stopped) return this.emit('disconnected', why, null);
+      const delay = Math.round(this.backoffMs * (0.75 + Math.random() * 0.5));
+      this.backoffMs = Math.min(this.backoffMs * 2, this.opts.maxBackoffMs ?? 30_000);
+      this.emit('disconnected', why, delay);
+      this.reconnectTimer = setTimeout(() => this.open(), delay);
+    });
+  }
+
+  /** Drops a connection the server has gone silent on (no ping or message for 3 heartbeats). */
+  private armWatchdog(): void {
+    if (this.watchdog) clearTimeout(this.watchdog);
+    this.watchdog = setTimeout(() => this.ws?.terminate(), 3 * this.heartbeatMs);
+  }
+
+  private onText(text: string): void {
+    const message = decodeJson(ServerMessageSchema, text);
+    switch (message.type) {
+      case 'welcome':
+        if (message.protocol !== PROTOCOL_VERSION) {
+          this.emit('fatal', `server speaks protocol ${message.protocol}, this site ${PROTOCOL_VERSION}`);
+          return this.stop();
+        }
+        this.authenticated = true;
+        this.site = message.site;
+        this.heartbeatMs = message.heartbeatMs;
+        this.backoffMs = this.opts.initialBackoffMs ?? 500;
+        this.armWatchdog();
+        this.emit('welcome', message.site, message.heartbeatMs);
+        return;
+      case 'auth-failed':
+        this.stopped = true;
+        this.emit('fatal', `server refused the site: ${message.reason}`);
+        return;
+      case 'ping':
+        this.send({ type: 'pong', t: message.t });
+        return;
+      default:
+        this.emit('message', message);
+    }
+  }
+
+  private onBinary(bytes: Buffer): void {
+    if (!this.authenticated) throw new Error('binary frame before authentication; ignored');
+    const { header, payload } = decodeFrame(bytes, this.opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES);
+    if (!isGlobal(header)) throw new Error(`unexpected ${header.kind} frame from the server`);
+    this.emit('global', header, payload);
+  }
+}
+
+function isGlobal(h: FrameHeader): h is GlobalFrameHeader {
+  return h.kind === 'global';
+}

@@ -1,0 +1,261 @@
+/**
+ * The site runtime shared by `fedseg site` and the desktop app: takes part in the federation's
+ * rounds on the site's behalf. For each announced round it asks the approval hook (showing exactly
+ * what would leave the site), trains on the approved cases through a LocalTrainer, sends the
+ * weights + case count + aggregate metrics, and evaluates every new global model on the local
+ * validation cases. It never sends voxels, file names or header text: the only payloads it builds
+ * are model files and numeric metrics.
+ */
+import { EventEmitter } from 'node:events';
+import { errorMessage } from '../core/errors.js';
+import type { Announce, GlobalFrameHeader, RoundInstructions, ServerMessage } from '../core/federation/protocol.js';
+import { l2Distance, type TensorList } from '../core/federation/tensors.js';
+import { parseModelConfig, type ModelConfig } from '../core/model/config.js';
+import { decodeModel, encodeModel } from '../core/weights/index.js';
+import { FederationClient } from './client.js';
+
+/** What a trainer needs to do for the site; `site/trainer.ts` implements it on a data folder. */
+export interface LocalTrainer {
+  /** Approved cases available for training and for validation (counts only). */
+  caseCounts(): Promise<{ train: number; validation: number }>;
+  train(args: {
+    config: ModelConfig; weights: TensorList; instructions: RoundInstructions; signal: AbortSignal;
+    onProgress: (p: { epoch: number; epochs: number; loss?: number }) => void;
+  }): Promise<{ weights: TensorList; numCases: number; metrics: Record<string, number> }>;
+  /** Aggregate metrics of `weights` on the local validation cases (e.g. dice_WT, dice_TC, dice_ET). */
+  evaluate(args: { config: ModelConfig; weights: TensorList; signal: AbortSignal }): Promise<{ numCases: number; metrics: Record<string, number> }>;
+}
+
+/** Shown to the site admin before a round; `leavesSite` lists exactly what an approval sends. */
+export interface ApprovalRequest {
+  round: number;
+  attempt: number;
+  totalRounds: number;
+  strategy: string;
+  model: { arch: string; baseFilters: number; depth: number; parameters: string };
+  instructions: RoundInstructions;
+  trainingCases: number;
+  leavesSite: string[];
+  approvalDeadline: Date;
+  trainingDeadlineS: number;
+}
+
+export type ApprovalDecision = boolean | { approve: boolean; reason?: string };
+export type ApprovalHook = (request: ApprovalRequest) => Promise<ApprovalDecision> | ApprovalDecision;
+
+export type SiteEvent =
+  | { type: 'connected'; site: string; server: string }
+  | { type: 'disconnected'; reason: string; retryInMs: number | null }
+  | { type: 'round-announced'; round: number; attempt: number; totalRounds: number }
+  | { type: 'approval'; round: number; attempt: number; approved: boolean; reason?: string }
+  | { type: 'training-started'; round: number; numCases: number }
+  | { type: 'training-progress'; round: number; epoch: number; epochs: number; loss?: number }
+  | { type: 'update-sent'; round: number; numCases: number; bytes: number; norm: number; metrics: Record<string, number> }
+  | { type: 'update-accepted'; round: number; norm: number }
+  | { type: 'update-rejected'; round: number; reason: string }
+  | { type: 'left-out'; round: number; reason: string }
+  | { type: 'round-result'; round: number; status: 'completed' | 'abandoned'; sites: string[]; reason?: string }
+  | { type: 'global-metrics'; round: number; numCases: number; metrics: Record<string, number> }
+  | { type: 'finished'; rounds: number }
+  | { type: 'error'; message: string };
+
+export interface SiteRuntimeOptions {
+  url: string;
+  token: string;
+  trainer: LocalTrainer;
+  approve: ApprovalHook;
+  /** Extra CA (PEM) to trust for wss://. */
+  ca?: string | Buffer;
+  initialBackoffMs?: number;
+  maxBackoffMs?: number;
+}
+
+export type SiteOutcome = 'finished' | 'stopped' | 'refused';
+
+export class SiteRuntime extends EventEmitter<{ event: [SiteEvent] }> {
+  private client: FederationClient | null = null;
+  private announces = new Map<string, Announce>();
+  private answered = new Set<string>();
+  /** The round being trained, so a resent global frame after reconnect does not start it twice. */
+  private training: { key: string; abort: AbortController } | null = null;
+  /** Last update built, kept until the server acknowledges it, to resend after a reconnect. */
+  private unacknowledged: { round: number; attempt: number; header: Parameters<FederationClient['sendUpdate']>[0]; bytes: Uint8Array } | null = null;
+  private work: Promise<void> = Promise.resolve();
+  private resolveDone!: (o: SiteOutcome) => void;
+  readonly done: Promise<SiteOutcome>;
+  private cases = { train: 0, validation: 0 };
+
+  constructor(private readonly opts: SiteRuntimeOptions) {
+    super();
+    this.done = new Promise((resolve) => (this.resolveDone = resolve));
+  }
+
+  get bytesSent(): number {
+    return this.client?.bytesSent ?? 0;
+  }
+
+  get bytesReceived(): number {
+    return this.client?.bytesReceived ?? 0;
+  }
+
+  async start(): Promise<void> {
+    this.cases = await this.opts.trainer.caseCounts();
+    const client = new FederationClient({
+      url: this.opts.url, token: this.opts.token, cases: this.cases, ca: this.opts.ca,
+      initialBackoffMs: this.opts.initialBackoffMs, maxBackoffMs: this.opts.maxBackoffMs, software: 'fedseg-site',
+    });
+    this.client = client;
+    client.on('welcome', (site) => {
+      this.emitEvent({ type: 'connected', site, server: this.opts.url });
+      if (this.unacknowledged) client.sendUpdate(this.unacknowledged.header, this.unacknowledged.bytes);
+    });
+    client.on('disconnected', (reason, retryInMs) => this.emitEvent({ type: 'disconnected', reason, retryInMs }));
+    client.on('fatal', (reason) => {
+      this.emitEvent({ type: 'error', message: reason });
+      this.finish('refused');
+    });
+    client.on('protocol-error', (message) => this.emitEvent({ type: 'error', message }));
+    client.on('message', (m) => this.onMessage(m));
+    client.on('global', (header, payload) => this.onGlobal(header, payload));
+    client.start();
+  }
+
+  stop(): void {
+    this.training?.abort.abort();
+    this.client?.stop();
+    this.finish('stopped');
+  }
+
+  private finish(outcome: SiteOutcome): void {
+    this.client?.stop();
+    this.resolveDone(outcome);
+  }
+
+  private emitEvent(e: SiteEvent): void {
+    this.emit('event', e);
+  }
+
+  private onMessage(m: ServerMessage): void {
+    switch (m.type) {
+      case 'announce': return void this.onAnnounce(m);
+      case 'update-accepted':
+        if (this.unacknowledged?.round === m.round) this.unacknowledged = null;
+        return this.emitEvent({ type: 'update-accepted', round: m.round, norm: m.norm });
+      case 'update-rejected':
+        if (this.unacknowledged?.round === m.round) this.unacknowledged = null;
+        return this.emitEvent({ type: 'update-rejected', round: m.round, reason: m.reason });
+      case 'left-out':
+        if (this.training?.key.startsWith(`${m.round}:`)) this.training.abort.abort();
+        if (this.unacknowledged?.round === m.round) this.unacknowledged = null;
+        return this.emitEvent({ type: 'left-out', round: m.round, reason: m.reason });
+      case 'round-result':
+        if (this.training?.key === `${m.round}:${m.attempt}`) this.training.abort.abort();
+        return this.emitEvent({ type: 'round-result', round: m.round, status: m.status, sites: m.sites, reason: m.reason });
+      case 'done':
+        this.emitEvent({ type: 'finished', rounds: m.rounds });
+        // Let a queued evaluation of the final model finish and report before leaving.
+        return void this.work.then(() => this.finish('finished'));
+      case 'error': return this.emitEvent({ type: 'error', message: `server: ${m.message}` });
+      default:
+    }
+  }
+
+  private async onAnnounce(a: Announce): Promise<void> {
+    const key = `${a.round}:${a.attempt}`;
+    this.announces.set(key, a);
+    if (this.answered.has(key)) return; // re-announce after a reconnect: already answered
+    this.answered.add(key);
+    this.emitEvent({ type: 'round-announced', round: a.round, attempt: a.attempt, totalRounds: a.totalRounds });
+    let decision: { approve: boolean; reason?: string };
+    try {
+      const config = parseModelConfig(a.model);
+      const raw = await this.opts.approve({
+        round: a.round, attempt: a.attempt, totalRounds: a.totalRounds, strategy: a.strategy,
+        model: { arch: config.arch, baseFilters: config.baseFilters, depth: config.depth, parameters: `${a.architectureHash.slice(0, 12)}…` },
+        instructions: a.instructions, trainingCases: this.cases.train, leavesSite: a.leavesSite,
+        approvalDeadline: new Date(a.approvalDeadline), trainingDeadlineS: a.trainingDeadlineS,
+      });
+      decision = typeof raw === 'boolean' ? { approve: raw } : raw;
+    } catch (err) {
+      decision = { approve: false, reason: `approval failed: ${errorMessage(err)}` };
+    }
+    if (decision.approve && this.cases.train === 0) decision = { approve: false, reason: 'no approved training cases at this site' };
+    this.client?.send(decision.approve
+      ? { type: 'approve', round: a.round, attempt: a.attempt }
+      : { type: 'decline', round: a.round, attempt: a.attempt, reason: decision.reason });
+    this.emitEvent({ type: 'approval', round: a.round, attempt: a.attempt, approved: decision.approve, reason: decision.reason });
+  }
+
+  private onGlobal(header: GlobalFrameHeader, payload: Uint8Array): void {
+    let model;
+    try {
+      model = decodeModel(payload, { source: `global model of round ${header.round}` });
+      if (model.sha256 !== header.sha256) throw new Error('model hash does not match the frame header');
+      if (model.architectureHash !== header.architectureHash) throw new Error('architecture hash does not match the frame header');
+    } catch (err) {
+      return this.emitEvent({ type: 'error', message: `ignored a global model: ${errorMessage(err)}` });
+    }
+    if (header.purpose === 'evaluate') {
+      this.enqueue(() => this.evaluate(header.round, model.config, model.tensors));
+      return;
+    }
+    const announce = [...this.announces.values()].filter((a) => a.round === header.round).sort((x, y) => y.attempt - x.attempt)[0];
+    if (!announce) return this.emitEvent({ type: 'error', message: `weights for round ${header.round} arrived without an announcement` });
+    const key = `${announce.round}:${announce.attempt}`;
+    if (this.training?.key === key) return; // resumed connection; training continues
+    if (this.unacknowledged && this.unacknowledged.round === announce.round && this.unacknowledged.attempt === announce.attempt) {
+      this.client?.sendUpdate(this.unacknowledged.header, this.unacknowledged.bytes);
+      return;
+    }
+    const abort = new AbortController();
+    this.training = { key, abort };
+    this.enqueue(() => this.train(announce, model.config, model.tensors, abort).finally(() => {
+      if (this.training?.key === key) this.training = null;
+    }));
+  }
+
+  private enqueue(task: () => Promise<void>): void {
+    this.work = this.work.then(task).catch((err) => this.emitEvent({ type: 'error', message: errorMessage(err) }));
+  }
+
+  private async train(a: Announce, config: ModelConfig, global: TensorList, abort: AbortController): Promise<void> {
+    if (abort.signal.aborted) return;
+    const started = Date.now();
+    this.emitEvent({ type: 'training-started', round: a.round, numCases: this.cases.train });
+    let lastProgress = 0;
+    const result = await this.opts.trainer.train({
+      config, weights: global, instructions: a.instructions, signal: abort.signal,
+      onProgress: (p) => {
+        this.emitEvent({ type: 'training-progress', round: a.round, ...p });
+        if (Date.now() - lastProgress > 1000) {
+          lastProgress = Date.now();
+          this.client?.send({ type: 'progress', round: a.round, epoch: p.epoch, epochs: p.epochs, ...(p.loss !== undefined && Number.isFinite(p.loss) ? { loss: p.loss } : {}) });
+        }
+      },
+    });
+    if (abort.signal.aborted) return;
+    const norm = l2Distance(result.weights, global);
+    const metrics = finiteOnly(result.metrics);
+    const header = {
+      kind: 'update' as const, round: a.round, attempt: a.attempt, architectureHash: a.architectureHash,
+      numCases: result.numCases, metrics, trainingSeconds: (Date.now() - started) / 1000, norm: Number.isFinite(norm) ? norm : undefined,
+    };
+    const bytes = encodeModel(config, result.weights, { round: a.round });
+    this.unacknowledged = { round: a.round, attempt: a.attempt, header, bytes };
+    const sent = this.client?.sendUpdate(header, bytes) ?? null;
+    this.emitEvent({ type: 'update-sent', round: a.round, numCases: result.numCases, bytes: sent ?? bytes.length, norm, metrics });
+  }
+
+  private async evaluate(round: number, config: ModelConfig, weights: TensorList): Promise<void> {
+    const abort = new AbortController();
+    const { numCases, metrics } = await this.opts.trainer.evaluate({ config, weights, signal: abort.signal });
+    const clean = finiteOnly(metrics);
+    this.client?.send({ type: 'evaluation', round, numCases, metrics: clean });
+    this.emitEvent({ type: 'global-metrics', round, numCases, metrics: clean });
+  }
+}
+
+/** JSON cannot carry NaN/Infinity and the server's schema refuses them; drop such entries. */
+function finiteOnly(metrics: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.entries(metrics).filter(([, v]) => Number.isFinite(v)));
+}

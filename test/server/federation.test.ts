@@ -1,0 +1,56 @@
+import assert from 'node:assert/strict';
+import { after, test } from 'node:test';
+import { decodeModel } from '../../core/weights/index.js';
+import { initialWeights } from '../../core/model/init.js';
+import { api, startSite, startTestServer, shiftTrainer, tempDir, tinyConfig } from './helpers.js';
+
+const tmp = tempDir('fed');
+after(() => tmp.cleanup());
+
+test('three sites run two FedAvg rounds over real sockets; the global model is the case-weighted mean', async () => {
+  const { server, tokens } = await startTestServer(tmp.dir, { rounds: 2, minSites: 3 }, ['alpha', 'beta', 'gamma']);
+  try {
+    const a = startSite(server, tokens.alpha, shiftTrainer(0.1, { train: 2, validation: 1 }));
+    const b = startSite(server, tokens.beta, shiftTrainer(0.2, { train: 3, validation: 1 }));
+    const c = startSite(server, tokens.gamma, shiftTrainer(0.4, { train: 5, validation: 2 }));
+    assert.equal(await server.federation.done, 'finished');
+    await Promise.all([a.site.done, b.site.done, c.site.done]);
+
+    // Each round adds sum(n_k * shift_k) / sum(n_k) = (0.2 + 0.6 + 2.0) / 10 = 0.28 to every weight.
+    const start = initialWeights(tinyConfig, 7);
+    const { body: bytes } = await api<Uint8Array>(server, '/api/rounds/2/model');
+    const model = decodeModel(bytes);
+    for (let k = 0; k < start.length; k++) {
+      for (let i = 0; i < start[k].data.length; i += 7) {
+        assert.ok(Math.abs(model.tensors[k].data[i] - (start[k].data[i] + 0.56)) < 1e-5, `tensor ${k}[${i}]`);
+      }
+    }
+
+    const { body: rounds } = await api<{ round: number; status: string; sites_returned: number; globalMetrics: Record<string, number> | null }[]>(server, '/api/rounds');
+    const done = rounds.filter((r) => r.status === 'completed' && r.round > 0);
+    assert.deepEqual(done.map((r) => [r.round, r.sites_returned]), [[1, 3], [2, 3]]);
+    // Global metric = validation-case-weighted mean of the sites' evaluations: (0.6 + 0.7 + 2 * 0.9) / 4.
+    assert.ok(Math.abs(done[1].globalMetrics!.dice_WT - 0.775) < 1e-9);
+
+    for (const s of [a, b, c]) {
+      const types = s.events.map((e) => e.type);
+      for (const t of ['connected', 'round-announced', 'approval', 'training-started', 'update-sent', 'update-accepted', 'global-metrics', 'finished']) {
+        assert.ok(types.includes(t as never), `site event ${t}`);
+      }
+    }
+    const { body: audit } = await api<{ action: string }[]>(server, '/api/audit');
+    const actions = audit.map((e) => e.action);
+    for (const a of ['initial-model', 'round-announced', 'approval-approved', 'weights-sent', 'update-accepted', 'round-completed', 'evaluation-reported', 'federation-finished']) {
+      assert.ok(actions.includes(a), `audit ${a}`);
+    }
+
+    const page = await api<string>(server, '/');
+    assert.equal(page.status, 200);
+    assert.match(page.body, /<svg/);
+    assert.match(page.body, /alpha/);
+    assert.equal((await api(server, '/api/status', '')).status, 401);
+    assert.equal((await api(server, '/api/status', 'wrong')).status, 401);
+  } finally {
+    await server.close();
+  }
+});
