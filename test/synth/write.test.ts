@@ -1,0 +1,45 @@
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { FedSegError } from '../../core/errors.js';
+import { generateCase, nameMappingCsv, siteProfile, trainingCaseId, writeCaseFolder, writeSyntheticDataset } from '../../core/synth/index.js';
+
+const root = mkdtempSync(join(tmpdir(), 'fedseg-synth-'));
+after(() => rmSync(root, { recursive: true, force: true }));
+const SMALL = { dims: [24, 24, 16] as const, fov: { start: [0, 0, 0] as const, size: [240, 240, 155] as const } };
+
+test('case ids are BraTS 2020 training ids and the name mapping has the BraTS header', () => {
+  assert.equal(trainingCaseId(7), 'BraTS20_Training_007');
+  assert.equal(trainingCaseId(123), 'BraTS20_Training_123');
+  assert.equal(nameMappingCsv(['a', 'b']).split('\n')[2], 'HGG,NA,NA,NA,NA,b');
+});
+
+test('a case whose write fails leaves no case folder and no staging folder', async () => {
+  const good = generateCase(1, siteProfile(1, 1), 0, SMALL);
+  const broken = { ...good, seg: good.seg.subarray(1) }; // modalities write fine, the mask does not
+  const caseDir = join(root, 'fail', 'BraTS20_Training_001');
+  await assert.rejects(writeCaseFolder(caseDir, 'BraTS20_Training_001', broken), FedSegError);
+  assert.equal(existsSync(caseDir), false);
+  assert.deepEqual(readdirSync(join(root, 'fail')), []);
+});
+
+test('rewriting an existing case replaces it whole', async () => {
+  const caseDir = join(root, 'again', 'BraTS20_Training_001');
+  await writeCaseFolder(caseDir, 'BraTS20_Training_001', generateCase(1, siteProfile(1, 1), 0, SMALL));
+  await writeCaseFolder(caseDir, 'BraTS20_Training_001', generateCase(2, siteProfile(2, 1), 0, SMALL));
+  assert.equal(readdirSync(caseDir).length, 5);
+  assert.deepEqual(readdirSync(join(root, 'again')), ['BraTS20_Training_001']);
+});
+
+test('bad counts and seeds are rejected before anything is written', async () => {
+  const cases = [[{ sites: 0, casesPerSite: 1, seed: 1 }, 'sites'], [{ sites: 1, casesPerSite: 1.5, seed: 1 }, 'cases'], [{ sites: 1, casesPerSite: 1, seed: -1 }, 'seed']] as const;
+  for (const [options, field] of cases) {
+    await assert.rejects(
+      writeSyntheticDataset({ out: join(root, 'bad'), ...options }),
+      (err: unknown) => err instanceof FedSegError && err.where.field === field,
+    );
+  }
+  assert.equal(existsSync(join(root, 'bad')), false);
+});
