@@ -133,16 +133,20 @@ function checkLabels(image: NiftiImage, errors: CaseProblem[]): Record<string, n
   const slope = header.scaling?.slope ?? 1;
   const inter = header.scaling?.inter ?? 0;
   const counts = new Map<number, number>();
-  const isBig = data instanceof BigInt64Array || data instanceof BigUint64Array;
   if (data instanceof Uint8Array && header.scaling === null) {
     const histogram = new Float64Array(256);
     for (let i = 0; i < data.length; i++) histogram[data[i]]++;
     histogram.forEach((n, value) => { if (n > 0) counts.set(value, n); });
   } else {
+    // Valid labels are counted in a small array; only unexpected values go through the Map.
+    const valid = [0, 0, 0, 0, 0];
+    const isBig = data instanceof BigInt64Array || data instanceof BigUint64Array;
     for (let i = 0; i < data.length; i++) {
       const value = (isBig ? Number(data[i]) : (data[i] as number)) * slope + inter;
-      counts.set(value, (counts.get(value) ?? 0) + 1);
+      if (value === 0 || value === 1 || value === 2 || value === 4) valid[value]++;
+      else counts.set(value, (counts.get(value) ?? 0) + 1);
     }
+    for (const label of [0, 1, 2, 4]) if (valid[label] > 0) counts.set(label, valid[label]);
   }
   const bad = [...counts.entries()].filter(([value]) => !isBratsLabel(value)).sort((a, b) => a[0] - b[0]);
   if (bad.length > 0) {

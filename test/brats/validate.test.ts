@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { type CaseReport, type DatasetReport, discoverDataset, formatCaseError, validateDataset } from '../../core/brats/index.js';
 import { FedSegError } from '../../core/errors.js';
-import { DIMS, editNifti, maskData, writeCase } from './fixtures.js';
+import { writeNifti } from '../../core/nifti/index.js';
+import { AFFINE, DIMS, editNifti, maskData, writeCase } from './fixtures.js';
 
 describe('validateDataset on a folder with good and broken cases', () => {
   let root = '';
@@ -156,6 +157,31 @@ describe('discovery', () => {
       assert.match(formatCaseError('BraTS20_Training_002', report.cases[1].errors[0]), /case BraTS20_Training_002: BraTS20_Training_002_t2\.nii\.gz: second t2 file/);
       const single = await discoverDataset(join(root, 'site-1', 'BraTS20_Training_001'));
       assert.equal(single.cases.length, 1);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('masks stored in other datatypes', () => {
+  test('int16 and scaled float32 masks: labels counted after scaling, non-label values reported', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'fedseg-brats-masktypes-'));
+    try {
+      const count = DIMS[0] * DIMS[1] * DIMS[2];
+      const labels = Array.from(maskData());
+      const good = await writeCase(root, 'BraTS20_Training_021', { maskName: null });
+      await writeNifti(join(good, 'BraTS20_Training_021_seg.nii.gz'), { dims: DIMS, affine: AFFINE, datatype: 'int16', data: Int16Array.from(labels) });
+      const bad = await writeCase(root, 'BraTS20_Training_022', { maskName: null });
+      const halves = Float32Array.from({ length: count }, (_, n) => labels[n] * 2);
+      halves[10] = 5; // 2.5 after the 0.5 slope below
+      const maskPath = join(bad, 'BraTS20_Training_022_seg.nii');
+      await writeNifti(maskPath, { dims: DIMS, affine: AFFINE, datatype: 'float32', data: halves });
+      editNifti(maskPath, (b) => { b.writeFloatLE(0.5, 112); return b; });
+      const report = await validateDataset(root);
+      assert.equal(report.cases[0].ok, true, JSON.stringify(report.cases[0].errors));
+      assert.deepEqual(report.cases[0].maskLabelCounts, { 0: count / 2, 1: count / 6, 2: count / 6, 4: count / 6 });
+      assert.equal(report.cases[1].ok, false);
+      assert.match(formatCaseError('BraTS20_Training_022', report.cases[1].errors[0]), /case BraTS20_Training_022: BraTS20_Training_022_seg\.nii: mask values must be 0, 1, 2 or 4; found 2\.5 \(1 voxel\)/);
     } finally {
       rmSync(root, { recursive: true, force: true });
     }
