@@ -290,7 +290,7 @@ export class Federation extends EventEmitter<FederationEvents> {
     const evalFrame = this.globalFrame('evaluate', round);
     if (round === config.rounds) this.awaitingFinalEval = new Set(this.bySite.keys());
     for (const c of this.bySite.values()) {
-      c.send({ type: 'round-result', round, attempt, status: 'completed', sites, numCases, modelHash: written.modelHash });
+      c.send({ type: 'round-result', round, attempt, status: 'completed', sites, numCases, modelHash: written.modelHash, sitesRegistered: this.store.sites().length });
       c.sendFrame(evalFrame);
     }
     this.emit('round-completed', round, sites, written.modelHash);
@@ -304,7 +304,7 @@ export class Federation extends EventEmitter<FederationEvents> {
     this.current = null;
     this.log(`round ${round} (attempt ${attempt}) abandoned: ${reason}; the global model is unchanged`);
     for (const c of this.bySite.values()) {
-      c.send({ type: 'round-result', round, attempt, status: 'abandoned', sites: [], numCases: 0, reason });
+      c.send({ type: 'round-result', round, attempt, status: 'abandoned', sites: [], numCases: 0, reason, sitesRegistered: this.store.sites().length });
     }
     this.emit('round-abandoned', round, attempt, reason);
     return 'abandoned';
@@ -320,6 +320,7 @@ export class Federation extends EventEmitter<FederationEvents> {
       approvalDeadline: state.approvalDeadline, trainingDeadlineS: this.config.trainingDeadlineS,
       strategy: this.strategy.name, architectureHash: this.architectureHash,
       model: this.config.modelConfig as unknown as Record<string, unknown>, instructions, leavesSite: LEAVES_SITE,
+      sitesRegistered: this.store.sites().length,
     };
     c.send(announce);
   }

@@ -11,7 +11,8 @@ import { errorMessage } from '../core/errors.js';
 import type { Announce, GlobalFrameHeader, RoundInstructions, ServerMessage } from '../core/federation/protocol.js';
 import { l2Distance, type TensorList } from '../core/federation/tensors.js';
 import { parseModelConfig, type ModelConfig } from '../core/model/config.js';
-import { decodeModel, encodeModel } from '../core/weights/index.js';
+import { parameterSpecs } from '../core/model/parameters.js';
+import { decodeModel, elementCount, encodeModel } from '../core/weights/index.js';
 import { FederationClient } from './client.js';
 
 /** What a trainer needs to do for the site; `site/trainer.ts` implements it on a data folder. */
@@ -32,7 +33,7 @@ export interface ApprovalRequest {
   attempt: number;
   totalRounds: number;
   strategy: string;
-  model: { arch: string; baseFilters: number; depth: number; parameters: string };
+  model: { arch: string; baseFilters: number; depth: number; architectureHash: string; parameterCount: number; updateBytes: number };
   instructions: RoundInstructions;
   trainingCases: number;
   leavesSite: string[];
@@ -54,7 +55,7 @@ export type SiteEvent =
   | { type: 'update-accepted'; round: number; norm: number }
   | { type: 'update-rejected'; round: number; reason: string }
   | { type: 'left-out'; round: number; reason: string }
-  | { type: 'round-result'; round: number; status: 'completed' | 'abandoned'; sites: string[]; reason?: string }
+  | { type: 'round-result'; round: number; status: 'completed' | 'abandoned'; sites: string[]; sitesRegistered: number; reason?: string }
   | { type: 'global-metrics'; round: number; numCases: number; metrics: Record<string, number> }
   | { type: 'finished'; rounds: number }
   | { type: 'error'; message: string };
@@ -150,7 +151,7 @@ export class SiteRuntime extends EventEmitter<{ event: [SiteEvent] }> {
         return this.emitEvent({ type: 'left-out', round: m.round, reason: m.reason });
       case 'round-result':
         if (this.training?.key === `${m.round}:${m.attempt}`) this.training.abort.abort();
-        return this.emitEvent({ type: 'round-result', round: m.round, status: m.status, sites: m.sites, reason: m.reason });
+        return this.emitEvent({ type: 'round-result', round: m.round, status: m.status, sites: m.sites, sitesRegistered: m.sitesRegistered, reason: m.reason });
       case 'done':
         this.emitEvent({ type: 'finished', rounds: m.rounds });
         // Let a queued evaluation of the final model finish and report before leaving.
@@ -169,9 +170,10 @@ export class SiteRuntime extends EventEmitter<{ event: [SiteEvent] }> {
     let decision: { approve: boolean; reason?: string };
     try {
       const config = parseModelConfig(a.model);
+      const parameterCount = parameterSpecs(config).reduce((n, p) => n + elementCount(p.shape), 0);
       const raw = await this.opts.approve({
         round: a.round, attempt: a.attempt, totalRounds: a.totalRounds, strategy: a.strategy,
-        model: { arch: config.arch, baseFilters: config.baseFilters, depth: config.depth, parameters: `${a.architectureHash.slice(0, 12)}…` },
+        model: { arch: config.arch, baseFilters: config.baseFilters, depth: config.depth, architectureHash: a.architectureHash, parameterCount, updateBytes: 4 * parameterCount },
         instructions: a.instructions, trainingCases: this.cases.train, leavesSite: a.leavesSite,
         approvalDeadline: new Date(a.approvalDeadline), trainingDeadlineS: a.trainingDeadlineS,
       });

@@ -90,6 +90,7 @@ export const AnnounceSchema = z.object({
   instructions: RoundInstructionsSchema,
   /** What the site would send if it approves; shown verbatim to the admin. */
   leavesSite: z.array(z.string()),
+  sitesRegistered: z.number().int().nonnegative(),
 });
 export type Announce = z.infer<typeof AnnounceSchema>;
 export const UpdateAcceptedSchema = z.object({ type: z.literal('update-accepted'), round, norm: finite });
@@ -99,6 +100,8 @@ export const RoundResultSchema = z.object({
   type: z.literal('round-result'), round, attempt: z.number().int().positive(),
   status: z.enum(['completed', 'abandoned']),
   sites: z.array(z.string()), numCases: z.number().int().nonnegative(),
+  /** Registered sites, so a site can show "k of N sites returned". */
+  sitesRegistered: z.number().int().nonnegative(),
   modelHash: sha256Hex.optional(), reason: z.string().optional(),
 });
 export type RoundResult = z.infer<typeof RoundResultSchema>;

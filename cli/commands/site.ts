@@ -1,0 +1,96 @@
+import { readFileSync } from 'node:fs';
+import { createInterface } from 'node:readline/promises';
+import { parseArgs } from 'node:util';
+import { FedSegError } from '../../core/errors.js';
+import { BACKEND_PREFERENCES, type BackendPreference } from '../../core/tf/backend.js';
+import { SiteRuntime, type ApprovalRequest, type SiteEvent } from '../../site/runtime.js';
+import { createDataDirTrainer } from '../../site/trainer.js';
+import type { CliCommand } from '../command.js';
+
+const usage = `Usage: fedseg site --server URL --token T --data DIR [--validation DIR] [--auto-approve]
+                   [--ca PEM] [--backend auto|wasm|cpu|tensorflow|tensorflow-gpu] [--json]
+
+Runs this site headless in the federation at URL (ws://host:port/ws or wss://...). The token may
+also come from $FEDSEG_SITE_TOKEN (keeps it out of the process list). --data holds the site's BraTS
+cases; --validation holds held-out cases for evaluating each global model (default: 20 % of --data).
+Each round asks for approval on the terminal unless --auto-approve. What leaves the site: model
+weights, the training case count and aggregate metrics; never images, file names or header text.
+--json prints one JSON event per line.`;
+
+const command: CliCommand = {
+  summary: 'run a site headless: connect with its token, approve rounds, train locally, send updates',
+  usage,
+  async run(args) {
+    const { values } = parseArgs({
+      args,
+      options: {
+        server: { type: 'string' }, token: { type: 'string' }, data: { type: 'string', multiple: true },
+        validation: { type: 'string', multiple: true }, 'auto-approve': { type: 'boolean' }, ca: { type: 'string' },
+        backend: { type: 'string' }, json: { type: 'boolean' },
+      },
+    });
+    const json = values.json ?? false;
+    const token = values.token ?? process.env.FEDSEG_SITE_TOKEN;
+    if (!values.server) throw new FedSegError('--server URL is required', { field: '--server' });
+    if (!/^wss?:\/\//.test(values.server)) throw new FedSegError(`--server must be a ws:// or wss:// URL, got ${values.server}`, { field: '--server' });
+    if (!token) throw new FedSegError('--token (or $FEDSEG_SITE_TOKEN) is required', { field: '--token' });
+    if (!values.data?.length) throw new FedSegError('--data DIR is required', { field: '--data' });
+    if (values.backend && !(BACKEND_PREFERENCES as readonly string[]).includes(values.backend)) {
+      throw new FedSegError(`--backend must be one of ${BACKEND_PREFERENCES.join(', ')}`, { field: '--backend' });
+    }
+    const autoApprove = values['auto-approve'] ?? false;
+    if (!autoApprove && !process.stdin.isTTY) {
+      throw new FedSegError('approvals need a terminal; use --auto-approve for unattended sites', { field: '--auto-approve' });
+    }
+    const trainer = createDataDirTrainer({
+      trainDirs: values.data, validationDirs: values.validation, backend: values.backend as BackendPreference | undefined,
+    });
+    const site = new SiteRuntime({
+      url: values.server, token, trainer, ca: values.ca ? readFileSync(values.ca) : undefined,
+      approve: autoApprove ? () => true : askOnTerminal,
+    });
+    site.on('event', (e) => process.stdout.write(`${json ? JSON.stringify(e) : describe(e)}\n`));
+    process.once('SIGINT', () => site.stop());
+    process.once('SIGTERM', () => site.stop());
+    await site.start();
+    const outcome = await site.done;
+    return outcome === 'refused' ? 1 : 0;
+  },
+};
+
+async function askOnTerminal(r: ApprovalRequest): Promise<{ approve: boolean; reason?: string }> {
+  const rl = createInterface({ input: process.stdin, output: process.stdout });
+  try {
+    process.stdout.write([
+      '', `Round ${r.round} of ${r.totalRounds} (${r.strategy}): train ${r.model.arch} (base filters ${r.model.baseFilters}, depth ${r.model.depth})`,
+      `  for ${r.instructions.epochs} epoch(s), lr ${r.instructions.learningRate}${r.instructions.mu > 0 ? `, FedProx mu ${r.instructions.mu}` : ''} on ${r.trainingCases} approved case(s).`,
+      '  If you approve, this leaves the site:', ...r.leavesSite.map((s) => `    - ${s}`),
+      '  Never sent: images, file names, NIfTI header text.', `  Answer before ${r.approvalDeadline.toISOString()}.`, '',
+    ].join('\n'));
+    const answer = (await rl.question('Approve this round? [y/N] ')).trim().toLowerCase();
+    return answer === 'y' || answer === 'yes' ? { approve: true } : { approve: false, reason: 'declined by the site admin' };
+  } finally {
+    rl.close();
+  }
+}
+
+function describe(e: SiteEvent): string {
+  switch (e.type) {
+    case 'connected': return `connected to ${e.server} as ${e.site}`;
+    case 'disconnected': return `disconnected (${e.reason})${e.retryInMs !== null ? `; retrying in ${(e.retryInMs / 1000).toFixed(1)} s` : ''}`;
+    case 'round-announced': return `round ${e.round}/${e.totalRounds} announced (attempt ${e.attempt})`;
+    case 'approval': return `round ${e.round}: ${e.approved ? 'approved' : `declined${e.reason ? ` (${e.reason})` : ''}`}`;
+    case 'training-started': return `round ${e.round}: training on ${e.numCases} case(s)`;
+    case 'training-progress': return `round ${e.round}: epoch ${e.epoch}/${e.epochs}${e.loss !== undefined ? ` loss ${e.loss.toFixed(4)}` : ''}`;
+    case 'update-sent': return `round ${e.round}: update sent (${e.numCases} cases, ${(e.bytes / 1e6).toFixed(2)} MB, norm ${e.norm.toPrecision(4)})`;
+    case 'update-accepted': return `round ${e.round}: update accepted`;
+    case 'update-rejected': return `round ${e.round}: update REJECTED: ${e.reason}`;
+    case 'left-out': return `round ${e.round}: left out: ${e.reason}`;
+    case 'round-result': return `round ${e.round} ${e.status}${e.status === 'completed' ? ` with ${e.sites.length} site(s)` : `: ${e.reason ?? ''}`}`;
+    case 'global-metrics': return `round ${e.round} global model on ${e.numCases} local validation case(s): ${Object.entries(e.metrics).map(([k, v]) => `${k} ${v.toFixed(3)}`).join(', ')}`;
+    case 'finished': return `federation finished after ${e.rounds} round(s)`;
+    case 'error': return `error: ${e.message}`;
+  }
+}
+
+export default command;
