@@ -6,6 +6,7 @@
         "src/addon.c",
         "src/conv3d.c",
         "src/gemm.c",
+        "src/movement.c",
         "src/thread_pool.c"
       ],
       "conditions": [

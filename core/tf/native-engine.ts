@@ -11,11 +11,14 @@
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import * as tf from '@tensorflow/tfjs-core';
+import type { KernelConfig, KernelFunc, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-core';
 import { errorMessage } from '../errors.js';
+import { runRawKernel } from './raw-kernel.js';
 import { geometrySizes, type Conv3DGeometry, type ConvEngine } from './conv-engine.js';
 
 /** Protocol version the addon reports in info().version; bumped whenever its call signatures change. */
-const ADDON_VERSION = 1;
+const ADDON_VERSION = 2;
 
 type Triple = [number, number, number];
 type Shape5 = [number, number, number, number, number];
@@ -36,6 +39,8 @@ export interface NativeAddon {
   conv3d: ConvCall;
   conv3dBackpropInput: ConvCall;
   conv3dBackpropFilter: ConvCall;
+  tile(x: Float32Array, shape: number[], reps: number[], out: Float32Array): void;
+  slice(x: Float32Array, shape: number[], begin: number[], size: number[], out: Float32Array): void;
   setThreads(threads: number): void;
   info(): { isa: string; threads: number; version: number };
 }
@@ -64,7 +69,7 @@ export function probeNativeAddon(path: string): { addon?: NativeAddon; status: s
   }
   try {
     const addon = createRequire(import.meta.url)(path) as Partial<NativeAddon>;
-    const fns = ['conv3d', 'conv3dBackpropInput', 'conv3dBackpropFilter', 'setThreads', 'info'] as const;
+    const fns = ['conv3d', 'conv3dBackpropInput', 'conv3dBackpropFilter', 'tile', 'slice', 'setThreads', 'info'] as const;
     if (fns.some((f) => typeof addon[f] !== 'function')) {
       return { status: `native conv3d addon at ${path} lacks the expected functions; rebuild it` };
     }
@@ -129,4 +134,72 @@ export function engineFromAddon(addon: NativeAddon): ConvEngine {
 export function loadNativeConvEngine(): ConvEngine | undefined {
   const addon = loadNativeAddon();
   return addon ? engineFromAddon(addon) : undefined;
+}
+
+type MovementArgs = { inputs: { x: TensorInfo }; backend: unknown; attrs?: NamedAttrMap };
+
+/**
+ * Replaces the backend's Tile and Slice kernels with the addon's memcpy versions. On wasm, TF.js 4.22
+ * runs both element by element (Tile ~50 ms per 1 Mi elements); a U-Net step spends seconds in them
+ * (nearest upsampling tiles, the concat gradient slices). Copies are exact, so results are unchanged.
+ * Non-float32 tensors fall through to the stock kernel. Returns the kernels replaced ([] when the addon
+ * is unavailable or the backend is not wasm/cpu). Idempotent.
+ */
+export function installNativeMovementKernels(backendName: string): string[] {
+  const addon = loadNativeAddon();
+  if (!addon || (backendName !== 'wasm' && backendName !== 'cpu')) return [];
+  const replaced: string[] = [];
+  const kernels: Array<[string, (stock: KernelConfig) => KernelFunc]> = [
+    [tf.Tile, (stock) => tileKernel(addon, backendName, stock)],
+    [tf.Slice, (stock) => sliceKernel(addon, backendName, stock)],
+  ];
+  for (const [name, make] of kernels) {
+    const key = `${backendName}/${name}`;
+    let stock = stockMovementKernels.get(key);
+    if (!stock) {
+      stock = tf.getKernel(name, backendName);
+      if (!stock) continue;
+      stockMovementKernels.set(key, stock);
+    }
+    tf.unregisterKernel(name, backendName);
+    tf.registerKernel({ kernelName: name, backendName, kernelFunc: make(stock) });
+    replaced.push(name);
+  }
+  return replaced;
+}
+
+const stockMovementKernels = new Map<string, KernelConfig>();
+
+/** Puts TF.js's own Tile and Slice back (benchmarks compare with and without). */
+export function uninstallNativeMovementKernels(backendName: string): void {
+  for (const name of [tf.Tile, tf.Slice]) {
+    const stock = stockMovementKernels.get(`${backendName}/${name}`);
+    if (!stock) continue;
+    tf.unregisterKernel(name, backendName);
+    tf.registerKernel(stock);
+  }
+}
+
+function tileKernel(addon: NativeAddon, backendName: string, stock: KernelConfig): KernelFunc {
+  return ((args: MovementArgs) => {
+    const { x } = args.inputs;
+    const reps = (args.attrs as { reps: number[] }).reps;
+    const outShape = x.shape.map((d, i) => d * reps[i]);
+    const out = x.shape.length <= 8 && x.shape.length > 0 && reps.every((r) => r >= 1)
+      ? runRawKernel(backendName, args.backend, [x], outShape, ([xs], o) => addon.tile(xs, x.shape, reps, o))
+      : undefined;
+    return out ?? stock.kernelFunc(args as never);
+  }) as unknown as KernelFunc;
+}
+
+function sliceKernel(addon: NativeAddon, backendName: string, stock: KernelConfig): KernelFunc {
+  return ((args: MovementArgs) => {
+    const { x } = args.inputs;
+    const attrs = args.attrs as { begin: number | number[]; size: number | number[] };
+    const [begin, size] = tf.slice_util.parseSliceParams(x as tf.TensorInfo as tf.Tensor, attrs.begin, attrs.size);
+    const out = x.shape.length <= 8 && x.shape.length > 0 && size.every((d) => d >= 0)
+      ? runRawKernel(backendName, args.backend, [x], size, ([xs], o) => addon.slice(xs, x.shape, begin, size, o))
+      : undefined;
+    return out ?? stock.kernelFunc(args as never);
+  }) as unknown as KernelFunc;
 }

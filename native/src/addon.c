@@ -5,6 +5,8 @@
  *   conv3d(x, xShape, w, wShape, y, yShape, strides, pads, dilations)            writes y
  *   conv3dBackpropInput(dy, dyShape, w, wShape, dx, dxShape, strides, pads, dil)  writes dx
  *   conv3dBackpropFilter(x, xShape, dy, dyShape, dw, wShape, strides, pads, dil)  writes dw
+ *   tile(x, xShape, reps, out)                                                  writes out
+ *   slice(x, xShape, begin, size, out)                                          writes out
  *   setThreads(n), info() -> { isa, threads, version }
  * Shapes: x/y/dx/dy NDHWC [n, d, h, w, c]; filter DHWIO [kd, kh, kw, cin, cout]; strides/dilations
  * [d, h, w]; pads = padding before each spatial dimension [front, top, left], as TF.js computes it
@@ -15,9 +17,10 @@
 
 #include "conv3d.h"
 #include "gemm.h"
+#include "movement.h"
 #include "thread_pool.h"
 
-#define ADDON_VERSION 1
+#define ADDON_VERSION 2
 
 #define CHECK(call)                                                       \
   do {                                                                    \
@@ -141,6 +144,86 @@ static napi_value conv3d(napi_env env, napi_callback_info info) { return conv_en
 static napi_value conv3d_bi(napi_env env, napi_callback_info info) { return conv_entry(env, info, OP_BACKPROP_INPUT); }
 static napi_value conv3d_bf(napi_env env, napi_callback_info info) { return conv_entry(env, info, OP_BACKPROP_FILTER); }
 
+/* Reads an integer array of any length 1..MOVEMENT_MAX_RANK into out; returns its length or 0 (thrown). */
+static int get_dims(napi_env env, napi_value v, long *out, int min, const char *name) {
+  uint32_t length = 0;
+  bool is_array = false;
+  int tmp[MOVEMENT_MAX_RANK];
+  if (napi_is_array(env, v, &is_array) != napi_ok || !is_array || napi_get_array_length(env, v, &length) != napi_ok ||
+      length < 1 || length > MOVEMENT_MAX_RANK) {
+    char msg[128];
+    snprintf(msg, sizeof msg, "fedseg_native: %s must be an array of 1..%d integers", name, MOVEMENT_MAX_RANK);
+    napi_throw_type_error(env, NULL, msg);
+    return 0;
+  }
+  if (!get_ints(env, v, tmp, length, min, name)) return 0;
+  for (uint32_t i = 0; i < length; i++) out[i] = tmp[i];
+  return (int)length;
+}
+
+static int check_count(napi_env env, size_t len, const long *dims, const long *factor, int rank, const char *name) {
+  size_t want = 1;
+  for (int i = 0; i < rank; i++) want *= (size_t)dims[i] * (size_t)(factor ? factor[i] : 1);
+  if (len != want) {
+    char msg[160];
+    snprintf(msg, sizeof msg, "fedseg_native: %s has %zu elements but its shape needs %zu", name, len, want);
+    napi_throw_range_error(env, NULL, msg);
+    return 0;
+  }
+  return 1;
+}
+
+static napi_value tile(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  float *x, *out;
+  size_t xlen, outlen;
+  long shape[MOVEMENT_MAX_RANK], reps[MOVEMENT_MAX_RANK];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc != 4) {
+    napi_throw_type_error(env, NULL, "fedseg_native: tile(x, shape, reps, out)");
+    return NULL;
+  }
+  if (!get_f32(env, argv[0], &x, &xlen, "x") || !get_f32(env, argv[3], &out, &outlen, "out")) return NULL;
+  int rank = get_dims(env, argv[1], shape, 0, "shape");
+  if (!rank) return NULL;
+  if (get_dims(env, argv[2], reps, 1, "reps") != rank) {
+    napi_throw_range_error(env, NULL, "fedseg_native: tile reps must have one entry per dimension");
+    return NULL;
+  }
+  if (!check_count(env, xlen, shape, NULL, rank, "x") || !check_count(env, outlen, shape, reps, rank, "out")) return NULL;
+  tile_f32(x, shape, reps, rank, out);
+  return NULL;
+}
+
+static napi_value slice(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  float *x, *out;
+  size_t xlen, outlen;
+  long shape[MOVEMENT_MAX_RANK], begin[MOVEMENT_MAX_RANK], size[MOVEMENT_MAX_RANK];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc != 5) {
+    napi_throw_type_error(env, NULL, "fedseg_native: slice(x, shape, begin, size, out)");
+    return NULL;
+  }
+  if (!get_f32(env, argv[0], &x, &xlen, "x") || !get_f32(env, argv[4], &out, &outlen, "out")) return NULL;
+  int rank = get_dims(env, argv[1], shape, 0, "shape");
+  if (!rank) return NULL;
+  if (get_dims(env, argv[2], begin, 0, "begin") != rank || get_dims(env, argv[3], size, 0, "size") != rank) {
+    napi_throw_range_error(env, NULL, "fedseg_native: slice begin/size must have one entry per dimension");
+    return NULL;
+  }
+  for (int i = 0; i < rank; i++)
+    if (begin[i] + size[i] > shape[i]) {
+      napi_throw_range_error(env, NULL, "fedseg_native: slice runs past the end of x");
+      return NULL;
+    }
+  if (!check_count(env, xlen, shape, NULL, rank, "x") || !check_count(env, outlen, size, NULL, rank, "out")) return NULL;
+  slice_f32(x, shape, begin, size, rank, out);
+  return NULL;
+}
+
 static napi_value set_threads(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
@@ -171,6 +254,8 @@ NAPI_MODULE_INIT() {
       {"conv3d", NULL, conv3d, NULL, NULL, NULL, napi_enumerable, NULL},
       {"conv3dBackpropInput", NULL, conv3d_bi, NULL, NULL, NULL, napi_enumerable, NULL},
       {"conv3dBackpropFilter", NULL, conv3d_bf, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"tile", NULL, tile, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"slice", NULL, slice, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setThreads", NULL, set_threads, NULL, NULL, NULL, napi_enumerable, NULL},
       {"info", NULL, get_info, NULL, NULL, NULL, napi_enumerable, NULL},
   };
