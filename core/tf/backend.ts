@@ -12,6 +12,7 @@ import { FedSegError, errorMessage } from '../errors.js';
 import { registerFedSegGradients } from './gradients.js';
 import { loadStockGradients } from './stock-gradients.js';
 import { installFastConv, type FastConvStatus } from './fast-conv.js';
+import { registerUpsampleKernels } from './upsample.js';
 
 export { tf };
 
@@ -97,6 +98,7 @@ async function select(preference: BackendPreference): Promise<BackendInfo> {
       continue;
     }
     const name = tf.getBackend();
+    registerUpsampleKernels(name);
     const fast: FastConvStatus = await installFastConv(name);
     const detail = fast.enabled ? `${base} + FedSeg fast conv3d (${fast.engine})` : base;
     return { name, tf, fastConv: fast.enabled, detail };

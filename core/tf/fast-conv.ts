@@ -15,7 +15,8 @@ import type { KernelConfig, KernelFunc, NamedAttrMap, TensorInfo } from '@tensor
 import { errorMessage } from '../errors.js';
 import { geometryFromConvInfo, type Conv3DGeometry, type ConvEngine, type NativeEngineModule } from './conv-engine.js';
 import { jsConvEngine } from './js-conv-engine.js';
-import { wasmConvBackpropFilter, wasmConvBackpropInput, wasmConvForward, type WasmBackendLike } from './wasm-conv.js';
+import { runRawKernel, type WasmBackendLike } from './raw-kernel.js';
+import { wasmConvBackpropFilter, wasmConvBackpropInput, wasmConvForward } from './wasm-conv.js';
 
 export type ConvKernelMode = 'stock' | 'js' | 'xnnpack' | 'native';
 
@@ -56,7 +57,7 @@ async function loadNative(): Promise<{ engine?: ConvEngine; status: string }> {
 /** Which mode the environment asks for on this backend (FEDSEG_FAST_CONV=0 -> stock). */
 export async function defaultConvMode(backendName: string): Promise<ConvKernelMode> {
   if (process.env.FEDSEG_FAST_CONV === '0') return 'stock';
-  if (process.env.FEDSEG_NATIVE_CONV !== '0' && (await loadNative()).engine) return 'native';
+  if ((await loadNative()).engine) return 'native'; // FEDSEG_NATIVE=off disables it (native-engine.ts)
   return backendName === 'wasm' ? 'xnnpack' : 'js';
 }
 
@@ -141,29 +142,12 @@ function rawKernel(backendName: string, name: ConvKernelName, engine: ConvEngine
     if (!g || !engine.supports(g)) return stock.kernelFunc(args as never);
     const ordered = name === tf.Conv3D ? [args.inputs.x, args.inputs.filter]
       : name === tf.Conv3DBackpropInputV2 ? [args.inputs.dy, args.inputs.filter] : [args.inputs.x, args.inputs.dy];
-    const outShape = outShapeOf(name, g);
-    const compute = (a: Float32Array, b: Float32Array, out: Float32Array): void => {
-      if (name === tf.Conv3D) engine.forward(a, b, g, out);
-      else if (name === tf.Conv3DBackpropInputV2) engine.backpropInput(a, b, g, out);
-      else engine.backpropFilter(a, b, g, out);
-    };
-    if (backendName === 'wasm') {
-      const backend = args.backend as WasmBackendLike;
-      const out = backend.makeOutput(outShape, 'float32');
-      // Views are taken after the only allocation, and engines never allocate wasm memory.
-      const [a, b] = ordered.map((t) => backend.typedArrayFromHeap(t) as Float32Array);
-      compute(a, b, backend.typedArrayFromHeap(out) as Float32Array);
-      return out;
-    }
-    const backend = args.backend as {
-      data: { get(id: object): { values?: unknown } };
-      makeTensorInfo(shape: number[], dtype: 'float32', values: Float32Array): TensorInfo;
-    };
-    const [a, b] = ordered.map((t) => backend.data.get(t.dataId).values);
-    if (!(a instanceof Float32Array) || !(b instanceof Float32Array)) return stock.kernelFunc(args as never);
-    const out = new Float32Array(outShape.reduce((p, q) => p * q, 1));
-    compute(a, b, out);
-    return backend.makeTensorInfo(outShape, 'float32', out);
+    const out = runRawKernel(backendName, args.backend, ordered, outShapeOf(name, g), ([a, b], result) => {
+      if (name === tf.Conv3D) engine.forward(a, b, g, result);
+      else if (name === tf.Conv3DBackpropInputV2) engine.backpropInput(a, b, g, result);
+      else engine.backpropFilter(a, b, g, result);
+    });
+    return out ?? stock.kernelFunc(args as never);
   }) as unknown as KernelFunc;
 }
 

@@ -2,9 +2,18 @@
  * Nearest-neighbour 3D upsampling for NDHWC tensors. TF.js 4.22 has no gradient for tile/broadcastTo
  * above rank 4, so the op carries its own gradient: every output voxel copies exactly one input voxel,
  * hence the input gradient is the sum of the upstream gradient over each factor^3 block.
+ *
+ * On wasm and cpu both directions are FedSeg kernels over raw arrays (row copies and one summing pass;
+ * the wasm backend's generic Tile took seconds per 64^3 upsampling). Other backends (tfjs-node) use
+ * rank-4 tiles and reshaped sums, which they run natively.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import type { KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
 import { FedSegError } from '../errors.js';
+import { runRawKernel } from './raw-kernel.js';
+
+const UPSAMPLE = 'FedSegUpsample3D';
+const UPSAMPLE_GRAD = 'FedSegUpsample3DGrad';
 
 /** Repeats every voxel `factor` times along depth, height and width: [n,d,h,w,c] -> [n,d*f,h*f,w*f,c]. */
 export function upsample3d(x: tf.Tensor5D, factor = 2): tf.Tensor5D {
@@ -13,11 +22,23 @@ export function upsample3d(x: tf.Tensor5D, factor = 2): tf.Tensor5D {
     throw new FedSegError(`upsample3d factor must be a positive integer, got ${factor}`, { field: 'factor' });
   }
   if (factor === 1) return tf.clone(x);
+  const native = tf.getKernel(UPSAMPLE, tf.getBackend()) !== undefined && x.dtype === 'float32';
   const op = tf.customGrad<tf.Tensor5D>((...args: Array<tf.Tensor | tf.GradSaveFunc>) => ({
-    value: repeatVoxels(args[0] as tf.Tensor5D, factor),
-    gradFunc: (dy: tf.Tensor5D) => sumBlocks(dy, factor),
+    value: native
+      ? (tf.engine().runKernel(UPSAMPLE, { x: args[0] as tf.Tensor5D }, { factor }) as tf.Tensor5D)
+      : repeatVoxels(args[0] as tf.Tensor5D, factor),
+    gradFunc: (dy: tf.Tensor5D) =>
+      native ? (tf.engine().runKernel(UPSAMPLE_GRAD, { dy }, { factor }) as tf.Tensor5D) : sumBlocks(dy, factor),
   }));
   return op(x);
+}
+
+/** The tile-based path (used where FedSeg's kernels are not registered); exported for tests. */
+export function upsample3dByTiling(x: tf.Tensor5D, factor: number): tf.Tensor5D {
+  return tf.customGrad<tf.Tensor5D>((...args: Array<tf.Tensor | tf.GradSaveFunc>) => ({
+    value: repeatVoxels(args[0] as tf.Tensor5D, factor),
+    gradFunc: (dy: tf.Tensor5D) => sumBlocks(dy, factor),
+  }))(x);
 }
 
 /** Repeats along W, then H, then D, each a rank-4 tile so every backend supports it. */
@@ -43,4 +64,74 @@ function sumBlocks(dy: tf.Tensor5D, f: number): tf.Tensor5D {
     const overD = tf.sum(tf.reshape(overH, [n * d, f, h * w * c]), 1);
     return tf.reshape(overD, [n, d, h, w, c]);
   });
+}
+
+/** out = x repeated: build each output row once, then copy rows (H) and planes (D). */
+function upsampleRaw(x: Float32Array, [n, d, h, w, c]: number[], f: number, out: Float32Array): void {
+  const rowIn = w * c;
+  const rowOut = w * f * c;
+  const planeOut = h * f * rowOut;
+  for (let nd = 0; nd < n * d; nd++) {
+    const planeStart = nd * f * planeOut;
+    for (let hh = 0; hh < h; hh++) {
+      const src = (nd * h + hh) * rowIn;
+      const dst = planeStart + hh * f * rowOut;
+      let o = dst;
+      for (let ww = 0; ww < w; ww++) {
+        const s = src + ww * c;
+        for (let k = 0; k < f; k++) for (let cc = 0; cc < c; cc++) out[o++] = x[s + cc];
+      }
+      for (let b = 1; b < f; b++) out.copyWithin(dst + b * rowOut, dst, dst + rowOut);
+    }
+    for (let a = 1; a < f; a++) out.copyWithin(planeStart + a * planeOut, planeStart, planeStart + planeOut);
+  }
+}
+
+/** dx[n,d,h,w,c] = sum of dy over the f^3 block it was copied to. */
+function upsampleGradRaw(dy: Float32Array, [n, df, hf, wf, c]: number[], f: number, dx: Float32Array): void {
+  const h = hf / f;
+  const w = wf / f;
+  const rowIn = w * c;
+  const rowOut = wf * c;
+  dx.fill(0);
+  for (let nd = 0; nd < (n * df) / f; nd++) {
+    for (let a = 0; a < f; a++) {
+      for (let hh = 0; hh < h; hh++) {
+        const dst = (nd * h + hh) * rowIn;
+        for (let b = 0; b < f; b++) {
+          let s = ((nd * f + a) * hf + hh * f + b) * rowOut;
+          for (let ww = 0; ww < w; ww++) {
+            const o = dst + ww * c;
+            for (let k = 0; k < f; k++) for (let cc = 0; cc < c; cc++) dx[o + cc] += dy[s++];
+          }
+        }
+      }
+    }
+  }
+}
+
+type UpsampleArgs = { inputs: { x?: TensorInfo; dy?: TensorInfo }; backend: unknown; attrs: { factor: number } };
+
+/** Registers the raw upsampling kernels on wasm/cpu (idempotent). */
+export function registerUpsampleKernels(backendName: string): void {
+  if (backendName !== 'wasm' && backendName !== 'cpu') return;
+  if (tf.getKernel(UPSAMPLE, backendName)) return;
+  const forward = ({ inputs, backend, attrs }: UpsampleArgs) => {
+    const x = inputs.x!;
+    const f = attrs.factor;
+    const [n, d, h, w, c] = x.shape;
+    const out = runRawKernel(backendName, backend, [x], [n, d * f, h * f, w * f, c], ([xv], o) => upsampleRaw(xv, x.shape, f, o));
+    if (!out) throw new Error(`${UPSAMPLE}: unsupported input ${x.dtype}`);
+    return out;
+  };
+  const backward = ({ inputs, backend, attrs }: UpsampleArgs) => {
+    const dy = inputs.dy!;
+    const f = attrs.factor;
+    const [n, df, hf, wf, c] = dy.shape;
+    const out = runRawKernel(backendName, backend, [dy], [n, df / f, hf / f, wf / f, c], ([g], o) => upsampleGradRaw(g, dy.shape, f, o));
+    if (!out) throw new Error(`${UPSAMPLE_GRAD}: unsupported input ${dy.dtype}`);
+    return out;
+  };
+  tf.registerKernel({ kernelName: UPSAMPLE, backendName, kernelFunc: forward as unknown as KernelFunc });
+  tf.registerKernel({ kernelName: UPSAMPLE_GRAD, backendName, kernelFunc: backward as unknown as KernelFunc });
 }

@@ -12,6 +12,7 @@
  */
 import type { TensorInfo } from '@tensorflow/tfjs-core';
 import type { Conv3DGeometry } from './conv-engine.js';
+import type { WasmBackendLike } from './raw-kernel.js';
 import { col2imAdd, columnsPerRow, im2col, im2colTransposed, outputRows } from './im2col.js';
 
 /** Default upper bound of the im2col buffer: 16 Mi floats = 64 MiB. */
@@ -23,15 +24,6 @@ export function setColumnBudget(floats: number): number {
   const previous = columnBudgetFloats;
   columnBudgetFloats = Math.max(1, Math.floor(floats));
   return previous;
-}
-
-/** The parts of tfjs-backend-wasm's BackendWasm this module uses. */
-export interface WasmBackendLike {
-  wasm: { cwrap(name: string, ret: null, args: string[]): (...args: unknown[]) => void };
-  dataIdMap: { get(dataId: object): { id: number } | undefined };
-  makeOutput(shape: number[], dtype: 'float32'): TensorInfo;
-  typedArrayFromHeap(info: TensorInfo): Float32Array | Int32Array | Uint8Array;
-  disposeData(dataId: object, force?: boolean): boolean;
 }
 
 type MatMul = (aId: number, aShape: Uint8Array, aRank: number, bId: number, bShape: Uint8Array, bRank: number,

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { initBackend, tf } from '../../core/tf/backend.js';
-import { setConvKernels, stockConvKernel, type ConvKernelMode } from '../../core/tf/fast-conv.js';
+import { defaultConvMode, setConvKernels, stockConvKernel, type ConvKernelMode } from '../../core/tf/fast-conv.js';
 import { setColumnBudget } from '../../core/tf/wasm-conv.js';
 
 type Shape5 = [number, number, number, number, number];
@@ -75,11 +75,12 @@ async function referenceResults(): Promise<Results[]> {
   await initBackend('cpu');
   await setConvKernels('cpu', 'stock');
   const results = CASES.map((c, i) => runKernels(c, 100 * i + 7));
-  await setConvKernels('cpu', 'js');
+  await setConvKernels('cpu', await defaultConvMode('cpu'));
   return results;
 }
 
-const MODES: { backend: 'cpu' | 'wasm'; mode: ConvKernelMode; budget?: number }[] = [
+type ModeCase = { backend: 'cpu' | 'wasm'; mode: ConvKernelMode; budget?: number };
+const MODES: ModeCase[] = [
   { backend: 'cpu', mode: 'js' },
   { backend: 'wasm', mode: 'xnnpack' },
   { backend: 'wasm', mode: 'xnnpack', budget: 700 }, // forces many column chunks, including ragged last ones
@@ -89,7 +90,10 @@ const MODES: { backend: 'cpu' | 'wasm'; mode: ConvKernelMode; budget?: number }[
 
 test('fast conv3d kernels equal the reference kernels on every backend, shape, stride, padding and dilation', async () => {
   const reference = await referenceResults();
-  for (const { backend, mode, budget } of MODES) {
+  // The native engine joins when its addon is built on this machine (it is optional).
+  const nativeModes: ModeCase[] = (await defaultConvMode('cpu')) === 'native'
+    ? [{ backend: 'cpu', mode: 'native' }, { backend: 'wasm', mode: 'native' }] : [];
+  for (const { backend, mode, budget } of [...MODES, ...nativeModes]) {
     await initBackend(backend);
     await setConvKernels(backend, mode);
     const previous = budget === undefined ? undefined : setColumnBudget(budget);
@@ -103,7 +107,7 @@ test('fast conv3d kernels equal the reference kernels on every backend, shape, s
       });
     } finally {
       if (previous !== undefined) setColumnBudget(previous);
-      await setConvKernels(backend, backend === 'wasm' ? 'xnnpack' : 'js');
+      await setConvKernels(backend, await defaultConvMode(backend));
     }
   }
 });
@@ -146,7 +150,7 @@ test('gradients through a small conv net equal the stock path', async () => {
   await initBackend('cpu');
   await setConvKernels('cpu', 'stock');
   const reference = run();
-  await setConvKernels('cpu', 'js');
+  await setConvKernels('cpu', await defaultConvMode('cpu'));
   for (const backend of ['cpu', 'wasm'] as const) {
     await initBackend(backend);
     const got = run();

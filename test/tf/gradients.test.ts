@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { initBackend, tf } from '../../core/tf/backend.js';
-import { upsample3d } from '../../core/tf/upsample.js';
+import { upsample3d, upsample3dByTiling } from '../../core/tf/upsample.js';
 import { checkGradients } from './finite-difference.js';
 
 const TOLERANCE = 1e-3; // justified in finite-difference.ts
@@ -29,14 +29,18 @@ for (const backend of ['cpu', 'wasm'] as const) {
     }
   });
 
-  test(`${backend}: upsample3d gradient matches finite differences`, async () => {
+  test(`${backend}: upsample3d gradient matches finite differences (raw kernels and the tiling path)`, async () => {
     await initBackend(backend);
-    for (const factor of [2, 3]) {
-      const x = seeded([1, 2, 2, 3, 2], 2);
-      const check = checkGradients((a) => upsample3d(a as tf.Tensor5D, factor), [x]);
-      assert.ok(check.relativeError < TOLERANCE, `factor ${factor}: relative error ${check.relativeError}`);
-      assert.equal(check.checked, 24);
+    for (const [name, op] of [['kernel', upsample3d], ['tiling', upsample3dByTiling]] as const) {
+      for (const factor of [2, 3]) {
+        const x = seeded([2, 2, 2, 3, 2], 2);
+        const check = checkGradients((a) => op(a as tf.Tensor5D, factor), [x]);
+        assert.ok(check.relativeError < TOLERANCE, `${name} factor ${factor}: relative error ${check.relativeError}`);
+        assert.equal(check.checked, 48);
+      }
     }
+    const x = seeded([1, 3, 2, 4, 5], 3) as tf.Tensor5D;
+    assert.deepEqual(upsample3d(x, 2).dataSync(), upsample3dByTiling(x, 2).dataSync());
   });
 
   test(`${backend}: conv3dTranspose gradients (dy and filter) match finite differences`, async () => {
