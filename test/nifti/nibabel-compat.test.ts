@@ -111,7 +111,7 @@ describe('files FedSeg writes read the same in nibabel', { skip: missing ?? fals
       writeFileSync(rawPath, Buffer.from(data.buffer, data.byteOffset, data.byteLength));
       const report = JSON.parse(runPython(['-c', NIBABEL_CHECK, path, rawPath, c.datatype, JSON.stringify(c.dims)])) as {
         shape: number[]; dtype: string; affine: number[][]; qform: number[][]; qformCode: number; sformCode: number;
-        equal: boolean; text: string[]; extensions: number; zooms: number[]; xyztUnits: string;
+        equal: boolean; text: string[]; extensions: number; zooms: number[]; xyztUnits: string; diagnosis: string;
       };
       assert.deepEqual(report.shape, c.dims);
       assert.equal(report.dtype, c.datatype);
@@ -123,6 +123,7 @@ describe('files FedSeg writes read the same in nibabel', { skip: missing ?? fals
       assert.deepEqual(report.text, ['', '', '', '', '']);
       assert.equal(report.extensions, 0);
       assert.equal(report.xyztUnits, 'mm');
+      assert.equal(report.diagnosis, '', 'nibabel finds no header problems');
       const back = await readNifti(path);
       assert.deepEqual(Array.from(back.data as ArrayLike<number>), Array.from(data));
       assertAffineClose(back.header.affine, c.affine);
@@ -144,5 +145,6 @@ print(json.dumps({
   'equal': bool(actual.dtype == expected.dtype and np.array_equal(actual, expected)),
   'text': [h[f].item().decode('latin1') for f in ('descrip', 'aux_file', 'intent_name', 'db_name', 'data_type')],
   'extensions': len(h.extensions), 'zooms': [float(z) for z in h.get_zooms()], 'xyztUnits': h.get_xyzt_units()[0],
+  'diagnosis': nib.Nifti1Header.diagnose_binaryblock(h.binaryblock),
 }))
 `;
