@@ -1,7 +1,8 @@
 /** report.json: what a demo run measured, validated with zod wherever it is read back. */
 import { z } from 'zod';
 
-export const RegionDiceSchema = z.object({ ET: z.number(), TC: z.number(), WT: z.number() });
+/** Dice per region; null where no site reported a value (e.g. an evaluation that never arrived). */
+export const RegionDiceSchema = z.object({ ET: z.number().nullable(), TC: z.number().nullable(), WT: z.number().nullable() });
 export type RegionDice = z.infer<typeof RegionDiceSchema>;
 
 /** Mean Dice over one site's held-out cases. */

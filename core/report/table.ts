@@ -5,18 +5,23 @@ export function formatRoundTable(rounds: RoundEntry[], totalSites: number): stri
   const header = ['round', 'sites returned', 'ET Dice', 'TC Dice', 'WT Dice', 'round time'];
   const rows = rounds.map((r) => [
     String(r.round), `${r.sitesReturned.length} of ${totalSites}`,
-    r.dice.ET.toFixed(3), r.dice.TC.toFixed(3), r.dice.WT.toFixed(3), `${r.seconds.toFixed(1)} s`,
+    dice(r.dice.ET), dice(r.dice.TC), dice(r.dice.WT), `${r.seconds.toFixed(1)} s`,
   ]);
   return alignTable(header, rows);
 }
 
 export function formatBaselineTable(federatedLast: RegionDice, baselines: BaselineResults): string {
-  const row = (name: string, d: RegionDice) => [name, d.ET.toFixed(3), d.TC.toFixed(3), d.WT.toFixed(3)];
+  const row = (name: string, d: RegionDice) => [name, dice(d.ET), dice(d.TC), dice(d.WT)];
   return alignTable(['method (held-out mean)', 'ET Dice', 'TC Dice', 'WT Dice'], [
     row('federated (last round)', federatedLast),
     row('local-only (each site alone)', baselines.localOnlyMean),
     row('centralised (pooled data)', baselines.centralisedMean),
   ]);
+}
+
+/** Dice with 3 decimals; a dash where no value was reported. */
+export function dice(value: number | null): string {
+  return value === null || !Number.isFinite(value) ? '-' : value.toFixed(3);
 }
 
 /** Left-aligned first column, right-aligned numbers, two spaces between columns. */

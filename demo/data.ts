@@ -1,0 +1,103 @@
+/**
+ * The demo's synthetic hospitals: generated once under `<out>/data` and reused on later runs.
+ * Each site's cases are split into `train/` and `heldout/` folders so the site trainer, the
+ * baselines and the evaluation all see the same split.
+ */
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { FedSegError } from '../core/errors.js';
+import { writeSyntheticDataset } from '../core/synth/index.js';
+
+export const DataManifestSchema = z.object({
+  seed: z.int(),
+  casesPerSite: z.int().positive(),
+  heldOutPerSite: z.int().positive(),
+  /** Case ids per site; folders are `<dataDir>/<name>/{train,heldout}/<id>` so the data folder can move. */
+  sites: z.array(z.object({
+    name: z.string().regex(/^site-\d+$/),
+    train: z.array(z.string()),
+    heldOut: z.array(z.string()),
+  })),
+});
+export type DataManifest = z.infer<typeof DataManifestSchema>;
+
+export interface DemoSite {
+  name: string;
+  trainDir: string;
+  heldOutDir: string;
+  train: string[];
+  heldOut: string[];
+}
+
+export interface DataRequest { dataDir: string; sites: number; casesPerSite: number; heldOutPerSite: number; seed: number }
+
+const MANIFEST = 'demo-data.json';
+
+/**
+ * Returns the split of the first `sites` sites, generating the whole dataset first unless a
+ * complete one with the same seed and case counts is already there.
+ */
+export async function ensureDemoData(request: DataRequest, log: (line: string) => void): Promise<{ sites: DemoSite[]; generated: boolean }> {
+  if (request.heldOutPerSite >= request.casesPerSite) {
+    throw new FedSegError(`held-out cases per site (${request.heldOutPerSite}) must be fewer than cases per site (${request.casesPerSite})`, { field: 'heldOut' });
+  }
+  const existing = await readManifest(request.dataDir);
+  if (existing && reusable(existing, request)) {
+    log(`reusing synthetic data in ${request.dataDir}`);
+    return { sites: existing.sites.slice(0, request.sites).map((s) => locate(request.dataDir, s)), generated: false };
+  }
+  await rm(request.dataDir, { recursive: true, force: true });
+  await mkdir(request.dataDir, { recursive: true });
+  log(`generating ${request.sites} synthetic sites x ${request.casesPerSite} cases (240x240x155, 4 modalities + mask) in ${request.dataDir}`);
+  const started = Date.now();
+  const report = await writeSyntheticDataset({
+    out: request.dataDir, sites: request.sites, casesPerSite: request.casesPerSite, seed: request.seed,
+    onCase: (c) => log(`  site-${c.site} ${c.caseId} written (${((Date.now() - started) / 1000).toFixed(0)} s)`),
+  });
+  const sites: DemoSite[] = [];
+  for (const site of report.sites) {
+    const name = `site-${site.site}`;
+    const { trainDir, heldOutDir } = locate(request.dataDir, { name, train: [], heldOut: [] });
+    await mkdir(trainDir, { recursive: true });
+    await mkdir(heldOutDir, { recursive: true });
+    // The last cases of each site are held out: deterministic and disjoint from training.
+    const ids = site.cases.map((c) => c.caseId);
+    const heldOut = ids.slice(ids.length - request.heldOutPerSite);
+    const train = ids.slice(0, ids.length - request.heldOutPerSite);
+    for (const id of train) await rename(join(site.dir, id), join(trainDir, id));
+    for (const id of heldOut) await rename(join(site.dir, id), join(heldOutDir, id));
+    sites.push({ name, trainDir, heldOutDir, train, heldOut });
+  }
+  const manifest: DataManifest = {
+    seed: request.seed, casesPerSite: request.casesPerSite, heldOutPerSite: request.heldOutPerSite,
+    sites: sites.map(({ name, train, heldOut }) => ({ name, train, heldOut })),
+  };
+  await writeAtomic(join(request.dataDir, MANIFEST), `${JSON.stringify(manifest, null, 2)}\n`);
+  return { sites, generated: true };
+}
+
+function reusable(m: DataManifest, r: DataRequest): boolean {
+  return m.seed === r.seed && m.casesPerSite === r.casesPerSite && m.heldOutPerSite === r.heldOutPerSite
+    && m.sites.length >= r.sites
+    && m.sites.slice(0, r.sites).map((s) => locate(r.dataDir, s))
+      .every((s) => [...s.train.map((id) => join(s.trainDir, id)), ...s.heldOut.map((id) => join(s.heldOutDir, id))].every((dir) => existsSync(dir)));
+}
+
+function locate(dataDir: string, site: DataManifest['sites'][number]): DemoSite {
+  return { ...site, trainDir: join(dataDir, site.name, 'train'), heldOutDir: join(dataDir, site.name, 'heldout') };
+}
+
+async function readManifest(dataDir: string): Promise<DataManifest | null> {
+  const file = join(dataDir, MANIFEST);
+  if (!existsSync(file)) return null;
+  const parsed = DataManifestSchema.safeParse(JSON.parse(await readFile(file, 'utf8').catch(() => 'null')));
+  return parsed.success ? parsed.data : null;
+}
+
+export async function writeAtomic(path: string, content: string | Uint8Array): Promise<void> {
+  const tmp = `${path}.tmp-${process.pid}`;
+  await writeFile(tmp, content);
+  await rename(tmp, path);
+}

@@ -1,0 +1,37 @@
+/** `fedseg demo` settings: parsed once from the command line, validated with zod. */
+import { resolve } from 'node:path';
+import { z } from 'zod';
+import { FedSegError } from '../core/errors.js';
+
+export const DemoOptionsSchema = z.object({
+  out: z.string().min(1).default('./demo-output'),
+  sites: z.int().min(1).max(16).default(5),
+  rounds: z.int().min(1).max(100).default(3),
+  model: z.enum(['unet', 'attention-unet']).default('unet'),
+  baselines: z.boolean().default(false),
+  json: z.boolean().default(false),
+  /** Synthetic cases per site, of which `heldOut` are kept for evaluation. */
+  casesPerSite: z.int().min(2).max(200).default(5),
+  heldOut: z.int().min(1).max(100).default(2),
+  localEpochs: z.int().min(1).max(100).default(1),
+  /** Model window (cube side) after downsampling the 128^3 crop; must divide by 2^(depth-1). */
+  inputSize: z.int().min(8).max(128).default(32),
+  baseFilters: z.int().min(1).max(64).default(8),
+  depth: z.int().min(2).max(5).default(3),
+  seed: z.int().min(0).max(0xffffffff).default(2020),
+});
+export type DemoOptions = z.infer<typeof DemoOptionsSchema> & { outDir: string };
+
+export function parseDemoOptions(raw: Record<string, unknown>): DemoOptions {
+  const parsed = DemoOptionsSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new FedSegError(`invalid demo option: ${issue.message}`, { field: `--${String(issue.path[0] ?? '')}` });
+  }
+  const o = parsed.data;
+  if (o.heldOut >= o.casesPerSite) throw new FedSegError(`--held-out ${o.heldOut} must be below --cases ${o.casesPerSite}`, { field: '--held-out' });
+  if (o.inputSize % 2 ** (o.depth - 1) !== 0) {
+    throw new FedSegError(`--input-size ${o.inputSize} must divide by 2^(depth-1) = ${2 ** (o.depth - 1)}`, { field: '--input-size' });
+  }
+  return { ...o, outDir: resolve(o.out) };
+}

@@ -1,0 +1,13 @@
+/** What the demo hands each site process (argv JSON, validated); the token comes via FEDSEG_SITE_TOKEN. */
+import { z } from 'zod';
+
+export const SiteWorkerConfigSchema = z.object({
+  url: z.url({ protocol: /^wss?$/ }),
+  site: z.string().min(1),
+  trainDir: z.string().min(1),
+  heldOutDir: z.string().min(1),
+  /** 128^3 crop -> (128 / factor)^3 model window. */
+  factor: z.int().min(1).max(16),
+  backend: z.enum(['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu']).default('auto'),
+});
+export type SiteWorkerConfig = z.input<typeof SiteWorkerConfigSchema>;

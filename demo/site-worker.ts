@@ -1,0 +1,42 @@
+/**
+ * One demo hospital as its own Node process: the shared site runtime (site/runtime.ts) with
+ * automatic approval, training and evaluating through DownsampledSiteTrainer. Every runtime
+ * event is printed as one JSON line (the demo writes them to logs/<site>.log).
+ */
+import { errorMessage } from '../core/errors.js';
+import { initBackend } from '../core/tf/backend.js';
+import { SiteRuntime } from '../site/runtime.js';
+import { DownsampledSiteTrainer } from './downsampled-trainer.js';
+import { SiteWorkerConfigSchema } from './site-worker-config.js';
+
+const print = (event: Record<string, unknown>) => process.stdout.write(`${JSON.stringify({ at: new Date().toISOString(), ...event })}\n`);
+
+async function main(): Promise<number> {
+  const config = SiteWorkerConfigSchema.parse(JSON.parse(process.argv[2] ?? '{}'));
+  const token = process.env.FEDSEG_SITE_TOKEN;
+  if (!token) throw new Error('FEDSEG_SITE_TOKEN is not set');
+  const backend = await initBackend(config.backend);
+  print({ type: 'backend', detail: backend.detail });
+  const trainer = new DownsampledSiteTrainer({ trainDir: config.trainDir, heldOutDir: config.heldOutDir, factor: config.factor });
+  const counts = await trainer.caseCounts();
+  print({ type: 'data-loaded', site: config.site, ...counts });
+  const runtime = new SiteRuntime({
+    url: config.url, token, trainer,
+    // --auto-approve: an unattended demo hospital; the request still lists what leaves the site.
+    approve: (request) => {
+      print({ type: 'approval-request', round: request.round, leavesSite: request.leavesSite });
+      return true;
+    },
+  });
+  runtime.on('event', (event) => print(event));
+  process.once('SIGTERM', () => runtime.stop());
+  await runtime.start();
+  const outcome = await runtime.done;
+  print({ type: 'exit', outcome, bytesSent: runtime.bytesSent, bytesReceived: runtime.bytesReceived });
+  return outcome === 'refused' ? 1 : 0;
+}
+
+main().then((code) => process.exit(code), (err) => {
+  print({ type: 'fatal', message: errorMessage(err) });
+  process.exit(1);
+});
