@@ -19,9 +19,11 @@ const command: CliCommand = {
     if (positionals.length !== 1) throw new FedSegError('give exactly one dataset folder: fedseg validate DIR [--json]');
     const root = positionals[0];
     const json = values.json;
-    if (!json) process.stdout.write(`${'case'.padEnd(28)} ${'result'.padEnd(6)} ${'dims'.padEnd(13)} mask\n`);
+    let printed = 0;
     const report = await validateDataset(root, (c) => {
-      if (!json) process.stdout.write(`${caseLines(root, c)}\n`);
+      if (json) return;
+      if (printed++ === 0) process.stdout.write(`${'case'.padEnd(28)} ${'result'.padEnd(6)} ${'dims'.padEnd(13)} mask\n`);
+      process.stdout.write(`${caseLines(root, c)}\n`);
     });
     if (json) {
       process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);

@@ -8,6 +8,9 @@ import { type NiftiImage, readNifti } from '../nifti/index.js';
 import { type BratsCaseFiles, type CaseProblem, type CaseSplit, discoverDataset, expectedPath } from './discover.js';
 import { isBratsLabel, MODALITIES } from './labels.js';
 
+/** Voxel grid of every BraTS 2020 volume (1 mm isotropic). */
+export const BRATS_GRID = [240, 240, 155] as const;
+
 export interface CaseReport {
   ok: boolean;
   caseId: string;
@@ -101,6 +104,10 @@ export async function validateCase(files: BratsCaseFiles): Promise<CaseReport> {
     if (image && checkShape(image)) checkLabels(image, errors);
   }
 
+  const dims = grid.reference?.dims ?? null;
+  if (dims && dims.some((n, axis) => n !== BRATS_GRID[axis])) {
+    notes.push(`dims ${dims.join('x')} are not the BraTS grid ${BRATS_GRID.join('x')}; check that the preprocessing crop fits`);
+  }
   const found = Object.fromEntries([
     ...MODALITIES.filter((m) => files.modalities[m]).map((m) => [m, files.modalities[m]]),
     ...(files.mask ? [['mask', files.mask]] : []),
@@ -108,7 +115,7 @@ export async function validateCase(files: BratsCaseFiles): Promise<CaseReport> {
   ]) as CaseReport['files'];
   return {
     ok: errors.length === 0, caseId: files.caseId, dir: files.dir, split: files.split, files: found,
-    dims: grid.reference?.dims ?? null, maskLabelCounts, notes, errors,
+    dims, maskLabelCounts, notes, errors,
   };
 }
 

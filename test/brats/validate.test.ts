@@ -73,6 +73,7 @@ describe('validateDataset on a folder with good and broken cases', () => {
     }
     assert.equal(byId('BraTS20_Training_001').maskLabelCounts?.['4'], (DIMS[0] * DIMS[1] * DIMS[2]) / 6);
     assert.equal(byId('BraTS20_Validation_001').split, 'validation');
+    assert.match(byId('BraTS20_Training_001').notes.join('\n'), /dims 12x10x8 are not the BraTS grid 240x240x155/);
     assert.match(byId('BraTS20_Validation_001').notes.join('\n'), /no mask \(validation case\)/);
   });
 
