@@ -2,10 +2,9 @@ import { LABEL_OF_CLASS, NUM_CLASSES } from '../brats/labels.js';
 import { FedSegError, type ErrorLocation } from '../errors.js';
 import type { CropWindow } from './crop.js';
 import { cropShape } from './crop.js';
-import { classIndex, type ClassVolume, type NumericArray } from './layout.js';
+import type { ClassVolume, NumericArray } from './layout.js';
+import { TILE } from './scaling.js';
 
-/** BraTS label -> model class: 0, 1, 2 stay, 4 (enhancing tumour) becomes 3; -1 marks invalid. */
-const CLASS_OF_LABEL = [0, 1, 2, -1, 3] as const;
 
 export interface CroppedMask {
   classes: ClassVolume;
@@ -30,18 +29,27 @@ export function cropMaskToClasses(mask: NumericArray, dims: readonly number[], c
     }
   }
   const shape = cropShape(crop);
-  const classes = new Uint8Array(shape[0] * shape[1] * shape[2]);
+  const [ni, nj, nk] = shape;
+  const classes = new Uint8Array(ni * nj * nk);
   const [nx, ny] = dims;
   let tumourVoxels = 0;
-  for (let k = crop.k[0]; k < crop.k[1]; k++) {
-    for (let j = crop.j[0]; j < crop.j[1]; j++) {
-      let s = crop.i[0] + nx * (j + ny * k);
-      let d = classIndex(shape, 0, j - crop.j[0], k - crop.k[0]);
-      const iStride = shape[1] * shape[2];
-      for (let i = crop.i[0]; i < crop.i[1]; i++, s++, d += iStride) {
-        const cls = CLASS_OF_LABEL[mask[s]];
-        classes[d] = cls;
-        if (cls !== 0) tumourVoxels++;
+  // Tiled over (i, k) per row j, as in writeScaledCrop, so neither order thrashes the cache.
+  for (let j = 0; j < nj; j++) {
+    const sourceRow = crop.i[0] + nx * (j + crop.j[0]);
+    for (let k0 = 0; k0 < nk; k0 += TILE) {
+      const k1 = Math.min(k0 + TILE, nk);
+      for (let i0 = 0; i0 < ni; i0 += TILE) {
+        const i1 = Math.min(i0 + TILE, ni);
+        for (let k = k0; k < k1; k++) {
+          const s = sourceRow + nx * ny * (k + crop.k[0]);
+          for (let i = i0; i < i1; i++) {
+            const label = mask[s + i];
+            if (label !== 0) {
+              classes[(i * nj + j) * nk + k] = label === 4 ? 3 : label;
+              tumourVoxels++;
+            }
+          }
+        }
       }
     }
   }
@@ -58,16 +66,24 @@ export function uncropClassesToLabels(classes: ClassVolume, crop: CropWindow, fu
     throw new FedSegError(`prediction shape ${classes.shape.join('x')} does not match the crop ${shape.join('x')}`, { field: 'shape' });
   }
   const [nx, ny, nz] = fullDims;
+  const [ni, nj, nk] = shape;
   const out = new Uint8Array(nx * ny * nz);
-  const iStride = shape[1] * shape[2];
-  for (let k = crop.k[0]; k < crop.k[1]; k++) {
-    for (let j = crop.j[0]; j < crop.j[1]; j++) {
-      let d = crop.i[0] + nx * (j + ny * k);
-      let s = classIndex(shape, 0, j - crop.j[0], k - crop.k[0]);
-      for (let i = crop.i[0]; i < crop.i[1]; i++, s += iStride, d++) {
-        const cls = classes.data[s];
-        if (cls >= NUM_CLASSES) throw new FedSegError(`prediction class ${cls} at (${i}, ${j}, ${k}) is outside 0..3`, { field: 'classes' });
-        out[d] = LABEL_OF_CLASS[cls];
+  for (let j = 0; j < nj; j++) {
+    const targetRow = crop.i[0] + nx * (j + crop.j[0]);
+    for (let k0 = 0; k0 < nk; k0 += TILE) {
+      const k1 = Math.min(k0 + TILE, nk);
+      for (let i0 = 0; i0 < ni; i0 += TILE) {
+        const i1 = Math.min(i0 + TILE, ni);
+        for (let k = k0; k < k1; k++) {
+          const d = targetRow + nx * ny * (k + crop.k[0]);
+          for (let i = i0; i < i1; i++) {
+            const cls = classes.data[(i * nj + j) * nk + k];
+            if (cls >= NUM_CLASSES) {
+              throw new FedSegError(`prediction class ${cls} at (${i + crop.i[0]}, ${j + crop.j[0]}, ${k + crop.k[0]}) is outside 0..3`, { field: 'classes' });
+            }
+            out[d + i] = LABEL_OF_CLASS[cls];
+          }
+        }
       }
     }
   }
