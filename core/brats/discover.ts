@@ -71,7 +71,7 @@ export async function discoverDataset(root: string): Promise<BratsDataset> {
 /** Classifies the NIfTI files of one case folder. */
 export async function discoverCase(dir: string): Promise<BratsCaseFiles> {
   const caseId = basename(dir);
-  const names = (await listDir(dir)).filter((e) => e.isFile() && NIFTI.test(e.name) && !isTemporary(e.name)).map((e) => e.name).sort();
+  const names = (await listDir(dir)).filter((e) => e.isFile && NIFTI.test(e.name) && !isTemporary(e.name)).map((e) => e.name).sort();
   const found: BratsCaseFiles = {
     caseId, dir, split: splitOf(caseId), modalities: {}, mask: null, maskSource: null, finalMask: null,
     extraFiles: [], problems: [], notes: [],
@@ -118,13 +118,13 @@ function splitOf(caseId: string): CaseSplit {
 
 async function collectCaseDirs(dir: string, depth: number, caseDirs: string[], groupDirs: Set<string>): Promise<void> {
   const entries = await listDir(dir);
-  if (entries.some((e) => e.isFile() && NIFTI.test(e.name) && !isTemporary(e.name))) {
+  if (entries.some((e) => e.isFile && NIFTI.test(e.name) && !isTemporary(e.name))) {
     caseDirs.push(dir);
     return;
   }
   if (depth >= MAX_DEPTH) return;
   for (const entry of entries) {
-    if (!entry.isDirectory() || entry.name.startsWith('.') || isTemporary(entry.name)) continue;
+    if (!entry.isDirectory || entry.name.startsWith('.') || isTemporary(entry.name)) continue;
     const child = join(dir, entry.name);
     const before = caseDirs.length;
     await collectCaseDirs(child, depth + 1, caseDirs, groupDirs);
@@ -147,12 +147,25 @@ function markDuplicateIds(cases: BratsCaseFiles[]): void {
   }
 }
 
-async function listDir(dir: string) {
+interface DirEntry {
+  name: string;
+  isFile: boolean;
+  isDirectory: boolean;
+}
+
+/** Folder entries with symbolic links followed (hospitals often link data in); a broken link counts as a file so reading it reports why. */
+async function listDir(dir: string): Promise<DirEntry[]> {
+  let entries;
   try {
-    return await readdir(dir, { withFileTypes: true });
+    entries = await readdir(dir, { withFileTypes: true });
   } catch (err) {
     throw new FedSegError(`cannot list folder (${(err as Error).message})`, { file: dir }, { cause: err });
   }
+  return Promise.all(entries.map(async (e) => {
+    if (!e.isSymbolicLink()) return { name: e.name, isFile: e.isFile(), isDirectory: e.isDirectory() };
+    const target = await stat(join(dir, e.name)).catch(() => null);
+    return { name: e.name, isFile: target ? target.isFile() : true, isDirectory: target?.isDirectory() ?? false };
+  }));
 }
 
 async function statOrNull(path: string) {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -158,6 +158,19 @@ describe('discovery', () => {
       assert.match(formatCaseError('BraTS20_Training_002', report.cases[1].errors[0]), /case BraTS20_Training_002: BraTS20_Training_002_t2\.nii\.gz: second t2 file/);
       const single = await discoverDataset(join(root, 'site-1', 'BraTS20_Training_001'));
       assert.equal(single.cases.length, 1);
+      // Symbolic links to case folders and files are followed; a broken link is reported when read.
+      const linked = join(root, 'linked');
+      mkdirSync(join(linked, 'BraTS20_Training_031'), { recursive: true });
+      const source = join(root, 'site-1', 'BraTS20_Training_001');
+      for (const role of ['flair', 't1', 't1ce', 't2', 'seg']) {
+        symlinkSync(join(source, `BraTS20_Training_001_${role}.nii.gz`), join(linked, 'BraTS20_Training_031', `BraTS20_Training_031_${role}.nii.gz`));
+      }
+      symlinkSync(source, join(linked, 'BraTS20_Training_001'));
+      const viaLinks = await validateDataset(linked);
+      assert.deepEqual(viaLinks.cases.map((c) => [c.caseId, c.ok]), [['BraTS20_Training_001', true], ['BraTS20_Training_031', true]]);
+      rmSync(join(source, 'BraTS20_Training_001_t2.nii.gz'));
+      const broken = await validateDataset(join(linked, 'BraTS20_Training_031'));
+      assert.match(formatCaseError('BraTS20_Training_031', broken.cases[0].errors[0]), /BraTS20_Training_031_t2\.nii\.gz: file does not exist/);
     } finally {
       rmSync(root, { recursive: true, force: true });
     }
