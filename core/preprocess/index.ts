@@ -12,10 +12,12 @@
  *                                                                                 // 1 % tumour filter, .stats
  *   await writePreprocessedCase(item, outDir)                            // image.nii.gz + mask.nii.gz
  *   uncropPrediction(predictedClasses, item)                             // labels 0/1/2/4 in 240x240x155
+ *   downsampleCase(item, 4) / upsampleClasses(pred, 4)                   // reduced-size training (128^3 -> 32^3)
  */
 export { caseVolumesFromFiles, type CaseSourceOptions } from './case-source.js';
 export { preprocessConfig, PreprocessConfigSchema, type PreprocessConfig } from './config.js';
 export { assertCropFits, cropOrigin, cropShape, DEFAULT_CROP, shiftAffineToCrop, type CropWindow } from './crop.js';
+export { averagePool, downsampleCase, modePool, upsampleClasses } from './downsample.js';
 export { openPreprocessedDataset, PreprocessedDataset, type DatasetOptions, type DatasetPassStats } from './dataset.js';
 export { cropMaskToClasses, type CroppedMask, uncropClassesToLabels } from './labels.js';
 export {

@@ -203,7 +203,9 @@ function classify(x: number, y: number, z: number, anatomy: Anatomy, tumour: Tum
   const dz = (z - anatomy.centre[2]) / anatomy.radii[2];
   // Slightly egg-shaped (wider at the back, where j grows) and lumpy.
   const widen = 1 + 0.08 * dy;
-  const rho = Math.sqrt((dx * dx) / (widen * widen) + dy * dy + dz * dz) + 0.04 * fields.shape.at(x, y, z);
+  const smooth = Math.sqrt((dx * dx) / (widen * widen) + dy * dy + dz * dz);
+  if (smooth >= 1.04) return Tissue.Background; // beyond any shape perturbation: skip the noise lookup
+  const rho = smooth + 0.04 * fields.shape.at(x, y, z);
   if (rho >= 1) return Tissue.Background;
 
   const tx = (x - tumour.centre[0]) / (tumour.radius * tumour.stretch[0]);
