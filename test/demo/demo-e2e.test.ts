@@ -1,0 +1,51 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { DemoReportSchema } from '../../core/report/index.js';
+import { ensureDemoData } from '../../demo/data.js';
+
+const out = mkdtempSync(join(tmpdir(), 'fedseg-demo-'));
+after(() => rmSync(out, { recursive: true, force: true }));
+
+test('a tiny demo (2 sites, 2 rounds) runs server + site processes and writes report.json and report.html', () => {
+  const run = spawnSync(process.execPath, [
+    'bin/fedseg.js', 'demo', '--out', out, '--sites', '2', '--rounds', '2', '--cases', '2', '--held-out', '1',
+    '--input-size', '16', '--base-filters', '2', '--depth', '2', '--seed', '11', '--json',
+  ], { encoding: 'utf8', timeout: 240_000 });
+  assert.equal(run.status, 0, `${run.stderr}\n${run.stdout}`);
+  const printed = JSON.parse(run.stdout);
+  assert.equal(printed.ok, true);
+  // Progress and the per-round table went to stderr, keeping stdout one JSON document.
+  assert.match(run.stderr, /^round +sites returned +ET Dice +TC Dice +WT Dice +round time$/m);
+
+  const report = DemoReportSchema.parse(JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')));
+  assert.deepEqual(report.rounds.map((r) => r.round), [1, 2]);
+  for (const round of report.rounds) {
+    assert.deepEqual([...round.sitesReturned].sort(), ['site-1', 'site-2']);
+    for (const region of ['ET', 'TC', 'WT'] as const) {
+      const dice = round.dice[region];
+      assert.ok(dice !== null && dice >= 0 && dice <= 1, `round ${round.round} ${region} Dice ${dice}`);
+    }
+    assert.deepEqual(Object.keys(round.perSite).sort(), ['site-1', 'site-2']);
+    assert.equal(round.perSite['site-1'].cases, 1);
+  }
+  assert.deepEqual(report.settings.trainCasesPerSite, { 'site-1': 1, 'site-2': 1 });
+  const html = readFileSync(join(out, 'report.html'), 'utf8');
+  assert.ok((html.match(/<svg /g) ?? []).length >= 4);
+  assert.match(html, /data:image\/png;base64,/);
+  // Everything stays under --out: data, server state, logs.
+  for (const path of ['data/demo-data.json', 'data/site-1/train', 'data/site-2/heldout', 'server/federation.sqlite', 'logs/server.log', 'logs/site-1.log']) {
+    assert.ok(existsSync(join(out, path)), `${path} is missing`);
+  }
+});
+
+test('a second run reuses the generated data', async () => {
+  const lines: string[] = [];
+  const again = await ensureDemoData({ dataDir: join(out, 'data'), sites: 2, casesPerSite: 2, heldOutPerSite: 1, seed: 11 }, (l) => lines.push(l));
+  assert.equal(again.generated, false);
+  assert.deepEqual(again.sites.map((s) => s.heldOut.length), [1, 1]);
+  assert.match(lines.join('\n'), /reusing/);
+});
