@@ -7,13 +7,17 @@
  *   backprop-input:  dx[q, ci] = cols_dy[q, (tap, co)] . W'[(tap, co), ci]   (W' = per-tap transpose;
  *                    cols_dy gathers dy at (q + pad - tap*dil) / stride where that divides exactly)
  *   backprop-filter: dW[(tap, ci), co] = sum_p cols_x[p, (tap, ci)] * dy[p, co]
- * Forward and backprop-input hand out row blocks dynamically (each output row has exactly one writer,
- * so results do not depend on scheduling); backprop-filter gives each thread a fixed, contiguous range
- * of rows and a private dW, summed in a fixed order, so its result is deterministic for a thread count.
+ * All three hand out work dynamically (balanced when other processes share the cores) yet give results
+ * that do not depend on thread count or scheduling: every output row of forward/backprop-input has one
+ * writer, and backprop-filter sums fixed chunks' partial gradients in a fixed order.
  *
- * Temporary memory per call: packed filter (K x N rounded up to the kernel width), plus per thread one
- * column block (<= max(BLOCK_FLOATS, 24 rows x K) floats) and, for backprop-filter, a K x N partial
- * gradient and a dy block. K = k_d*k_h*k_w*channels. */
+ * Temporary memory per call, K = k_d*k_h*k_w*channels and N' = N rounded up to the kernel width (<= 32):
+ *   forward / backprop-input: packed filter K x N' + per thread one column block of
+ *     max(BLOCK_FLOATS, 24 x K) floats (384 KiB for K <= 4096);
+ *   backprop-filter: per thread one column block and a dy block (<= 1024 x N'), plus the chunks' partial
+ *     gradients: at most max(PARTIAL_BUDGET_FLOATS (32 MiB), K x N') floats.
+ * Nothing scales with the volume size: e.g. the 128^3 U-Net's largest layer (K = 6912, N = 256) needs
+ * < 40 MiB. */
 #include "conv3d.h"
 
 #include <stdatomic.h>
@@ -272,40 +276,31 @@ int conv3d_backprop_input(const conv3d_shape *s, const float *dy, const float *w
   return rc;
 }
 
-/* ---- backprop-filter ---- */
+/* ---- backprop-filter ----
+ * Rows are cut into `chunks` fixed, contiguous ranges, each with its own K x np partial gradient; threads
+ * take chunks dynamically (balanced on a shared machine) and the partials are summed in chunk order, so
+ * the result is bit-identical whatever the thread count or scheduling. */
+
+#define PARTIAL_BUDGET_FLOATS (8L * 1024 * 1024) /* 32 MiB of partial gradients in all */
+#define MAX_CHUNKS 32
 
 typedef struct {
   const gather_spec *g;
   const micro_kernel *mk;
   const float *dy; /* [rows][n] */
-  float **partials; /* per thread [K][np] */
-  long k, m, mc;
-  int n, np;
+  float **partials; /* per chunk [K][np] */
+  long k, m, mc, blocks;
+  int n, np, chunks;
+  atomic_int next_chunk;
   atomic_int failed;
 } filter_job;
 
-static void filter_worker(void *ctx, int ti, int tc) {
-  filter_job *j = ctx;
+static void filter_chunk(filter_job *j, int chunk, float *buf, float *dyp, float *partial) {
   const int mr = j->mk->mr, nr = j->mk->nr;
   const int panels = j->np / nr;
   const int identity = spec_is_identity(j->g);
   const int dy_direct = j->n == j->np;
-  long blocks = (j->m + j->mc - 1) / j->mc;
-  long first = blocks * ti / tc, last = blocks * (ti + 1) / tc;
-  float *partial = NULL, *buf = NULL, *dyp = NULL;
-  if (first >= last) return;
-  /* Extra mr floats: edge tiles read (but discard) up to mr - 1 columns past the last row. */
-  partial = alloc_floats((size_t)j->k * j->np);
-  buf = alloc_floats((size_t)j->mc * j->k + mr);
-  dyp = dy_direct ? NULL : alloc_floats((size_t)j->mc * j->np);
-  if (!partial || !buf || (!dy_direct && !dyp)) {
-    atomic_store(&j->failed, 1);
-    free(partial);
-    free(buf);
-    free(dyp);
-    return;
-  }
-  memset(partial, 0, sizeof(float) * (size_t)j->k * j->np);
+  long first = j->blocks * chunk / j->chunks, last = j->blocks * (chunk + 1) / j->chunks;
   for (long blk = first; blk < last; blk++) {
     long m0 = blk * j->mc;
     long rows = j->m - m0 < j->mc ? j->m - m0 : j->mc;
@@ -337,30 +332,87 @@ static void filter_worker(void *ctx, int ti, int tc) {
       }
     }
   }
+}
+
+static void filter_worker(void *ctx, int ti, int tc) {
+  filter_job *j = ctx;
+  /* Extra mr floats: edge tiles read (but discard) up to mr - 1 columns past the last row. */
+  float *buf = alloc_floats((size_t)j->mc * j->k + j->mk->mr);
+  float *dyp = j->n == j->np ? NULL : alloc_floats((size_t)j->mc * j->np);
+  if (!buf || (j->n != j->np && !dyp)) {
+    atomic_store(&j->failed, 1);
+  } else {
+    for (;;) {
+      int chunk = atomic_fetch_add(&j->next_chunk, 1);
+      if (chunk >= j->chunks) break;
+      float *partial = alloc_floats((size_t)j->k * j->np);
+      if (!partial) {
+        atomic_store(&j->failed, 1);
+        break;
+      }
+      memset(partial, 0, sizeof(float) * (size_t)j->k * j->np);
+      filter_chunk(j, chunk, buf, dyp, partial);
+      j->partials[chunk] = partial;
+    }
+  }
   free(buf);
   free(dyp);
-  j->partials[ti] = partial;
+  (void)ti;
+  (void)tc;
+}
+
+typedef struct {
+  filter_job *j;
+  float *dw;
+  atomic_long next_row;
+} reduce_job;
+
+/* dw[kk][c] = sum over chunks in order: rows of dw are shared out, each summed by one thread. */
+static void reduce_worker(void *ctx, int ti, int tc) {
+  reduce_job *r = ctx;
+  const filter_job *j = r->j;
+  const long step = 64;
+  for (;;) {
+    long k0 = atomic_fetch_add(&r->next_row, step);
+    if (k0 >= j->k) break;
+    long k1 = k0 + step < j->k ? k0 + step : j->k;
+    for (long kk = k0; kk < k1; kk++) {
+      float *out = r->dw + kk * j->n;
+      memcpy(out, j->partials[0] + kk * j->np, sizeof(float) * (size_t)j->n);
+      for (int c = 1; c < j->chunks; c++) {
+        const float *p = j->partials[c] + kk * j->np;
+        for (int i = 0; i < j->n; i++) out[i] += p[i];
+      }
+    }
+  }
+  (void)ti;
+  (void)tc;
 }
 
 int conv3d_backprop_filter(const conv3d_shape *s, const float *x, const float *dy, float *dw) {
   gather_spec g;
   x_spec(s, x, &g);
   const micro_kernel *mk = gemm_pick(s->out_c);
-  float *partials[64] = {0};
+  float *partials[MAX_CHUNKS] = {0};
   filter_job j = {.g = &g, .mk = mk, .dy = dy, .partials = partials, .k = spec_k(&g), .m = rows_total(&g),
                   .n = s->out_c};
   j.np = (s->out_c + mk->nr - 1) / mk->nr * mk->nr;
   j.mc = block_rows(j.k, mk->mr);
+  j.blocks = (j.m + j.mc - 1) / j.mc;
+  /* A fixed chunk count (not the thread count) keeps the summation order independent of threads. */
+  long fit = PARTIAL_BUDGET_FLOATS / (j.k * j.np);
+  j.chunks = (int)(fit < 1 ? 1 : fit > MAX_CHUNKS ? MAX_CHUNKS : fit);
+  if (j.chunks > j.blocks) j.chunks = (int)j.blocks;
+  if (j.chunks < 1) j.chunks = 1;
+  atomic_init(&j.next_chunk, 0);
   atomic_init(&j.failed, 0);
   pool_run(filter_worker, &j);
-  /* Sum the per-thread partials in thread order: deterministic for a given thread count. */
-  memset(dw, 0, sizeof(float) * (size_t)j.k * j.n);
-  for (int t = 0; t < 64; t++) {
-    const float *p = partials[t];
-    if (!p) continue;
-    for (long kk = 0; kk < j.k; kk++)
-      for (int c = 0; c < j.n; c++) dw[kk * j.n + c] += p[kk * j.np + c];
-    free(partials[t]);
+  int rc = atomic_load(&j.failed) ? -1 : 0;
+  if (rc == 0) {
+    reduce_job r = {.j = &j, .dw = dw};
+    atomic_init(&r.next_row, 0);
+    pool_run(reduce_worker, &r);
   }
-  return atomic_load(&j.failed) ? -1 : 0;
+  for (int c = 0; c < MAX_CHUNKS; c++) free(partials[c]);
+  return rc;
 }

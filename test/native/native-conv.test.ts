@@ -84,6 +84,22 @@ describe('native conv3d vs TF.js stock cpu kernels', { skip: skipReason }, () =>
     });
   }
 
+  it('gives bit-identical gradients whatever the thread count', () => {
+    const x = Float32Array.from({ length: 2 * 10 * 9 * 8 * 12 }, (_, i) => Math.sin(i * 0.37));
+    const dy = Float32Array.from({ length: 2 * 10 * 9 * 8 * 20 }, (_, i) => Math.cos(i * 0.11));
+    const w = Float32Array.from({ length: 27 * 12 * 20 }, (_, i) => Math.sin(i * 0.7));
+    const run = (threads: number) => {
+      addon!.setThreads(threads);
+      const dw = new Float32Array(w.length);
+      const dx = new Float32Array(x.length);
+      addon!.conv3dBackpropFilter(x, [2, 10, 9, 8, 12], dy, [2, 10, 9, 8, 20], dw, [3, 3, 3, 12, 20], [1, 1, 1], [1, 1, 1], [1, 1, 1]);
+      addon!.conv3dBackpropInput(dy, [2, 10, 9, 8, 20], w, [3, 3, 3, 12, 20], dx, [2, 10, 9, 8, 12], [1, 1, 1], [1, 1, 1], [1, 1, 1]);
+      return { dw, dx };
+    };
+    const one = run(1);
+    for (const threads of [2, 3, 5]) assert.deepEqual(run(threads), one, `${threads} threads`);
+  });
+
   for (const isa of ['avx2', 'portable']) {
     it(`is exact on the ${isa} code path too`, () => {
       const child = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./isa-check.ts', import.meta.url))], {
