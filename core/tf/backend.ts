@@ -12,6 +12,7 @@ import { FedSegError, errorMessage } from '../errors.js';
 import { registerFedSegGradients } from './gradients.js';
 import { loadStockGradients } from './stock-gradients.js';
 import { installFastConv, type FastConvStatus } from './fast-conv.js';
+import { installStepKernels } from './step-kernels.js';
 import { registerUpsampleKernels } from './upsample.js';
 
 export { tf };
@@ -99,6 +100,7 @@ async function select(preference: BackendPreference): Promise<BackendInfo> {
     }
     const name = tf.getBackend();
     registerUpsampleKernels(name);
+    installStepKernels(name);
     const fast: FastConvStatus = await installFastConv(name);
     const detail = fast.enabled ? `${base} + FedSeg fast conv3d (${fast.engine})` : base;
     return { name, tf, fastConv: fast.enabled, detail };
