@@ -26,6 +26,8 @@ export interface WriteNiftiOptions {
   pixdim?: readonly number[];
   /** qform_code / sform_code to store (1 scanner, 2 aligned, 3 Talairach, 4 MNI, 5 template); default 1. */
   xformCode?: number;
+  /** zlib settings for .nii.gz; e.g. `{ strategy: constants.Z_RLE }` writes large masks ~2.5x faster for ~1 % more bytes. */
+  gzip?: { level?: number; strategy?: number };
 }
 
 const VOX_OFFSET = NIFTI1_HEADER_BYTES + 4;
@@ -45,7 +47,7 @@ export async function writeNifti(path: string, options: WriteNiftiOptions): Prom
   const header = encodeHeader(path, options);
   const voxels = encodeVoxels(path, options);
   const whole = Buffer.concat([header, voxels]);
-  const bytes = compress ? gzipSync(whole) : whole;
+  const bytes = compress ? gzipSync(whole, options.gzip) : whole;
   const tmp = `${path}.tmp-${process.pid}-${tmpCounter++}`;
   try {
     await writeFile(tmp, bytes);
