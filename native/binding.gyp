@@ -7,6 +7,7 @@
         "src/conv3d.c",
         "src/gemm.c",
         "src/movement.c",
+        "src/pool3d.c",
         "src/thread_pool.c"
       ],
       "conditions": [

@@ -18,7 +18,7 @@ import { runRawKernel } from './raw-kernel.js';
 import { geometrySizes, type Conv3DGeometry, type ConvEngine } from './conv-engine.js';
 
 /** Protocol version the addon reports in info().version; bumped whenever its call signatures change. */
-const ADDON_VERSION = 2;
+const ADDON_VERSION = 3;
 
 type Triple = [number, number, number];
 type Shape5 = [number, number, number, number, number];
@@ -41,6 +41,11 @@ export interface NativeAddon {
   conv3dBackpropFilter: ConvCall;
   tile(x: Float32Array, shape: number[], reps: number[], out: Float32Array): void;
   slice(x: Float32Array, shape: number[], begin: number[], size: number[], out: Float32Array): void;
+  maxPool3d(x: Float32Array, xShape: Shape5, y: Float32Array, yShape: Shape5, filter: Triple, strides: Triple, pads: Triple): void;
+  maxPool3dGrad(
+    x: Float32Array, xShape: Shape5, dy: Float32Array, dyShape: Shape5, dx: Float32Array,
+    filter: Triple, strides: Triple, pads: Triple,
+  ): void;
   setThreads(threads: number): void;
   info(): { isa: string; threads: number; version: number };
 }
@@ -69,7 +74,8 @@ export function probeNativeAddon(path: string): { addon?: NativeAddon; status: s
   }
   try {
     const addon = createRequire(import.meta.url)(path) as Partial<NativeAddon>;
-    const fns = ['conv3d', 'conv3dBackpropInput', 'conv3dBackpropFilter', 'tile', 'slice', 'setThreads', 'info'] as const;
+    const fns = ['conv3d', 'conv3dBackpropInput', 'conv3dBackpropFilter', 'tile', 'slice', 'maxPool3d', 'maxPool3dGrad', 'setThreads',
+      'info'] as const;
     if (fns.some((f) => typeof addon[f] !== 'function')) {
       return { status: `native conv3d addon at ${path} lacks the expected functions; rebuild it` };
     }
@@ -136,30 +142,35 @@ export function loadNativeConvEngine(): ConvEngine | undefined {
   return addon ? engineFromAddon(addon) : undefined;
 }
 
-type MovementArgs = { inputs: { x: TensorInfo }; backend: unknown; attrs?: NamedAttrMap };
+type KernelArgs = { inputs: Record<string, TensorInfo>; backend: unknown; attrs?: NamedAttrMap };
+
+const stockKernels = new Map<string, KernelConfig>();
 
 /**
- * Replaces the backend's Tile and Slice kernels with the addon's memcpy versions. On wasm, TF.js 4.22
- * runs both element by element (Tile ~50 ms per 1 Mi elements); a U-Net step spends seconds in them
- * (nearest upsampling tiles, the concat gradient slices). Copies are exact, so results are unchanged.
- * Non-float32 tensors fall through to the stock kernel. Returns the kernels replaced ([] when the addon
- * is unavailable or the backend is not wasm/cpu). Idempotent.
+ * Replaces the backend's Tile, Slice, MaxPool3D and MaxPool3DGrad kernels with the addon's. TF.js 4.22's
+ * wasm backend runs Tile and rank >= 4 Slice element by element (the concat gradient's slices alone took
+ * ~2 s of a 64^3 U-Net step) and its 3D pooling single-threaded; the native ones are memcpy runs and
+ * threaded loops. All are bit-identical to TF.js's cpu kernels (test/native/extra-kernels.test.ts).
+ * Non-float32 or NCDHW inputs fall through to the stock kernel. Returns the kernels replaced ([] when
+ * the addon is unavailable or the backend is not wasm/cpu). Idempotent.
  */
-export function installNativeMovementKernels(backendName: string): string[] {
+export function installNativeKernels(backendName: string): string[] {
   const addon = loadNativeAddon();
   if (!addon || (backendName !== 'wasm' && backendName !== 'cpu')) return [];
   const replaced: string[] = [];
-  const kernels: Array<[string, (stock: KernelConfig) => KernelFunc]> = [
+  const makers: Array<[string, (stock: KernelConfig) => KernelFunc]> = [
     [tf.Tile, (stock) => tileKernel(addon, backendName, stock)],
     [tf.Slice, (stock) => sliceKernel(addon, backendName, stock)],
+    [tf.MaxPool3D, (stock) => maxPoolKernel(addon, backendName, stock)],
+    [tf.MaxPool3DGrad, (stock) => maxPoolGradKernel(addon, backendName, stock)],
   ];
-  for (const [name, make] of kernels) {
+  for (const [name, make] of makers) {
     const key = `${backendName}/${name}`;
-    let stock = stockMovementKernels.get(key);
+    let stock = stockKernels.get(key);
     if (!stock) {
       stock = tf.getKernel(name, backendName);
       if (!stock) continue;
-      stockMovementKernels.set(key, stock);
+      stockKernels.set(key, stock);
     }
     tf.unregisterKernel(name, backendName);
     tf.registerKernel({ kernelName: name, backendName, kernelFunc: make(stock) });
@@ -168,38 +179,80 @@ export function installNativeMovementKernels(backendName: string): string[] {
   return replaced;
 }
 
-const stockMovementKernels = new Map<string, KernelConfig>();
-
-/** Puts TF.js's own Tile and Slice back (benchmarks compare with and without). */
-export function uninstallNativeMovementKernels(backendName: string): void {
-  for (const name of [tf.Tile, tf.Slice]) {
-    const stock = stockMovementKernels.get(`${backendName}/${name}`);
+/** Puts TF.js's own kernels back (tests and benchmarks compare with and without). */
+export function uninstallNativeKernels(backendName: string): void {
+  for (const name of [tf.Tile, tf.Slice, tf.MaxPool3D, tf.MaxPool3DGrad]) {
+    const stock = stockKernels.get(`${backendName}/${name}`);
     if (!stock) continue;
     tf.unregisterKernel(name, backendName);
     tf.registerKernel(stock);
   }
 }
 
+function withFallback(stock: KernelConfig, run: (args: KernelArgs) => TensorInfo | undefined): KernelFunc {
+  return ((args: KernelArgs) => run(args) ?? stock.kernelFunc(args as never)) as unknown as KernelFunc;
+}
+
 function tileKernel(addon: NativeAddon, backendName: string, stock: KernelConfig): KernelFunc {
-  return ((args: MovementArgs) => {
-    const { x } = args.inputs;
-    const reps = (args.attrs as { reps: number[] }).reps;
+  return withFallback(stock, ({ inputs: { x }, backend, attrs }) => {
+    const reps = (attrs as { reps: number[] }).reps;
+    if (x.shape.length < 1 || x.shape.length > 8 || !reps.every((r) => r >= 1)) return undefined;
     const outShape = x.shape.map((d, i) => d * reps[i]);
-    const out = x.shape.length <= 8 && x.shape.length > 0 && reps.every((r) => r >= 1)
-      ? runRawKernel(backendName, args.backend, [x], outShape, ([xs], o) => addon.tile(xs, x.shape, reps, o))
-      : undefined;
-    return out ?? stock.kernelFunc(args as never);
-  }) as unknown as KernelFunc;
+    return runRawKernel(backendName, backend, [x], outShape, ([xs], o) => addon.tile(xs, x.shape, reps, o));
+  });
 }
 
 function sliceKernel(addon: NativeAddon, backendName: string, stock: KernelConfig): KernelFunc {
-  return ((args: MovementArgs) => {
-    const { x } = args.inputs;
-    const attrs = args.attrs as { begin: number | number[]; size: number | number[] };
-    const [begin, size] = tf.slice_util.parseSliceParams(x as tf.TensorInfo as tf.Tensor, attrs.begin, attrs.size);
-    const out = x.shape.length <= 8 && x.shape.length > 0 && size.every((d) => d >= 0)
-      ? runRawKernel(backendName, args.backend, [x], size, ([xs], o) => addon.slice(xs, x.shape, begin, size, o))
-      : undefined;
-    return out ?? stock.kernelFunc(args as never);
-  }) as unknown as KernelFunc;
+  return withFallback(stock, ({ inputs: { x }, backend, attrs }) => {
+    const a = attrs as { begin: number | number[]; size: number | number[] };
+    const [begin, size] = tf.slice_util.parseSliceParams(x as tf.TensorInfo as tf.Tensor, a.begin, a.size);
+    if (x.shape.length < 1 || x.shape.length > 8 || !size.every((d) => d >= 0)) return undefined;
+    return runRawKernel(backendName, backend, [x], size, ([xs], o) => addon.slice(xs, x.shape, begin, size, o));
+  });
+}
+
+type PoolAttrs = {
+  filterSize: number | Triple;
+  strides: number | Triple;
+  pad: 'valid' | 'same' | number;
+  dimRoundingMode?: 'floor' | 'round' | 'ceil';
+  dataFormat?: 'NDHWC' | 'NCDHW';
+};
+
+/** TF.js's own pooling geometry; undefined for layouts/filters the native kernels leave to the stock one. */
+function poolInfo(xShape: number[], attrs: NamedAttrMap | undefined): tf.backend_util.Conv3DInfo | undefined {
+  const a = attrs as PoolAttrs;
+  if (xShape.length !== 5 || (a.dataFormat !== undefined && a.dataFormat !== 'NDHWC')) return undefined;
+  const info = tf.backend_util.computePool3DInfo(xShape as Shape5, a.filterSize, a.strides, 1, a.pad, a.dimRoundingMode);
+  // TF.js records window positions with filterHeight as the row stride, so its gradient is only well
+  // defined (and only reproduced here) for square windows in height/width.
+  return info.filterHeight === info.filterWidth ? info : undefined;
+}
+
+function poolArgs(info: tf.backend_util.Conv3DInfo): [Triple, Triple, Triple] {
+  return [
+    [info.filterDepth, info.filterHeight, info.filterWidth],
+    [info.strideDepth, info.strideHeight, info.strideWidth],
+    [info.padInfo.front, info.padInfo.top, info.padInfo.left],
+  ];
+}
+
+function maxPoolKernel(addon: NativeAddon, backendName: string, stock: KernelConfig): KernelFunc {
+  return withFallback(stock, ({ inputs: { x }, backend, attrs }) => {
+    const info = poolInfo(x.shape, attrs);
+    if (!info) return undefined;
+    const yShape = info.outShape as Shape5;
+    return runRawKernel(backendName, backend, [x], yShape, ([xs], y) =>
+      addon.maxPool3d(xs, x.shape as Shape5, y, yShape, ...poolArgs(info)));
+  });
+}
+
+function maxPoolGradKernel(addon: NativeAddon, backendName: string, stock: KernelConfig): KernelFunc {
+  return withFallback(stock, ({ inputs: { dy, input }, backend, attrs }) => {
+    const info = poolInfo(input.shape, attrs);
+    if (!info) return undefined;
+    const xShape = input.shape as Shape5;
+    return runRawKernel(backendName, backend, [input, dy], xShape, ([xs, dys], dx) =>
+      addon.maxPool3dGrad(xs, xShape, dys, dy.shape as Shape5, dx, ...poolArgs(info)));
+  });
 }

@@ -7,6 +7,8 @@
  *   conv3dBackpropFilter(x, xShape, dy, dyShape, dw, wShape, strides, pads, dil)  writes dw
  *   tile(x, xShape, reps, out)                                                  writes out
  *   slice(x, xShape, begin, size, out)                                          writes out
+ *   maxPool3d(x, xShape, y, yShape, filter, strides, pads)                       writes y
+ *   maxPool3dGrad(x, xShape, dy, dyShape, dx, filter, strides, pads)            writes dx
  *   setThreads(n), info() -> { isa, threads, version }
  * Shapes: x/y/dx/dy NDHWC [n, d, h, w, c]; filter DHWIO [kd, kh, kw, cin, cout]; strides/dilations
  * [d, h, w]; pads = padding before each spatial dimension [front, top, left], as TF.js computes it
@@ -18,9 +20,10 @@
 #include "conv3d.h"
 #include "gemm.h"
 #include "movement.h"
+#include "pool3d.h"
 #include "thread_pool.h"
 
-#define ADDON_VERSION 2
+#define ADDON_VERSION 3
 
 #define CHECK(call)                                                       \
   do {                                                                    \
@@ -224,6 +227,52 @@ static napi_value slice(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* maxPool3d(x, xShape, y, yShape, filter, strides, pads) or
+ * maxPool3dGrad(x, xShape, dy, dyShape, dx, filter, strides, pads): x/dx share xShape, y/dy yShape. */
+static napi_value pool_entry(napi_env env, napi_callback_info info, int backward) {
+  size_t argc = 8;
+  napi_value argv[8];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  const size_t want = backward ? 8 : 7;
+  if (argc != want) {
+    napi_throw_type_error(env, NULL, backward ? "fedseg_native: maxPool3dGrad takes 8 arguments"
+                                              : "fedseg_native: maxPool3d takes 7 arguments");
+    return NULL;
+  }
+  float *x, *y, *dx = NULL;
+  size_t xlen, ylen, dxlen = 0;
+  int xs[5], ys[5], filter[3], strides[3], pads[3];
+  if (!get_f32(env, argv[0], &x, &xlen, "x") || !get_ints(env, argv[1], xs, 5, 1, "xShape") ||
+      !check_len(env, xlen, xs, "x") || !get_f32(env, argv[2], &y, &ylen, backward ? "dy" : "y") ||
+      !get_ints(env, argv[3], ys, 5, 1, "yShape") || !check_len(env, ylen, ys, backward ? "dy" : "y"))
+    return NULL;
+  int p = 4;
+  if (backward) {
+    if (!get_f32(env, argv[4], &dx, &dxlen, "dx") || !check_len(env, dxlen, xs, "dx")) return NULL;
+    p = 5;
+  }
+  if (!get_ints(env, argv[p], filter, 3, 1, "filter") || !get_ints(env, argv[p + 1], strides, 3, 1, "strides") ||
+      !get_ints(env, argv[p + 2], pads, 3, -(1 << 30), "pads"))
+    return NULL;
+  if (xs[0] != ys[0] || xs[4] != ys[4]) {
+    napi_throw_range_error(env, NULL, "fedseg_native: pooling keeps batch and channels");
+    return NULL;
+  }
+  pool3d_shape s = {.batch = xs[0], .channels = xs[4], .in_d = xs[1], .in_h = xs[2], .in_w = xs[3],
+                    .out_d = ys[1], .out_h = ys[2], .out_w = ys[3]};
+  for (int i = 0; i < 3; i++) {
+    s.filter[i] = filter[i];
+    s.stride[i] = strides[i];
+    s.pad[i] = pads[i];
+  }
+  int rc = backward ? maxpool3d_backward(&s, x, y, dx) : maxpool3d_forward(&s, x, y);
+  if (rc != 0) napi_throw_error(env, "ENOMEM", "fedseg_native: out of memory for pooling scratch buffers");
+  return NULL;
+}
+
+static napi_value max_pool3d(napi_env env, napi_callback_info info) { return pool_entry(env, info, 0); }
+static napi_value max_pool3d_grad(napi_env env, napi_callback_info info) { return pool_entry(env, info, 1); }
+
 static napi_value set_threads(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
@@ -256,6 +305,8 @@ NAPI_MODULE_INIT() {
       {"conv3dBackpropFilter", NULL, conv3d_bf, NULL, NULL, NULL, napi_enumerable, NULL},
       {"tile", NULL, tile, NULL, NULL, NULL, napi_enumerable, NULL},
       {"slice", NULL, slice, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"maxPool3d", NULL, max_pool3d, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"maxPool3dGrad", NULL, max_pool3d_grad, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setThreads", NULL, set_threads, NULL, NULL, NULL, napi_enumerable, NULL},
       {"info", NULL, get_info, NULL, NULL, NULL, napi_enumerable, NULL},
   };

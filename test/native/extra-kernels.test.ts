@@ -1,0 +1,87 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import { installNativeKernels, loadNativeAddon, nativeEngineStatus, uninstallNativeKernels } from '../../core/tf/native-engine.js';
+
+// Reference: TF.js's stock cpu kernels in this same process (tfjs imported directly, not via
+// backend.ts, so nothing FedSeg registers is in the way until a test installs the native kernels).
+const addon = loadNativeAddon();
+const skipReason = addon ? false : `native addon unavailable: ${nativeEngineStatus()}`;
+if (skipReason) console.log(`# skipping native extra-kernel tests: ${skipReason}`);
+
+const int = (lo: number, hi: number) => lo + Math.floor(Math.random() * (hi - lo + 1));
+
+/** Runs `make` with the stock kernels, then with the native ones; returns both results' data. */
+function stockThenNative(make: () => tf.Tensor): [tf.Tensor, tf.Tensor] {
+  uninstallNativeKernels('cpu');
+  const stock = make();
+  installNativeKernels('cpu');
+  const native = make();
+  uninstallNativeKernels('cpu');
+  return [stock, native];
+}
+
+function assertSame(stock: tf.Tensor, native: tf.Tensor, what: string): void {
+  assert.deepEqual(native.shape, stock.shape, what);
+  assert.deepEqual(native.dataSync(), stock.dataSync(), what);
+}
+
+describe('native Tile, Slice and 3D max-pooling vs TF.js stock cpu kernels', { skip: skipReason }, () => {
+  it('installs on cpu and reports what it replaced', async () => {
+    await tf.setBackend('cpu');
+    assert.deepEqual(installNativeKernels('cpu'), [tf.Tile, tf.Slice, tf.MaxPool3D, tf.MaxPool3DGrad]);
+    assert.deepEqual(installNativeKernels('webgl'), []);
+    uninstallNativeKernels('cpu');
+  });
+
+  it('Tile and Slice are bit-identical on random shapes of rank 1..6', async () => {
+    await tf.setBackend('cpu');
+    for (let trial = 0; trial < 40; trial++) {
+      const rank = 1 + (trial % 6);
+      const x = tf.randomNormal(Array.from({ length: rank }, () => int(1, rank > 4 ? 4 : 6)));
+      const reps = x.shape.map(() => int(1, 3));
+      const begin = x.shape.map((d) => int(0, d - 1));
+      const size = x.shape.map((d, i) => (Math.random() < 0.3 ? -1 : int(0, d - begin[i])));
+      assertSame(...stockThenNative(() => tf.tile(x, reps)), `tile [${x.shape}] x [${reps}]`);
+      assertSame(...stockThenNative(() => tf.slice(x, begin, size)), `slice [${x.shape}] at [${begin}] size [${size}]`);
+    }
+  });
+
+  it('MaxPool3D and its gradient are bit-identical, ties included', async () => {
+    await tf.setBackend('cpu');
+    for (let trial = 0; trial < 30; trial++) {
+      const f = int(1, 3);
+      const filter: [number, number, number] = [int(1, 3), f, f];
+      const strides: [number, number, number] = [int(1, 3), int(1, 3), int(1, 3)];
+      const pad = Math.random() < 0.5 ? 'same' : 'valid';
+      const shape = [int(1, 2), filter[0] + int(0, 5), f + int(0, 5), f + int(0, 5), int(1, 9)];
+      // Rounded ReLU'd values: many equal maxima, so the tie rule (last maximum wins) is exercised.
+      const x = tf.relu(tf.round(tf.randomUniform(shape, -2, 3))) as tf.Tensor5D;
+      const [yStock, yNative] = stockThenNative(() => tf.maxPool3d(x, filter, strides, pad));
+      const what = `maxPool3d [${shape}] f[${filter}] s[${strides}] ${pad}`;
+      assertSame(yStock, yNative, what);
+      const dy = tf.randomNormal(yStock.shape);
+      const attrs = { filterSize: filter, strides, pad };
+      const grad = () => tf.engine().runKernel(tf.MaxPool3DGrad, { dy, input: x, output: yStock }, attrs) as tf.Tensor;
+      const [dxStock, dxNative] = stockThenNative(grad);
+      // Overlapping windows add in a different order than TF.js: equal to float32 rounding, not bits.
+      const tol = strides.some((s, i) => s < filter[i]) ? 1e-6 : 0;
+      const a = dxNative.dataSync();
+      const b = dxStock.dataSync();
+      for (let i = 0; i < b.length; i++) assert.ok(Math.abs(a[i] - b[i]) <= tol * (1 + Math.abs(b[i])), `${what} grad @${i}`);
+    }
+  });
+
+  it('leaves non-float32 tensors to the stock kernels', async () => {
+    await tf.setBackend('cpu');
+    installNativeKernels('cpu');
+    try {
+      const x = tf.tensor2d([[1, 2], [3, 4]], [2, 2], 'int32');
+      assert.deepEqual(tf.tile(x, [1, 2]).arraySync(), [[1, 2, 1, 2], [3, 4, 3, 4]]);
+      assert.deepEqual(tf.slice(x, [1, 0], [1, 2]).arraySync(), [[3, 4]]);
+    } finally {
+      uninstallNativeKernels('cpu');
+    }
+  });
+});
