@@ -69,6 +69,8 @@ export interface ConvEngine {
 export interface NativeEngineModule {
   loadNativeConvEngine(): ConvEngine | undefined;
   nativeEngineStatus(): string;
+  /** Optional: native replacements of other kernels (Tile, Slice, pooling); returns the names installed. */
+  installNativeKernels?(backendName: string): string[];
 }
 
 /** Converts TF.js's Conv3DInfo (channelsLast) into the engine geometry. */

@@ -32,7 +32,7 @@ const KERNELS = [tf.Conv3D, tf.Conv3DBackpropInputV2, tf.Conv3DBackpropFilterV2]
 type ConvKernelName = (typeof KERNELS)[number];
 
 const stockConfigs = new Map<string, KernelConfig>();
-let native: { engine?: ConvEngine; status: string } | undefined;
+let native: { engine?: ConvEngine; status: string; installKernels?: (backendName: string) => string[] } | undefined;
 
 /** Conv kernels' inputs: x+filter (forward), dy+filter (backprop input) or x+dy (backprop filter). */
 type ConvInputs = { x: TensorInfo; filter: TensorInfo; dy: TensorInfo };
@@ -41,13 +41,17 @@ type Attrs = { strides: number | [number, number, number]; pad: 'same' | 'valid'
 type Shape5 = [number, number, number, number, number];
 
 /** Loads core/tf/native-engine.ts when present (it is optional and owned by another module). */
-async function loadNative(): Promise<{ engine?: ConvEngine; status: string }> {
+async function loadNative(): Promise<NonNullable<typeof native>> {
   if (native) return native;
   try {
     const specifier = './native-engine.js';
     const mod = (await import(specifier)) as Partial<NativeEngineModule>;
     const engine = typeof mod.loadNativeConvEngine === 'function' ? mod.loadNativeConvEngine() : undefined;
-    native = { engine, status: typeof mod.nativeEngineStatus === 'function' ? mod.nativeEngineStatus() : 'no status' };
+    native = {
+      engine,
+      status: typeof mod.nativeEngineStatus === 'function' ? mod.nativeEngineStatus() : 'no status',
+      installKernels: engine && typeof mod.installNativeKernels === 'function' ? mod.installNativeKernels : undefined,
+    };
   } catch (err) {
     native = { status: `native engine unavailable: ${errorMessage(err).split('\n')[0]}` };
   }
@@ -69,7 +73,10 @@ export function stockConvKernel(backendName: string, kernelName: string): Kernel
 /** Called by initBackend: installs the default mode on wasm/cpu; other backends keep their kernels. */
 export async function installFastConv(backendName: string): Promise<FastConvStatus> {
   if (backendName !== 'wasm' && backendName !== 'cpu') return { enabled: false, engine: 'none', mode: 'stock' };
-  return setConvKernels(backendName, await defaultConvMode(backendName));
+  const status = await setConvKernels(backendName, await defaultConvMode(backendName));
+  // The addon's other kernels come with it; they wrap whatever is registered (FedSeg's or stock).
+  if (status.mode === 'native') native?.installKernels?.(backendName);
+  return status;
 }
 
 /** Switches the conv kernels of one backend (tests and benchmarks compare modes with this). */

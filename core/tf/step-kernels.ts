@@ -5,8 +5,8 @@
  *    for the backward pass through Identity, so each step copied every activation once more. They now
  *    share the buffer (reference counted, as the cpu backend and wasm's own Reshape already do;
  *    TF.js never writes a tensor's data in place).
- *  - MaxPool3D / MaxPool3DGrad for the U-Net's 2x2x2 stride-2 'valid' pooling: one pass over raw
- *    arrays instead of the generic windowed loops. The gradient goes to the last maximal voxel of each
+ *  - MaxPool3DGrad (and, on cpu, MaxPool3D) for the U-Net's 2x2x2 stride-2 'valid' pooling: one pass
+ *    over raw arrays instead of the generic windowed loops. The gradient goes to the last maximal voxel of each
  *    window in (d, h, w) order, exactly as TF.js's reference cpu kernel decides ties (ReLU outputs tie
  *    at 0 often). Other pooling geometries use the stock kernels.
  * FEDSEG_FAST_OPS=0 keeps the stock kernels.
@@ -78,6 +78,7 @@ function windowOffsets([, , h, w, c]: number[]): number[] {
   return offsets;
 }
 
+/** Calls visit(inBase, outBase) for every 2x2x2 window (first voxel offset, output voxel offset). */
 function forEachWindow(shape: number[], visit: (inBase: number, outBase: number) => void): void {
   const [n, d, h, w, c] = shape;
   const [od, oh, ow] = [Math.floor(d / 2), Math.floor(h / 2), Math.floor(w / 2)];
@@ -88,21 +89,18 @@ function forEachWindow(shape: number[], visit: (inBase: number, outBase: number)
         for (let x = 0; x < ow; x++, outBase += c) visit((((b * d + 2 * z) * h + 2 * y) * w + 2 * x) * c, outBase);
 }
 
+/** Forward on cpu only: the wasm backend's own MaxPool3D is already a fast native loop. */
 function maxPool3d(backendName: string, args: Args): TensorInfo | undefined {
   const x = args.inputs.x;
-  if (!isHalving(args.attrs as unknown as PoolAttrs)) return undefined;
+  if (backendName !== 'cpu' || !isHalving(args.attrs as unknown as PoolAttrs)) return undefined;
   const [n, d, h, w, c] = x.shape as Shape5;
   const outShape = [n, Math.floor(d / 2), Math.floor(h / 2), Math.floor(w / 2), c];
-  const offsets = windowOffsets(x.shape);
+  const [, o1, o2, o3, o4, o5, o6, o7] = windowOffsets(x.shape);
   return runRawKernel(backendName, args.backend, [x], outShape, ([xs], out) => {
     forEachWindow(x.shape, (inBase, outBase) => {
       for (let ch = 0; ch < c; ch++) {
-        let m = xs[inBase + ch];
-        for (let k = 1; k < 8; k++) {
-          const v = xs[inBase + offsets[k] + ch];
-          if (v > m) m = v;
-        }
-        out[outBase + ch] = m;
+        const i = inBase + ch;
+        out[outBase + ch] = Math.max(xs[i], xs[i + o1], xs[i + o2], xs[i + o3], xs[i + o4], xs[i + o5], xs[i + o6], xs[i + o7]);
       }
     });
   });
@@ -112,20 +110,22 @@ function maxPool3dGrad(backendName: string, args: Args): TensorInfo | undefined 
   const { dy, input } = args.inputs;
   if (!isHalving(args.attrs as unknown as PoolAttrs)) return undefined;
   const c = input.shape[4];
-  const offsets = windowOffsets(input.shape);
+  const [, o1, o2, o3, o4, o5, o6, o7] = windowOffsets(input.shape);
   return runRawKernel(backendName, args.backend, [input, dy], input.shape, ([xs, g], dx) => {
     dx.fill(0);
     forEachWindow(input.shape, (inBase, outBase) => {
       for (let ch = 0; ch < c; ch++) {
-        let best = inBase + ch;
-        let m = xs[best];
-        for (let k = 1; k < 8; k++) {
-          const at = inBase + offsets[k] + ch;
-          if (xs[at] >= m) {
-            m = xs[at];
-            best = at;
-          }
-        }
+        // Last maximal voxel in (d, h, w) order wins, as in TF.js's reference kernel.
+        const i = inBase + ch;
+        let best = i;
+        let m = xs[i];
+        if (xs[i + o1] >= m) { m = xs[i + o1]; best = i + o1; }
+        if (xs[i + o2] >= m) { m = xs[i + o2]; best = i + o2; }
+        if (xs[i + o3] >= m) { m = xs[i + o3]; best = i + o3; }
+        if (xs[i + o4] >= m) { m = xs[i + o4]; best = i + o4; }
+        if (xs[i + o5] >= m) { m = xs[i + o5]; best = i + o5; }
+        if (xs[i + o6] >= m) { m = xs[i + o6]; best = i + o6; }
+        if (xs[i + o7] >= m) best = i + o7;
         dx[best] = g[outBase + ch];
       }
     });
