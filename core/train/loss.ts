@@ -1,0 +1,86 @@
+/**
+ * The original project's loss: segmentation_models' DiceLoss(class_weights = 0.25 each) +
+ * CategoricalFocalLoss(alpha 0.25, gamma 2), on softmax probabilities, plus FedProx's proximal term.
+ *
+ * Two deliberate differences from segmentation_models, which was written for 2D images:
+ * - Dice sums over the batch and all three spatial axes (sm's reduce axes [0, 1, 2] on 5D tensors
+ *   would compute a separate Dice per W-slice);
+ * - the class-weighted Dice is normalised by the sum of the weights (sm multiplies by the weights and
+ *   then averages over classes, which with 0.25 each scales the Dice term by 1/4 and caps how far the
+ *   loss can fall). With equal weights this is 1 - mean Dice over the classes.
+ */
+import { tf } from '../tf/backend.js';
+import type { NamedTensor } from '../weights/types.js';
+
+export interface LossOptions {
+  /** Dice weight per class (default 0.25 each for 4 classes). */
+  classWeights?: readonly number[];
+  focalAlpha?: number;
+  focalGamma?: number;
+  /** Dice smoothing term (segmentation_models: 1e-5). */
+  smooth?: number;
+}
+
+/** Keras backend epsilon, used to clip probabilities before the log. */
+const EPSILON = 1e-7;
+
+/** Per-class soft Dice over batch + space: shape [numClasses]. */
+export function softDicePerClass(yTrue: tf.Tensor, yPred: tf.Tensor, smooth = 1e-5): tf.Tensor1D {
+  return tf.tidy(() => {
+    const axes = [...Array(yTrue.rank - 1).keys()];
+    const tp = tf.sum(tf.mul(yTrue, yPred), axes);
+    const fp = tf.sub(tf.sum(yPred, axes), tp);
+    const fn = tf.sub(tf.sum(yTrue, axes), tp);
+    const twoTp = tf.mul(tp, 2);
+    return tf.div(tf.add(twoTp, smooth), tf.add(tf.add(tf.add(twoTp, fn), fp), smooth)) as tf.Tensor1D;
+  });
+}
+
+/** 1 - weighted mean of the per-class soft Dice. */
+export function diceLoss(yTrue: tf.Tensor, yPred: tf.Tensor, options: LossOptions = {}): tf.Scalar {
+  return tf.tidy(() => {
+    const classes = yTrue.shape[yTrue.rank - 1] as number;
+    const weights = tf.tensor1d(options.classWeights ? [...options.classWeights] : new Array(classes).fill(1 / classes));
+    const weighted = tf.div(tf.sum(tf.mul(softDicePerClass(yTrue, yPred, options.smooth), weights)), tf.sum(weights));
+    return tf.sub(1, weighted) as tf.Scalar;
+  });
+}
+
+/** mean over every voxel and class of -y * alpha * (1 - p)^gamma * log(p), p clipped to [eps, 1 - eps]. */
+export function categoricalFocalLoss(yTrue: tf.Tensor, yPred: tf.Tensor, options: LossOptions = {}): tf.Scalar {
+  const alpha = options.focalAlpha ?? 0.25;
+  const gamma = options.focalGamma ?? 2;
+  return tf.tidy(() => {
+    const p = tf.clipByValue(yPred, EPSILON, 1 - EPSILON);
+    const modulation = tf.pow(tf.sub(1, p), gamma);
+    return tf.mean(tf.mul(tf.mul(yTrue, modulation), tf.mul(tf.log(p), -alpha))) as tf.Scalar;
+  });
+}
+
+/** Dice + focal, the training objective. */
+export function segmentationLoss(yTrue: tf.Tensor, yPred: tf.Tensor, options: LossOptions = {}): tf.Scalar {
+  return tf.tidy(() => tf.add(diceLoss(yTrue, yPred, options), categoricalFocalLoss(yTrue, yPred, options)) as tf.Scalar);
+}
+
+/** Frozen global weights for FedProx, as constant tensors aligned with the model's variables. */
+export interface ProximalAnchor {
+  mu: number;
+  anchors: tf.Tensor[];
+}
+
+/** Uploads the global weights once per round; release with `disposeProximal`. */
+export function proximalAnchor(mu: number, globalWeights: readonly NamedTensor[]): ProximalAnchor {
+  return { mu, anchors: globalWeights.map((w) => tf.tensor(w.data, w.shape, 'float32')) };
+}
+
+export function disposeProximal(anchor: ProximalAnchor): void {
+  for (const t of anchor.anchors) t.dispose();
+}
+
+/** FedProx proximal term mu/2 * sum_i ||w_i - w_global_i||^2 (Li et al. 2020). */
+export function proximalTerm(variables: readonly tf.Tensor[], anchor: ProximalAnchor): tf.Scalar {
+  return tf.tidy(() => {
+    const squared = variables.map((v, i) => tf.sum(tf.square(tf.sub(v, anchor.anchors[i]))));
+    return tf.mul(tf.addN(squared), anchor.mu / 2) as tf.Scalar;
+  });
+}

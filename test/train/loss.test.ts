@@ -1,0 +1,57 @@
+import assert from 'node:assert/strict';
+import { before, test } from 'node:test';
+import { categoricalFocalLoss, diceLoss, disposeProximal, proximalAnchor, proximalTerm, segmentationLoss, softDicePerClass } from '../../core/train/loss.js';
+import { initBackend, tf } from '../../core/tf/backend.js';
+
+before(async () => {
+  await initBackend('cpu');
+});
+
+// Two voxels, two classes: voxel A is class 0 predicted [0.8, 0.2]; voxel B is class 1 predicted [0.4, 0.6].
+const truth = () => tf.tensor5d([1, 0, 0, 1], [1, 1, 1, 2, 2]);
+const pred = () => tf.tensor5d([0.8, 0.2, 0.4, 0.6], [1, 1, 1, 2, 2]);
+const close = (actual: number, expected: number, tol = 1e-6) => assert.ok(Math.abs(actual - expected) < tol, `${actual} vs ${expected}`);
+
+test('soft Dice per class matches a hand computation', () => {
+  // class 0: tp 0.8, fp 0.4, fn 0.2 -> 1.6 / 2.2; class 1: tp 0.6, fp 0.2, fn 0.4 -> 1.2 / 1.8 (smooth 1e-5).
+  const d = tf.tidy(() => softDicePerClass(truth(), pred()).dataSync());
+  close(d[0], (1.6 + 1e-5) / (2.2 + 1e-5));
+  close(d[1], (1.2 + 1e-5) / (1.8 + 1e-5));
+});
+
+test('weighted Dice loss is 1 - the weight-normalised mean Dice', () => {
+  const d0 = 1.6 / 2.2;
+  const d1 = 1.2 / 1.8;
+  close(tf.tidy(() => diceLoss(truth(), pred()).dataSync()[0]), 1 - (d0 + d1) / 2, 1e-5);
+  close(tf.tidy(() => diceLoss(truth(), pred(), { classWeights: [0.25, 0.75] }).dataSync()[0]), 1 - (0.25 * d0 + 0.75 * d1), 1e-5);
+  close(tf.tidy(() => diceLoss(truth(), truth()).dataSync()[0]), 0, 1e-6);
+});
+
+test('categorical focal loss (alpha 0.25, gamma 2) matches a hand computation, averaged over voxels and classes', () => {
+  const expected = (0.25 * 0.2 ** 2 * -Math.log(0.8) + 0.25 * 0.4 ** 2 * -Math.log(0.6)) / 4;
+  close(tf.tidy(() => categoricalFocalLoss(truth(), pred()).dataSync()[0]), expected);
+  const alphaOne = (0.2 ** 2 * -Math.log(0.8) + 0.4 ** 2 * -Math.log(0.6)) / 4;
+  close(tf.tidy(() => categoricalFocalLoss(truth(), pred(), { focalAlpha: 1 }).dataSync()[0]), alphaOne);
+  // Certain, correct predictions are clipped at 1 - 1e-7 instead of producing log(0) elsewhere.
+  assert.ok(Number.isFinite(tf.tidy(() => categoricalFocalLoss(truth(), tf.tensor5d([1, 0, 0, 1], [1, 1, 1, 2, 2])).dataSync()[0])));
+});
+
+test('the training loss is Dice + focal', () => {
+  const total = tf.tidy(() => segmentationLoss(truth(), pred()).dataSync()[0]);
+  const parts = tf.tidy(() => diceLoss(truth(), pred()).dataSync()[0] + categoricalFocalLoss(truth(), pred()).dataSync()[0]);
+  close(total, parts);
+});
+
+test('FedProx term is mu/2 ||w - w_global||^2 with gradient mu (w - w_global)', () => {
+  const w = [tf.variable(tf.tensor1d([1, 2, 3])), tf.variable(tf.tensor2d([[0.5, -1]]))];
+  const global = [
+    { name: 'a', shape: [3], data: Float32Array.from([1, 0, 1]) },
+    { name: 'b', shape: [1, 2], data: Float32Array.from([0.5, 1]) },
+  ];
+  const anchor = proximalAnchor(0.1, global);
+  close(tf.tidy(() => proximalTerm(w, anchor).dataSync()[0]), (0.1 / 2) * (0 + 4 + 4 + 0 + 4), 1e-6);
+  const { grads } = tf.variableGrads(() => proximalTerm(w, anchor), w);
+  assert.deepEqual(Array.from(grads[w[0].name].dataSync()).map((g) => +g.toFixed(6)), [0, 0.2, 0.2]);
+  assert.deepEqual(Array.from(grads[w[1].name].dataSync()).map((g) => +g.toFixed(6)), [0, -0.2]);
+  disposeProximal(anchor);
+});
