@@ -10,6 +10,7 @@
  *   item.image (128^3 x 3 in [0, 1]), item.classes (0..3), item.tumourFraction, item.affine (crop origin)
  *   for await (const item of await openPreprocessedDataset(dir, config)) { ... }  // one case at a time,
  *                                                                                 // 1 % tumour filter, .stats
+ *   openPreprocessedDataset(dir, config, { downsample: 4, cacheInMemory: true })  // 32^3 cases, read once
  *   await writePreprocessedCase(item, outDir)                            // image.nii.gz + mask.nii.gz
  *   uncropPrediction(predictedClasses, item)                             // labels 0/1/2/4 in 240x240x155
  *   downsampleCase(item, 4) / upsampleClasses(pred, 4)                   // reduced-size training (128^3 -> 32^3)

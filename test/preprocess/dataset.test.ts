@@ -67,3 +67,19 @@ test('a prediction goes back into the source grid: cropped voxels return, class 
     assert.ok(back.data.includes(4));
   }
 });
+
+test('downsampled cases can be cached so later passes skip the disk', async () => {
+  const site = join(root, 'site-1');
+  const dataset = await openPreprocessedDataset(site, config, { downsample: 4, cacheInMemory: true });
+  const firstPass: string[] = [];
+  for await (const item of dataset) {
+    assert.deepEqual(item.image.shape, [8, 8, 8, 3]);
+    assert.deepEqual(item.classes?.shape, [8, 8, 8]);
+    firstPass.push(item.caseId);
+  }
+  rmSync(join(site, 'BraTS20_Training_001'), { recursive: true });
+  const secondPass: string[] = [];
+  for await (const item of dataset) secondPass.push(item.caseId);
+  assert.deepEqual(secondPass, firstPass);
+  assert.equal(dataset.stats.droppedByFilter.length, 1);
+});
