@@ -266,6 +266,10 @@ export class Store {
     });
   }
 
+  hasAcceptedUpdate(round: number, attempt: number, site: string): boolean {
+    return this.db.prepare("SELECT 1 FROM updates WHERE round = ? AND attempt = ? AND site = ? AND status = 'accepted'").get(round, attempt, site) !== undefined;
+  }
+
   updates(round?: number): UpdateRow[] {
     return (round === undefined
       ? this.db.prepare('SELECT * FROM updates ORDER BY id').all()

@@ -483,7 +483,7 @@ export class Federation extends EventEmitter<FederationEvents> {
       architectureHash: this.architectureHash,
       global: this.global,
       declaredCases: c.declaredTrain,
-      alreadySubmitted: state?.accepted.has(site) ?? false,
+      alreadySubmitted: this.store.hasAcceptedUpdate(header.round, header.attempt, site),
       participating: state?.participants.has(site) ?? false,
     };
     const payloadHash = sha256Hex(payload);

@@ -10,7 +10,7 @@ export interface UpdateContext {
   global: TensorList;
   /** Training cases the site declared when it connected. */
   declaredCases: number;
-  /** True when this site already has an accepted update for the round. */
+  /** True when this site already has an accepted update for the round and attempt the update names. */
   alreadySubmitted: boolean;
   /** True when this site approved the round and was sent the weights. */
   participating: boolean;
@@ -20,12 +20,12 @@ export type UpdateVerdict = { ok: true; norm: number } | { ok: false; reason: st
 
 /** Checks that need only the frame header: cheap, done before decoding the weights. */
 export function checkUpdateHeader(header: UpdateFrameHeader, ctx: UpdateContext): UpdateVerdict | null {
+  if (ctx.alreadySubmitted) return { ok: false, reason: `duplicate update: an update for round ${header.round} attempt ${header.attempt} was already accepted` };
   if (ctx.round === null || header.round !== ctx.round) {
     return { ok: false, reason: ctx.round === null ? `update for round ${header.round} arrived while no round is collecting updates` : `update is for round ${header.round}, but round ${ctx.round} is collecting` };
   }
   if (header.attempt !== ctx.attempt) return { ok: false, reason: `update is for attempt ${header.attempt} of round ${header.round}, current attempt is ${ctx.attempt}` };
   if (!ctx.participating) return { ok: false, reason: `site did not approve round ${header.round} or was left out of it` };
-  if (ctx.alreadySubmitted) return { ok: false, reason: `duplicate update: an update for round ${header.round} was already accepted` };
   if (header.architectureHash !== ctx.architectureHash) return { ok: false, reason: `architecture hash ${header.architectureHash.slice(0, 12)} does not match the federation's ${ctx.architectureHash.slice(0, 12)}` };
   const n = header.numCases;
   if (!Number.isInteger(n) || n <= 0) return { ok: false, reason: `numCases must be a positive integer, got ${n}` };
