@@ -22,6 +22,7 @@ import { parseArgs } from 'node:util';
 import { forwardMacs, createModel } from '../core/model/network.js';
 import { makeModelConfig, type ModelConfig } from '../core/model/config.js';
 import { initBackend, describeBackend, tf, type BackendPreference } from '../core/tf/backend.js';
+import { installNativeKernels } from '../core/tf/native-engine.js';
 
 export interface TrainBenchOptions {
   quick?: boolean;
@@ -47,6 +48,7 @@ export interface TrainBenchResult {
   table: string;
   json: {
     backend: string;
+    nativeKernels: string[];
     steps: number;
     tfjsMedianS: number;
     tfjsStepsS: number[];
@@ -210,6 +212,7 @@ function describeConfig(c: ModelConfig): string {
 /** Runs the 128^3 step in this process and returns its numbers (peak RSS covers this process only). */
 export async function runBigStep(backend: BackendPreference = 'auto'): Promise<BigStepResult> {
   const info = await initBackend(backend);
+  installNativeKernels(info.name);
   const config = bigConfig();
   const stepper = makeTfjsStepper(config);
   stepper.step(); // warm-up: kernel setup and first-use allocations
@@ -243,6 +246,7 @@ export async function runTrainBench(options: TrainBenchOptions = {}): Promise<Tr
   const steps = Math.max(options.steps ?? (quick ? 3 : 5), 1);
   const backendPref = options.backend ?? (process.env.FEDSEG_BACKEND as BackendPreference | undefined) ?? 'auto';
   const info = await initBackend(backendPref);
+  const extraKernels = installNativeKernels(info.name);
   const config = benchConfig();
   const flop = trainingFlops(config);
 
@@ -276,7 +280,7 @@ export async function runTrainBench(options: TrainBenchOptions = {}): Promise<Tr
 
   const rows = [
     `training step: ${describeConfig(config)}, batch 1, Adam; ${(flop / 1e9).toFixed(1)} GFLOP/step (conv only: 2 x MACs forward, x3 for training)`,
-    `TF.js backend: ${info.detail}`,
+    `TF.js backend: ${info.detail}; native ${extraKernels.join('/') || 'extra kernels: none'}`,
     `PyTorch: ${torchInfo}`,
     '',
     'framework   median s   steps (s)                                   GFLOP/s',
@@ -295,6 +299,7 @@ export async function runTrainBench(options: TrainBenchOptions = {}): Promise<Tr
     table: rows.join('\n'),
     json: {
       backend: info.detail,
+      nativeKernels: extraKernels,
       steps,
       tfjsMedianS: Math.round(tfjsMedian * 1000) / 1000,
       tfjsStepsS: tfjsSteps.map((s) => Math.round(s * 1000) / 1000),
