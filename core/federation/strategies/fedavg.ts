@@ -42,12 +42,28 @@ export class WeightedAverage {
   }
 }
 
-/** Case-count weighted mean of the updates (McMahan et al. 2017). */
+/**
+ * Case-count weighted mean of the updates (McMahan et al. 2017) when all updates are in memory:
+ * one fused pass per tensor that sums in a float64 register and writes each output once, so memory
+ * traffic is the floor (read k x 4P, write 4P).
+ */
 export function federatedAverage(updates: readonly ClientUpdate[], like: TensorList): TensorList {
   if (updates.length === 0) throw new FedSegError('FedAvg needs at least one update');
-  const avg = new WeightedAverage(like);
-  for (const u of updates) avg.add(u.weights, u.numCases);
-  return avg.result();
+  const weights = updates.map((u) => u.numCases);
+  if (weights.some((w) => !(w > 0) || !Number.isFinite(w))) throw new FedSegError(`aggregation weights must be positive, got ${weights.join(', ')}`, { field: 'numCases' });
+  const total = weights.reduce((a, b) => a + b, 0);
+  const scale = Float64Array.from(weights, (w) => w / total);
+  const k = updates.length;
+  return withData(like, like.map((t, ti) => {
+    const xs = updates.map((u) => u.weights[ti].data);
+    const out = new Float32Array(t.data.length);
+    for (let i = 0; i < out.length; i++) {
+      let sum = 0;
+      for (let j = 0; j < k; j++) sum += scale[j] * xs[j][i];
+      out[i] = sum;
+    }
+    return out;
+  }));
 }
 
 export class FedAvg implements Strategy {
