@@ -1,7 +1,7 @@
 /**
- * Volume-to-columns for NDHWC/DHWIO conv3d, over a range of output rows so callers can bound the
- * column buffer. Row r is output voxel (b, od, oh, ow) in NDHWC order; column k = ((fd*fH + fh)*fW +
- * fw)*Cin + ci, i.e. the flattened DHWIO filter's row order, so cols[R,K] x filter[K,Cout] = y rows.
+ * Column (im2col) geometry for NDHWC/DHWIO conv3d, over a range of output rows so callers can bound
+ * the column buffer. Row r is output voxel (b, od, oh, ow) in NDHWC order; column k = ((fd*fH + fh)*fW
+ * + fw)*Cin + ci, i.e. the flattened DHWIO filter's row order, so cols[R,K] x filter[K,Cout] = y rows.
  */
 import type { Conv3DGeometry } from './conv-engine.js';
 
@@ -56,29 +56,7 @@ function forEachTap(g: Conv3DGeometry, r0: number, r1: number, visit: (p: number
   }
 }
 
-/** cols[(r - r0) * K + k] = x at row r, column k (0 in padding). */
-export function im2col(x: Float32Array, g: Conv3DGeometry, r0: number, r1: number, cols: Float32Array): void {
-  const cin = g.inChannels;
-  forEachTap(g, r0, r1, (p, xo) => {
-    if (xo < 0) cols.fill(0, p, p + cin);
-    else for (let c = 0; c < cin; c++) cols[p + c] = x[xo + c];
-  });
-}
-
-/** Transposed layout: colsT[k * (r1 - r0) + (r - r0)], for GEMMs that contract over rows. */
-export function im2colTransposed(x: Float32Array, g: Conv3DGeometry, r0: number, r1: number, colsT: Float32Array): void {
-  const cin = g.inChannels;
-  const k = columnsPerRow(g);
-  const rows = r1 - r0;
-  forEachTap(g, r0, r1, (p, xo) => {
-    const row = Math.floor(p / k);
-    let dst = (p - row * k) * rows + row;
-    if (xo < 0) for (let c = 0; c < cin; c++, dst += rows) colsT[dst] = 0;
-    else for (let c = 0; c < cin; c++, dst += rows) colsT[dst] = x[xo + c];
-  });
-}
-
-/** Adjoint of im2col: dx[tap] += cols[row, tap] for rows [r0, r1). dx must be zeroed by the caller once. */
+/** Column-to-volume: dx[tap] += cols[row, tap] for rows [r0, r1). dx must be zeroed by the caller once. */
 export function col2imAdd(cols: Float32Array, g: Conv3DGeometry, r0: number, r1: number, dx: Float32Array): void {
   const cin = g.inChannels;
   forEachTap(g, r0, r1, (p, xo) => {

@@ -1,25 +1,35 @@
 /**
- * conv3d and its two gradients on the wasm backend as im2col + the backend's own XNNPACK GEMM.
+ * conv3d and its two gradients on the wasm backend, built from the backend's own XNNPACK operators
+ * (TF.js 4.22's wasm Conv3D kernels are naive loops, and its two gradient kernels compute wrong values).
  *
- * TF.js's wasm BatchMatMul takes XNNPACK's fast path only for untransposed operands with batch 1, and
- * caches the packed right-hand operand by tensor id (until that tensor is disposed). So:
- *   forward         y[R,Co]      = cols[R,K]  x W[K,Co]       (W is the filter tensor itself: packed once)
- *   backpropFilter  dW[K,Co]    += colsT[K,R] x dy[R,Co]      (dy rows copied into a fresh tensor per chunk)
- *   backpropInput   dcols[R,K]   = dy[R,Co]   x Wt[Co,K]      (Wt a fresh transposed filter), then col2im
- * Output rows are processed in chunks so the column buffer holds at most COLUMN_BUDGET_FLOATS floats
- * (64 MiB by default); the other scratch is one chunk of the output (chunk rows x Co floats) and Wt (filter size).
+ *  forward          y[:, od] = sum over depth taps fd of conv2d(x[:, od*sD - padFront + fd*dD], W[fd]):
+ *                   each tap is one XNNPACK Conv2D over the (batch x output-depth) planes it needs
+ *                   (gathered by whole-plane copies, zero planes in the padding), summed in place.
+ *  backpropInput    stride 1: the same plane convolution of dy with the filter rotated 180 degrees and
+ *                   in/out channels swapped (full padding). Other strides: dcols = dy x W^T (XNNPACK
+ *                   GEMM) scattered back with col2im.
+ *  backpropFilter   per filter tap t: dW[t]^T [Co,Ci] = dy^T [Co,R] x shift_t(x) [R,Ci], one XNNPACK GEMM
+ *                   per tap over a shifted copy of x (row runs copied with zero borders).
+ * TF.js's wasm BatchMatMul takes XNNPACK's fast path only for untransposed operands with batch 1 and
+ * caches the packed right-hand operand by tensor id until that tensor is disposed, so every right-hand
+ * operand here is either the filter itself or a fresh tensor disposed right after use.
+ *
+ * Memory bound: every gathered/shifted/column buffer is processed in chunks of at most
+ * COLUMN_BUDGET_FLOATS floats (64 MiB); besides the output, the other scratch is one chunk of partial
+ * output (same bound scaled by Co/Ci) and filter-sized copies.
  * Every array view into the wasm heap is re-taken after each call that may grow the heap.
  */
+import * as tf from '@tensorflow/tfjs-core';
 import type { TensorInfo } from '@tensorflow/tfjs-core';
 import type { Conv3DGeometry } from './conv-engine.js';
+import { col2imAdd, columnsPerRow, outputRows } from './im2col.js';
 import type { WasmBackendLike } from './raw-kernel.js';
-import { col2imAdd, columnsPerRow, im2col, im2colTransposed, outputRows } from './im2col.js';
 
-/** Default upper bound of the im2col buffer: 16 Mi floats = 64 MiB. */
+/** Default upper bound of any im2col/gathered buffer: 16 Mi floats = 64 MiB. */
 export const COLUMN_BUDGET_FLOATS = 16 * 1024 * 1024;
 let columnBudgetFloats = COLUMN_BUDGET_FLOATS;
 
-/** Changes the column budget (tests force many small chunks with it); returns the previous value. */
+/** Changes the buffer budget (tests force many small chunks with it); returns the previous value. */
 export function setColumnBudget(floats: number): number {
   const previous = columnBudgetFloats;
   columnBudgetFloats = Math.max(1, Math.floor(floats));
@@ -49,6 +59,11 @@ class Scratch {
     this.owned.push(info);
     return info;
   }
+  /** Takes ownership of a tensor another kernel returned. */
+  adopt(info: TensorInfo): TensorInfo {
+    this.owned.push(info);
+    return info;
+  }
   release(info: TensorInfo): void {
     const i = this.owned.indexOf(info);
     if (i >= 0) this.owned.splice(i, 1);
@@ -63,7 +78,7 @@ function shapeBytes(shape: number[]): Uint8Array {
   return new Uint8Array(new Int32Array(shape).buffer);
 }
 
-/** C[M,N] = A[M,K] x B[K,N] with all three given as tensor infos whose buffers are at least that large. */
+/** C[M,N] = A[M,K] x B[K,N], each given as a tensor whose buffer holds at least that many floats. */
 function gemm(backend: WasmBackendLike, a: TensorInfo, b: TensorInfo, out: TensorInfo, m: number, k: number, n: number): void {
   const id = (info: TensorInfo) => backend.dataIdMap.get(info.dataId)!.id;
   matMulOf(backend)(id(a), shapeBytes([1, m, k]), 3, id(b), shapeBytes([1, k, n]), 3, false, false, id(out));
@@ -74,36 +89,73 @@ function view(backend: WasmBackendLike, info: TensorInfo, size: number): Float32
   return backend.typedArrayFromHeap({ ...info, shape: [size] }) as Float32Array;
 }
 
-function chunkRows(g: Conv3DGeometry): number {
-  return Math.max(1, Math.min(outputRows(g), Math.floor(columnBudgetFloats / columnsPerRow(g))));
-}
-
 function isPointwise(g: Conv3DGeometry): boolean {
   return g.filterDepth * g.filterHeight * g.filterWidth === 1 && g.strideDepth === 1 && g.strideHeight === 1 &&
     g.strideWidth === 1 && g.padFront === 0 && g.padTop === 0 && g.padLeft === 0 &&
     g.outDepth === g.inDepth && g.outHeight === g.inHeight && g.outWidth === g.inWidth;
 }
 
-export function wasmConvForward(backend: WasmBackendLike, x: TensorInfo, filter: TensorInfo, g: Conv3DGeometry): TensorInfo {
+const xSizeOf = (g: Conv3DGeometry) => g.batch * g.inDepth * g.inHeight * g.inWidth * g.inChannels;
+const ySizeOf = (g: Conv3DGeometry) => g.batch * g.outDepth * g.outHeight * g.outWidth * g.outChannels;
+
+/**
+ * y = conv3d(x, filter) for geometry g, as one XNNPACK Conv2D per depth tap over gathered planes.
+ * `filter` is any float32 tensor holding the DHWIO filter of g; returns a new [n, oD, oH, oW, Co] tensor.
+ */
+function convByPlanes(backend: WasmBackendLike, x: TensorInfo, filter: TensorInfo, g: Conv3DGeometry): TensorInfo {
+  const conv2d = tf.getKernel(tf.Conv2D, 'wasm')!.kernelFunc;
   const out = backend.makeOutput([g.batch, g.outDepth, g.outHeight, g.outWidth, g.outChannels], 'float32');
-  const rows = outputRows(g);
-  const k = columnsPerRow(g);
-  const n = g.outChannels;
-  if (isPointwise(g)) {
-    gemm(backend, x, filter, out, rows, k, n);
-    return out;
-  }
-  const xSize = g.batch * g.inDepth * g.inHeight * g.inWidth * g.inChannels;
-  const chunk = chunkRows(g);
+  const inPlane = g.inHeight * g.inWidth * g.inChannels;
+  const outPlane = g.outHeight * g.outWidth * g.outChannels;
+  const tapSize = g.filterHeight * g.filterWidth * g.inChannels * g.outChannels;
+  const planes = g.batch * g.outDepth;
+  const chunk = Math.max(1, Math.min(planes, Math.floor(columnBudgetFloats / inPlane)));
+  // Explicit H/W padding reproduces the 3D 'same'/'valid' geometry exactly.
+  const padBottom = Math.max(0, (g.outHeight - 1) * g.strideHeight + (g.filterHeight - 1) * g.dilationHeight + 1 - g.inHeight - g.padTop);
+  const padRight = Math.max(0, (g.outWidth - 1) * g.strideWidth + (g.filterWidth - 1) * g.dilationWidth + 1 - g.inWidth - g.padLeft);
+  const attrs = {
+    strides: [g.strideHeight, g.strideWidth], dilations: [g.dilationHeight, g.dilationWidth], dataFormat: 'NHWC',
+    pad: [[0, 0], [g.padTop, padBottom], [g.padLeft, padRight], [0, 0]], dimRoundingMode: undefined,
+  };
   const scratch = new Scratch(backend);
   try {
-    const cols = scratch.alloc(chunk * k);
-    const partial = chunk < rows ? scratch.alloc(chunk * n) : out;
-    for (let r0 = 0; r0 < rows; r0 += chunk) {
-      const r1 = Math.min(rows, r0 + chunk);
-      im2col(view(backend, x, xSize), g, r0, r1, view(backend, cols, (r1 - r0) * k));
-      gemm(backend, cols, filter, partial, r1 - r0, k, n);
-      if (partial !== out) view(backend, out, rows * n).set(view(backend, partial, (r1 - r0) * n), r0 * n);
+    const taps = Array.from({ length: g.filterDepth }, (_, fd) => {
+      const t = scratch.alloc(tapSize);
+      view(backend, t, tapSize).set(view(backend, filter, g.filterDepth * tapSize).subarray(fd * tapSize, (fd + 1) * tapSize));
+      return { ...t, shape: [g.filterHeight, g.filterWidth, g.inChannels, g.outChannels] };
+    });
+    const gathered = scratch.alloc(chunk * inPlane);
+    const xSize = xSizeOf(g);
+    const ySize = ySizeOf(g);
+    for (let p0 = 0; p0 < planes; p0 += chunk) {
+      const p1 = Math.min(planes, p0 + chunk);
+      for (let fd = 0; fd < g.filterDepth; fd++) {
+        const xs = view(backend, x, xSize);
+        const buf = view(backend, gathered, (p1 - p0) * inPlane);
+        let any = false;
+        for (let p = p0; p < p1; p++) {
+          const b = Math.floor(p / g.outDepth);
+          const id = (p - b * g.outDepth) * g.strideDepth - g.padFront + fd * g.dilationDepth;
+          const dst = (p - p0) * inPlane;
+          if (id < 0 || id >= g.inDepth) buf.fill(0, dst, dst + inPlane);
+          else {
+            const src = (b * g.inDepth + id) * inPlane;
+            buf.set(xs.subarray(src, src + inPlane), dst);
+            any = true;
+          }
+        }
+        if (!any && fd > 0) continue; // an all-padding tap adds nothing (tap 0 still initialises the output)
+        const partial = scratch.adopt(conv2d({
+          inputs: { x: { ...gathered, shape: [p1 - p0, g.inHeight, g.inWidth, g.inChannels] }, filter: taps[fd] },
+          backend: backend as never, attrs: attrs as never,
+        }) as TensorInfo);
+        const y = view(backend, out, ySize);
+        const part = view(backend, partial, (p1 - p0) * outPlane);
+        const base = p0 * outPlane;
+        if (fd === 0) y.set(part, base);
+        else for (let i = 0; i < part.length; i++) y[base + i] += part[i];
+        scratch.release(partial);
+      }
     }
   } finally {
     scratch.releaseAll();
@@ -111,56 +163,53 @@ export function wasmConvForward(backend: WasmBackendLike, x: TensorInfo, filter:
   return out;
 }
 
-export function wasmConvBackpropFilter(backend: WasmBackendLike, x: TensorInfo, dy: TensorInfo, g: Conv3DGeometry): TensorInfo {
-  const k = columnsPerRow(g);
-  const n = g.outChannels;
-  const rows = outputRows(g);
-  const dw = backend.makeOutput([g.filterDepth, g.filterHeight, g.filterWidth, g.inChannels, g.outChannels], 'float32');
-  const xSize = g.batch * g.inDepth * g.inHeight * g.inWidth * g.inChannels;
-  const chunk = chunkRows(g);
-  const scratch = new Scratch(backend);
-  const sum = new Float64Array(k * n);
-  try {
-    const colsT = scratch.alloc(chunk * k);
-    const partial = scratch.alloc(k * n);
-    for (let r0 = 0; r0 < rows; r0 += chunk) {
-      const r1 = Math.min(rows, r0 + chunk);
-      const m = r1 - r0;
-      // A fresh right-hand tensor per chunk: XNNPACK caches packed weights by tensor id.
-      const dyRows = scratch.alloc(m * n);
-      view(backend, dyRows, m * n).set(view(backend, dy, rows * n).subarray(r0 * n, r1 * n));
-      im2colTransposed(view(backend, x, xSize), g, r0, r1, view(backend, colsT, m * k));
-      gemm(backend, colsT, dyRows, partial, k, m, n);
-      scratch.release(dyRows);
-      const p = view(backend, partial, k * n);
-      for (let i = 0; i < p.length; i++) sum[i] += p[i];
-    }
-    view(backend, dw, k * n).set(sum);
-  } finally {
-    scratch.releaseAll();
+export function wasmConvForward(backend: WasmBackendLike, x: TensorInfo, filter: TensorInfo, g: Conv3DGeometry): TensorInfo {
+  if (isPointwise(g)) {
+    const out = backend.makeOutput([g.batch, g.outDepth, g.outHeight, g.outWidth, g.outChannels], 'float32');
+    gemm(backend, x, filter, out, outputRows(g), g.inChannels, g.outChannels);
+    return out;
   }
-  return dw;
+  return convByPlanes(backend, x, filter, g);
+}
+
+function isUnitStride(g: Conv3DGeometry): boolean {
+  return g.strideDepth === 1 && g.strideHeight === 1 && g.strideWidth === 1 &&
+    g.dilationDepth === 1 && g.dilationHeight === 1 && g.dilationWidth === 1;
 }
 
 export function wasmConvBackpropInput(backend: WasmBackendLike, dy: TensorInfo, filter: TensorInfo, g: Conv3DGeometry): TensorInfo {
   const k = columnsPerRow(g);
   const n = g.outChannels;
-  const rows = outputRows(g);
-  const dxSize = g.batch * g.inDepth * g.inHeight * g.inWidth * g.inChannels;
-  const dx = backend.makeOutput([g.batch, g.inDepth, g.inHeight, g.inWidth, g.inChannels], 'float32');
   const scratch = new Scratch(backend);
   try {
+    if (isUnitStride(g)) {
+      // dx = conv(dy, W rotated 180 degrees with Ci/Co swapped) with "full" padding.
+      const rotated = scratch.alloc(k * n);
+      const w = view(backend, filter, k * n);
+      const r = view(backend, rotated, k * n);
+      const taps = g.filterDepth * g.filterHeight * g.filterWidth;
+      for (let t = 0; t < taps; t++) {
+        const src = (taps - 1 - t) * g.inChannels * n;
+        const dst = t * n * g.inChannels;
+        for (let ci = 0; ci < g.inChannels; ci++) for (let co = 0; co < n; co++) r[dst + co * g.inChannels + ci] = w[src + ci * n + co];
+      }
+      return convByPlanes(backend, dy, rotated, {
+        ...g,
+        inDepth: g.outDepth, inHeight: g.outHeight, inWidth: g.outWidth, inChannels: n,
+        outDepth: g.inDepth, outHeight: g.inHeight, outWidth: g.inWidth, outChannels: g.inChannels,
+        padFront: g.filterDepth - 1 - g.padFront, padTop: g.filterHeight - 1 - g.padTop, padLeft: g.filterWidth - 1 - g.padLeft,
+      });
+    }
+    const rows = outputRows(g);
+    const dxSize = xSizeOf(g);
+    const dx = backend.makeOutput([g.batch, g.inDepth, g.inHeight, g.inWidth, g.inChannels], 'float32');
     const filterT = scratch.alloc(k * n);
     {
       const w = view(backend, filter, k * n);
       const wt = view(backend, filterT, k * n);
       for (let i = 0; i < k; i++) for (let j = 0; j < n; j++) wt[j * k + i] = w[i * n + j];
     }
-    if (isPointwise(g)) {
-      gemm(backend, dy, filterT, dx, rows, n, k);
-      return dx;
-    }
-    const chunk = chunkRows(g);
+    const chunk = Math.max(1, Math.min(rows, Math.floor(columnBudgetFloats / k)));
     const dcols = scratch.alloc(chunk * k);
     const dyRows = chunk < rows ? scratch.alloc(chunk * n) : dy;
     view(backend, dx, dxSize).fill(0);
@@ -171,8 +220,93 @@ export function wasmConvBackpropInput(backend: WasmBackendLike, dy: TensorInfo, 
       gemm(backend, dyRows, filterT, dcols, m, n, k);
       col2imAdd(view(backend, dcols, m * k), g, r0, r1, view(backend, dx, dxSize));
     }
+    return dx;
   } finally {
     scratch.releaseAll();
   }
-  return dx;
+}
+
+/** shifted[(r - r0) * Ci + ci] = x at output row r's input voxel for tap (fd, fh, fw), 0 in padding. */
+function shiftRows(x: Float32Array, g: Conv3DGeometry, fd: number, fh: number, fw: number, r0: number, r1: number, out: Float32Array): void {
+  const c = g.inChannels;
+  const unitW = g.strideWidth === 1;
+  let p = 0;
+  let r = r0;
+  while (r < r1) {
+    // One output row (b, od, oh): ow from r's position to the row end or r1.
+    const ow0 = r % g.outWidth;
+    const rowIndex = (r - ow0) / g.outWidth;
+    const oh = rowIndex % g.outHeight;
+    const bd = (rowIndex - oh) / g.outHeight;
+    const od = bd % g.outDepth;
+    const b = (bd - od) / g.outDepth;
+    const count = Math.min(g.outWidth - ow0, r1 - r);
+    const id = od * g.strideDepth - g.padFront + fd * g.dilationDepth;
+    const ih = oh * g.strideHeight - g.padTop + fh * g.dilationHeight;
+    if (id < 0 || id >= g.inDepth || ih < 0 || ih >= g.inHeight) {
+      out.fill(0, p, p + count * c);
+    } else {
+      const rowBase = ((b * g.inDepth + id) * g.inHeight + ih) * g.inWidth;
+      for (let i = 0; i < count; i++) {
+        const iw = (ow0 + i) * g.strideWidth - g.padLeft + fw * g.dilationWidth;
+        const dst = p + i * c;
+        if (iw < 0 || iw >= g.inWidth) {
+          out.fill(0, dst, dst + c);
+        } else if (unitW) {
+          // Contiguous run until the row's right edge: one copy.
+          const run = Math.min(count - i, g.inWidth - iw);
+          out.set(x.subarray((rowBase + iw) * c, (rowBase + iw + run) * c), dst);
+          i += run - 1;
+        } else {
+          const src = (rowBase + iw) * c;
+          for (let ci = 0; ci < c; ci++) out[dst + ci] = x[src + ci];
+        }
+      }
+    }
+    p += count * c;
+    r += count;
+  }
+}
+
+export function wasmConvBackpropFilter(backend: WasmBackendLike, x: TensorInfo, dy: TensorInfo, g: Conv3DGeometry): TensorInfo {
+  const ci = g.inChannels;
+  const co = g.outChannels;
+  const rows = outputRows(g);
+  const dw = backend.makeOutput([g.filterDepth, g.filterHeight, g.filterWidth, ci, co], 'float32');
+  const sum = new Float64Array(g.filterDepth * g.filterHeight * g.filterWidth * ci * co);
+  const chunk = Math.max(1, Math.min(rows, Math.floor(columnBudgetFloats / Math.max(ci, co))));
+  const scratch = new Scratch(backend);
+  try {
+    const dyT = scratch.alloc(chunk * co);
+    const partial = scratch.alloc(co * ci);
+    const xSize = xSizeOf(g);
+    for (let r0 = 0; r0 < rows; r0 += chunk) {
+      const r1 = Math.min(rows, r0 + chunk);
+      const m = r1 - r0;
+      {
+        const src = view(backend, dy, rows * co);
+        const dst = view(backend, dyT, m * co);
+        for (let i = 0; i < m; i++) for (let j = 0; j < co; j++) dst[j * m + i] = src[(r0 + i) * co + j];
+      }
+      let tap = 0;
+      for (let fd = 0; fd < g.filterDepth; fd++) {
+        for (let fh = 0; fh < g.filterHeight; fh++) {
+          for (let fw = 0; fw < g.filterWidth; fw++, tap++) {
+            // A fresh right-hand tensor per GEMM: XNNPACK caches packed weights by tensor id.
+            const shifted = scratch.alloc(m * ci);
+            shiftRows(view(backend, x, xSize), g, fd, fh, fw, r0, r1, view(backend, shifted, m * ci));
+            gemm(backend, dyT, shifted, partial, co, m, ci);
+            scratch.release(shifted);
+            const p = view(backend, partial, co * ci);
+            const base = tap * ci * co;
+            for (let j = 0; j < co; j++) for (let i = 0; i < ci; i++) sum[base + i * co + j] += p[j * ci + i];
+          }
+        }
+      }
+    }
+    view(backend, dw, sum.length).set(sum);
+  } finally {
+    scratch.releaseAll();
+  }
+  return dw;
 }

@@ -123,9 +123,11 @@ test("the wasm backend's stock conv3d gradients are wrong in TF.js 4.22, which i
   try {
     const stride1 = runKernels(CASES[0], 7);
     const stride2 = runKernels(CASES[2], 207);
-    assert.ok(relativeError(stride1.backpropInput, reference[0].backpropInput) > 0.1, 'stock backprop-input unexpectedly correct');
+    // "Wrong" includes NaN: the stock kernel's output also depends on leftover heap contents.
+    const wrong = (err: number) => !(err < 0.1);
+    assert.ok(wrong(relativeError(stride1.backpropInput, reference[0].backpropInput)), 'stock backprop-input unexpectedly correct');
     assert.ok(relativeError(stride1.backpropFilter, reference[0].backpropFilter) < TOLERANCE, 'stock backprop-filter wrong at stride 1');
-    assert.ok(relativeError(stride2.backpropFilter, reference[2].backpropFilter) > 0.1, 'stock backprop-filter unexpectedly correct');
+    assert.ok(wrong(relativeError(stride2.backpropFilter, reference[2].backpropFilter)), 'stock backprop-filter unexpectedly correct');
   } finally {
     for (const config of replaced) {
       tf.unregisterKernel(config.kernelName, 'wasm');
