@@ -1,0 +1,50 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { FedSegError } from '../../core/errors.js';
+import { decodeFrame, decodeJson, encodeFrame, SiteMessageSchema } from '../../core/federation/protocol.js';
+import { checkUpdateHeader, validateUpdate, type UpdateContext } from '../../core/federation/validate-update.js';
+
+const header = { kind: 'update' as const, round: 3, attempt: 1, architectureHash: 'abc', numCases: 4, metrics: { loss: 0.5 }, trainingSeconds: 2 };
+
+test('binary frames round-trip and reject a wrong prelude, version, header or size', () => {
+  const payload = Uint8Array.of(1, 2, 3, 4, 5);
+  const frame = encodeFrame(header, payload);
+  const back = decodeFrame(frame);
+  assert.deepEqual(back.header, header);
+  assert.deepEqual([...back.payload], [...payload]);
+  assert.throws(() => decodeFrame(Buffer.from('not a frame at all')), /prelude/);
+  const wrongVersion = Buffer.from(frame);
+  wrongVersion[4] = 9;
+  assert.throws(() => decodeFrame(wrongVersion), /version 9/);
+  const badHeader = Buffer.from(frame);
+  badHeader.writeUInt32LE(1 << 20, 8);
+  assert.throws(() => decodeFrame(badHeader), /header length/);
+  assert.throws(() => decodeFrame(frame, 10), /exceeds the 10-byte limit/);
+  assert.throws(() => encodeFrame({ ...header, metrics: { loss: NaN } }, payload));
+});
+
+test('JSON control messages: not JSON and schema failures are distinct FedSegErrors', () => {
+  assert.deepEqual(decodeJson(SiteMessageSchema, '{"type":"approve","round":1,"attempt":1}'), { type: 'approve', round: 1, attempt: 1 });
+  assert.throws(() => decodeJson(SiteMessageSchema, '{oops'), (e: FedSegError) => /not JSON/.test(e.message));
+  assert.throws(() => decodeJson(SiteMessageSchema, '{"type":"approve","round":-1,"attempt":1}'), /protocol schema/);
+  assert.throws(() => decodeJson(SiteMessageSchema, '{"type":"hello","protocol":1,"cases":{"train":1,"validation":0}}'), /token/);
+  assert.throws(() => decodeJson(SiteMessageSchema, JSON.stringify({ type: 'ping', t: 1, pad: 'x'.repeat(100) }), 50), /limit/);
+});
+
+test('update validation: header checks, shapes, finiteness and the norm', () => {
+  const global = [{ name: 'w', shape: [2], data: Float32Array.of(0, 0) }];
+  const ctx: UpdateContext = { round: 3, attempt: 1, architectureHash: 'abc', global, declaredCases: 4, alreadySubmitted: false, participating: true };
+  assert.deepEqual(validateUpdate(header, [{ name: 'w', shape: [2], data: Float32Array.of(3, 4) }], 'abc', ctx), { ok: true, norm: 5 });
+  const reason = (h = header, w = global, c = ctx) => {
+    const v = validateUpdate(h, w, 'abc', c);
+    return v.ok ? 'ok' : v.reason;
+  };
+  assert.match(reason({ ...header, round: 2 }), /round 2/);
+  assert.match(reason(header, global, { ...ctx, alreadySubmitted: true }), /duplicate/);
+  assert.match(reason(header, global, { ...ctx, participating: false }), /did not approve/);
+  assert.match(reason({ ...header, numCases: 5 }), /exceeds/);
+  assert.match(reason({ ...header, numCases: 0 }), /positive integer/);
+  assert.match(reason(header, [{ name: 'w', shape: [3], data: new Float32Array(3) }]), /wrong shapes/);
+  assert.match(reason(header, [{ name: 'w', shape: [2], data: Float32Array.of(NaN, 0) }]), /NaN or Infinity/);
+  assert.equal(checkUpdateHeader(header, ctx), null);
+});

@@ -1,0 +1,58 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import {
+  coordinateMedian, createStrategy, FedOpt, federatedAverage, StrategyConfigSchema, trimmedMean, WeightedAverage, type ClientUpdate,
+} from '../../core/federation/strategies/index.js';
+import type { TensorList } from '../../core/federation/tensors.js';
+import { FedSegError } from '../../core/errors.js';
+
+const like: TensorList = [{ name: 'w', shape: [2, 2], data: new Float32Array(4) }, { name: 'b', shape: [1], data: new Float32Array(1) }];
+const upd = (site: string, numCases: number, w: number[], b: number): ClientUpdate => ({
+  site, numCases, weights: [{ name: 'w', shape: [2, 2], data: Float32Array.from(w) }, { name: 'b', shape: [1], data: Float32Array.of(b) }],
+});
+const base = { epochs: 2, learningRate: 1e-3, batchSize: 2, mu: 0, seed: 1 };
+
+test('FedAvg is sum(n_k w_k) / sum(n_k); the streaming accumulator gives the same result', () => {
+  const updates = [upd('a', 1, [1, 2, 3, 4], 10), upd('b', 3, [5, 6, 7, 8], 20)];
+  const avg = federatedAverage(updates, like);
+  assert.deepEqual([...avg[0].data], [4, 5, 6, 7]);
+  assert.deepEqual([...avg[1].data], [17.5]);
+  const stream = new WeightedAverage(like);
+  for (const u of updates) stream.add(u.weights, u.numCases);
+  assert.deepEqual(stream.result().map((t) => [...t.data]), avg.map((t) => [...t.data]));
+  assert.throws(() => federatedAverage([], like), FedSegError);
+  assert.throws(() => federatedAverage([upd('a', 0, [1, 2, 3, 4], 1)], like), /positive/);
+});
+
+test('FedAvg accumulates in float64: a tiny update is not lost against a large one', () => {
+  const updates = [upd('big', 1, [1e7, 0, 0, 0], 0), ...Array.from({ length: 1000 }, (_, i) => upd(`s${i}`, 1, [1, 0, 0, 0], 0))];
+  assert.equal(federatedAverage(updates, like)[0].data[0], Math.fround((1e7 + 1000) / 1001));
+});
+
+test('median and trimmed mean ignore an outlier; FedAvg does not', () => {
+  const updates = [upd('a', 1, [1, 1, 1, 1], 1), upd('b', 1, [2, 2, 2, 2], 2), upd('c', 1, [3, 3, 3, 3], 3), upd('evil', 100, [1e6, -1e6, 1e6, 0], 1e6)];
+  assert.deepEqual([...coordinateMedian(updates, like)[0].data], [2.5, 1.5, 2.5, 1.5]);
+  assert.deepEqual([...trimmedMean(updates, like, 0.25)[0].data], [2.5, 1.5, 2.5, 1.5]);
+  assert.ok(federatedAverage(updates, like)[0].data[0] > 1e5);
+  assert.throws(() => createStrategy({ name: 'trimmed-mean', beta: 0.6 }), FedSegError);
+});
+
+test('FedProx sends mu to every site; FedAvg sends 0', () => {
+  const prox = createStrategy(StrategyConfigSchema.parse({ name: 'fedprox', mu: 0.05 }));
+  assert.deepEqual([...prox.configureRound(1, ['a', 'b'], base).values()].map((i) => i.mu), [0.05, 0.05]);
+  const avg = createStrategy({ name: 'fedavg' });
+  assert.equal(avg.configureRound(1, ['a'], { ...base, mu: 0.3 }).get('a')!.mu, 0);
+});
+
+test('FedAdam steps toward the average and its state round-trips', () => {
+  const global: TensorList = [{ name: 'w', shape: [2, 2], data: new Float32Array(4) }, { name: 'b', shape: [1], data: new Float32Array(1) }];
+  const s1 = new FedOpt('fedadam', { eta: 0.1, beta1: 0.9, beta2: 0.99, tau: 1e-3 });
+  const updates = [upd('a', 1, [1, 1, 1, 1], 1)];
+  const next = s1.aggregate(1, updates, global);
+  assert.ok(next[0].data.every((v) => v > 0 && v <= 0.1 + 1e-6));
+  const s2 = new FedOpt('fedadam', { eta: 0.1, beta1: 0.9, beta2: 0.99, tau: 1e-3 });
+  s2.importState(s1.exportState()!);
+  assert.deepEqual(s2.aggregate(2, updates, next).map((t) => [...t.data]), s1.aggregate(2, updates, next).map((t) => [...t.data]));
+  const yogi = createStrategy(StrategyConfigSchema.parse({ name: 'fedyogi' }));
+  assert.ok(yogi.aggregate(1, updates, global)[0].data[0] > 0);
+});
