@@ -1,4 +1,4 @@
-import { mkdir, rename, rm, rmdir, stat } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, rmdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FedSegError } from '../errors.js';
 import { writeNifti } from '../nifti/index.js';
@@ -22,6 +22,7 @@ export async function writePreprocessedCase(item: PreprocessedCase, outDir: stri
   const staging = join(outDir, `.preprocess.tmp-${process.pid}`);
   try {
     await mkdir(staging, { recursive: true });
+    await removeLeftovers(outDir, staging);
   } catch (err) {
     throw new FedSegError(`cannot create output folder (${(err as Error).message})`, { caseId: item.caseId, file: outDir }, { cause: err });
   }
@@ -61,6 +62,14 @@ export interface UncroppedPrediction {
 /** Puts a predicted class volume (classes 0..3, crop shape) back into the case's original grid. */
 export function uncropPrediction(classes: ClassVolume, item: Pick<PreprocessedCase, 'crop' | 'sourceDims' | 'sourceAffine'>): UncroppedPrediction {
   return { dims: item.sourceDims, data: uncropClassesToLabels(classes, item.crop, item.sourceDims), affine: item.sourceAffine };
+}
+
+/** Staging folders of earlier runs that were killed mid-write. */
+async function removeLeftovers(outDir: string, current: string): Promise<void> {
+  for (const name of await readdir(outDir)) {
+    const path = join(outDir, name);
+    if (/^\.preprocess\.tmp-\d+$/.test(name) && path !== current) await rm(path, { recursive: true, force: true });
+  }
 }
 
 async function exists(path: string): Promise<boolean> {

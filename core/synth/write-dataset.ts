@@ -1,8 +1,8 @@
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FedSegError } from '../errors.js';
 import { writeNifti } from '../nifti/index.js';
-import { generateCase, type SyntheticCase } from './phantom.js';
+import { generateCase, type GenerateCaseOptions, type SyntheticCase } from './phantom.js';
 import { MODALITIES, siteProfile, type SiteProfile } from './site-profiles.js';
 
 export interface SynthOptions {
@@ -10,6 +10,8 @@ export interface SynthOptions {
   sites: number;
   casesPerSite: number;
   seed: number;
+  /** Grid of each case; default the full 240 x 240 x 155 BraTS grid. Smaller grids make fast test datasets. */
+  grid?: GenerateCaseOptions;
   /** Called after each case is on disk (progress reporting). */
   onCase?: (written: WrittenCase) => void;
 }
@@ -57,10 +59,11 @@ export async function writeSyntheticDataset(options: SynthOptions): Promise<Synt
     const profile = siteProfile(seed, site);
     const dir = join(out, `site-${site}`);
     await makeDir(dir);
+    await removeLeftovers(dir);
     const siteReport: SynthSiteReport = { site, dir, profile, cases: [] };
     for (let index = 0; index < casesPerSite; index++) {
       const caseId = trainingCaseId((site - 1) * casesPerSite + index + 1);
-      const generated = generateCase(seed, profile, index);
+      const generated = generateCase(seed, profile, index, options.grid);
       const caseDir = join(dir, caseId);
       await writeCaseFolder(caseDir, caseId, generated);
       const written: WrittenCase = { site, caseId, dir: caseDir, tumourVoxels: countTumour(generated.seg) };
@@ -109,6 +112,13 @@ async function replaceDir(staging: string, target: string): Promise<void> {
     await rename(target, old);
     await rename(staging, target);
     await rm(old, { recursive: true, force: true });
+  }
+}
+
+/** Staging folders and files of an earlier run that was killed mid-write (`x.tmp-<pid>`, `x.old-<pid>`). */
+async function removeLeftovers(dir: string): Promise<void> {
+  for (const name of await readdir(dir)) {
+    if (/\.(tmp|old)-\d+$/.test(name)) await rm(join(dir, name), { recursive: true, force: true });
   }
 }
 

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -42,4 +42,25 @@ test('bad counts and seeds are rejected before anything is written', async () =>
     );
   }
   assert.equal(existsSync(join(root, 'bad')), false);
+});
+
+test('a rerun removes staging folders left by a run that was killed mid-case', async () => {
+  const out = join(root, 'killed');
+  const leftover = join(out, 'site-1', 'BraTS20_Training_001.tmp-99999');
+  mkdirSync(leftover, { recursive: true });
+  writeFileSync(join(leftover, 'BraTS20_Training_001_flair.nii.gz'), 'partial');
+  await writeSyntheticDataset({ out, sites: 1, casesPerSite: 1, seed: 1, grid: SMALL });
+  assert.deepEqual(readdirSync(join(out, 'site-1')).sort(), ['BraTS20_Training_001', 'name_mapping.csv']);
+});
+
+test('small-grid datasets are byte-identical for the same seed too', async () => {
+  const files = async (out: string) => {
+    await writeSyntheticDataset({ out, sites: 2, casesPerSite: 2, seed: 9, grid: SMALL });
+    return readdirSync(out, { recursive: true }).map(String).sort().filter((f) => f.endsWith('.gz') || f.endsWith('.csv'))
+      .map((f) => [f, readFileSync(join(out, f)).toString('base64')]);
+  };
+  const first = await files(join(root, 'same-a'));
+  assert.equal(first.length, 2 * (2 * 5 + 1));
+  assert.deepEqual(await files(join(root, 'same-b')), first);
+  assert.ok(first.some(([f]) => f.endsWith('site-2/BraTS20_Training_004/BraTS20_Training_004_seg.nii.gz')), 'case numbers run on across sites');
 });
