@@ -1,0 +1,78 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { get } from 'node:https';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { registerSite, startServer } from '../../server/index.js';
+import { FederationClient } from '../../site/client.js';
+import { federationConfig, tempDir, waitFor } from './helpers.js';
+
+const tmp = tempDir('tls');
+after(() => tmp.cleanup());
+const hasOpenssl = spawnSync('openssl', ['version']).status === 0;
+
+function fedseg(...args: string[]) {
+  return spawnSync(process.execPath, ['bin/fedseg.js', ...args], { encoding: 'utf8' });
+}
+
+test('the server refuses a non-loopback address without TLS unless --insecure', async () => {
+  await assert.rejects(startServer({ config: federationConfig(), dbFile: join(tmp.dir, 'a.db'), host: '0.0.0.0', port: 0 }), /without TLS/);
+  const insecure = await startServer({ config: federationConfig(), dbFile: join(tmp.dir, 'b.db'), host: '0.0.0.0', port: 0, insecure: true });
+  await insecure.close();
+});
+
+test('wss:// with a certificate: a site trusting the CA authenticates; the admin API is served over https', { skip: !hasOpenssl && 'openssl not installed' }, async () => {
+  const key = join(tmp.dir, 'key.pem');
+  const cert = join(tmp.dir, 'cert.pem');
+  const made = spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost']);
+  assert.equal(made.status, 0, made.stderr?.toString());
+  const dbFile = join(tmp.dir, 'tls.db');
+  const { token } = registerSite(dbFile, 'secure');
+  const server = await startServer({ config: federationConfig(), dbFile, port: 0, tls: { certFile: cert, keyFile: key }, adminToken: 'admin' });
+  try {
+    assert.match(server.wsUrl, /^wss:\/\//);
+    const client = new FederationClient({ url: server.wsUrl, token, cases: { train: 1, validation: 0 }, ca: readFileSync(cert) });
+    const welcomed = new Promise<string>((resolve) => client.on('welcome', (site) => resolve(site)));
+    client.start();
+    assert.equal(await welcomed, 'secure');
+    client.stop();
+    const untrusting = new FederationClient({ url: server.wsUrl, token, cases: { train: 1, validation: 0 }, initialBackoffMs: 60_000 });
+    const dropped = new Promise<string>((resolve) => untrusting.on('disconnected', (reason) => resolve(reason)));
+    untrusting.start();
+    await dropped; // certificate not trusted: no connection
+    untrusting.stop();
+    await waitFor(() => server.store.auditLog().some((e) => e.action === 'site-connected'), 'audit of the TLS connection');
+    const status = await new Promise<{ code: number; body: string }>((resolve, reject) => {
+      get(`${server.httpUrl}/api/status`, { ca: readFileSync(cert), headers: { authorization: 'Bearer admin' } }, (res) => {
+        let body = '';
+        res.on('data', (d) => (body += d));
+        res.on('end', () => resolve({ code: res.statusCode ?? 0, body }));
+      }).on('error', reject);
+    });
+    assert.equal(status.code, 200);
+    assert.match(status.body, /"sitesOnline"/);
+  } finally {
+    await server.close();
+  }
+});
+
+test('fedseg server add-site prints a token once and stores only its hash; list-sites and remove-site', () => {
+  const db = join(tmp.dir, 'cli.db');
+  const added = fedseg('server', 'add-site', 'hospital-1', '--db', db, '--json');
+  assert.equal(added.status, 0, added.stderr);
+  const { token } = JSON.parse(added.stdout) as { token: string };
+  assert.ok(token.length >= 40);
+  assert.ok(!readFileSync(db).includes(Buffer.from(token)), 'the token itself is not stored');
+  assert.equal(fedseg('server', 'add-site', 'hospital-1', '--db', db).status, 1, 'duplicate names are refused');
+  assert.equal(fedseg('server', 'add-site', '../evil', '--db', db).status, 1);
+  const listed = JSON.parse(fedseg('server', 'list-sites', '--db', db, '--json').stdout) as { sites: { name: string; removed_at: string | null }[] };
+  assert.deepEqual(listed.sites.map((s) => [s.name, s.removed_at]), [['hospital-1', null]]);
+  assert.equal(fedseg('server', 'remove-site', 'hospital-1', '--db', db).status, 0);
+  const removed = fedseg('server', 'remove-site', 'hospital-1', '--db', db, '--json');
+  assert.equal(removed.status, 1);
+  assert.match(removed.stderr, /no registered site named "hospital-1"/);
+  const bad = fedseg('server', 'start', '--db', db, '--config', join(tmp.dir, 'missing.json'));
+  assert.equal(bad.status, 1);
+  assert.match(bad.stderr, /cannot read federation config/);
+});
