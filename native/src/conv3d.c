@@ -148,18 +148,166 @@ typedef struct {
   const micro_kernel *mk;
   const float *packed; /* [panel][K][nr], zero-padded past N */
   float *out;          /* [rows][n] */
-  long k, m, mc;
+  long k, m, mc, lines;
   int n;
-  atomic_long next_block;
+  atomic_long next_block; /* gathered mode: blocks of mc rows; direct mode: units of LINES_PER_UNIT lines */
   atomic_int failed;
 } rows_job;
+
+#define LINES_PER_UNIT 4
+
+/* Direct (gather-free) mode applies when the taps along w read contiguous source runs: then a tile of MR
+ * consecutive output rows of one line reads, for each (tap_d, tap_h), MR rows of x that are evenly spaced
+ * (qs * channels apart), which the segment kernel consumes in place. */
+static int spec_is_direct(const gather_spec *g) {
+  const axis_map *aw = &g->ax[2];
+  return !spec_is_identity(g) && aw->ds == 1 && aw->dil == 1 && (long)aw->taps * g->channels >= 8;
+}
+
+static void store_rows(const float *tile, int nr, const long *rows, int count, int cols, float *out, int n,
+                       long col0) {
+  for (int r = 0; r < count; r++) memcpy(out + rows[r] * n + col0, tile + (long)r * nr, sizeof(float) * (size_t)cols);
+}
+
+/* Gathers the listed rows into buf and multiplies them (used for rows the direct path cannot take). */
+static void flush_rows(const rows_job *j, const long *rows, int count, float *buf) {
+  const int mr = j->mk->mr, nr = j->mk->nr;
+  const int panels = (j->n + nr - 1) / nr;
+  float tile[GEMM_MAX_MR * GEMM_MAX_NR];
+  if (count == 0) return;
+  for (int i = 0; i < count; i++) gather_rows(j->g, rows[i], 1, buf + (long)i * j->k);
+  long padded = (count + mr - 1) / mr * mr;
+  memset(buf + count * j->k, 0, sizeof(float) * (size_t)((padded - count) * j->k));
+  for (int p = 0; p < panels; p++) {
+    const float *b = j->packed + (long)p * j->k * nr;
+    int cols = j->n - p * nr < nr ? j->n - p * nr : nr;
+    for (int r0 = 0; r0 < count; r0 += mr) {
+      j->mk->fn(j->k, buf + (long)r0 * j->k, j->k, 1, b, nr, tile, nr, 0);
+      store_rows(tile, nr, rows + r0, count - r0 < mr ? count - r0 : mr, cols, j->out, j->n, (long)p * nr);
+    }
+  }
+}
+
+static void direct_worker(rows_job *j, float *buf) {
+  const gather_spec *g = j->g;
+  const axis_map *ad = &g->ax[0], *ah = &g->ax[1], *aw = &g->ax[2];
+  const int mr = j->mk->mr, nr = j->mk->nr, c = g->channels;
+  const int panels = (j->n + nr - 1) / nr;
+  const long seg_len = (long)aw->taps * c;
+  const int max_seg = ad->taps * ah->taps;
+  float tile[GEMM_MAX_MR * GEMM_MAX_NR];
+  long *pending = malloc(sizeof(long) * (size_t)j->mc);
+  const float **seg_src = malloc(sizeof(float *) * (size_t)max_seg * 3);
+  long *seg_index = malloc(sizeof(long) * (size_t)max_seg);
+  if (!pending || !seg_src || !seg_index) {
+    atomic_store(&j->failed, 1);
+    goto done;
+  }
+  const float **aptr = seg_src + max_seg, **bptr = seg_src + 2 * max_seg;
+  int npending = 0;
+  /* Output columns x whose w taps all land inside the source: base = x*qs + off in [0, size - taps]. */
+  int x_lo = aw->off >= 0 ? 0 : (-aw->off + aw->qs - 1) / aw->qs;
+  int x_hi = aw->size - aw->taps - aw->off < 0 ? 0 : (aw->size - aw->taps - aw->off) / aw->qs + 1;
+  if (x_hi > g->grid_w) x_hi = g->grid_w;
+  if (x_lo > x_hi) x_lo = x_hi;
+  const int full_end = x_lo + (x_hi - x_lo) / mr * mr;
+  const float *src_end = g->src + (long)g->batch * ad->size * ah->size * aw->size * c;
+  for (;;) {
+    long l0 = atomic_fetch_add(&j->next_block, LINES_PER_UNIT);
+    if (l0 >= j->lines) break;
+    long l1 = l0 + LINES_PER_UNIT < j->lines ? l0 + LINES_PER_UNIT : j->lines;
+    for (long line = l0; line < l1; line++) {
+      int y = (int)(line % g->grid_h);
+      long t = line / g->grid_h;
+      int z = (int)(t % g->grid_d);
+      int n = (int)(t / g->grid_d);
+      long m_line = line * g->grid_w;
+      int nseg = 0;
+      for (int a = 0; a < ad->taps; a++) {
+        int sz = axis_source(ad, z, a);
+        for (int b = 0; sz >= 0 && b < ah->taps; b++) {
+          int sy = axis_source(ah, y, b);
+          if (sy < 0) continue;
+          seg_src[nseg] = g->src + (((long)n * ad->size + sz) * ah->size + sy) * aw->size * c;
+          seg_index[nseg++] = (long)a * ah->taps + b;
+        }
+      }
+      if (nseg == 0) { /* every tap reads padding: the rows are zero */
+        memset(j->out + m_line * j->n, 0, sizeof(float) * (size_t)g->grid_w * j->n);
+        continue;
+      }
+      for (int x = x_lo; x < full_end; x += mr) {
+        long base = ((long)x * aw->qs + aw->off) * c;
+        for (int s = 0; s < nseg; s++) aptr[s] = seg_src[s] + base;
+        for (int p = 0; p < panels; p++) {
+          const float *panel = j->packed + (long)p * j->k * nr;
+          for (int s = 0; s < nseg; s++) bptr[s] = panel + seg_index[s] * seg_len * nr;
+          int cols = j->n - p * nr < nr ? j->n - p * nr : nr;
+          float *dst = j->out + (m_line + x) * j->n + (long)p * nr;
+          if (cols == nr) {
+            j->mk->seg(nseg, aptr, bptr, seg_len, (long)aw->qs * c, nr, dst, j->n);
+          } else {
+            j->mk->seg(nseg, aptr, bptr, seg_len, (long)aw->qs * c, nr, tile, nr);
+            for (int r = 0; r < mr; r++) memcpy(dst + (long)r * j->n, tile + r * nr, sizeof(float) * (size_t)cols);
+          }
+        }
+      }
+      /* Interior rows that do not fill a tile: one tile whose extra rows read (in-bounds) memory past the
+       * interior and are discarded, provided no segment's read runs off the end of the source. */
+      int direct_end = full_end;
+      if (x_hi > full_end) {
+        long base = ((long)full_end * aw->qs + aw->off) * c;
+        long reach = base + (long)(mr - 1) * aw->qs * c + seg_len;
+        int safe = 1;
+        for (int s = 0; s < nseg; s++) safe &= seg_src[s] + reach <= src_end;
+        if (safe) {
+          for (int s = 0; s < nseg; s++) aptr[s] = seg_src[s] + base;
+          for (int p = 0; p < panels; p++) {
+            const float *panel = j->packed + (long)p * j->k * nr;
+            for (int s = 0; s < nseg; s++) bptr[s] = panel + seg_index[s] * seg_len * nr;
+            int cols = j->n - p * nr < nr ? j->n - p * nr : nr;
+            float *dst = j->out + (m_line + full_end) * j->n + (long)p * nr;
+            j->mk->seg(nseg, aptr, bptr, seg_len, (long)aw->qs * c, nr, tile, nr);
+            for (int r = 0; r < x_hi - full_end; r++)
+              memcpy(dst + (long)r * j->n, tile + r * nr, sizeof(float) * (size_t)cols);
+          }
+          direct_end = x_hi;
+        }
+      }
+      /* Rows at the w borders (and a tail the direct path could not take): gathered, batched across lines. */
+      for (int x = 0; x < g->grid_w; x++) {
+        if (x == x_lo && x < direct_end) x = direct_end;
+        if (x >= g->grid_w) break;
+        pending[npending++] = m_line + x;
+        if (npending == j->mc) {
+          flush_rows(j, pending, npending, buf);
+          npending = 0;
+        }
+      }
+    }
+  }
+  flush_rows(j, pending, npending, buf);
+done:
+  free(pending);
+  free(seg_src);
+  free(seg_index);
+}
 
 static void rows_worker(void *ctx, int ti, int tc) {
   rows_job *j = ctx;
   const int mr = j->mk->mr, nr = j->mk->nr;
   const int panels = (j->n + nr - 1) / nr;
   const int identity = spec_is_identity(j->g);
-  float *buf = NULL;
+  float *buf = alloc_floats((size_t)(j->mc + mr) * j->k);
+  if (!buf) {
+    atomic_store(&j->failed, 1);
+    return;
+  }
+  if (spec_is_direct(j->g)) {
+    direct_worker(j, buf);
+    free(buf);
+    return;
+  }
   for (;;) {
     long blk = atomic_fetch_add(&j->next_block, 1);
     long m0 = blk * j->mc;
@@ -169,10 +317,6 @@ static void rows_worker(void *ctx, int ti, int tc) {
     if (identity && rows % mr == 0) {
       a = j->g->src + m0 * j->k;
     } else {
-      if (!buf && !(buf = alloc_floats((size_t)(j->mc + mr) * j->k))) {
-        atomic_store(&j->failed, 1);
-        break;
-      }
       gather_rows(j->g, m0, rows, buf);
       long padded = (rows + mr - 1) / mr * mr;
       memset(buf + rows * j->k, 0, sizeof(float) * (size_t)((padded - rows) * j->k));
@@ -199,6 +343,7 @@ static void rows_worker(void *ctx, int ti, int tc) {
 static int run_rows(const gather_spec *g, const float *packed, const micro_kernel *mk, int n, float *out) {
   rows_job j = {.g = g, .mk = mk, .packed = packed, .out = out, .k = spec_k(g), .m = rows_total(g), .n = n};
   j.mc = block_rows(j.k, mk->mr);
+  j.lines = (long)g->batch * g->grid_d * g->grid_h;
   atomic_init(&j.next_block, 0);
   atomic_init(&j.failed, 0);
   pool_run(rows_worker, &j);

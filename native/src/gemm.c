@@ -33,9 +33,32 @@
     }                                                                                                       \
   }
 
+#define DEFINE_SEGMENT_KERNEL(NAME, ATTR, VT, VL, MR, NV)                                                  \
+  ATTR static void NAME(int nseg, const float *const *a, const float *const *b, long seg_len, long ars,     \
+                        long bks, float *c, long ldc) {                                                     \
+    VT acc[MR][NV];                                                                                         \
+    _Pragma("GCC unroll 32") for (int r = 0; r < MR; r++)                                                   \
+        _Pragma("GCC unroll 4") for (int j = 0; j < NV; j++) acc[r][j] = (VT){0};                           \
+    for (int sg = 0; sg < nseg; sg++) {                                                                     \
+      const float *as = a[sg], *bs = b[sg];                                                                 \
+      for (long k = 0; k < seg_len; k++) {                                                                  \
+        VT bv[NV];                                                                                          \
+        _Pragma("GCC unroll 4") for (int j = 0; j < NV; j++) memcpy(&bv[j], bs + k * bks + j * VL, sizeof(VT)); \
+        _Pragma("GCC unroll 32") for (int r = 0; r < MR; r++) {                                             \
+          float s = as[r * ars + k];                                                                        \
+          _Pragma("GCC unroll 4") for (int j = 0; j < NV; j++) acc[r][j] += s * bv[j];                      \
+        }                                                                                                   \
+      }                                                                                                     \
+    }                                                                                                       \
+    _Pragma("GCC unroll 32") for (int r = 0; r < MR; r++)                                                   \
+        _Pragma("GCC unroll 4") for (int j = 0; j < NV; j++) memcpy(c + r * ldc + j * VL, &acc[r][j], sizeof(VT)); \
+  }
+
 typedef float v4sf __attribute__((vector_size(16)));
 DEFINE_KERNEL(kernel_portable_6x8, , v4sf, 4, 6, 2)
 DEFINE_KERNEL(kernel_portable_8x4, , v4sf, 4, 8, 1)
+DEFINE_SEGMENT_KERNEL(segment_portable_6x8, , v4sf, 4, 6, 2)
+DEFINE_SEGMENT_KERNEL(segment_portable_8x4, , v4sf, 4, 8, 1)
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define HAVE_X86_KERNELS 1
@@ -45,12 +68,19 @@ DEFINE_KERNEL(kernel_avx2_6x16, __attribute__((target("avx2,fma"))), v8sf, 8, 6,
 DEFINE_KERNEL(kernel_avx2_12x8, __attribute__((target("avx2,fma"))), v8sf, 8, 12, 1)
 DEFINE_KERNEL(kernel_avx512_12x32, __attribute__((target("avx512f,avx2,fma"))), v16sf, 16, 12, 2)
 DEFINE_KERNEL(kernel_avx512_24x16, __attribute__((target("avx512f,avx2,fma"))), v16sf, 16, 24, 1)
+DEFINE_SEGMENT_KERNEL(segment_avx2_6x16, __attribute__((target("avx2,fma"))), v8sf, 8, 6, 2)
+DEFINE_SEGMENT_KERNEL(segment_avx2_12x8, __attribute__((target("avx2,fma"))), v8sf, 8, 12, 1)
+DEFINE_SEGMENT_KERNEL(segment_avx512_12x32, __attribute__((target("avx512f,avx2,fma"))), v16sf, 16, 12, 2)
+DEFINE_SEGMENT_KERNEL(segment_avx512_24x16, __attribute__((target("avx512f,avx2,fma"))), v16sf, 16, 24, 1)
 #endif
 
-static const kernel_set portable_set = {"portable", {6, 8, kernel_portable_6x8}, {8, 4, kernel_portable_8x4}};
+static const kernel_set portable_set = {"portable", {6, 8, kernel_portable_6x8, segment_portable_6x8},
+                                        {8, 4, kernel_portable_8x4, segment_portable_8x4}};
 #ifdef HAVE_X86_KERNELS
-static const kernel_set avx2_set = {"avx2-fma", {6, 16, kernel_avx2_6x16}, {12, 8, kernel_avx2_12x8}};
-static const kernel_set avx512_set = {"avx512", {12, 32, kernel_avx512_12x32}, {24, 16, kernel_avx512_24x16}};
+static const kernel_set avx2_set = {"avx2-fma", {6, 16, kernel_avx2_6x16, segment_avx2_6x16},
+                                    {12, 8, kernel_avx2_12x8, segment_avx2_12x8}};
+static const kernel_set avx512_set = {"avx512", {12, 32, kernel_avx512_12x32, segment_avx512_12x32},
+                                      {24, 16, kernel_avx512_24x16, segment_avx512_24x16}};
 #endif
 
 static const kernel_set *chosen;

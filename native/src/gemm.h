@@ -10,9 +10,15 @@
 typedef void (*micro_kernel_fn)(long kc, const float *a, long ars, long aks, const float *b, long bks,
                                 float *c, long ldc, int accumulate);
 
+/* Segmented variant for direct (gather-free) convolution: sums over nseg segments, segment s reading
+ * A(r,k) = a[s][r*ars + k] and B(k,:) = b[s][k*bks ..] for k < seg_len; C is stored (not accumulated). */
+typedef void (*segment_kernel_fn)(int nseg, const float *const *a, const float *const *b, long seg_len, long ars,
+                                  long bks, float *c, long ldc);
+
 typedef struct {
   int mr, nr;
   micro_kernel_fn fn;
+  segment_kernel_fn seg;
 } micro_kernel;
 
 typedef struct {

@@ -60,6 +60,11 @@ export function convCases(count: number, seed: number): ConvCase[] {
     { batch: 1, inShape: [10, 10, 10], inChannels: 3, outChannels: 40, filter: [3, 3, 3], strides: [1, 1, 1], dilations: [1, 1, 1], pad: 'same' },
     { batch: 1, inShape: [6, 6, 6], inChannels: 64, outChannels: 33, filter: [3, 3, 3], strides: [1, 1, 1], dilations: [1, 1, 1], pad: 'same' },
     { batch: 1, inShape: [4, 5, 6], inChannels: 5, outChannels: 7, filter: [1, 1, 1], strides: [3, 3, 3], dilations: [1, 1, 1], pad: 'same' },
+    // Long rows (w >= 2 x 24 tiles): the gather-free direct path, its border rows and partial tiles.
+    { batch: 2, inShape: [3, 4, 61], inChannels: 16, outChannels: 16, filter: [3, 3, 3], strides: [1, 1, 1], dilations: [1, 1, 1], pad: 'same' },
+    { batch: 1, inShape: [3, 3, 50], inChannels: 8, outChannels: 40, filter: [3, 3, 3], strides: [1, 1, 2], dilations: [1, 1, 1], pad: 'same' },
+    { batch: 1, inShape: [4, 3, 45], inChannels: 3, outChannels: 16, filter: [3, 3, 3], strides: [1, 1, 1], dilations: [1, 1, 1], pad: 'valid' },
+    { batch: 1, inShape: [2, 2, 70], inChannels: 32, outChannels: 5, filter: [2, 3, 5], strides: [2, 1, 1], dilations: [1, 1, 1], pad: 'same' },
   ];
   while (cases.length < count) {
     const filter: [number, number, number] = [int(1, 3), int(1, 3), int(1, 3)];
