@@ -139,7 +139,8 @@ class TorchProcess {
 
   constructor(python: string, threads: number) {
     const script = fileURLToPath(new URL('./torch_unet.py', import.meta.url));
-    this.child = spawn('nice', ['-n', '10', python, script, '--threads', String(threads)], { stdio: ['pipe', 'pipe', 'pipe'] });
+    // Same niceness as this process (run the whole benchmark under `nice` on a shared machine).
+    this.child = spawn(python, [script, '--threads', String(threads)], { stdio: ['pipe', 'pipe', 'pipe'] });
     this.child.stderr.on('data', (chunk: Buffer) => (this.stderr = (this.stderr + chunk.toString()).slice(-2000)));
     this.lines = createInterface({ input: this.child.stdout });
     this.lines.on('line', (line) => {
@@ -231,7 +232,7 @@ export async function runBigStep(backend: BackendPreference = 'auto'): Promise<B
 
 function runBigInChild(backend: BackendPreference): BigStepResult | { skipped: string } {
   const self = fileURLToPath(import.meta.url);
-  const child = spawnSync('nice', ['-n', '10', process.execPath, '--import', 'tsx', self, '--big', '--backend', backend], {
+  const child = spawnSync(process.execPath, ['--import', 'tsx', self, '--big', '--backend', backend], {
     encoding: 'utf8',
     timeout: 30 * 60_000,
     maxBuffer: 16 << 20,
