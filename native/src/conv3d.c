@@ -479,12 +479,116 @@ static void filter_chunk(filter_job *j, int chunk, float *buf, float *dyp, float
   }
 }
 
+/* Border rows of the direct path: gathered x rows and their dy rows, accumulated like a gathered block. */
+static void filter_flush(filter_job *j, const long *rows, int count, float *buf, float *dyp, float *partial) {
+  const int mr = j->mk->mr, nr = j->mk->nr;
+  const int panels = j->np / nr;
+  if (count == 0) return;
+  for (int i = 0; i < count; i++) {
+    gather_rows(j->g, rows[i], 1, buf + (long)i * j->k);
+    memcpy(dyp + (long)i * j->np, j->dy + rows[i] * j->n, sizeof(float) * (size_t)j->n);
+  }
+  for (long k0 = 0; k0 < j->k; k0 += mr) {
+    int rcount = j->k - k0 < mr ? (int)(j->k - k0) : mr;
+    for (int p = 0; p < panels; p++) {
+      float *c = partial + k0 * j->np + (long)p * nr;
+      if (rcount == mr)
+        j->mk->fn(count, buf + k0, 1, j->k, dyp + (long)p * nr, j->np, c, j->np, 1);
+      else
+        gemm_edge_tile(j->mk, count, buf + k0, 1, j->k, dyp + (long)p * nr, j->np, c, j->np, 1, rcount, nr);
+    }
+  }
+}
+
+/* Gather-free backprop-filter over one chunk of lines (same geometry condition as the forward direct
+ * path, and N a multiple of the kernel width): for each valid (tap_d, tap_h) segment, the K rows of
+ * that segment read x in place, the reduction runs along the line's interior rows. */
+static int filter_chunk_direct(filter_job *j, int chunk, float *buf, float *dyp, float *partial) {
+  const gather_spec *g = j->g;
+  const axis_map *ad = &g->ax[0], *ah = &g->ax[1], *aw = &g->ax[2];
+  const int mr = j->mk->mr, nr = j->mk->nr, c = g->channels;
+  const int panels = j->np / nr;
+  const long seg_len = (long)aw->taps * c;
+  const long lines = (long)g->batch * g->grid_d * g->grid_h;
+  const float *src_end = g->src + (long)g->batch * ad->size * ah->size * aw->size * c;
+  const int max_seg = ad->taps * ah->taps;
+  long *pending = malloc(sizeof(long) * (size_t)j->mc);
+  const float **seg_src = malloc(sizeof(float *) * (size_t)max_seg);
+  long *seg_k = malloc(sizeof(long) * (size_t)max_seg);
+  if (!pending || !seg_src || !seg_k) {
+    free(pending);
+    free(seg_src);
+    free(seg_k);
+    return -1;
+  }
+  int npending = 0;
+  int x_lo = aw->off >= 0 ? 0 : (-aw->off + aw->qs - 1) / aw->qs;
+  int x_hi = aw->size - aw->taps - aw->off < 0 ? 0 : (aw->size - aw->taps - aw->off) / aw->qs + 1;
+  if (x_hi > g->grid_w) x_hi = g->grid_w;
+  if (x_lo > x_hi) x_lo = x_hi;
+  const long step = (long)aw->qs * c;
+  long first = lines * chunk / j->chunks, last = lines * (chunk + 1) / j->chunks;
+  for (long line = first; line < last; line++) {
+    int y = (int)(line % g->grid_h);
+    long t = line / g->grid_h;
+    int z = (int)(t % g->grid_d);
+    int n = (int)(t / g->grid_d);
+    long m_line = line * g->grid_w;
+    int direct_lo = x_lo, direct_hi = x_hi;
+    int nseg = 0;
+    for (int a = 0; a < ad->taps; a++) {
+      int sz = axis_source(ad, z, a);
+      for (int b = 0; sz >= 0 && b < ah->taps; b++) {
+        int sy = axis_source(ah, y, b);
+        if (sy < 0) continue;
+        seg_src[nseg] = g->src + (((long)n * ad->size + sz) * ah->size + sy) * aw->size * c +
+                        ((long)direct_lo * aw->qs + aw->off) * c;
+        seg_k[nseg] = ((long)a * ah->taps + b) * seg_len;
+        /* Edge k-groups read up to mr - 1 floats past the segment: all reads must stay in the source,
+         * else the whole line goes the gathered way. */
+        if (seg_src[nseg] + (long)(direct_hi - direct_lo - 1) * step + (seg_len + mr - 1) / mr * mr > src_end)
+          direct_hi = direct_lo;
+        nseg++;
+      }
+    }
+    const long rows = direct_hi - direct_lo;
+    const float *dyl = j->dy + (m_line + direct_lo) * j->n;
+    for (int s = 0; rows > 0 && s < nseg; s++) {
+      for (long k0 = 0; k0 < seg_len; k0 += mr) {
+        int rcount = seg_len - k0 < mr ? (int)(seg_len - k0) : mr;
+        for (int p = 0; p < panels; p++) {
+          float *cp = partial + (seg_k[s] + k0) * j->np + (long)p * nr;
+          if (rcount == mr)
+            j->mk->fn(rows, seg_src[s] + k0, 1, step, dyl + (long)p * nr, j->n, cp, j->np, 1);
+          else
+            gemm_edge_tile(j->mk, rows, seg_src[s] + k0, 1, step, dyl + (long)p * nr, j->n, cp, j->np, 1, rcount, nr);
+        }
+      }
+    }
+    for (int x = 0; x < g->grid_w; x++) {
+      if (x == direct_lo && direct_hi > direct_lo) x = direct_hi;
+      if (x >= g->grid_w) break;
+      pending[npending++] = m_line + x;
+      if (npending == j->mc) {
+        filter_flush(j, pending, npending, buf, dyp, partial);
+        npending = 0;
+      }
+    }
+  }
+  filter_flush(j, pending, npending, buf, dyp, partial);
+  free(pending);
+  free(seg_src);
+  free(seg_k);
+  return 0;
+}
+
 static void filter_worker(void *ctx, int ti, int tc) {
   filter_job *j = ctx;
   /* Extra mr floats: edge tiles read (but discard) up to mr - 1 columns past the last row. */
   float *buf = alloc_floats((size_t)j->mc * j->k + j->mk->mr);
-  float *dyp = j->n == j->np ? NULL : alloc_floats((size_t)j->mc * j->np);
-  if (!buf || (j->n != j->np && !dyp)) {
+  float *dyp = alloc_floats((size_t)j->mc * j->np);
+  const int direct = spec_is_direct(j->g) && j->n == j->np;
+  if (!buf || !dyp) {
     atomic_store(&j->failed, 1);
   } else {
     for (;;) {
@@ -496,8 +600,15 @@ static void filter_worker(void *ctx, int ti, int tc) {
         break;
       }
       memset(partial, 0, sizeof(float) * (size_t)j->k * j->np);
-      filter_chunk(j, chunk, buf, dyp, partial);
       j->partials[chunk] = partial;
+      if (direct) {
+        if (filter_chunk_direct(j, chunk, buf, dyp, partial) != 0) {
+          atomic_store(&j->failed, 1);
+          break;
+        }
+      } else {
+        filter_chunk(j, chunk, buf, dyp, partial);
+      }
     }
   }
   free(buf);
@@ -547,7 +658,8 @@ int conv3d_backprop_filter(const conv3d_shape *s, const float *x, const float *d
   /* A fixed chunk count (not the thread count) keeps the summation order independent of threads. */
   long fit = PARTIAL_BUDGET_FLOATS / (j.k * j.np);
   j.chunks = (int)(fit < 1 ? 1 : fit > MAX_CHUNKS ? MAX_CHUNKS : fit);
-  if (j.chunks > j.blocks) j.chunks = (int)j.blocks;
+  long units = spec_is_direct(&g) && j.n == j.np ? (long)g.batch * g.grid_d * g.grid_h : j.blocks;
+  if (j.chunks > units) j.chunks = (int)units;
   if (j.chunks < 1) j.chunks = 1;
   atomic_init(&j.next_chunk, 0);
   atomic_init(&j.failed, 0);
