@@ -1,6 +1,7 @@
 /**
  * Synthetic BraTS-like hospitals (deterministic for a seed):
  *   await writeSyntheticDataset({ out, sites: 5, casesPerSite: 4, seed: 1 })  // DIR/site-N/BraTS20_Training_NNN/...
+ *     (grid: { dims: [60, 60, 40] } writes small cases of the same anatomy, for fast tests)
  *   generateCase(seed, siteProfile(seed, site), caseIndex)   // one 240x240x155 case in memory, NIfTI order
  *   await generateMiniCase({ size: 32 })                     // tiny preprocessed case: image [32,32,32,3] + classes
  */
