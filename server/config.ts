@@ -26,7 +26,11 @@ export const FederationConfigSchema = z.object({
   retryDelayS: z.number().nonnegative().max(3600).default(5),
   seed: z.int().default(1),
   maxMessageBytes: z.int().min(64 * 1024).max(1024 * 1024 * 1024).default(DEFAULT_MAX_MESSAGE_BYTES),
-  heartbeatS: z.number().positive().max(600).default(10),
+  /**
+   * Ping interval; a connection silent for 3 intervals is dropped. Sites train on their main thread
+   * and answer between training steps, so keep 3 intervals above the longest step.
+   */
+  heartbeatS: z.number().positive().max(600).default(20),
 }).strict();
 
 export type FederationConfigInput = z.input<typeof FederationConfigSchema>;

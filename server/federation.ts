@@ -6,7 +6,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { RawData } from 'ws';
-import { errorMessage } from '../core/errors.js';
+import { errorMessage, FedSegError } from '../core/errors.js';
 import {
   CLOSE, decodeFrame, decodeJson, encodeFrame, PROTOCOL_VERSION, SiteMessageSchema,
   type Announce, type RoundInstructions, type SiteMessage, type UpdateFrameHeader,
@@ -125,7 +125,7 @@ export class Federation extends EventEmitter<FederationEvents> {
       const before = JSON.parse(storedConfig) as Record<string, unknown>;
       const now = JSON.parse(identity) as Record<string, unknown>;
       const changed = Object.keys(now).filter((k) => JSON.stringify(before[k]) !== JSON.stringify(now[k]));
-      throw new Error(`this server state was created with a different ${changed.join(', ')}; use a new --db or the original config`);
+      throw new FedSegError(`this server state was created with a different ${changed.join(', ')}; use a new --db or the original config`, { file: this.store.file, field: changed[0] });
     }
     this.store.setMeta('config', identity);
     const swept = this.checkpoints.sweepTemporaryFiles();
@@ -356,6 +356,7 @@ export class Federation extends EventEmitter<FederationEvents> {
       this.connections.delete(c);
       if (c.site && this.bySite.get(c.site) === c) {
         this.bySite.delete(c.site);
+        this.awaitingFinalEval.delete(c.site);
         this.store.audit({ actor: c.site, action: 'site-disconnected', round: this.round, detail: { code, phase: this.current?.phase ?? null } });
         this.emit('site-disconnected', c.site);
         this.poke();

@@ -79,7 +79,7 @@ export class SiteRuntime extends EventEmitter<{ event: [SiteEvent] }> {
   private answered = new Set<string>();
   /** The round being trained, so a resent global frame after reconnect does not start it twice. */
   private training: { key: string; abort: AbortController } | null = null;
-  /** Last update built, kept until the server acknowledges it, to resend after a reconnect. */
+  /** Last update built, kept until the server acknowledges it, to resend when the server asks again after a reconnect. */
   private unacknowledged: { round: number; attempt: number; header: Parameters<FederationClient['sendUpdate']>[0]; bytes: Uint8Array } | null = null;
   private work: Promise<void> = Promise.resolve();
   private resolveDone!: (o: SiteOutcome) => void;
@@ -106,10 +106,9 @@ export class SiteRuntime extends EventEmitter<{ event: [SiteEvent] }> {
       initialBackoffMs: this.opts.initialBackoffMs, maxBackoffMs: this.opts.maxBackoffMs, software: 'fedseg-site',
     });
     this.client = client;
-    client.on('welcome', (site) => {
-      this.emitEvent({ type: 'connected', site, server: this.opts.url });
-      if (this.unacknowledged) client.sendUpdate(this.unacknowledged.header, this.unacknowledged.bytes);
-    });
+    // After a reconnect the server resends the round's weights if it still waits for this site;
+    // onGlobal then resends an update that was never acknowledged.
+    client.on('welcome', (site) => this.emitEvent({ type: 'connected', site, server: this.opts.url }));
     client.on('disconnected', (reason, retryInMs) => this.emitEvent({ type: 'disconnected', reason, retryInMs }));
     client.on('fatal', (reason) => {
       this.emitEvent({ type: 'error', message: reason });

@@ -129,10 +129,25 @@ test('updates with wrong shapes, NaN, Inf, a wrong architecture hash, bad case c
       assert.equal(verdict.type, 'update-rejected', `${kind} must be rejected`);
       await site.until(() => site.messages.find((m) => m.type === 'left-out' && m.round === 1), `${kind} left out`);
       const a2 = await site.announce(2);
-      site.client.send({ type: 'decline', round: 2, attempt: a2.attempt, reason: 'test' });
+      if (kind !== 'nan') {
+        site.client.send({ type: 'decline', round: 2, attempt: a2.attempt, reason: 'test' });
+        return verdict.type === 'update-rejected' ? verdict.reason : '';
+      }
+      // This site takes part in round 2 but first sends a late update for round 1.
+      site.client.send({ type: 'approve', round: 2, attempt: a2.attempt });
+      const round2 = await site.trainWeights(2);
+      let count2 = site.messages.length;
+      site.sendUpdate(1, a.attempt, shifted(round2.weights, 9));
+      const late = await site.verdict(1, count2);
+      assert.equal(late.type, 'update-rejected');
+      staleReason = late.type === 'update-rejected' ? late.reason : '';
+      count2 = site.messages.length;
+      site.sendUpdate(2, a2.attempt, shifted(round2.weights, 0.2));
+      assert.equal((await site.verdict(2, count2)).type, 'update-accepted', 'a late update does not cost the site its place in the current round');
       return verdict.type === 'update-rejected' ? verdict.reason : '';
     };
 
+    let staleReason = '';
     const duplicateAndStale = async () => {
       const a = await dup.announce(1);
       dup.client.send({ type: 'approve', round: 1, attempt: a.attempt });
@@ -149,15 +164,15 @@ test('updates with wrong shapes, NaN, Inf, a wrong architecture hash, bad case c
       const round2 = await dup.trainWeights(2);
       count = dup.messages.length;
       dup.sendUpdate(1, a.attempt, shifted(round2.weights, 9));
-      const stale = await dup.verdict(1, count);
-      assert.equal(stale.type, 'update-rejected');
+      const again = await dup.verdict(1, count);
+      assert.equal(again.type, 'update-rejected');
       count = dup.messages.length;
       dup.sendUpdate(2, a2.attempt, shifted(round2.weights, 0.2));
-      assert.equal((await dup.verdict(2, count)).type, 'update-accepted', 'a stale update does not cost the site its place in the current round');
-      return [second.type === 'update-rejected' ? second.reason : '', stale.type === 'update-rejected' ? stale.reason : ''];
+      assert.equal((await dup.verdict(2, count)).type, 'update-accepted');
+      return [second.type === 'update-rejected' ? second.reason : '', again.type === 'update-rejected' ? again.reason : ''];
     };
 
-    const [reasons, [dupReason, staleReason]] = await Promise.all([Promise.all(bad.map((b) => misbehave(b, scripted[b]))), duplicateAndStale()]);
+    const [reasons, [dupReason, dupAfterRoundReason]] = await Promise.all([Promise.all(bad.map((b) => misbehave(b, scripted[b]))), duplicateAndStale()]);
     assert.equal(await server.federation.done, 'finished');
     assert.match(reasons[0], /architecture mismatch/);
     assert.match(reasons[1], /NaN or Infinity/);
@@ -167,18 +182,20 @@ test('updates with wrong shapes, NaN, Inf, a wrong architecture hash, bad case c
     assert.match(reasons[5], /exceeds the 4 training cases/);
     assert.match(reasons[6], /positive integer/);
     assert.match(dupReason, /duplicate/);
-    assert.match(staleReason, /round 1/);
+    assert.match(dupAfterRoundReason, /duplicate/);
+    assert.match(staleReason, /update is for round 1, but round 2 is collecting/);
 
-    // Round 1 = (2 * 0.1 + 2 * 0.3 + 4 * 0.2) / 8 = 0.2 on every weight; round 2 adds another 0.2.
+    // Round 1 = (2 * 0.1 + 2 * 0.3 + 4 * 0.2) / 8 = 0.2 on every weight; round 2 (with the nan site
+    // back and honest) = (2 * 0.1 + 2 * 0.3 + 4 * 0.2 + 4 * 0.2) / 12 = 0.2 again.
     const init = initialWeights(tinyConfig, 7);
     assertShifted(await globalOf(server, 1), init, 0.2);
     assertShifted(await globalOf(server, 2), init, 0.4);
     const log = await audit(server);
     const rejected = log.filter((e) => e.action === 'update-rejected');
-    assert.equal(rejected.length, bad.length + 2);
+    assert.equal(rejected.length, bad.length + 3);
     assert.ok(rejected.every((e) => typeof e.detail.reason === 'string' && e.detail.reason.length > 0));
     const completed = log.filter((e) => e.action === 'round-completed');
-    assert.deepEqual(completed.map((e) => (e.detail.sites as string[]).sort()), [['dup', 'h1', 'h2'], ['dup', 'h1', 'h2']]);
+    assert.deepEqual(completed.map((e) => (e.detail.sites as string[]).sort()), [['dup', 'h1', 'h2'], ['dup', 'h1', 'h2', 'nan']]);
     for (const s of [...Object.values(scripted), dup]) s.stop();
     await Promise.all([h1.site.done, h2.site.done]);
   } finally {
