@@ -18,7 +18,7 @@ import { runRawKernel } from './raw-kernel.js';
 import { geometrySizes, type Conv3DGeometry, type ConvEngine } from './conv-engine.js';
 
 /** Protocol version the addon reports in info().version; bumped whenever its call signatures change. */
-const ADDON_VERSION = 3;
+const ADDON_VERSION = 4;
 
 type Triple = [number, number, number];
 type Shape5 = [number, number, number, number, number];
@@ -46,6 +46,7 @@ export interface NativeAddon {
     x: Float32Array, xShape: Shape5, dy: Float32Array, dyShape: Shape5, dx: Float32Array,
     filter: Triple, strides: Triple, pads: Triple,
   ): void;
+  sumRows(x: Float32Array, rows: number, cols: number, out: Float32Array): void;
   setThreads(threads: number): void;
   info(): { isa: string; threads: number; version: number };
 }
@@ -74,8 +75,8 @@ export function probeNativeAddon(path: string): { addon?: NativeAddon; status: s
   }
   try {
     const addon = createRequire(import.meta.url)(path) as Partial<NativeAddon>;
-    const fns = ['conv3d', 'conv3dBackpropInput', 'conv3dBackpropFilter', 'tile', 'slice', 'maxPool3d', 'maxPool3dGrad', 'setThreads',
-      'info'] as const;
+    const fns = ['conv3d', 'conv3dBackpropInput', 'conv3dBackpropFilter', 'tile', 'slice', 'maxPool3d', 'maxPool3dGrad', 'sumRows',
+      'setThreads', 'info'] as const;
     if (fns.some((f) => typeof addon[f] !== 'function')) {
       return { status: `native conv3d addon at ${path} lacks the expected functions; rebuild it` };
     }
@@ -147,10 +148,12 @@ type KernelArgs = { inputs: Record<string, TensorInfo>; backend: unknown; attrs?
 const stockKernels = new Map<string, KernelConfig>();
 
 /**
- * Replaces the backend's Tile, Slice, MaxPool3D and MaxPool3DGrad kernels with the addon's. TF.js 4.22's
- * wasm backend runs Tile and rank >= 4 Slice element by element (the concat gradient's slices alone took
- * ~2 s of a 64^3 U-Net step) and its 3D pooling single-threaded; the native ones are memcpy runs and
- * threaded loops. All are bit-identical to TF.js's cpu kernels (test/native/extra-kernels.test.ts).
+ * Replaces the backend's Tile, Slice, MaxPool3D, MaxPool3DGrad and (for sums over leading axes, i.e.
+ * bias gradients) Sum kernels with the addon's. TF.js 4.22's wasm backend runs Tile and rank >= 4 Slice
+ * element by element (the concat gradient's slices alone took ~2 s of a 64^3 U-Net step), its 3D
+ * pooling single-threaded, and transposes before summing over leading axes; the native ones are memcpy
+ * runs, threaded loops and one pass. Tile/Slice/pooling are bit-identical to TF.js's cpu kernels, Sum
+ * (double accumulation) equal to float32 rounding (test/native/extra-kernels.test.ts).
  * Non-float32 or NCDHW inputs fall through to the stock kernel. Returns the kernels replaced ([] when
  * the addon is unavailable or the backend is not wasm/cpu). Idempotent.
  */
@@ -163,6 +166,7 @@ export function installNativeKernels(backendName: string): string[] {
     [tf.Slice, (stock) => sliceKernel(addon, backendName, stock)],
     [tf.MaxPool3D, (stock) => maxPoolKernel(addon, backendName, stock)],
     [tf.MaxPool3DGrad, (stock) => maxPoolGradKernel(addon, backendName, stock)],
+    [tf.Sum, (stock) => sumKernel(addon, backendName, stock)],
   ];
   for (const [name, make] of makers) {
     const key = `${backendName}/${name}`;
@@ -181,7 +185,7 @@ export function installNativeKernels(backendName: string): string[] {
 
 /** Puts TF.js's own kernels back (tests and benchmarks compare with and without). */
 export function uninstallNativeKernels(backendName: string): void {
-  for (const name of [tf.Tile, tf.Slice, tf.MaxPool3D, tf.MaxPool3DGrad]) {
+  for (const name of [tf.Tile, tf.Slice, tf.MaxPool3D, tf.MaxPool3DGrad, tf.Sum]) {
     const stock = stockKernels.get(`${backendName}/${name}`);
     if (!stock) continue;
     tf.unregisterKernel(name, backendName);
@@ -254,5 +258,22 @@ function maxPoolGradKernel(addon: NativeAddon, backendName: string, stock: Kerne
     const xShape = input.shape as Shape5;
     return runRawKernel(backendName, backend, [input, dy], xShape, ([xs, dys], dx) =>
       addon.maxPool3dGrad(xs, xShape, dys, dy.shape as Shape5, dx, ...poolArgs(info)));
+  });
+}
+
+/** Largest trailing block Sum handles natively (the double partials are chunks x cols). */
+const SUM_MAX_COLS = 65536;
+
+function sumKernel(addon: NativeAddon, backendName: string, stock: KernelConfig): KernelFunc {
+  return withFallback(stock, ({ inputs: { x }, backend, attrs }) => {
+    const a = attrs as { axis: number | number[]; keepDims?: boolean };
+    const axes = [...tf.util.parseAxisParam(a.axis, x.shape)].sort((p, q) => p - q);
+    const lead = axes.length;
+    if (lead === 0 || !axes.every((axis, i) => axis === i)) return undefined;
+    const rows = x.shape.slice(0, lead).reduce((p, q) => p * q, 1);
+    const cols = x.shape.slice(lead).reduce((p, q) => p * q, 1);
+    if (rows < 1 || cols < 1 || cols > SUM_MAX_COLS || rows > 2 ** 30) return undefined;
+    const outShape = a.keepDims ? x.shape.map((d, i) => (i < lead ? 1 : d)) : x.shape.slice(lead);
+    return runRawKernel(backendName, backend, [x], outShape, ([xs], out) => addon.sumRows(xs, rows, cols, out));
   });
 }

@@ -8,8 +8,10 @@
  *  backpropInput    stride 1: the same plane convolution of dy with the filter rotated 180 degrees and
  *                   in/out channels swapped (full padding). Other strides: dcols = dy x W^T (XNNPACK
  *                   GEMM) scattered back with col2im.
- *  backpropFilter   per filter tap t: dW[t]^T [Co,Ci] = dy^T [Co,R] x shift_t(x) [R,Ci], one XNNPACK GEMM
- *                   per tap over a shifted copy of x (row runs copied with zero borders).
+ *  backpropFilter   dW [K,Co] = sum over row chunks of colsT [K,R] x dy [R,Co] (XNNPACK GEMM), the
+ *                   transposed columns written tap by tap. (Contracting over R as the GEMM's inner
+ *                   dimension keeps XNNPACK at matMul speed; per-tap GEMMs with 16 x 16 outputs ran ~7x
+ *                   slower.)
  * TF.js's wasm BatchMatMul takes XNNPACK's fast path only for untransposed operands with batch 1 and
  * caches the packed right-hand operand by tensor id until that tensor is disposed, so every right-hand
  * operand here is either the filter itself or a fresh tensor disposed right after use.
@@ -226,11 +228,14 @@ export function wasmConvBackpropInput(backend: WasmBackendLike, dy: TensorInfo, 
   }
 }
 
-/** shifted[(r - r0) * Ci + ci] = x at output row r's input voxel for tap (fd, fh, fw), 0 in padding. */
-function shiftRows(x: Float32Array, g: Conv3DGeometry, fd: number, fh: number, fw: number, r0: number, r1: number, out: Float32Array): void {
+/**
+ * Transposed columns of rows [r0, r1) for one filter tap: colsT[(tapColumn + ci) * m + (r - r0)] = x at
+ * output row r's input voxel for tap (fd, fh, fw), 0 in padding (m = r1 - r0).
+ */
+function tapColumnsTransposed(x: Float32Array, g: Conv3DGeometry, fd: number, fh: number, fw: number, r0: number, r1: number,
+  tapColumn: number, colsT: Float32Array): void {
   const c = g.inChannels;
-  const unitW = g.strideWidth === 1;
-  let p = 0;
+  const m = r1 - r0;
   let r = r0;
   while (r < r1) {
     // One output row (b, od, oh): ow from r's position to the row end or r1.
@@ -243,66 +248,130 @@ function shiftRows(x: Float32Array, g: Conv3DGeometry, fd: number, fh: number, f
     const count = Math.min(g.outWidth - ow0, r1 - r);
     const id = od * g.strideDepth - g.padFront + fd * g.dilationDepth;
     const ih = oh * g.strideHeight - g.padTop + fh * g.dilationHeight;
+    const column0 = r - r0;
     if (id < 0 || id >= g.inDepth || ih < 0 || ih >= g.inHeight) {
-      out.fill(0, p, p + count * c);
+      for (let ci = 0; ci < c; ci++) colsT.fill(0, (tapColumn + ci) * m + column0, (tapColumn + ci) * m + column0 + count);
     } else {
-      const rowBase = ((b * g.inDepth + id) * g.inHeight + ih) * g.inWidth;
-      for (let i = 0; i < count; i++) {
-        const iw = (ow0 + i) * g.strideWidth - g.padLeft + fw * g.dilationWidth;
-        const dst = p + i * c;
-        if (iw < 0 || iw >= g.inWidth) {
-          out.fill(0, dst, dst + c);
-        } else if (unitW) {
-          // Contiguous run until the row's right edge: one copy.
-          const run = Math.min(count - i, g.inWidth - iw);
-          out.set(x.subarray((rowBase + iw) * c, (rowBase + iw + run) * c), dst);
-          i += run - 1;
-        } else {
-          const src = (rowBase + iw) * c;
-          for (let ci = 0; ci < c; ci++) out[dst + ci] = x[src + ci];
-        }
+      // Input column of output column ow0 + i is iw0 + i*sW; [lo, hi) are the i inside the volume.
+      const iw0 = ow0 * g.strideWidth - g.padLeft + fw * g.dilationWidth;
+      const lo = Math.min(count, Math.max(0, Math.ceil(-iw0 / g.strideWidth)));
+      const hi = Math.max(lo, Math.min(count, Math.ceil((g.inWidth - iw0) / g.strideWidth)));
+      const step = g.strideWidth * c;
+      const rowBase = (((b * g.inDepth + id) * g.inHeight + ih) * g.inWidth + iw0) * c;
+      for (let ci = 0; ci < c; ci++) {
+        const dst = (tapColumn + ci) * m + column0;
+        if (lo > 0) colsT.fill(0, dst, dst + lo);
+        for (let i = lo, src = rowBase + lo * step + ci; i < hi; i++, src += step) colsT[dst + i] = x[src];
+        if (hi < count) colsT.fill(0, dst + hi, dst + count);
       }
     }
-    p += count * c;
     r += count;
   }
 }
 
-export function wasmConvBackpropFilter(backend: WasmBackendLike, x: TensorInfo, dy: TensorInfo, g: Conv3DGeometry): TensorInfo {
-  const ci = g.inChannels;
-  const co = g.outChannels;
-  const rows = outputRows(g);
-  const dw = backend.makeOutput([g.filterDepth, g.filterHeight, g.filterWidth, ci, co], 'float32');
-  const sum = new Float64Array(g.filterDepth * g.filterHeight * g.filterWidth * ci * co);
-  const chunk = Math.max(1, Math.min(rows, Math.floor(columnBudgetFloats / Math.max(ci, co))));
-  const scratch = new Scratch(backend);
-  try {
-    const dyT = scratch.alloc(chunk * co);
-    const partial = scratch.alloc(co * ci);
-    const xSize = xSizeOf(g);
-    for (let r0 = 0; r0 < rows; r0 += chunk) {
-      const r1 = Math.min(rows, r0 + chunk);
-      const m = r1 - r0;
-      {
-        const src = view(backend, dy, rows * co);
-        const dst = view(backend, dyT, m * co);
-        for (let i = 0; i < m; i++) for (let j = 0; j < co; j++) dst[j * m + i] = src[(r0 + i) * co + j];
-      }
-      let tap = 0;
-      for (let fd = 0; fd < g.filterDepth; fd++) {
-        for (let fh = 0; fh < g.filterHeight; fh++) {
-          for (let fw = 0; fw < g.filterWidth; fw++, tap++) {
-            // A fresh right-hand tensor per GEMM: XNNPACK caches packed weights by tensor id.
-            const shifted = scratch.alloc(m * ci);
-            shiftRows(view(backend, x, xSize), g, fd, fh, fw, r0, r1, view(backend, shifted, m * ci));
-            gemm(backend, dyT, shifted, partial, co, m, ci);
-            scratch.release(shifted);
-            const p = view(backend, partial, co * ci);
-            const base = tap * ci * co;
-            for (let j = 0; j < co; j++) for (let i = 0; i < ci; i++) sum[base + i * co + j] += p[j * ci + i];
+/** Unit stride and dilation with output size = input size ('same' padding): the U-Net's convolutions. */
+function isSameUnit(g: Conv3DGeometry): boolean {
+  return isUnitStride(g) && g.outDepth === g.inDepth && g.outHeight === g.inHeight && g.outWidth === g.inWidth;
+}
+
+/**
+ * Transposed columns for same-size unit-stride convolutions, rows = the voxels of planes [z0, z1) of
+ * batch item b: the column of tap (dz, dy, dx) and channel ci is channel ci of x shifted by
+ * dz*H*W + dy*W + dx, so each is one contiguous copy from a channel-major copy of x (with the depth
+ * halo), followed by zeroing the entries whose neighbour lies outside the volume.
+ */
+function sameUnitColumnsTransposed(x: Float32Array, g: Conv3DGeometry, b: number, z0: number, z1: number, colsT: Float32Array): void {
+  const c = g.inChannels;
+  const [D, H, W] = [g.inDepth, g.inHeight, g.inWidth];
+  const hw = H * W;
+  const m = (z1 - z0) * hw;
+  const za = Math.max(0, z0 - g.padFront);
+  const zb = Math.min(D, z1 + g.filterDepth - 1 - g.padFront);
+  const span = (zb - za) * hw;
+  const channelMajor = new Float32Array(c * span);
+  const base = (b * D + za) * hw * c;
+  for (let v = 0; v < span; v++) for (let ci = 0; ci < c; ci++) channelMajor[ci * span + v] = x[base + v * c + ci];
+  let tap = 0;
+  for (let fd = 0; fd < g.filterDepth; fd++) {
+    const dz = fd - g.padFront;
+    for (let fh = 0; fh < g.filterHeight; fh++) {
+      const dy = fh - g.padTop;
+      for (let fw = 0; fw < g.filterWidth; fw++, tap++) {
+        const dx = fw - g.padLeft;
+        // Output voxel v (relative to z0) reads source voxel v + shift (relative to za).
+        const shift = (z0 - za + dz) * hw + dy * W + dx;
+        const lo = Math.min(m, Math.max(0, -shift));
+        const hi = Math.max(lo, Math.min(m, span - shift));
+        for (let ci = 0; ci < c; ci++) {
+          const row = (tap * c + ci) * m;
+          if (lo > 0) colsT.fill(0, row, row + lo);
+          colsT.set(channelMajor.subarray(ci * span + lo + shift, ci * span + hi + shift), row + lo);
+          if (hi < m) colsT.fill(0, row + hi, row + m);
+          for (let z = z0; z < z1; z++) {
+            const plane = row + (z - z0) * hw;
+            if (z + dz < 0 || z + dz >= D) {
+              colsT.fill(0, plane, plane + hw);
+              continue;
+            }
+            // Rows whose neighbour row is outside, then columns whose neighbour column is (row wrap-around).
+            if (dy < 0) colsT.fill(0, plane, plane - dy * W);
+            else if (dy > 0) colsT.fill(0, plane + (H - dy) * W, plane + hw);
+            if (dx !== 0) {
+              const first = dx < 0 ? 0 : W - dx;
+              const count = Math.abs(dx);
+              for (let y = 0; y < H; y++) colsT.fill(0, plane + y * W + first, plane + y * W + first + count);
+            }
           }
         }
       }
+    }
+  }
+}
+
+export function wasmConvBackpropFilter(backend: WasmBackendLike, x: TensorInfo, dy: TensorInfo, g: Conv3DGeometry): TensorInfo {
+  const k = columnsPerRow(g);
+  const co = g.outChannels;
+  const rows = outputRows(g);
+  const dw = backend.makeOutput([g.filterDepth, g.filterHeight, g.filterWidth, g.inChannels, co], 'float32');
+  const sum = new Float64Array(k * co);
+  const scratch = new Scratch(backend);
+  // Row chunks: whole output planes of one batch item on the shifted-copy path, any rows otherwise.
+  const planeRows = g.outHeight * g.outWidth;
+  const sameUnit = isSameUnit(g);
+  const chunks: [number, number][] = [];
+  if (sameUnit) {
+    const planes = Math.max(1, Math.min(g.outDepth, Math.floor(columnBudgetFloats / (k * planeRows))));
+    for (let b = 0; b < g.batch; b++)
+      for (let z = 0; z < g.outDepth; z += planes) chunks.push([(b * g.outDepth + z) * planeRows, (b * g.outDepth + Math.min(g.outDepth, z + planes)) * planeRows]);
+  } else {
+    const chunk = Math.max(1, Math.min(rows, Math.floor(columnBudgetFloats / k)));
+    for (let r0 = 0; r0 < rows; r0 += chunk) chunks.push([r0, Math.min(rows, r0 + chunk)]);
+  }
+  try {
+    const colsT = scratch.alloc(Math.max(...chunks.map(([r0, r1]) => r1 - r0)) * k);
+    const partial = scratch.alloc(k * co);
+    const xSize = xSizeOf(g);
+    for (const [r0, r1] of chunks) {
+      const m = r1 - r0;
+      if (sameUnit) {
+        const plane0 = r0 / planeRows;
+        const b = Math.floor(plane0 / g.outDepth);
+        const z0 = plane0 - b * g.outDepth;
+        sameUnitColumnsTransposed(view(backend, x, xSize), g, b, z0, z0 + m / planeRows, view(backend, colsT, m * k));
+      } else {
+        let tap = 0;
+        for (let fd = 0; fd < g.filterDepth; fd++)
+          for (let fh = 0; fh < g.filterHeight; fh++)
+            for (let fw = 0; fw < g.filterWidth; fw++, tap++)
+              tapColumnsTransposed(view(backend, x, xSize), g, fd, fh, fw, r0, r1, tap * g.inChannels, view(backend, colsT, m * k));
+      }
+      // A fresh right-hand tensor per chunk: XNNPACK caches packed weights by tensor id.
+      const dyRows = scratch.alloc(m * co);
+      view(backend, dyRows, m * co).set(view(backend, dy, rows * co).subarray(r0 * co, r1 * co));
+      gemm(backend, colsT, dyRows, partial, k, m, co);
+      scratch.release(dyRows);
+      const p = view(backend, partial, k * co);
+      for (let i = 0; i < p.length; i++) sum[i] += p[i];
     }
     view(backend, dw, sum.length).set(sum);
   } finally {

@@ -25,6 +25,9 @@ const CASES: ConvCase[] = [
   { x: [1, 4, 5, 3, 2], filter: [5, 5, 5, 2, 2], strides: 1, pad: 'same' },
   { x: [1, 7, 7, 7, 2], filter: [3, 3, 3, 2, 3], strides: 1, pad: 'same', dilations: 2 },
   { x: [1, 8, 6, 7, 2], filter: [3, 3, 2, 2, 2], strides: 1, pad: 'valid', dilations: [2, 1, 3] },
+  { x: [2, 5, 4, 6, 3], filter: [3, 3, 3, 3, 2], strides: 1, pad: 'same' },
+  { x: [1, 4, 5, 4, 2], filter: [2, 2, 2, 2, 3], strides: 1, pad: 'same' },
+  { x: [1, 3, 7, 2, 4], filter: [3, 5, 1, 4, 2], strides: 1, pad: 'same' },
 ];
 
 const TOLERANCE = 1e-5;
