@@ -18,6 +18,7 @@ export interface BaselineOptions {
   factor: number;
   epochs: number;
   learningRate: number;
+  batchSize: number;
   seed: number;
   log: (line: string) => void;
 }
@@ -32,30 +33,31 @@ export async function runBaselines(o: BaselineOptions): Promise<BaselineResults>
   }
   const fit = async (cases: TrainingCase[], label: string): Promise<SegmentationModel> => {
     const model = createModel(o.modelConfig, o.seed % 2 ** 31);
-    const result = await trainLocal({ model, data: cases, epochs: o.epochs, batchSize: 2, learningRate: o.learningRate, seed: o.seed, patch: [...o.modelConfig.inputShape] });
+    const result = await trainLocal({ model, data: cases, epochs: o.epochs, batchSize: o.batchSize, learningRate: o.learningRate, seed: o.seed, patch: [...o.modelConfig.inputShape] });
     o.log(`baseline ${label}: ${result.metrics.steps} steps on ${cases.length} cases, final loss ${result.metrics.loss.toFixed(4)}`);
     return model;
   };
-  const scoreOn = (model: SegmentationModel, site: string): SiteDice => {
+  const scoreOn = async (model: SegmentationModel, site: string): Promise<SiteDice> => {
     const cases = heldOut.get(site) ?? [];
-    const m = evaluateCases(model, cases, o.factor);
+    const m = await evaluateCases(model, cases, o.factor);
     return { ET: m.dice_ET, TC: m.dice_TC, WT: m.dice_WT, cases: cases.length };
   };
 
   const localOnly: Record<string, SiteDice> = {};
   for (const site of o.sites) {
     const model = await fit(train.get(site.name) ?? [], `local-only ${site.name}`);
-    localOnly[site.name] = scoreOn(model, site.name);
+    localOnly[site.name] = await scoreOn(model, site.name);
     model.dispose();
   }
   const pooled = o.sites.flatMap((s) => train.get(s.name) ?? []);
   const central = await fit(pooled, 'centralised');
-  const centralised = Object.fromEntries(o.sites.map((s) => [s.name, scoreOn(central, s.name)]));
+  const centralised: Record<string, SiteDice> = {};
+  for (const site of o.sites) centralised[site.name] = await scoreOn(central, site.name);
   central.dispose();
   return {
     localOnly, localOnlyMean: meanDice(Object.values(localOnly)),
     centralised, centralisedMean: meanDice(Object.values(centralised)),
-    budget: `${o.epochs} epoch(s) over each model's training cases (= rounds x local epochs of the federation), batch 2, same initial weights`,
+    budget: `${o.epochs} epoch(s) over each model's training cases (= rounds x local epochs of the federation), batch ${o.batchSize}, same initial weights`,
     seconds: (Date.now() - started) / 1000,
   };
 }

@@ -4,6 +4,7 @@
  * BraTS metrics on the full 240 x 240 x 155 grid. Cases are preprocessed once (SPEC section 3 crop)
  * and shrunk by `factor` (the demo's reduced input size), then kept in memory across rounds.
  */
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { discoverDataset, type BratsCaseFiles } from '../core/brats/index.js';
 import { FedSegError } from '../core/errors.js';
 import { computeCaseMetrics, readLabelVolume, REGIONS, type LabelVolume } from '../core/metrics/index.js';
@@ -67,11 +68,16 @@ export function predictFullGrid(model: SegmentationModel, item: Pick<HeldOutCase
   return uncropClassesToLabels(classes, item.crop, item.sourceDims);
 }
 
-/** Mean Dice and HD95 per region over the held-out cases, named as the federation reports them. */
-export function evaluateCases(model: SegmentationModel, cases: readonly HeldOutCase[], factor: number): Record<string, number> {
+/**
+ * Mean Dice and HD95 per region over the held-out cases, named as the federation reports them.
+ * Yields to the event loop between cases so the site keeps answering heartbeats.
+ */
+export async function evaluateCases(model: SegmentationModel, cases: readonly HeldOutCase[], factor: number): Promise<Record<string, number>> {
   const sums: Record<string, number> = {};
   for (const item of cases) {
+    await yieldToEventLoop();
     const pred = predictFullGrid(model, item, factor);
+    await yieldToEventLoop();
     const metrics = computeCaseMetrics({ data: pred, dims: item.truth.dims, spacing: item.truth.spacing, source: `prediction for ${item.caseId}` }, item.truth);
     for (const region of REGIONS) {
       sums[`dice_${region}`] = (sums[`dice_${region}`] ?? 0) + metrics[region].dice;
@@ -119,7 +125,7 @@ export class DownsampledSiteTrainer implements LocalTrainer {
     const { heldOut } = await this.load();
     const model = this.model(args.config, args.weights);
     try {
-      return { numCases: heldOut.length, metrics: evaluateCases(model, heldOut, this.opts.factor) };
+      return { numCases: heldOut.length, metrics: await evaluateCases(model, heldOut, this.opts.factor) };
     } finally {
       model.dispose();
     }

@@ -98,7 +98,7 @@ export async function runFederation(opts: FederationRunOptions): Promise<Federat
         cwd: REPO_ROOT,
         // The token goes through the environment, not argv, so `ps` does not show it.
         env: { ...process.env, FEDSEG_SITE_TOKEN: tokens[n] },
-        stdio: ['ignore', 'pipe', 'pipe'],
+        stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       });
       children.push(child);
       createInterface({ input: child.stdout! }).on('line', (line) => log.write(`${line}\n`));

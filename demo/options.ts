@@ -13,9 +13,11 @@ export const DemoOptionsSchema = z.object({
   /** Synthetic cases per site, of which `heldOut` are kept for evaluation. */
   casesPerSite: z.int().min(2).max(200).default(5),
   heldOut: z.int().min(1).max(100).default(2),
-  localEpochs: z.int().min(1).max(100).default(1),
-  /** Model window (cube side) after downsampling the 128^3 crop; must divide by 2^(depth-1). */
-  inputSize: z.int().min(8).max(128).default(32),
+  localEpochs: z.int().min(1).max(100).default(6),
+  /** Model window (cube side) after downsampling the 128^3 crop; must divide 128 and by 2^(depth-1). */
+  inputSize: z.int().min(4).max(128).default(16),
+  learningRate: z.number().positive().max(1).default(1e-3),
+  batchSize: z.int().min(1).max(16).default(1),
   baseFilters: z.int().min(1).max(64).default(8),
   depth: z.int().min(2).max(5).default(3),
   seed: z.int().min(0).max(0xffffffff).default(2020),
@@ -30,6 +32,7 @@ export function parseDemoOptions(raw: Record<string, unknown>): DemoOptions {
   }
   const o = parsed.data;
   if (o.heldOut >= o.casesPerSite) throw new FedSegError(`--held-out ${o.heldOut} must be below --cases ${o.casesPerSite}`, { field: '--held-out' });
+  if (128 % o.inputSize !== 0) throw new FedSegError(`--input-size ${o.inputSize} must divide the 128^3 crop`, { field: '--input-size' });
   if (o.inputSize % 2 ** (o.depth - 1) !== 0) {
     throw new FedSegError(`--input-size ${o.inputSize} must divide by 2^(depth-1) = ${2 ** (o.depth - 1)}`, { field: '--input-size' });
   }

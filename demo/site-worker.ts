@@ -30,6 +30,8 @@ async function main(): Promise<number> {
   });
   runtime.on('event', (event) => print(event));
   process.once('SIGTERM', () => runtime.stop());
+  // The demo talks to us over IPC only to notice when it is gone: never outlive it.
+  process.once('disconnect', () => runtime.stop());
   await runtime.start();
   const outcome = await runtime.done;
   print({ type: 'exit', outcome, bytesSent: runtime.bytesSent, bytesReceived: runtime.bytesReceived });

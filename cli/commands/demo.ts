@@ -6,7 +6,8 @@ import { runDemo } from '../../demo/run-demo.js';
 import type { CliCommand } from '../command.js';
 
 const usage = `Usage: fedseg demo [--out DIR] [--sites N] [--rounds N] [--model unet|attention-unet] [--baselines] [--json]
-                   [--cases N] [--held-out N] [--local-epochs N] [--input-size N] [--base-filters N] [--depth N] [--seed S]
+                   [--cases N] [--held-out N] [--local-epochs N] [--input-size N] [--base-filters N] [--depth N]
+                   [--lr X] [--batch N] [--seed S]
 
 Runs a whole federation on this machine: generates synthetic BraTS-like data for N hospitals under
 DIR/data (reused on later runs), splits each site's cases into training and held-out, starts the
@@ -17,8 +18,8 @@ prediction slice); server state and logs go under DIR/server and DIR/logs.
 --baselines also trains local-only (each site alone) and centralised models on the same split and
 budget and adds them to the report.
 
-Defaults: --out ./demo-output --sites 5 --rounds 3 --model unet --cases 5 --held-out 2 --local-epochs 1
---input-size 32 (the 128^3 crop downsampled x4) --base-filters 8 --depth 3 --seed 2020.`;
+Defaults: --out ./demo-output --sites 5 --rounds 3 --model unet --cases 5 --held-out 2 --local-epochs 6
+--input-size 16 (the 128^3 crop downsampled x8) --base-filters 8 --depth 3 --lr 0.001 --batch 1 --seed 2020.`;
 
 const command: CliCommand = {
   summary: 'runs a five-hospital federation on this machine and writes report.html / report.json',
@@ -31,7 +32,7 @@ const command: CliCommand = {
         out: { type: 'string' }, sites: { type: 'string' }, rounds: { type: 'string' }, model: { type: 'string' },
         baselines: { type: 'boolean' }, json: { type: 'boolean' }, cases: { type: 'string' }, 'held-out': { type: 'string' },
         'local-epochs': { type: 'string' }, 'input-size': { type: 'string' }, 'base-filters': { type: 'string' }, depth: { type: 'string' },
-        seed: { type: 'string' },
+        seed: { type: 'string' }, lr: { type: 'string' }, batch: { type: 'string' },
       },
     });
     if (positionals.length > 0) throw new FedSegError(`unexpected argument "${positionals[0]}"`);
@@ -40,7 +41,8 @@ const command: CliCommand = {
       sites: int(values.sites, '--sites'), rounds: int(values.rounds, '--rounds'), casesPerSite: int(values.cases, '--cases'),
       heldOut: int(values['held-out'], '--held-out'), localEpochs: int(values['local-epochs'], '--local-epochs'),
       inputSize: int(values['input-size'], '--input-size'), baseFilters: int(values['base-filters'], '--base-filters'),
-      depth: int(values.depth, '--depth'), seed: int(values.seed, '--seed'),
+      depth: int(values.depth, '--depth'), seed: int(values.seed, '--seed'), batchSize: int(values.batch, '--batch'),
+      learningRate: values.lr === undefined ? undefined : Number(values.lr),
     });
     // Progress goes to stderr with --json so stdout stays one JSON document.
     const say = (line: string) => (options.json ? process.stderr : process.stdout).write(`${line}\n`);

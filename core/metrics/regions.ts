@@ -1,16 +1,20 @@
 /**
- * BraTS evaluation regions as bit flags, so one pass over a label map classifies every voxel for all
- * three regions: ET = {4}, TC = {1, 4}, WT = {1, 2, 4}.
+ * BraTS evaluation regions (core/brats: ET = {4}, TC = {1, 4}, WT = {1, 2, 4}) as bit flags, so one
+ * pass over a label map classifies every voxel for all three regions.
  */
+import { BRATS_LABELS, REGION_NAMES, REGIONS as REGION_LABELS, type RegionName } from '../brats/labels.js';
 import { FedSegError } from '../errors.js';
 
-export const REGIONS = ['ET', 'TC', 'WT'] as const;
-export type Region = (typeof REGIONS)[number];
+export const REGIONS = REGION_NAMES;
+export type Region = RegionName;
 
 export const REGION_BIT: Record<Region, number> = { ET: 1, TC: 2, WT: 4 };
 
-/** Region bits of each BraTS label; -1 marks values that are not a BraTS label. */
-const BITS_BY_LABEL = [0, REGION_BIT.TC | REGION_BIT.WT, REGION_BIT.WT, -1, REGION_BIT.ET | REGION_BIT.TC | REGION_BIT.WT];
+/** Region bits of each label value 0..4; -1 marks values that are not a BraTS label. */
+const BITS_BY_LABEL = Array.from({ length: 5 }, (_, label) => (
+  (BRATS_LABELS as readonly number[]).includes(label)
+    ? REGIONS.reduce((bits, r) => ((REGION_LABELS[r] as readonly number[]).includes(label) ? bits | REGION_BIT[r] : bits), 0)
+    : -1));
 
 /**
  * Region bits per voxel. Throws FedSegError naming `source` and the first offending value when a

@@ -13,7 +13,7 @@ after(() => rmSync(out, { recursive: true, force: true }));
 test('a tiny demo (2 sites, 2 rounds) runs server + site processes and writes report.json and report.html', () => {
   const run = spawnSync(process.execPath, [
     'bin/fedseg.js', 'demo', '--out', out, '--sites', '2', '--rounds', '2', '--cases', '2', '--held-out', '1',
-    '--input-size', '16', '--base-filters', '2', '--depth', '2', '--seed', '11', '--json',
+    '--input-size', '16', '--base-filters', '2', '--depth', '2', '--local-epochs', '1', '--seed', '11', '--json',
   ], { encoding: 'utf8', timeout: 240_000 });
   assert.equal(run.status, 0, `${run.stderr}\n${run.stdout}`);
   const printed = JSON.parse(run.stdout);
