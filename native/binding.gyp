@@ -8,6 +8,7 @@
         "src/gemm.c",
         "src/movement.c",
         "src/pool3d.c",
+        "src/reduce.c",
         "src/thread_pool.c"
       ],
       "conditions": [

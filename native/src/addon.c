@@ -9,6 +9,7 @@
  *   slice(x, xShape, begin, size, out)                                          writes out
  *   maxPool3d(x, xShape, y, yShape, filter, strides, pads)                       writes y
  *   maxPool3dGrad(x, xShape, dy, dyShape, dx, filter, strides, pads)            writes dx
+ *   sumRows(x, rows, cols, out)                                                   writes out[cols]
  *   setThreads(n), info() -> { isa, threads, version }
  * Shapes: x/y/dx/dy NDHWC [n, d, h, w, c]; filter DHWIO [kd, kh, kw, cin, cout]; strides/dilations
  * [d, h, w]; pads = padding before each spatial dimension [front, top, left], as TF.js computes it
@@ -21,9 +22,10 @@
 #include "gemm.h"
 #include "movement.h"
 #include "pool3d.h"
+#include "reduce.h"
 #include "thread_pool.h"
 
-#define ADDON_VERSION 3
+#define ADDON_VERSION 4
 
 #define CHECK(call)                                                       \
   do {                                                                    \
@@ -273,6 +275,33 @@ static napi_value pool_entry(napi_env env, napi_callback_info info, int backward
 static napi_value max_pool3d(napi_env env, napi_callback_info info) { return pool_entry(env, info, 0); }
 static napi_value max_pool3d_grad(napi_env env, napi_callback_info info) { return pool_entry(env, info, 1); }
 
+static napi_value sum_rows(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  float *x, *out;
+  size_t xlen, outlen;
+  int dims[2];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc != 4) {
+    napi_throw_type_error(env, NULL, "fedseg_native: sumRows(x, rows, cols, out)");
+    return NULL;
+  }
+  napi_value pair;
+  CHECK(napi_create_array_with_length(env, 2, &pair));
+  CHECK(napi_set_element(env, pair, 0, argv[1]));
+  CHECK(napi_set_element(env, pair, 1, argv[2]));
+  if (!get_f32(env, argv[0], &x, &xlen, "x") || !get_f32(env, argv[3], &out, &outlen, "out") ||
+      !get_ints(env, pair, dims, 2, 1, "rows/cols"))
+    return NULL;
+  if (xlen != (size_t)dims[0] * (size_t)dims[1] || outlen != (size_t)dims[1]) {
+    napi_throw_range_error(env, NULL, "fedseg_native: sumRows needs x of rows*cols and out of cols elements");
+    return NULL;
+  }
+  if (sum_rows_f32(x, dims[0], dims[1], out) != 0)
+    napi_throw_error(env, "ENOMEM", "fedseg_native: out of memory for reduction scratch");
+  return NULL;
+}
+
 static napi_value set_threads(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
@@ -307,6 +336,7 @@ NAPI_MODULE_INIT() {
       {"slice", NULL, slice, NULL, NULL, NULL, napi_enumerable, NULL},
       {"maxPool3d", NULL, max_pool3d, NULL, NULL, NULL, napi_enumerable, NULL},
       {"maxPool3dGrad", NULL, max_pool3d_grad, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"sumRows", NULL, sum_rows, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setThreads", NULL, set_threads, NULL, NULL, NULL, napi_enumerable, NULL},
       {"info", NULL, get_info, NULL, NULL, NULL, napi_enumerable, NULL},
   };

@@ -30,7 +30,7 @@ function assertSame(stock: tf.Tensor, native: tf.Tensor, what: string): void {
 describe('native Tile, Slice and 3D max-pooling vs TF.js stock cpu kernels', { skip: skipReason }, () => {
   it('installs on cpu and reports what it replaced', async () => {
     await tf.setBackend('cpu');
-    assert.deepEqual(installNativeKernels('cpu'), [tf.Tile, tf.Slice, tf.MaxPool3D, tf.MaxPool3DGrad]);
+    assert.deepEqual(installNativeKernels('cpu'), [tf.Tile, tf.Slice, tf.MaxPool3D, tf.MaxPool3DGrad, tf.Sum]);
     assert.deepEqual(installNativeKernels('webgl'), []);
     uninstallNativeKernels('cpu');
   });
@@ -71,6 +71,33 @@ describe('native Tile, Slice and 3D max-pooling vs TF.js stock cpu kernels', { s
       const b = dxStock.dataSync();
       for (let i = 0; i < b.length; i++) assert.ok(Math.abs(a[i] - b[i]) <= tol * (1 + Math.abs(b[i])), `${what} grad @${i}`);
     }
+  });
+
+  it('Sum over leading axes matches TF.js to float32 rounding; other sums keep the stock kernel', async () => {
+    await tf.setBackend('cpu');
+    for (let trial = 0; trial < 20; trial++) {
+      const rank = 1 + (trial % 5);
+      const x = tf.randomUniform(Array.from({ length: rank }, () => int(1, rank > 3 ? 12 : 40)), -1, 1);
+      const lead = int(1, rank);
+      const axes = Array.from({ length: lead }, (_, i) => i);
+      const keepDims = trial % 2 === 0;
+      const [stock, native] = stockThenNative(() => tf.sum(x, axes, keepDims));
+      assert.deepEqual(native.shape, stock.shape);
+      const a = native.dataSync();
+      const b = stock.dataSync();
+      const scale = Math.max(1, ...Array.from(b, Math.abs));
+      for (let i = 0; i < b.length; i++) assert.ok(Math.abs(a[i] - b[i]) <= 1e-5 * scale, `sum [${x.shape}] over ${lead} axes @${i}`);
+    }
+    // A bias gradient at U-Net size: 64^3 voxels x 16 channels.
+    const big = tf.randomUniform([1, 64, 64, 64, 16], -1, 1);
+    const [stock, native] = stockThenNative(() => tf.sum(big, [0, 1, 2, 3]));
+    const exact = new Float64Array(16);
+    big.dataSync().forEach((v, i) => (exact[i % 16] += v));
+    const nativeErr = Math.max(...Array.from(native.dataSync(), (v, i) => Math.abs(v - exact[i])));
+    const stockErr = Math.max(...Array.from(stock.dataSync(), (v, i) => Math.abs(v - exact[i])));
+    assert.ok(nativeErr <= stockErr + 1e-6, `native error ${nativeErr} vs TF.js ${stockErr}`);
+    // Trailing-axis sums are not bias gradients: they stay with TF.js (same values either way).
+    assertSame(...stockThenNative(() => tf.sum(big, [4])), 'sum over the last axis');
   });
 
   it('leaves non-float32 tensors to the stock kernels', async () => {
