@@ -7,6 +7,10 @@
  *   backprop-input:  dx[q, ci] = cols_dy[q, (tap, co)] . W'[(tap, co), ci]   (W' = per-tap transpose;
  *                    cols_dy gathers dy at (q + pad - tap*dil) / stride where that divides exactly)
  *   backprop-filter: dW[(tap, ci), co] = sum_p cols_x[p, (tap, ci)] * dy[p, co]
+ * Direct path: where the taps along w read one contiguous run (stride-1 w gather, no dilation), the
+ * rows of a line whose w taps all fall inside the volume are not gathered at all: for each valid
+ * (tap_d, tap_h) the kernels read x (or dy) in place, MR output rows being evenly spaced source rows.
+ * Only the rows at the w borders are gathered, batched across lines into full tiles.
  * All three hand out work dynamically (balanced when other processes share the cores) yet give results
  * that do not depend on thread count or scheduling: every output row of forward/backprop-input has one
  * writer, and backprop-filter sums fixed chunks' partial gradients in a fixed order.
