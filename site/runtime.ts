@@ -15,16 +15,28 @@ import { parameterSpecs } from '../core/model/parameters.js';
 import { decodeModel, elementCount, encodeModel } from '../core/weights/index.js';
 import { FederationClient } from './client.js';
 
+/** Training progress a trainer reports: per step (step/steps/ETA) and at the end of each epoch. */
+export interface TrainingProgress {
+  epoch: number;
+  epochs: number;
+  step?: number;
+  steps?: number;
+  loss?: number;
+  etaSeconds?: number;
+}
+
 /** What a trainer needs to do for the site; `site/trainer.ts` implements it on a data folder. */
 export interface LocalTrainer {
   /** Approved cases available for training and for validation (counts only). */
   caseCounts(): Promise<{ train: number; validation: number }>;
   train(args: {
     config: ModelConfig; weights: TensorList; instructions: RoundInstructions; signal: AbortSignal;
-    onProgress: (p: { epoch: number; epochs: number; loss?: number }) => void;
+    onProgress: (p: TrainingProgress) => void;
   }): Promise<{ weights: TensorList; numCases: number; metrics: Record<string, number> }>;
   /** Aggregate metrics of `weights` on the local validation cases (e.g. dice_WT, dice_TC, dice_ET). */
   evaluate(args: { config: ModelConfig; weights: TensorList; signal: AbortSignal }): Promise<{ numCases: number; metrics: Record<string, number> }>;
+  /** Compute backend in use, e.g. "wasm (SIMD, 1 thread)", for the UI. */
+  backend?(): string;
 }
 
 /** Shown to the site admin before a round; `leavesSite` lists exactly what an approval sends. */
@@ -49,8 +61,8 @@ export type SiteEvent =
   | { type: 'disconnected'; reason: string; retryInMs: number | null }
   | { type: 'round-announced'; round: number; attempt: number; totalRounds: number }
   | { type: 'approval'; round: number; attempt: number; approved: boolean; reason?: string }
-  | { type: 'training-started'; round: number; numCases: number }
-  | { type: 'training-progress'; round: number; epoch: number; epochs: number; loss?: number }
+  | { type: 'training-started'; round: number; numCases: number; backend?: string }
+  | ({ type: 'training-progress'; round: number } & TrainingProgress)
   | { type: 'update-sent'; round: number; numCases: number; bytes: number; norm: number; metrics: Record<string, number> }
   | { type: 'update-accepted'; round: number; norm: number }
   | { type: 'update-rejected'; round: number; reason: string }
@@ -222,7 +234,7 @@ export class SiteRuntime extends EventEmitter<{ event: [SiteEvent] }> {
   private async train(a: Announce, config: ModelConfig, global: TensorList, abort: AbortController): Promise<void> {
     if (abort.signal.aborted) return;
     const started = Date.now();
-    this.emitEvent({ type: 'training-started', round: a.round, numCases: this.cases.train });
+    this.emitEvent({ type: 'training-started', round: a.round, numCases: this.cases.train, backend: this.opts.trainer.backend?.() });
     let lastProgress = 0;
     const result = await this.opts.trainer.train({
       config, weights: global, instructions: a.instructions, signal: abort.signal,

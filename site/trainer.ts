@@ -6,7 +6,7 @@
  */
 import { createModel } from '../core/model/network.js';
 import { preprocessConfig, type PreprocessConfig } from '../core/preprocess/index.js';
-import { initBackend, type BackendPreference } from '../core/tf/backend.js';
+import { describeBackend, initBackend, type BackendPreference } from '../core/tf/backend.js';
 import { CaseStore, prepareTrainingData, type PreparedData } from '../core/train/data.js';
 import { trainLocal, validate } from '../core/train/trainer.js';
 import type { LocalTrainer } from './runtime.js';
@@ -42,6 +42,8 @@ export function createDataDirTrainer(opts: DataDirTrainerOptions): LocalTrainer 
   })());
 
   return {
+    backend: describeBackend,
+
     async caseCounts() {
       const { train, validation } = await data();
       return { train: train.size, validation: validation.size };
@@ -57,7 +59,8 @@ export function createDataDirTrainer(opts: DataDirTrainerOptions): LocalTrainer 
           learningRate: instructions.learningRate, seed: instructions.seed, patchesPerCase: opts.patchesPerCase, signal,
           proximal: instructions.mu > 0 ? { mu: instructions.mu, globalWeights: weights } : undefined,
           onProgress: (p) => {
-            if (p.type === 'step' || p.type === 'epoch') onProgress({ epoch: p.epoch, epochs: p.epochs, loss: p.loss });
+            if (p.type === 'step') onProgress({ epoch: p.epoch, epochs: p.epochs, step: p.step, steps: p.stepsPerEpoch, loss: p.loss, etaSeconds: p.etaSeconds });
+            else if (p.type === 'epoch') onProgress({ epoch: p.epoch, epochs: p.epochs, loss: p.loss });
           },
         });
         const metrics: Record<string, number> = { loss: result.metrics.loss, steps: result.metrics.steps, seconds: result.metrics.seconds };

@@ -80,8 +80,9 @@ function describe(e: SiteEvent): string {
     case 'disconnected': return `disconnected (${e.reason})${e.retryInMs !== null ? `; retrying in ${(e.retryInMs / 1000).toFixed(1)} s` : ''}`;
     case 'round-announced': return `round ${e.round}/${e.totalRounds} announced (attempt ${e.attempt})`;
     case 'approval': return `round ${e.round}: ${e.approved ? 'approved' : `declined${e.reason ? ` (${e.reason})` : ''}`}`;
-    case 'training-started': return `round ${e.round}: training on ${e.numCases} case(s)`;
-    case 'training-progress': return `round ${e.round}: epoch ${e.epoch}/${e.epochs}${e.loss !== undefined ? ` loss ${e.loss.toFixed(4)}` : ''}`;
+    case 'training-started': return `round ${e.round}: training on ${e.numCases} case(s)${e.backend ? ` with ${e.backend}` : ''}`;
+    case 'training-progress': return `round ${e.round}: epoch ${e.epoch}/${e.epochs}${e.step !== undefined ? ` step ${e.step}/${e.steps}` : ' done'}` +
+      `${e.loss !== undefined ? ` loss ${e.loss.toFixed(4)}` : ''}${e.etaSeconds !== undefined ? ` ETA ${Math.ceil(e.etaSeconds)} s` : ''}`;
     case 'update-sent': return `round ${e.round}: update sent (${e.numCases} cases, ${(e.bytes / 1e6).toFixed(2)} MB, norm ${e.norm.toPrecision(4)})`;
     case 'update-accepted': return `round ${e.round}: update accepted`;
     case 'update-rejected': return `round ${e.round}: update REJECTED: ${e.reason}`;
