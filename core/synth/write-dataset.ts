@@ -1,5 +1,6 @@
 import { mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { constants as zlibConstants } from 'node:zlib';
 import { FedSegError } from '../errors.js';
 import { writeNifti } from '../nifti/index.js';
 import { generateCase, type GenerateCaseOptions, type SyntheticCase } from './phantom.js';
@@ -36,6 +37,12 @@ export interface SynthReport {
   seed: number;
   sites: SynthSiteReport[];
 }
+
+/**
+ * Run-length gzip: on noisy int16 MRI it is ~1 % larger than the default and ~2.5x faster, which
+ * keeps a full case near 1 s. Output stays deterministic (fixed level and strategy, no timestamp).
+ */
+const FAST_GZIP = { level: 6, strategy: zlibConstants.Z_RLE };
 
 /** BraTS 2020 training case id for a 1-based case number, e.g. 7 -> BraTS20_Training_007. */
 export function trainingCaseId(caseNumber: number): string {
@@ -84,10 +91,10 @@ export async function writeCaseFolder(caseDir: string, caseId: string, data: Syn
     await makeDir(staging);
     for (const modality of MODALITIES) {
       await writeNifti(join(staging, `${caseId}_${modality}.nii.gz`), {
-        dims: data.dims, affine: data.affine, datatype: 'int16', data: data.modalities[modality],
+        dims: data.dims, affine: data.affine, datatype: 'int16', data: data.modalities[modality], gzip: FAST_GZIP,
       });
     }
-    await writeNifti(join(staging, `${caseId}_seg.nii.gz`), { dims: data.dims, affine: data.affine, datatype: 'uint8', data: data.seg });
+    await writeNifti(join(staging, `${caseId}_seg.nii.gz`), { dims: data.dims, affine: data.affine, datatype: 'uint8', data: data.seg, gzip: FAST_GZIP });
     await replaceDir(staging, caseDir);
   } catch (err) {
     await rm(staging, { recursive: true, force: true });
