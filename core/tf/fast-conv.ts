@@ -2,7 +2,7 @@
  * Registers FedSeg's conv3d kernels (Conv3D, Conv3DBackpropInputV2, Conv3DBackpropFilterV2) on the
  * wasm and cpu backends in place of TF.js 4.22's naive loops. Engine per backend, best first:
  *   native  - core/tf/native-engine.ts, when its addon loads (threads, SIMD);
- *   xnnpack - wasm only: im2col + the wasm backend's XNNPACK GEMM (core/tf/wasm-conv.ts);
+ *   xnnpack - wasm only: the wasm backend's own XNNPACK Conv2D and GEMM (core/tf/wasm-conv.ts);
  *   js      - direct loops in JavaScript (core/tf/js-conv-engine.ts).
  * FEDSEG_FAST_CONV=0 keeps the stock kernels, except the wasm backend's stock gradients: in 4.22 its
  * Conv3DBackpropInputV2 is wrong for every geometry and its Conv3DBackpropFilterV2 for strides > 1
@@ -23,7 +23,7 @@ export type ConvKernelMode = 'stock' | 'js' | 'xnnpack' | 'native';
 export interface FastConvStatus {
   /** True when any FedSeg fast kernel (not just the wasm correctness fix) is active. */
   enabled: boolean;
-  /** Engine description, e.g. "wasm-xnnpack (im2col, 64 MiB column budget)". */
+  /** Engine description, e.g. "native (2 threads, avx2)" or "wasm-xnnpack (...)". */
   engine: string;
   mode: ConvKernelMode;
 }
@@ -105,7 +105,7 @@ export async function setConvKernels(backendName: 'wasm' | 'cpu', mode: ConvKern
 function describeMode(mode: ConvKernelMode, engine: ConvEngine | undefined): string {
   switch (mode) {
     case 'native': return engine!.name;
-    case 'xnnpack': return 'wasm-xnnpack (im2col + XNNPACK GEMM, 64 MiB column budget)';
+    case 'xnnpack': return 'wasm-xnnpack (XNNPACK conv2d per depth tap + GEMM, 64 MiB buffer budget)';
     case 'js': return 'js-direct';
     case 'stock': return 'stock';
   }

@@ -16,9 +16,10 @@
  * caches the packed right-hand operand by tensor id until that tensor is disposed, so every right-hand
  * operand here is either the filter itself or a fresh tensor disposed right after use.
  *
- * Memory bound: every gathered/shifted/column buffer is processed in chunks of at most
+ * Memory bound: every gathered-plane or column buffer is processed in chunks of at most
  * COLUMN_BUDGET_FLOATS floats (64 MiB); besides the output, the other scratch is one chunk of partial
- * output (same bound scaled by Co/Ci) and filter-sized copies.
+ * output (that bound scaled by Co/Ci), a channel-major copy of the chunk's input planes (plus the
+ * filter's depth halo) for backprop-filter, and filter-sized copies.
  * Every array view into the wasm heap is re-taken after each call that may grow the heap.
  */
 import * as tf from '@tensorflow/tfjs-core';
