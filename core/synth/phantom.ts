@@ -168,14 +168,14 @@ function drawAnatomy(rng: Prng): Anatomy {
 
 function drawTumour(rng: Prng, profile: SiteProfile, anatomy: Anatomy): Tumour {
   const radius = rng.uniform(profile.tumourRadius[0], profile.tumourRadius[1]);
-  const [u, v, w] = rng.pick(profile.locations);
-  const centre = [0, 1, 2].map((axis) => {
-    const offset = [u, v, w][axis] + rng.uniform(-0.1, 0.1);
-    const wanted = anatomy.centre[axis] + offset * anatomy.radii[axis];
+  const location = rng.pick(profile.locations);
+  const place = (axis: number): number => {
+    const wanted = anatomy.centre[axis] + (location[axis] + rng.uniform(-0.1, 0.1)) * anatomy.radii[axis];
     // Keep the tumour core inside the preprocessing crop, so training crops contain it.
     const margin = Math.min(radius, 20);
     return Math.min(Math.max(wanted, CROP_LO[axis] + margin), CROP_HI[axis] - margin);
-  }) as unknown as Vec3;
+  };
+  const centre: Vec3 = [place(0), place(1), place(2)];
   return {
     centre,
     radius,
@@ -260,14 +260,12 @@ function tumourShade(tissue: Tissue, x: number, y: number, z: number, tumour: Tu
 
 /** Inclusive output-index box that contains the brain, so voxels outside it stay 0 untouched. */
 function brainBox(anatomy: Anatomy, origin: Vec3, step: Vec3, dims: Vec3): { lo: Vec3; hi: Vec3 } {
-  const lo = [0, 0, 0];
-  const hi = [0, 0, 0];
-  for (let axis = 0; axis < 3; axis++) {
+  const bound = (axis: number, side: -1 | 1): number => {
     const reach = anatomy.radii[axis] * (axis === 0 ? 1.2 : 1.1);
-    lo[axis] = Math.max(0, Math.floor((anatomy.centre[axis] - reach - origin[axis]) / step[axis]));
-    hi[axis] = Math.min(dims[axis] - 1, Math.ceil((anatomy.centre[axis] + reach - origin[axis]) / step[axis]));
-  }
-  return { lo: lo as unknown as Vec3, hi: hi as unknown as Vec3 };
+    const index = (anatomy.centre[axis] + side * reach - origin[axis]) / step[axis];
+    return side < 0 ? Math.max(0, Math.floor(index)) : Math.min(dims[axis] - 1, Math.ceil(index));
+  };
+  return { lo: [bound(0, -1), bound(1, -1), bound(2, -1)], hi: [bound(0, 1), bound(1, 1), bound(2, 1)] };
 }
 
 /** BRATS_AFFINE composed with the output-index -> full-grid-index map (scale `step`, shift `origin`). */
