@@ -13,7 +13,7 @@ export const DemoOptionsSchema = z.object({
   /** Synthetic cases per site, of which `heldOut` are kept for evaluation. */
   casesPerSite: z.int().min(2).max(200).default(5),
   heldOut: z.int().min(1).max(100).default(2),
-  localEpochs: z.int().min(1).max(100).default(6),
+  localEpochs: z.int().min(1).max(100).default(10),
   /** Model window (cube side) after downsampling the 128^3 crop; must divide 128 and by 2^(depth-1). */
   inputSize: z.int().min(4).max(128).default(16),
   learningRate: z.number().positive().max(1).default(1e-3),

@@ -18,7 +18,7 @@ prediction slice); server state and logs go under DIR/server and DIR/logs.
 --baselines also trains local-only (each site alone) and centralised models on the same split and
 budget and adds them to the report.
 
-Defaults: --out ./demo-output --sites 5 --rounds 3 --model unet --cases 5 --held-out 2 --local-epochs 6
+Defaults: --out ./demo-output --sites 5 --rounds 3 --model unet --cases 5 --held-out 2 --local-epochs 10
 --input-size 16 (the 128^3 crop downsampled x8) --base-filters 8 --depth 3 --lr 0.001 --batch 1 --seed 2020.`;
 
 const command: CliCommand = {

@@ -10,10 +10,10 @@ import { ensureDemoData } from '../../demo/data.js';
 const out = mkdtempSync(join(tmpdir(), 'fedseg-demo-'));
 after(() => rmSync(out, { recursive: true, force: true }));
 
-test('a tiny demo (2 sites, 2 rounds) runs server + site processes and writes report.json and report.html', () => {
+test('a tiny demo (2 sites, 2 rounds, baselines) runs server + site processes and writes report.json and report.html', () => {
   const run = spawnSync(process.execPath, [
     'bin/fedseg.js', 'demo', '--out', out, '--sites', '2', '--rounds', '2', '--cases', '2', '--held-out', '1',
-    '--input-size', '16', '--base-filters', '2', '--depth', '2', '--local-epochs', '1', '--seed', '11', '--json',
+    '--input-size', '16', '--base-filters', '2', '--depth', '2', '--local-epochs', '1', '--seed', '11', '--baselines', '--json',
   ], { encoding: 'utf8', timeout: 240_000 });
   assert.equal(run.status, 0, `${run.stderr}\n${run.stdout}`);
   const printed = JSON.parse(run.stdout);
@@ -33,8 +33,13 @@ test('a tiny demo (2 sites, 2 rounds) runs server + site processes and writes re
     assert.equal(round.perSite['site-1'].cases, 1);
   }
   assert.deepEqual(report.settings.trainCasesPerSite, { 'site-1': 1, 'site-2': 1 });
+  assert.ok(report.baselines, 'baselines missing');
+  assert.deepEqual(Object.keys(report.baselines.localOnly).sort(), ['site-1', 'site-2']);
+  assert.deepEqual(Object.keys(report.baselines.centralised).sort(), ['site-1', 'site-2']);
+  assert.match(report.baselines.budget, /^2 epoch\(s\)/);
   const html = readFileSync(join(out, 'report.html'), 'utf8');
-  assert.ok((html.match(/<svg /g) ?? []).length >= 4);
+  assert.equal((html.match(/<svg /g) ?? []).length, 1 + 3 + 2);
+  assert.match(html, /federated vs local-only vs centralised/);
   assert.match(html, /data:image\/png;base64,/);
   // Everything stays under --out: data, server state, logs.
   for (const path of ['data/demo-data.json', 'data/site-1/train', 'data/site-2/heldout', 'server/federation.sqlite', 'logs/server.log', 'logs/site-1.log']) {
