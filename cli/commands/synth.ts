@@ -7,7 +7,7 @@ const usage = `Usage: fedseg synth --out DIR [--sites N] [--cases N] [--seed S] 
 
 Writes synthetic BraTS-like hospitals: DIR/site-<n>/BraTS20_Training_<NNN>/ with
 <id>_{flair,t1,t1ce,t2}.nii.gz (int16) and <id>_seg.nii.gz (uint8, labels 0/1/2/4),
-240 x 240 x 155 at 1 mm, plus each site's name_mapping.csv. Case numbers are unique across
+240 x 240 x 155 at 1 mm, plus each site's name_mapping.csv and survival_info.csv. Case numbers are unique across
 sites. Each site has its own scanner (gain, bias field, noise) and tumour size/location mix.
 The same seed always gives byte-identical files.
   --out DIR     output folder (created if needed; existing cases of the same id are replaced)

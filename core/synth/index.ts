@@ -9,4 +9,4 @@ export { generateMiniCase, type MiniCase, type MiniCaseOptions } from './mini-ca
 export { BRATS_AFFINE, BRATS_DIMS, generateCase, type FieldOfView, type GenerateCaseOptions, type SyntheticCase, type TumourGeometry } from './phantom.js';
 export { deriveSeed, Prng } from './prng.js';
 export { MODALITIES, type Modality, siteProfile, type SiteProfile } from './site-profiles.js';
-export { nameMappingCsv, type SynthOptions, type SynthReport, type SynthSiteReport, trainingCaseId, writeCaseFolder, writeSyntheticDataset, type WrittenCase } from './write-dataset.js';
+export { nameMappingCsv, survivalInfoCsv, type SynthOptions, type SynthReport, type SynthSiteReport, trainingCaseId, writeCaseFolder, writeSyntheticDataset, type WrittenCase } from './write-dataset.js';

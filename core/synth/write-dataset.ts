@@ -4,6 +4,7 @@ import { constants as zlibConstants } from 'node:zlib';
 import { FedSegError } from '../errors.js';
 import { writeNifti } from '../nifti/index.js';
 import { generateCase, type GenerateCaseOptions, type SyntheticCase } from './phantom.js';
+import { deriveSeed, Prng } from './prng.js';
 import { MODALITIES, siteProfile, type SiteProfile } from './site-profiles.js';
 
 export interface SynthOptions {
@@ -51,7 +52,7 @@ export function trainingCaseId(caseNumber: number): string {
 
 /**
  * Writes `sites` site folders of `casesPerSite` BraTS-layout cases each, plus each site's
- * name_mapping.csv. Case numbers run on across sites so ids are unique in the federation.
+ * name_mapping.csv and survival_info.csv. Case numbers run on across sites so ids are unique in the federation.
  * Each case folder appears complete or not at all (written to a hidden temp folder, renamed).
  */
 export async function writeSyntheticDataset(options: SynthOptions): Promise<SynthReport> {
@@ -77,7 +78,9 @@ export async function writeSyntheticDataset(options: SynthOptions): Promise<Synt
       siteReport.cases.push(written);
       options.onCase?.(written);
     }
-    await writeTextAtomic(join(dir, 'name_mapping.csv'), nameMappingCsv(siteReport.cases.map((c) => c.caseId)));
+    const caseIds = siteReport.cases.map((c) => c.caseId);
+    await writeTextAtomic(join(dir, 'name_mapping.csv'), nameMappingCsv(caseIds));
+    await writeTextAtomic(join(dir, 'survival_info.csv'), survivalInfoCsv(caseIds, seed, site));
     report.sites.push(siteReport);
   }
   return report;
@@ -106,6 +109,22 @@ export async function writeCaseFolder(caseDir: string, caseId: string, data: Syn
 export function nameMappingCsv(caseIds: readonly string[]): string {
   const header = 'Grade,BraTS_2017_subject_ID,BraTS_2018_subject_ID,TCGA_TCIA_subject_ID,BraTS_2019_subject_ID,BraTS_2020_subject_ID';
   return [header, ...caseIds.map((id) => `HGG,NA,NA,NA,NA,${id}`)].join('\n') + '\n';
+}
+
+/**
+ * BraTS 2020 survival_info.csv with made-up clinical values (age, survival days, extent of
+ * resection), including the release's quirk of one "ALIVE (N days later)" entry per file, so
+ * readers of the real file are exercised. Drawn from its own stream: volumes do not depend on it.
+ */
+export function survivalInfoCsv(caseIds: readonly string[], seed: number, site: number): string {
+  const rng = new Prng(deriveSeed(seed, site, 0x5c5f));
+  const rows = caseIds.map((id, n) => {
+    const age = (rng.uniform(35, 80)).toFixed(3);
+    const days = rng.int(30, 1600);
+    const survival = n === caseIds.length - 1 && caseIds.length > 1 ? `ALIVE (${days} days later)` : String(days);
+    return `${id},${age},${survival},${rng.pick(['GTR', 'STR', 'NA'])}`;
+  });
+  return ['Brats20ID,Age,Survival_days,Extent_of_Resection', ...rows].join('\n') + '\n';
 }
 
 async function replaceDir(staging: string, target: string): Promise<void> {

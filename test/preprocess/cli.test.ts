@@ -36,7 +36,7 @@ test('fedseg synth: the BraTS layout, byte-identical for the same seed, and the 
   const files = listTree(first);
   assert.deepEqual(files, [
     `/site-1/${CASE}/${CASE}_flair.nii.gz`, `/site-1/${CASE}/${CASE}_seg.nii.gz`, `/site-1/${CASE}/${CASE}_t1.nii.gz`,
-    `/site-1/${CASE}/${CASE}_t1ce.nii.gz`, `/site-1/${CASE}/${CASE}_t2.nii.gz`, '/site-1/name_mapping.csv',
+    `/site-1/${CASE}/${CASE}_t1ce.nii.gz`, `/site-1/${CASE}/${CASE}_t2.nii.gz`, '/site-1/name_mapping.csv', '/site-1/survival_info.csv',
   ]);
   assert.deepEqual(listTree(second), files);
   for (const file of files) assert.ok(readFileSync(join(first, file)).equals(readFileSync(join(second, file))), `${file} identical`);
@@ -52,6 +52,7 @@ test('fedseg synth: the BraTS layout, byte-identical for the same seed, and the 
 
   const report = await validateDataset(first);
   assert.equal(report.ok, true, JSON.stringify(report.cases[0].errors));
+  assert.ok(report.notes.some((n) => /survival_info.csv \(1 rows\)/.test(n)), report.notes.join('; '));
   const counts = report.cases[0].maskLabelCounts!;
   assert.ok(counts['1'] > 0 && counts['2'] > 0 && counts['4'] > 0, JSON.stringify(counts));
 });

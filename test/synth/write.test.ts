@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { FedSegError } from '../../core/errors.js';
-import { generateCase, nameMappingCsv, siteProfile, trainingCaseId, writeCaseFolder, writeSyntheticDataset } from '../../core/synth/index.js';
+import { emptyClinicalInfo, parseSurvival } from '../../core/brats/index.js';
+import { generateCase, nameMappingCsv, siteProfile, survivalInfoCsv, trainingCaseId, writeCaseFolder, writeSyntheticDataset } from '../../core/synth/index.js';
 
 const root = mkdtempSync(join(tmpdir(), 'fedseg-synth-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -14,6 +15,15 @@ test('case ids are BraTS 2020 training ids and the name mapping has the BraTS he
   assert.equal(trainingCaseId(7), 'BraTS20_Training_007');
   assert.equal(trainingCaseId(123), 'BraTS20_Training_123');
   assert.equal(nameMappingCsv(['a', 'b']).split('\n')[2], 'HGG,NA,NA,NA,NA,b');
+});
+
+test('survival_info.csv parses as the BraTS file does, with one ALIVE entry', () => {
+  const info = emptyClinicalInfo();
+  parseSurvival(survivalInfoCsv(['c1', 'c2', 'c3'], 1, 1), 'survival_info.csv', info);
+  assert.equal(info.survival.size, 3);
+  assert.equal(info.survival.get('c3')?.alive, true);
+  assert.equal(info.survival.get('c1')?.alive, false);
+  assert.ok((info.survival.get('c1')?.age ?? 0) >= 35);
 });
 
 test('a case whose write fails leaves no case folder and no staging folder', async () => {
@@ -50,7 +60,7 @@ test('a rerun removes staging folders left by a run that was killed mid-case', a
   mkdirSync(leftover, { recursive: true });
   writeFileSync(join(leftover, 'BraTS20_Training_001_flair.nii.gz'), 'partial');
   await writeSyntheticDataset({ out, sites: 1, casesPerSite: 1, seed: 1, grid: SMALL });
-  assert.deepEqual(readdirSync(join(out, 'site-1')).sort(), ['BraTS20_Training_001', 'name_mapping.csv']);
+  assert.deepEqual(readdirSync(join(out, 'site-1')).sort(), ['BraTS20_Training_001', 'name_mapping.csv', 'survival_info.csv']);
 });
 
 test('small-grid datasets are byte-identical for the same seed too', async () => {
@@ -60,7 +70,7 @@ test('small-grid datasets are byte-identical for the same seed too', async () =>
       .map((f) => [f, readFileSync(join(out, f)).toString('base64')]);
   };
   const first = await files(join(root, 'same-a'));
-  assert.equal(first.length, 2 * (2 * 5 + 1));
+  assert.equal(first.length, 2 * (2 * 5 + 2));
   assert.deepEqual(await files(join(root, 'same-b')), first);
   assert.ok(first.some(([f]) => f.endsWith('site-2/BraTS20_Training_004/BraTS20_Training_004_seg.nii.gz')), 'case numbers run on across sites');
 });
