@@ -53,7 +53,7 @@ export function trainingCaseId(caseNumber: number): string {
 /**
  * Writes `sites` site folders of `casesPerSite` BraTS-layout cases each, plus each site's
  * name_mapping.csv and survival_info.csv. Case numbers run on across sites so ids are unique in the federation.
- * Each case folder appears complete or not at all (written to a hidden temp folder, renamed).
+ * Each case folder appears complete or not at all (written to a `.tmp-<pid>` folder beside it, then renamed).
  */
 export async function writeSyntheticDataset(options: SynthOptions): Promise<SynthReport> {
   const { out, sites, casesPerSite, seed } = options;
