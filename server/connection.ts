@@ -10,6 +10,8 @@ export class SiteConnection {
   readonly connectedAt = Date.now();
   bytesSent = 0;
   bytesReceived = 0;
+  /** Hash of the last global model sent on this connection, so it need not be sent again to train on. */
+  lastGlobalHash: string | null = null;
 
   constructor(readonly ws: WebSocket, readonly remote: string) {}
 
@@ -30,8 +32,9 @@ export class SiteConnection {
   }
 
   /** Sends a binary weight frame; refused (by construction) before authentication. */
-  sendFrame(frame: Buffer): void {
+  sendFrame(frame: Buffer, modelHash: string): void {
     if (!this.open || !this.authenticated) return;
+    this.lastGlobalHash = modelHash;
     this.bytesSent += frame.length;
     this.ws.send(frame, { binary: true });
   }

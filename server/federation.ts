@@ -254,12 +254,13 @@ export class Federation extends EventEmitter<FederationEvents> {
     state.trainingDeadline = Date.now() + config.trainingDeadlineS * 1000;
     this.store.setRoundStatus(round, attempt, 'training');
     const frame = this.globalFrame('train', round);
+    const cached: string[] = [];
     for (const site of approvers) {
       state.participants.add(site);
       state.pending.add(site);
-      this.bySite.get(site)?.sendFrame(frame);
+      if (this.sendTrainWeights(this.bySite.get(site)!, round, frame)) cached.push(site);
     }
-    this.store.audit({ actor: 'server', action: 'weights-sent', round, detail: { attempt, sites: approvers, bytes: frame.length }, modelOut: this.globalHash });
+    this.store.audit({ actor: 'server', action: 'weights-sent', round, detail: { attempt, sites: approvers, bytes: frame.length, alreadyHeldBy: cached }, modelOut: this.globalHash });
     this.log(`round ${round}: weights sent to ${approvers.join(', ')}`);
 
     await this.waitFor(state.trainingDeadline, () => state.pending.size === 0);
@@ -291,7 +292,7 @@ export class Federation extends EventEmitter<FederationEvents> {
     if (round === config.rounds) this.awaitingFinalEval = new Set(this.bySite.keys());
     for (const c of this.bySite.values()) {
       c.send({ type: 'round-result', round, attempt, status: 'completed', sites, numCases, modelHash: written.modelHash, sitesRegistered: this.store.sites().length });
-      c.sendFrame(evalFrame);
+      c.sendFrame(evalFrame, written.modelHash);
     }
     this.emit('round-completed', round, sites, written.modelHash);
     return 'completed';
@@ -323,6 +324,16 @@ export class Federation extends EventEmitter<FederationEvents> {
       sitesRegistered: this.store.sites().length,
     };
     c.send(announce);
+  }
+
+  /** Sends the weights to train on, or just their hash when this connection already holds them; true if cached. */
+  private sendTrainWeights(c: SiteConnection, round: number, frame = this.globalFrame('train', round)): boolean {
+    if (c.lastGlobalHash === this.globalHash) {
+      c.send({ type: 'train-cached', round, sha256: this.globalHash });
+      return true;
+    }
+    c.sendFrame(frame, this.globalHash);
+    return false;
   }
 
   private globalFrame(purpose: 'train' | 'evaluate', round: number): Buffer {
@@ -393,6 +404,11 @@ export class Federation extends EventEmitter<FederationEvents> {
       case 'decline': return this.onDecision(c, message.type, message.round, message.attempt, message.type === 'decline' ? message.reason : undefined);
       case 'progress': return; // liveness only; lastSeen was updated
       case 'evaluation': return this.onEvaluation(c, message.round, message.numCases, message.metrics);
+      case 'resend-weights': {
+        const state = this.current;
+        if (!state || state.round !== message.round || !state.pending.has(c.site!)) return this.protocolError(c, `no weights to resend for round ${message.round}`);
+        return c.sendFrame(this.globalFrame('train', state.round), this.globalHash);
+      }
       case 'ping': return c.send({ type: 'pong', t: message.t });
       case 'pong': return;
     }
@@ -432,7 +448,7 @@ export class Federation extends EventEmitter<FederationEvents> {
     if (state.pending.has(site)) {
       this.store.audit({ actor: site, action: 'site-resumed', round: state.round, detail: { attempt: state.attempt } });
       this.sendAnnounce(c, state);
-      c.sendFrame(this.globalFrame('train', state.round));
+      this.sendTrainWeights(c, state.round);
       return;
     }
     if (!state.participants.has(site)) c.send({ type: 'left-out', round: state.round, reason: `round ${state.round} is past its approval phase` });

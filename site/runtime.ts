@@ -97,6 +97,8 @@ export class SiteRuntime extends EventEmitter<{ event: [SiteEvent] }> {
   private resolveDone!: (o: SiteOutcome) => void;
   readonly done: Promise<SiteOutcome>;
   private cases = { train: 0, validation: 0 };
+  /** The last global model received, which the server may name (by hash) instead of resending it. */
+  private lastGlobal: { sha256: string; config: ModelConfig; tensors: TensorList } | null = null;
 
   constructor(private readonly opts: SiteRuntimeOptions) {
     super();
@@ -150,6 +152,10 @@ export class SiteRuntime extends EventEmitter<{ event: [SiteEvent] }> {
   private onMessage(m: ServerMessage): void {
     switch (m.type) {
       case 'announce': return void this.onAnnounce(m);
+      case 'train-cached':
+        if (this.lastGlobal?.sha256 === m.sha256) return this.startTraining(m.round, this.lastGlobal.config, this.lastGlobal.tensors);
+        this.client?.send({ type: 'resend-weights', round: m.round });
+        return;
       case 'update-accepted':
         if (this.unacknowledged?.round === m.round) this.unacknowledged = null;
         return this.emitEvent({ type: 'update-accepted', round: m.round, norm: m.norm });
@@ -208,12 +214,17 @@ export class SiteRuntime extends EventEmitter<{ event: [SiteEvent] }> {
     } catch (err) {
       return this.emitEvent({ type: 'error', message: `ignored a global model: ${errorMessage(err)}` });
     }
+    this.lastGlobal = { sha256: model.sha256, config: model.config, tensors: model.tensors };
     if (header.purpose === 'evaluate') {
       this.enqueue(() => this.evaluate(header.round, model.config, model.tensors));
       return;
     }
-    const announce = [...this.announces.values()].filter((a) => a.round === header.round).sort((x, y) => y.attempt - x.attempt)[0];
-    if (!announce) return this.emitEvent({ type: 'error', message: `weights for round ${header.round} arrived without an announcement` });
+    this.startTraining(header.round, model.config, model.tensors);
+  }
+
+  private startTraining(round: number, config: ModelConfig, global: TensorList): void {
+    const announce = [...this.announces.values()].filter((a) => a.round === round).sort((x, y) => y.attempt - x.attempt)[0];
+    if (!announce) return this.emitEvent({ type: 'error', message: `weights for round ${round} arrived without an announcement` });
     const key = `${announce.round}:${announce.attempt}`;
     if (this.training?.key === key) return; // resumed connection; training continues
     if (this.unacknowledged && this.unacknowledged.round === announce.round && this.unacknowledged.attempt === announce.attempt) {
@@ -222,7 +233,7 @@ export class SiteRuntime extends EventEmitter<{ event: [SiteEvent] }> {
     }
     const abort = new AbortController();
     this.training = { key, abort };
-    this.enqueue(() => this.train(announce, model.config, model.tensors, abort).finally(() => {
+    this.enqueue(() => this.train(announce, config, global, abort).finally(() => {
       if (this.training?.key === key) this.training = null;
     }));
   }

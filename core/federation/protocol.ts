@@ -64,11 +64,13 @@ export const TrainingProgressSchema = z.object({
 export const EvaluationSchema = z.object({
   type: z.literal('evaluation'), round, numCases: z.number().int().nonnegative(), metrics: MetricsSchema,
 });
+/** Asks the server for the round's weights in full (after a train-cached naming a model the site no longer holds). */
+export const ResendWeightsSchema = z.object({ type: z.literal('resend-weights'), round });
 export const PingSchema = z.object({ type: z.literal('ping'), t: z.number() });
 export const PongSchema = z.object({ type: z.literal('pong'), t: z.number() });
 
 export const SiteMessageSchema = z.discriminatedUnion('type', [
-  HelloSchema, ApproveSchema, DeclineSchema, TrainingProgressSchema, EvaluationSchema, PingSchema, PongSchema,
+  HelloSchema, ApproveSchema, DeclineSchema, TrainingProgressSchema, EvaluationSchema, ResendWeightsSchema, PingSchema, PongSchema,
 ]);
 export type SiteMessage = z.infer<typeof SiteMessageSchema>;
 
@@ -93,6 +95,11 @@ export const AnnounceSchema = z.object({
   sitesRegistered: z.number().int().nonnegative(),
 });
 export type Announce = z.infer<typeof AnnounceSchema>;
+/**
+ * Train on the global model the site already received (as the evaluation copy of the previous
+ * round), identified by its SHA-256: saves sending the same weights twice.
+ */
+export const TrainCachedSchema = z.object({ type: z.literal('train-cached'), round, sha256: sha256Hex });
 export const UpdateAcceptedSchema = z.object({ type: z.literal('update-accepted'), round, norm: finite });
 export const UpdateRejectedSchema = z.object({ type: z.literal('update-rejected'), round, reason: z.string() });
 export const LeftOutSchema = z.object({ type: z.literal('left-out'), round, reason: z.string() });
@@ -109,7 +116,7 @@ export const FederationDoneSchema = z.object({ type: z.literal('done'), rounds: 
 export const ErrorMessageSchema = z.object({ type: z.literal('error'), code: z.string(), message: z.string() });
 
 export const ServerMessageSchema = z.discriminatedUnion('type', [
-  WelcomeSchema, AuthFailedSchema, AnnounceSchema, UpdateAcceptedSchema, UpdateRejectedSchema, LeftOutSchema,
+  WelcomeSchema, AuthFailedSchema, AnnounceSchema, TrainCachedSchema, UpdateAcceptedSchema, UpdateRejectedSchema, LeftOutSchema,
   RoundResultSchema, FederationDoneSchema, ErrorMessageSchema, PingSchema, PongSchema,
 ]);
 export type ServerMessage = z.infer<typeof ServerMessageSchema>;

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { decodeModel } from '../../core/weights/index.js';
 import { initialWeights } from '../../core/model/init.js';
-import { api, startSite, startTestServer, shiftTrainer, tempDir, tinyConfig } from './helpers.js';
+import { ADMIN, api, startSite, startTestServer, shiftTrainer, tempDir, tinyConfig } from './helpers.js';
 
 const tmp = tempDir('fed');
 after(() => tmp.cleanup());
@@ -43,6 +43,19 @@ test('three sites run two FedAvg rounds over real sockets; the global model is t
     for (const a of ['initial-model', 'round-announced', 'approval-approved', 'weights-sent', 'update-accepted', 'round-completed', 'evaluation-reported', 'federation-finished']) {
       assert.ok(actions.includes(a), `audit ${a}`);
     }
+
+    // Round 2 trains on the global each site already received to evaluate: named by hash, not resent.
+    const sent = audit.filter((e) => e.action === 'weights-sent') as unknown as { round: number; detail: { alreadyHeldBy: string[] } }[];
+    assert.deepEqual(sent.map((e) => [e.round, [...e.detail.alreadyHeldBy].sort()]), [[1, []], [2, ['alpha', 'beta', 'gamma']]]);
+
+    const login = await fetch(`${server.httpUrl}/?token=${ADMIN}`, { redirect: 'manual' });
+    assert.equal(login.status, 303);
+    const cookie = login.headers.get('set-cookie')!.split(';')[0];
+    assert.match(login.headers.get('set-cookie')!, /HttpOnly/);
+    const viaCookie = await fetch(`${server.httpUrl}/`, { headers: { cookie } });
+    assert.equal(viaCookie.status, 200);
+    assert.match(await viaCookie.text(), /http-equiv="refresh"/);
+    assert.equal((await fetch(`${server.httpUrl}/?token=nope`, { redirect: 'manual' })).status, 401);
 
     const page = await api<string>(server, '/');
     assert.equal(page.status, 200);

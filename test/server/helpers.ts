@@ -80,13 +80,13 @@ export function startSite(server: RunningServer, token: string, trainer: LocalTr
 /** Speaks the protocol by hand; records everything the server sends. */
 export class ScriptedSite {
   readonly messages: ServerMessage[] = [];
-  readonly globals: { round: number; purpose: string; weights: TensorList }[] = [];
+  readonly globals: { round: number; purpose: string; sha256: string; weights: TensorList }[] = [];
   readonly client: FederationClient;
 
   constructor(url: string, token: string, cases = { train: 4, validation: 2 }) {
     this.client = new FederationClient({ url, token, cases, initialBackoffMs: 100, maxBackoffMs: 500 });
     this.client.on('message', (m) => this.messages.push(m));
-    this.client.on('global', (h, payload) => this.globals.push({ round: h.round, purpose: h.purpose, weights: decodeModel(payload).tensors }));
+    this.client.on('global', (h, payload) => this.globals.push({ round: h.round, purpose: h.purpose, sha256: h.sha256, weights: decodeModel(payload).tensors }));
   }
 
   start(): this {
@@ -106,8 +106,14 @@ export class ScriptedSite {
     return this.until(() => this.messages.find((m): m is Extract<ServerMessage, { type: 'announce' }> => m.type === 'announce' && m.round === round), `announce of round ${round}`);
   }
 
+  /** The weights to train on in `round`: sent in full, or named by hash when the site already holds them. */
   trainWeights(round: number) {
-    return this.until(() => this.globals.find((g) => g.round === round && g.purpose === 'train'), `weights of round ${round}`);
+    return this.until(() => {
+      const sent = this.globals.find((g) => g.round === round && g.purpose === 'train');
+      if (sent) return sent;
+      const cached = this.messages.find((m) => m.type === 'train-cached' && m.round === round);
+      return cached?.type === 'train-cached' ? this.globals.find((g) => g.sha256 === cached.sha256) : undefined;
+    }, `weights of round ${round}`);
   }
 
   /** Sends an update frame; header fields default to a valid update for `round`/`attempt`. */
