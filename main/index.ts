@@ -105,7 +105,8 @@ async function main(): Promise<void> {
   });
   protocol.handle(SCHEME, serveRenderer);
 
-  const dataDir = join(app.getPath('userData'), 'site');
+  // FEDSEG_DATA_DIR lets a site keep its state elsewhere (e.g. an encrypted volume) and isolates tests.
+  const dataDir = process.env.FEDSEG_DATA_DIR ?? join(app.getPath('userData'), 'site');
   const host = new Host({
     port: startSiteRuntime(),
     tokens: new TokenStore(join(dataDir, 'token.bin'), keychainCodec()),

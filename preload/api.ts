@@ -69,7 +69,7 @@ export interface RoundRecord {
   deadline: string | null;
   /** What will leave the site if approved. */
   outgoing: { caseCount: number; parameterCount: number | null; bytes: number | null; items: string[] } | null;
-  /** Sites whose updates made it into the global model, and how many are registered. */
+  /** Sites whose updates made it into the global model, and how many are registered (null until known). */
   sitesReturned: number | null;
   sitesTotal: number | null;
   /** This site's contribution: cases trained on and its last local loss. */
@@ -82,11 +82,15 @@ export interface RoundRecord {
 
 export interface TrainingProgress {
   round: number;
+  /** Current epoch, 1-based. */
   epoch: number;
   epochs: number;
+  /** Step within the epoch when the trainer reports it (else 0 of 0). */
   step: number;
   steps: number;
   loss: number;
+  /** Share of the round's local training done, 0..1. */
+  fraction: number;
   etaSeconds: number | null;
 }
 
@@ -126,6 +130,8 @@ export interface ReviewState {
 }
 
 export interface AppState {
+  /** Increases with every change; the UI keeps the newest, since replies and events can arrive out of order. */
+  revision: number;
   role: Role;
   adminPassphraseSet: boolean;
   connection: ConnectionState;

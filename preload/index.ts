@@ -5,6 +5,8 @@
 import { CHANNELS, EVENT_CHANNEL, IPC_PREFIX, type Envelope, type FedsegApi, type SiteEvent } from './api.js';
 import type { ElectronPreload } from '../main/electron-types.js';
 
+// Sandboxed preloads are CommonJS and may obtain electron only through require().
+// eslint-disable-next-line @typescript-eslint/no-require-imports
 const { contextBridge, ipcRenderer } = require('electron') as ElectronPreload;
 
 async function invoke(channel: string, arg: unknown): Promise<unknown> {

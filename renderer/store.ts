@@ -36,7 +36,11 @@ export const useUi = create<UiState>((set, get) => ({
   busy: null,
   go: (screen) => set({ screen }),
   openCase: (caseId) => set({ caseId, screen: 'viewer' }),
-  setApp: (app) => set({ app, progress: app.training ?? get().progress }),
+  setApp: (app) => {
+    const current = get().app;
+    if (current && current.revision > app.revision) return;
+    set({ app, progress: app.training ?? get().progress });
+  },
   setCases: (cases) => set({ cases }),
   updateCase: (summary) => set({ cases: get().cases.map((c) => (c.id === summary.id ? summary : c)) }),
   setProgress: (progress) => set({ progress }),

@@ -3,9 +3,8 @@
  * Approve/Decline in the UI, runtime events become round records, training progress gets an ETA, and every
  * global model the server sends for evaluation is kept on disk so the viewer can predict with it.
  */
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { makeModelConfig, type ModelConfig } from '../../core/model/config.js';
-import { parameterCount } from '../../core/model/parameters.js';
 import { activeBackend } from '../../core/tf/backend.js';
 import { saveModelFile } from '../../core/weights/index.js';
 import type { ConnectionState, RoundRecord, TrainingProgress } from '../../preload/api.js';
@@ -54,21 +53,22 @@ export class FederationLink {
       approve: (request) => this.askAdmin(request), initialBackoffMs: 500, maxBackoffMs: 10_000,
     });
     this.runtime = runtime;
-    const welcomed = new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new UserFacingError(`The federation server at ${serverUrl} is unreachable. Check the address and that the server is running.`)), CONNECT_TIMEOUT_MS);
-      runtime.on('event', (event) => {
-        if (event.type === 'connected') {
-          clearTimeout(timer);
-          resolve(event.site);
-        } else if (event.type === 'error' && /refused the site/.test(event.message)) {
-          clearTimeout(timer);
-          reject(new UserFacingError(wrongTokenMessage(event.message)));
-        }
-      });
-    });
     runtime.on('event', (event) => this.onRuntimeEvent(event));
     try {
+      // start() first preprocesses the training cases to declare their count; the timeout covers only the network.
       await runtime.start();
+      const welcomed = new Promise<string>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new UserFacingError(`The federation server at ${serverUrl} is unreachable. Check the address and that the server is running.`)), CONNECT_TIMEOUT_MS);
+        runtime.on('event', (event) => {
+          if (event.type === 'connected') {
+            clearTimeout(timer);
+            resolve(event.site);
+          } else if (event.type === 'error' && /refused the site/.test(event.message)) {
+            clearTimeout(timer);
+            reject(new UserFacingError(wrongTokenMessage(event.message)));
+          }
+        });
+      });
       return { siteName: await welcomed };
     } catch (err) {
       runtime.stop();
@@ -97,17 +97,10 @@ export class FederationLink {
   }
 
   private askAdmin(request: ApprovalRequest): Promise<boolean> {
-    let parameters: number | null = null;
-    try {
-      // The announcement names the architecture; its parameter count follows from the config.
-      parameters = parameterCount(makeModelConfig({ arch: request.model.arch as ModelConfig['arch'], baseFilters: request.model.baseFilters, depth: request.model.depth }));
-    } catch {
-      parameters = null;
-    }
     this.emit({
       type: 'round', round: request.round, patch: {
         status: 'announced', deadline: request.approvalDeadline.toISOString(), reason: null,
-        outgoing: { caseCount: request.trainingCases, parameterCount: parameters, bytes: parameters === null ? null : parameters * 4, items: request.leavesSite },
+        outgoing: { caseCount: request.trainingCases, parameterCount: request.model.parameterCount, bytes: request.model.updateBytes, items: request.leavesSite },
         sitesReturned: null, contribution: null,
       },
     });
@@ -142,7 +135,9 @@ export class FederationLink {
         return result;
       },
       evaluate: async (args) => {
-        const path = join(this.store.dir, 'models', 'global-latest.fsm');
+        const dir = join(this.store.dir, 'models');
+        await mkdir(dir, { recursive: true });
+        const path = join(dir, 'global-latest.fsm');
         await saveModelFile(path, args.config, args.weights, { round: this.lastCompletedRound });
         this.emit({ type: 'model', path });
         return trainer.evaluate(args);
@@ -155,12 +150,13 @@ export class FederationLink {
   }
 
   private progressOf(round: number, p: { epoch: number; epochs: number; loss?: number; step?: number; steps?: number }): TrainingProgress {
-    const steps = p.steps ?? 1;
+    const steps = p.steps ?? 0;
     const step = p.step ?? 0;
-    const fraction = (p.epoch * steps + step) / Math.max(1, p.epochs * steps);
+    // Epochs are 1-based; without step counts an epoch counts as done when reported.
+    const fraction = Math.min(1, steps > 0 ? (p.epoch - 1 + step / steps) / p.epochs : p.epoch / p.epochs);
     const elapsed = this.trainingStart ? (Date.now() - this.trainingStart.at) / 1000 : 0;
     return {
-      round, epoch: p.epoch, epochs: p.epochs, step, steps, loss: p.loss ?? Number.NaN,
+      round, epoch: p.epoch, epochs: p.epochs, step, steps, loss: p.loss ?? Number.NaN, fraction,
       etaSeconds: fraction > 0 ? (elapsed / fraction) * (1 - fraction) : null,
     };
   }
@@ -171,9 +167,9 @@ export class FederationLink {
     const contributed = status === 'sent' || status === 'accepted';
     const inFlight = contributed || status === 'approved' || status === 'training' || status === 'announced';
     if (event.status === 'completed') {
-      return { sitesReturned: event.sites.length, ...(contributed ? { status: 'complete' as const } : inFlight ? { status: 'left-out' as const, reason: 'the round completed without this site' } : {}) };
+      return { sitesReturned: event.sites.length, sitesTotal: event.sitesRegistered, ...(contributed ? { status: 'complete' as const } : inFlight ? { status: 'left-out' as const, reason: 'the round completed without this site' } : {}) };
     }
-    return { sitesReturned: 0, ...(inFlight ? { status: 'left-out' as const } : {}), reason: `round abandoned: ${event.reason ?? 'not enough sites'}; it will be retried` };
+    return { sitesReturned: 0, sitesTotal: event.sitesRegistered, ...(inFlight ? { status: 'left-out' as const } : {}), reason: `round abandoned: ${event.reason ?? 'not enough sites'}; it will be retried` };
   }
 
   private reportBackend(): void {

@@ -8,11 +8,11 @@ import type {
 } from '../../preload/api.js';
 import { parseRequest } from '../../preload/api.js';
 import { hashPassphrase, verifyPassphrase } from './admin.js';
-import { CaseLibrary } from './cases.js';
+import { CaseLibrary, type TrainingCase } from './cases.js';
 import { plainMessage, UserFacingError } from './errors.js';
 import { FederationLink, type FederationEvent } from './federation.js';
 import { predictCase } from './predict.js';
-import { makeTrainer } from './trainer.js';
+import { createDataDirTrainer } from '../../site/trainer.js';
 import { SiteStore } from './site-store.js';
 
 export class SiteService {
@@ -23,10 +23,13 @@ export class SiteService {
   private connection: ConnectionState;
   private training: TrainingProgress | null = null;
   private backend: AppState['backend'] = null;
+  private revision = 0;
 
   constructor(dataDir: string, private readonly emit: (event: SiteEvent) => void, private readonly log: (message: string) => void) {
     this.store = new SiteStore(dataDir);
     this.cases = new CaseLibrary(this.store);
+    // The shared site trainer over exactly the cases the app approved (core/preprocess prefers a final mask).
+    const makeTrainer = (cases: TrainingCase[]) => createDataDirTrainer({ trainDirs: cases.map((c) => c.dir) });
     this.federation = new FederationLink(this.store, makeTrainer, (event) => this.onFederationEvent(event));
     this.connection = { phase: 'offline', serverUrl: this.store.settings.serverUrl, siteName: null, error: null };
     // Rounds that were waiting for a decision when the app closed can no longer be decided.
@@ -97,6 +100,7 @@ export class SiteService {
   private state(): AppState {
     const pending = this.store.rounds.find((r) => r.status === 'announced') ?? null;
     return {
+      revision: ++this.revision,
       role: this.role,
       adminPassphraseSet: this.store.settings.adminPassphrase !== null,
       connection: { ...this.connection },

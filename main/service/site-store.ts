@@ -107,7 +107,7 @@ export class SiteStore {
   }
 
   recordLoss(progress: TrainingProgress): void {
-    this.loss.push({ round: progress.round, step: progress.epoch * progress.steps + progress.step, loss: progress.loss });
+    if (Number.isFinite(progress.loss)) this.loss.push({ round: progress.round, step: this.loss.length + 1, loss: progress.loss });
   }
 
   private readAudit(): AuditEntry[] {

@@ -7,7 +7,7 @@ export function TrainingScreen() {
   const app = useUi((s) => s.app);
   const progress = useUi((s) => s.progress);
   if (!app) return null;
-  const done = progress ? (progress.epoch * progress.steps + progress.step) / Math.max(1, progress.epochs * progress.steps) : 0;
+  const done = progress?.fraction ?? 0;
   const loss = thin(app.lossHistory.map((p, i) => ({ x: i + 1, y: p.loss })), 400);
   const scored = app.rounds.filter((r) => r.globalDice);
   return (
@@ -20,8 +20,10 @@ export function TrainingScreen() {
           <>
             <div className="progress" data-testid="progress"><div className="progress-fill" style={{ width: `${Math.round(done * 100)}%` }} /></div>
             <p data-testid="progress-text">
-              Round {progress.round}: epoch {Math.min(progress.epoch + 1, progress.epochs)} of {progress.epochs}, step {progress.step} of {progress.steps}
-              {' · '}loss {progress.loss.toFixed(4)}{' · '}about {formatDuration(progress.etaSeconds)} left
+              Round {progress.round}: epoch {progress.epoch} of {progress.epochs}
+              {progress.steps > 0 && `, step ${progress.step} of ${progress.steps}`}
+              {' · '}{Math.round(done * 100)} %{' · '}loss {Number.isFinite(progress.loss) ? progress.loss.toFixed(4) : '—'}
+              {' · '}{done >= 1 ? 'done' : `about ${formatDuration(progress.etaSeconds)} left`}
             </p>
           </>
         ) : <p className="hint">No local training is running.</p>}

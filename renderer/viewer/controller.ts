@@ -6,7 +6,7 @@
  */
 import { Niivue, NVImage, SLICE_TYPE } from '@niivue/niivue';
 import type { Axis } from '../../preload/api.js';
-import { drawColormap, type LabelValue } from './labels.js';
+import { drawLut, type LabelValue } from './labels.js';
 
 export type ViewMode = Axis | 'multiplanar';
 const SLICE_TYPES: Record<ViewMode, SLICE_TYPE> = {
@@ -40,7 +40,7 @@ export class ViewerController {
 
   async attach(canvas: HTMLCanvasElement): Promise<void> {
     await this.nv.attachToCanvas(canvas);
-    this.nv.setDrawColormap(drawColormap(this.visible) as unknown as string);
+    this.nv.drawLut = drawLut(this.visible);
     this.nv.setDrawOpacity(0.6);
   }
 
@@ -49,14 +49,19 @@ export class ViewerController {
     this.onEdit = onEdit;
   }
 
-  /** Replaces the background image, keeping the mask being edited (same case, same grid). */
+  /**
+   * Replaces the background image, keeping the mask being edited (same case, same grid). The swap is done in
+   * place so Niivue re-uploads its textures once (each upload is seconds on software-rendered WebGL).
+   */
   async showImage(bytes: Uint8Array, name: string): Promise<void> {
     const image = await NVImage.loadFromUrl({ url: fileName(bytes, name), buffer: toArrayBuffer(bytes), colormap: 'gray' });
-    const previous = this.nv.volumes[0];
-    const keptDrawing = this.nv.drawBitmap ? new Uint8Array(this.nv.drawBitmap) : null;
-    this.nv.addVolume(image);
-    this.nv.setVolume(image, 0);
-    if (previous) this.nv.removeVolume(previous);
+    const keptDrawing = this.nv.drawBitmap;
+    if (this.nv.volumes.length === 0) {
+      this.nv.addVolume(image);
+    } else {
+      this.nv.volumes[0] = image;
+      this.nv.setVolume(image, 0);
+    }
     if (keptDrawing && keptDrawing.length === voxelCount(image)) {
       this.nv.drawBitmap = keptDrawing;
       this.nv.refreshDrawing(true);
@@ -74,8 +79,7 @@ export class ViewerController {
       const mask = await NVImage.loadFromUrl({ url: fileName(bytes, name), buffer: toArrayBuffer(bytes) });
       if (!this.nv.loadDrawing(mask)) throw new Error('The mask does not have the same size as the image.');
     }
-    this.nv.setDrawColormap(drawColormap(this.visible) as unknown as string);
-    this.nv.drawScene();
+    this.applyLut();
     this.onEdit();
   }
 
@@ -91,7 +95,14 @@ export class ViewerController {
 
   setLabelVisible(label: LabelValue, visible: boolean): void {
     this.visible = { ...this.visible, [label]: visible };
-    this.nv.setDrawColormap(drawColormap(this.visible) as unknown as string);
+    this.applyLut();
+  }
+
+  /** Only the colour table changes: refresh it without Niivue's full volume re-upload (setDrawColormap). */
+  private applyLut(): void {
+    this.nv.drawLut = drawLut(this.visible);
+    this.nv.refreshColormaps();
+    this.nv.drawScene();
   }
 
   /** Axis stepped by the slider and keys: the 2D view's own axis, axial in multiplanar. */

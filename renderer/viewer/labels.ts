@@ -6,17 +6,15 @@ export const LABELS = [
 ] as const;
 export type LabelValue = (typeof LABELS)[number]['value'];
 
-/** Niivue drawing colour table for values 0..4 with hidden labels made transparent. */
-export function drawColormap(visible: Record<LabelValue, boolean>): { R: number[]; G: number[]; B: number[]; A: number[]; labels: string[] } {
-  const table = { R: [0, 0, 0, 0, 0], G: [0, 0, 0, 0, 0], B: [0, 0, 0, 0, 0], A: [0, 0, 0, 0, 0], labels: ['', '', '', '', ''] };
+/** Niivue drawing lookup table (256 RGBA entries): the BraTS colours, hidden labels and everything else transparent. */
+export function drawLut(visible: Record<LabelValue, boolean>): { lut: Uint8ClampedArray; labels: string[] } {
+  const lut = new Uint8ClampedArray(256 * 4);
+  const labels = Array.from({ length: 256 }, () => '');
   for (const label of LABELS) {
-    table.R[label.value] = label.rgb[0];
-    table.G[label.value] = label.rgb[1];
-    table.B[label.value] = label.rgb[2];
-    table.A[label.value] = visible[label.value] ? 255 : 0;
-    table.labels[label.value] = label.short;
+    lut.set([...label.rgb, visible[label.value] ? 255 : 0], label.value * 4);
+    labels[label.value] = label.short;
   }
-  return table;
+  return { lut, labels };
 }
 
 /** Tumour volume per region in mL: ET = {4}, TC = {1, 4}, WT = {1, 2, 4}. */
