@@ -3,12 +3,16 @@
  * Each site's cases are split into `train/` and `heldout/` folders so the site trainer, the
  * baselines and the evaluation all see the same split.
  */
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { FedSegError } from '../core/errors.js';
-import { writeSyntheticDataset } from '../core/synth/index.js';
+import { nameMappingCsv, survivalInfoCsv, trainingCaseId } from '../core/synth/index.js';
 
 export const DataManifestSchema = z.object({
   seed: z.int(),
@@ -34,6 +38,7 @@ export interface DemoSite {
 export interface DataRequest { dataDir: string; sites: number; casesPerSite: number; heldOutPerSite: number; seed: number }
 
 const MANIFEST = 'demo-data.json';
+const SYNTH_WORKER = fileURLToPath(new URL('./synth-worker.ts', import.meta.url));
 
 /**
  * Returns the split of the first `sites` sites, generating the whole dataset first unless a
@@ -51,23 +56,22 @@ export async function ensureDemoData(request: DataRequest, log: (line: string) =
   await rm(request.dataDir, { recursive: true, force: true });
   await mkdir(request.dataDir, { recursive: true });
   log(`generating ${request.sites} synthetic sites x ${request.casesPerSite} cases (240x240x155, 4 modalities + mask) in ${request.dataDir}`);
-  const started = Date.now();
-  const report = await writeSyntheticDataset({
-    out: request.dataDir, sites: request.sites, casesPerSite: request.casesPerSite, seed: request.seed,
-    onCase: (c) => log(`  site-${c.site} ${c.caseId} written (${((Date.now() - started) / 1000).toFixed(0)} s)`),
-  });
+  await generateInParallel(request, log);
   const sites: DemoSite[] = [];
-  for (const site of report.sites) {
-    const name = `site-${site.site}`;
+  for (let n = 1; n <= request.sites; n++) {
+    const name = `site-${n}`;
+    const siteDir = join(request.dataDir, name);
+    const ids = Array.from({ length: request.casesPerSite }, (_, index) => trainingCaseId((n - 1) * request.casesPerSite + index + 1));
+    await writeAtomic(join(siteDir, 'name_mapping.csv'), nameMappingCsv(ids));
+    await writeAtomic(join(siteDir, 'survival_info.csv'), survivalInfoCsv(ids, request.seed, n));
     const { trainDir, heldOutDir } = locate(request.dataDir, { name, train: [], heldOut: [] });
     await mkdir(trainDir, { recursive: true });
     await mkdir(heldOutDir, { recursive: true });
     // The last cases of each site are held out: deterministic and disjoint from training.
-    const ids = site.cases.map((c) => c.caseId);
     const heldOut = ids.slice(ids.length - request.heldOutPerSite);
     const train = ids.slice(0, ids.length - request.heldOutPerSite);
-    for (const id of train) await rename(join(site.dir, id), join(trainDir, id));
-    for (const id of heldOut) await rename(join(site.dir, id), join(heldOutDir, id));
+    for (const id of train) await rename(join(siteDir, id), join(trainDir, id));
+    for (const id of heldOut) await rename(join(siteDir, id), join(heldOutDir, id));
     sites.push({ name, trainDir, heldOutDir, train, heldOut });
   }
   const manifest: DataManifest = {
@@ -100,4 +104,27 @@ export async function writeAtomic(path: string, content: string | Uint8Array): P
   const tmp = `${path}.tmp-${process.pid}`;
   await writeFile(tmp, content);
   await rename(tmp, path);
+}
+
+/** Splits the case list round-robin over one synth-worker process per core (at most 4). */
+async function generateInParallel(request: DataRequest, log: (line: string) => void): Promise<void> {
+  const all: Array<[number, number]> = [];
+  for (let site = 1; site <= request.sites; site++) for (let index = 0; index < request.casesPerSite; index++) all.push([site, index]);
+  const workers = Math.max(1, Math.min(4, cpus().length, all.length));
+  const started = Date.now();
+  let done = 0;
+  await Promise.all(Array.from({ length: workers }, (_, w) => new Promise<void>((resolve, reject) => {
+    const job = { dataDir: request.dataDir, seed: request.seed, casesPerSite: request.casesPerSite, cases: all.filter((_, n) => n % workers === w) };
+    const child = spawn(process.execPath, ['--import', 'tsx', SYNTH_WORKER, JSON.stringify(job)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (chunk) => (stderr += chunk));
+    createInterface({ input: child.stdout }).on('line', (line) => {
+      const { site, caseId } = JSON.parse(line) as { site: number; caseId: string };
+      done++;
+      log(`  site-${site} ${caseId} written (${done}/${all.length}, ${((Date.now() - started) / 1000).toFixed(0)} s)`);
+    });
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve()
+      : reject(new FedSegError(`synthetic data generation failed: ${stderr.trim() || `worker exited with code ${code}`}`, { file: request.dataDir }))));
+  })));
 }

@@ -106,6 +106,9 @@ export async function runFederation(opts: FederationRunOptions): Promise<Federat
       child.on('exit', (code, signal) => {
         log.write(`[exit] code ${code} signal ${signal}\n`);
         if (code !== 0 && federation.state === 'running') opts.log(`${site.name} process exited with ${signal ?? `code ${code}`}; see ${join(logDir, `${site.name}.log`)}`);
+        // With every site gone the server would wait for a quorum forever.
+        const waiting = federation.state === 'running' || federation.state === 'starting';
+        if (waiting && children.every((c) => c.exitCode !== null || c.signalCode !== null)) federation.stop();
       });
     });
     const state = await federation.done;
