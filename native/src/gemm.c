@@ -66,12 +66,12 @@ typedef float v8sf __attribute__((vector_size(32)));
 typedef float v16sf __attribute__((vector_size(64)));
 DEFINE_KERNEL(kernel_avx2_6x16, __attribute__((target("avx2,fma"))), v8sf, 8, 6, 2)
 DEFINE_KERNEL(kernel_avx2_12x8, __attribute__((target("avx2,fma"))), v8sf, 8, 12, 1)
-DEFINE_KERNEL(kernel_avx512_12x32, __attribute__((target("avx512f,avx2,fma"))), v16sf, 16, 12, 2)
-DEFINE_KERNEL(kernel_avx512_24x16, __attribute__((target("avx512f,avx2,fma"))), v16sf, 16, 24, 1)
+DEFINE_KERNEL(kernel_avx512_8x32, __attribute__((target("avx512f,avx2,fma"))), v16sf, 16, 8, 2)
+DEFINE_KERNEL(kernel_avx512_12x16, __attribute__((target("avx512f,avx2,fma"))), v16sf, 16, 12, 1)
 DEFINE_SEGMENT_KERNEL(segment_avx2_6x16, __attribute__((target("avx2,fma"))), v8sf, 8, 6, 2)
 DEFINE_SEGMENT_KERNEL(segment_avx2_12x8, __attribute__((target("avx2,fma"))), v8sf, 8, 12, 1)
-DEFINE_SEGMENT_KERNEL(segment_avx512_12x32, __attribute__((target("avx512f,avx2,fma"))), v16sf, 16, 12, 2)
-DEFINE_SEGMENT_KERNEL(segment_avx512_24x16, __attribute__((target("avx512f,avx2,fma"))), v16sf, 16, 24, 1)
+DEFINE_SEGMENT_KERNEL(segment_avx512_8x32, __attribute__((target("avx512f,avx2,fma"))), v16sf, 16, 8, 2)
+DEFINE_SEGMENT_KERNEL(segment_avx512_12x16, __attribute__((target("avx512f,avx2,fma"))), v16sf, 16, 12, 1)
 #endif
 
 static const kernel_set portable_set = {"portable", {6, 8, kernel_portable_6x8, segment_portable_6x8},
@@ -79,8 +79,10 @@ static const kernel_set portable_set = {"portable", {6, 8, kernel_portable_6x8, 
 #ifdef HAVE_X86_KERNELS
 static const kernel_set avx2_set = {"avx2-fma", {6, 16, kernel_avx2_6x16, segment_avx2_6x16},
                                     {12, 8, kernel_avx2_12x8, segment_avx2_12x8}};
-static const kernel_set avx512_set = {"avx512", {12, 32, kernel_avx512_12x32, segment_avx512_12x32},
-                                      {24, 16, kernel_avx512_24x16, segment_avx512_24x16}};
+/* Tile shapes picked by measurement on a Xeon (AVX-512, 240 x 432 blocks in L2, one thread, best of 15):
+ * 8x32 185 GFLOP/s vs 12x32 173; 12x16 150 vs 24x16 140 (24 row pointers spill registers). */
+static const kernel_set avx512_set = {"avx512", {8, 32, kernel_avx512_8x32, segment_avx512_8x32},
+                                      {12, 16, kernel_avx512_12x16, segment_avx512_12x16}};
 #endif
 
 static const kernel_set *chosen;
