@@ -41,6 +41,7 @@ export class FederationClient extends EventEmitter<ClientEvents> {
   private watchdog: NodeJS.Timeout | null = null;
   private heartbeatMs = 30_000;
   private authenticated = false;
+  private refused = false;
   site: string | null = null;
   bytesSent = 0;
   bytesReceived = 0;
@@ -56,6 +57,7 @@ export class FederationClient extends EventEmitter<ClientEvents> {
 
   start(): void {
     this.stopped = false;
+    this.refused = false;
     this.open();
   }
 
@@ -105,18 +107,22 @@ export class FederationClient extends EventEmitter<ClientEvents> {
         this.emit('protocol-error', errorMessage(err));
       }
     });
-    ws.on('error', () => {
-      // 'close' follows and handles reconnection; the reason is reported there.
+    let lastError = '';
+    ws.on('error', (err) => {
+      // 'close' follows and handles reconnection; the error (e.g. ECONNREFUSED, a bad certificate) is its reason.
+      lastError = err.message;
     });
     ws.on('close', (code: number, reason: Buffer) => {
       if (ws !== this.ws) return;
       this.ws = null;
       this.authenticated = false;
       if (this.watchdog) clearTimeout(this.watchdog);
-      const why = `${code}${reason.length ? ` ${reason.toString()}` : ''}`;
+      const why = `${code}${reason.length ? ` ${reason.toString()}` : lastError ? ` ${lastError}` : ''}`;
       if (code === CLOSE.authFailed) {
+        // Usually already reported from the auth-failed message; report once.
+        if (!this.refused) this.emit('fatal', `server refused the site: ${reason.toString() || 'authentication failed'}`);
+        this.refused = true;
         this.stopped = true;
-        this.emit('fatal', `server refused the site: ${reason.toString() || 'authentication failed'}`);
         return;
       }
       if (this.stopped) return this.emit('disconnected', why, null);
@@ -150,6 +156,7 @@ export class FederationClient extends EventEmitter<ClientEvents> {
         return;
       case 'auth-failed':
         this.stopped = true;
+        this.refused = true;
         this.emit('fatal', `server refused the site: ${message.reason}`);
         return;
       case 'ping':

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import WebSocket from 'ws';
+import { SiteRuntime } from '../../site/runtime.js';
 import { api, shiftTrainer, startSite, startTestServer, tempDir, waitFor } from '../server/helpers.js';
 
 const tmp = tempDir('resume');
@@ -42,4 +43,23 @@ test('an authenticated connection that goes silent is dropped by the heartbeat',
   } finally {
     await server.close();
   }
+});
+
+test('a wrong token ends the site runtime as refused with one clear error; an unreachable server is reported with its cause', async () => {
+  const { server } = await startTestServer(`${tmp.dir}/c`, { rounds: 1 }, ['known']);
+  try {
+    const wrong = startSite(server, 'not-the-token', shiftTrainer(0.1));
+    assert.equal(await wrong.site.done, 'refused');
+    const errors = wrong.events.filter((e) => e.type === 'error');
+    assert.equal(errors.length, 1);
+    assert.match(errors[0].type === 'error' ? errors[0].message : '', /refused the site: unknown or revoked site token/);
+  } finally {
+    await server.close();
+  }
+  const offline = new SiteRuntime({ url: 'ws://127.0.0.1:9/ws', token: 't', trainer: shiftTrainer(0.1), approve: () => true, initialBackoffMs: 50 });
+  const reason = new Promise<string>((resolve) => offline.on('event', (e) => e.type === 'disconnected' && resolve(e.reason)));
+  await offline.start();
+  assert.match(await reason, /ECONNREFUSED/);
+  offline.stop();
+  assert.equal(await offline.done, 'stopped');
 });
