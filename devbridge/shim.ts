@@ -3,7 +3,8 @@
  * call to the dev bridge over HTTP and events over Server-Sent Events. Bundled by the bridge as a classic
  * script that runs before the renderer; the per-start secret is substituted for __BRIDGE_SECRET__.
  */
-import { CHANNELS, type Envelope, type FedsegApi, type SiteEvent } from '../preload/api.js';
+import type { Envelope, FedsegApi, SiteEvent } from '../preload/api.js';
+import { CHANNELS } from '../preload/channels.js';
 import { BINARY_FIELD_HEADER, BRIDGE_PREFIX, JSON_HEADER, SECRET_HEADER } from './wire.js';
 
 declare const __BRIDGE_SECRET__: string;

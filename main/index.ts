@@ -67,8 +67,11 @@ function lockDown(contents: WebContents): void {
   contents.setWindowOpenHandler(() => ({ action: 'deny' }));
 }
 
+/** Only the app's own page may call the API (URL.origin is "null" for custom schemes, so compare parts). */
 function isTrustedSender(event: IpcMainInvokeEvent): boolean {
-  return event.senderFrame !== null && new URL(event.senderFrame.url).origin === ORIGIN;
+  if (!event.senderFrame) return false;
+  const url = new URL(event.senderFrame.url);
+  return url.protocol === `${SCHEME}:` && url.host === 'fedseg';
 }
 
 function createWindow(): BrowserWindowInstance {

@@ -5,6 +5,9 @@
  * type-only so zod never ships to the UI.
  */
 import { z } from 'zod';
+import { CHANNELS, type Channel } from './channels.js';
+
+export { CHANNELS, EVENT_CHANNEL, IPC_PREFIX, type Channel } from './channels.js';
 
 export const MODALITIES = ['flair', 't1ce', 't2', 't1'] as const;
 export type Modality = (typeof MODALITIES)[number];
@@ -39,10 +42,7 @@ export const requestSchemas = {
   saveFinalMask: z.object({ caseId, nifti: z.custom<Uint8Array>((v) => v instanceof Uint8Array, 'must be the bytes of a NIfTI file') }),
   setSliceMark: z.object({ caseId, axis: z.enum(AXES), slice: z.number().int().nonnegative().max(4096), mark: sliceMark.nullable() }),
   getReview: z.object({ caseId }),
-} as const;
-
-export type Channel = keyof typeof requestSchemas;
-export const CHANNELS = Object.keys(requestSchemas) as Channel[];
+} as const satisfies { [C in Channel]: z.ZodType };
 export type RequestOf<C extends Channel> = z.infer<(typeof requestSchemas)[C]>;
 
 export type Role = 'reviewer' | 'admin';
@@ -179,9 +179,6 @@ export type FedsegApi = { [C in Channel]: RequestOf<C> extends undefined ? () =>
   onEvent(listener: (event: SiteEvent) => void): () => void;
 };
 
-export const IPC_PREFIX = 'fedseg:';
-export const EVENT_CHANNEL = 'fedseg:event';
-
 /** Parses a request for a channel, turning a zod failure into one plain sentence. */
 export function parseRequest<C extends Channel>(channel: C, arg: unknown): RequestOf<C> {
   const result = requestSchemas[channel].safeParse(arg);
@@ -192,7 +189,7 @@ export function parseRequest<C extends Channel>(channel: C, arg: unknown): Reque
 }
 
 export function isChannel(name: string): name is Channel {
-  return Object.prototype.hasOwnProperty.call(requestSchemas, name);
+  return (CHANNELS as readonly string[]).includes(name);
 }
 
 /** A request the UI sent that does not match its schema. */

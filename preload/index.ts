@@ -2,7 +2,8 @@
  * Sandboxed preload (bundled to CommonJS): exposes exactly `window.fedseg`, one function per allow-listed
  * channel of api.ts plus `onEvent`. Nothing of ipcRenderer or Node leaks into the page.
  */
-import { CHANNELS, EVENT_CHANNEL, IPC_PREFIX, type Envelope, type FedsegApi, type SiteEvent } from './api.js';
+import type { Envelope, FedsegApi, SiteEvent } from './api.js';
+import { CHANNELS, EVENT_CHANNEL, IPC_PREFIX } from './channels.js';
 import type { ElectronPreload } from '../main/electron-types.js';
 
 // Sandboxed preloads are CommonJS and may obtain electron only through require().

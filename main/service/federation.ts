@@ -66,6 +66,11 @@ export class FederationLink {
           } else if (event.type === 'error' && /refused the site/.test(event.message)) {
             clearTimeout(timer);
             reject(new UserFacingError(wrongTokenMessage(event.message)));
+          } else if (event.type === 'disconnected') {
+            // Never welcomed: the first failed attempt already tells the admin what is wrong.
+            clearTimeout(timer);
+            const detail = event.reason.replace(/^\d+\s*/, '');
+            reject(new UserFacingError(`The federation server at ${serverUrl} is unreachable${detail ? ` (${detail})` : ''}. Check the address and that the server is running.`));
           }
         });
       });
