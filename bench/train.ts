@@ -186,8 +186,10 @@ export function cpuPeak(): { avx2: number; avx512: number | null; ghz: number; c
   try {
     const info = readFileSync('/proc/cpuinfo', 'utf8');
     avx512 = /\bavx512f\b/.test(info);
+    const mhz = /cpu MHz\s*:\s*([\d.]+)/i.exec(info);
     const bogo = /bogomips\s*:\s*([\d.]+)/i.exec(info);
-    // Under a hypervisor "cpu MHz" may be absent or 0; BogoMIPS is 2 x the TSC frequency in MHz.
+    // Under a hypervisor os.cpus() may say 0 MHz; then the nominal "cpu MHz", else BogoMIPS / 2.
+    if (!ghz && mhz) ghz = Number(mhz[1]) / 1000;
     if (!ghz && bogo) ghz = Number(bogo[1]) / 2000;
   } catch {
     // not Linux: keep the os.cpus() figure
@@ -300,7 +302,7 @@ export async function runTrainBench(options: TrainBenchOptions = {}): Promise<Tr
     `TF.js       ${fmt(tfjsMedian, 3).padStart(8)}   ${tfjsSteps.map((s) => s.toFixed(2)).join(' ').padEnd(42)}  ${gf(tfjsMedian)}`,
     `PyTorch     ${fmt(torchMedian, 3).padStart(8)}   ${torchSteps.map((s) => s.toFixed(2)).join(' ').padEnd(42)}  ${torchMedian ? gf(torchMedian) : 'n/a'}`,
     `ratio TF.js / PyTorch: ${fmt(ratio)} (target <= 1.0)`,
-    `CPU fp32 peak (rough, ${peak.cores} cores x ${peak.ghz} GHz): AVX2 2xFMA ${peak.avx2} GFLOP/s` +
+    `CPU fp32 peak (rough, ${peak.cores} cores x ${peak.ghz} GHz nominal; turbo runs higher): AVX2 2xFMA ${peak.avx2} GFLOP/s` +
       (peak.avx512 ? `, AVX-512 2xFMA ${peak.avx512} GFLOP/s` : ''),
     `noise: step spread TF.js ${spreadPct(tfjsSteps)}%${torchSteps.length ? `, PyTorch ${spreadPct(torchSteps)}%` : ''}; load average ${loadAverage.join(' ')} (2 shared cores)`,
   ];
