@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { decodeModel } from '../../core/weights/index.js';
 import { initialWeights } from '../../core/model/init.js';
-import { ADMIN, api, startSite, startTestServer, shiftTrainer, tempDir, tinyConfig } from './helpers.js';
+import { decodeModel } from '../../core/weights/index.js';
+import { startServer } from '../../server/index.js';
+import { ADMIN, api, federationConfig, startSite, startTestServer, shiftTrainer, tempDir, tinyConfig } from './helpers.js';
 
 const tmp = tempDir('fed');
 after(() => tmp.cleanup());
@@ -65,5 +68,27 @@ test('three sites run two FedAvg rounds over real sockets; the global model is t
     assert.equal((await api(server, '/api/status', 'wrong')).status, 401);
   } finally {
     await server.close();
+  }
+});
+
+test('FedAdam keeps its server moments with each checkpoint and a restarted server picks them up', async () => {
+  const dir = `${tmp.dir}/fedadam`;
+  const config = { rounds: 2, minSites: 1, strategy: { name: 'fedadam' as const, eta: 0.05, beta1: 0.9, beta2: 0.99, tau: 1e-3 } };
+  const { server, tokens } = await startTestServer(dir, config, ['solo']);
+  try {
+    const solo = startSite(server, tokens.solo, shiftTrainer(0.1));
+    assert.equal(await server.federation.done, 'finished');
+    await solo.site.done;
+  } finally {
+    await server.close();
+  }
+  assert.ok(existsSync(join(dir, 'checkpoints', 'round-00002.state0.fsm')) && existsSync(join(dir, 'checkpoints', 'round-00002.state1.fsm')));
+  const again = await startServer({ config: federationConfig({ ...config, rounds: 3 }), dbFile: join(dir, 'server.db'), port: 0, adminToken: ADMIN });
+  try {
+    assert.equal(again.federation.completedRounds, 2);
+    const moments = again.federation.strategy.exportState();
+    assert.ok(moments && moments[0][0].data.some((v) => v !== 0), 'first moment restored from the checkpoint');
+  } finally {
+    await again.close();
   }
 });
