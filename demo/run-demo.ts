@@ -4,6 +4,7 @@
  * Everything it makes lives under the output folder.
  */
 import { mkdir } from 'node:fs/promises';
+import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { errorMessage } from '../core/errors.js';
 import { makeModelConfig, type ModelConfig } from '../core/model/config.js';
@@ -25,6 +26,7 @@ export interface DemoOutput { report: DemoReport; reportJson: string; reportHtml
 
 export async function runDemo(options: DemoOptions, log: (line: string) => void, onRound: (entry: RoundEntry, table: string) => void): Promise<DemoOutput> {
   const started = Date.now();
+  const loadAverageStart = loadavg()[0];
   await mkdir(options.outDir, { recursive: true });
   const factor = CROP_SIZE / options.inputSize;
   const modelConfig: ModelConfig = makeModelConfig({
@@ -88,6 +90,7 @@ export async function runDemo(options: DemoOptions, log: (line: string) => void,
     rounds: federation.rounds,
     baselines,
     totalSeconds: (Date.now() - started) / 1000,
+    machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', loadAverageStart, loadAverageEnd: loadavg()[0] },
     sliceCaption: slice?.caption,
   });
   const reportJson = join(options.outDir, 'report.json');

@@ -60,7 +60,8 @@ const command: CliCommand = {
       const last = report.rounds.at(-1);
       if (report.baselines && last) say(`\n${formatBaselineTable(last.dice, report.baselines)}`);
       const first = report.rounds[0]?.dice.WT;
-      say(`\nWT Dice round 1 -> ${last?.round ?? '-'}: ${fmt(first)} -> ${fmt(last?.dice.WT)}; ${report.totalSeconds.toFixed(0)} s in total`);
+      const load = report.machine ? ` on ${report.machine.cpus} cores (1-min load average ${report.machine.loadAverageStart.toFixed(1)} -> ${report.machine.loadAverageEnd.toFixed(1)})` : '';
+      say(`\nWT Dice round 1 -> ${last?.round ?? '-'}: ${fmt(first)} -> ${fmt(last?.dice.WT)}; ${report.totalSeconds.toFixed(0)} s in total${load}`);
       say(`report: ${reportHtml}\n        ${reportJson}`);
     }
     return 0;

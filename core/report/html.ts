@@ -21,6 +21,7 @@ export function renderReportHtml(report: DemoReport, slicePng?: Uint8Array): str
   const sections = [
     `<h1>FedSeg federated demo</h1>`,
     `<p class="meta">${escapeXml(`${report.settings.sites.length} sites, ${report.rounds.length} rounds, ${report.settings.model}, backend ${report.backend}, ${report.totalSeconds.toFixed(0)} s in total, ${report.createdAt}`)}</p>`,
+    report.machine ? `<p class="meta">${escapeXml(`${report.machine.cpus} x ${report.machine.cpuModel}; 1-minute load average ${report.machine.loadAverageStart.toFixed(1)} at start, ${report.machine.loadAverageEnd.toFixed(1)} at the end`)}</p>` : '',
     `<h2>Setup</h2>`,
     `<p>${escapeXml(report.settings.reducedSize)}</p>`,
     siteSetupTable(report),

@@ -52,6 +52,8 @@ export const DemoReportSchema = z.object({
   rounds: z.array(RoundSchema),
   baselines: BaselineSchema.optional(),
   totalSeconds: z.number().nonnegative(),
+  /** Where it ran: timings only compare on the same machine under similar load. */
+  machine: z.object({ cpus: z.int().positive(), cpuModel: z.string(), loadAverageStart: z.number(), loadAverageEnd: z.number() }).optional(),
   /** Caption of the slice picture embedded in report.html. */
   sliceCaption: z.string().optional(),
 });
