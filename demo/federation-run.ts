@@ -135,7 +135,7 @@ export async function runFederation(opts: FederationRunOptions): Promise<Federat
 /** Mean of each site's held-out Dice; the global value is the unweighted mean over the sites that reported. */
 function roundEntry(round: number, done: { sites: string[]; seconds: number }, evals: Map<string, Record<string, number>>, heldOut: Map<string, number>): RoundEntry {
   const perSite: Record<string, SiteDice> = {};
-  for (const [site, m] of evals) {
+  for (const [site, m] of [...evals].sort(([a], [b]) => a.localeCompare(b, 'en', { numeric: true }))) {
     perSite[site] = { ET: m.dice_ET ?? null, TC: m.dice_TC ?? null, WT: m.dice_WT ?? null, cases: heldOut.get(site) ?? 0 };
   }
   const mean = (region: 'ET' | 'TC' | 'WT') => {
