@@ -49,6 +49,8 @@ interface RoundState {
   pending: Set<string>;
   participants: Set<string>;
   accepted: Map<string, AcceptedUpdate>;
+  /** Latest training progress each participant reported (for the operator view). */
+  progress: Map<string, { epoch: number; epochs: number; loss?: number }>;
 }
 
 export interface FederationEvents {
@@ -111,7 +113,13 @@ export class Federation extends EventEmitter<FederationEvents> {
       approvals: Object.fromEntries(c.responses),
       participants: [...c.participants].sort(),
       returned: [...c.accepted.keys()].sort(),
+      progress: Object.fromEntries(c.progress),
     };
+  }
+
+  /** Traffic on each site's current connection (for the operator view). */
+  connectionStats(): Record<string, { connectedAt: string; bytesSent: number; bytesReceived: number }> {
+    return Object.fromEntries([...this.bySite].map(([site, c]) => [site, { connectedAt: new Date(c.connectedAt).toISOString(), bytesSent: c.bytesSent, bytesReceived: c.bytesReceived }]));
   }
 
   // ---------------------------------------------------------------- start-up and recovery
@@ -230,7 +238,7 @@ export class Federation extends EventEmitter<FederationEvents> {
       instructions: this.strategy.configureRound(round, registered, base),
       approvalDeadline: Date.now() + config.approvalDeadlineS * 1000,
       trainingDeadline: 0,
-      responses: new Map(), pending: new Set(), participants: new Set(), accepted: new Map(),
+      responses: new Map(), pending: new Set(), participants: new Set(), accepted: new Map(), progress: new Map(),
     };
     this.store.startRound(round, attempt, this.globalHash);
     this.current = state;
@@ -402,7 +410,11 @@ export class Federation extends EventEmitter<FederationEvents> {
       case 'hello': return this.protocolError(c, 'already authenticated');
       case 'approve':
       case 'decline': return this.onDecision(c, message.type, message.round, message.attempt, message.type === 'decline' ? message.reason : undefined);
-      case 'progress': return; // liveness only; lastSeen was updated
+      case 'progress':
+        if (this.current?.round === message.round && this.current.pending.has(c.site!)) {
+          this.current.progress.set(c.site!, { epoch: message.epoch, epochs: message.epochs, loss: message.loss });
+        }
+        return;
       case 'evaluation': return this.onEvaluation(c, message.round, message.numCases, message.metrics);
       case 'resend-weights': {
         const state = this.current;

@@ -36,13 +36,17 @@ function json(res: ServerResponse, status: number, body: unknown): void {
 export function statusView(ctx: ApiContext): StatusView {
   const { federation, store } = ctx;
   const online = new Set(federation.onlineSites());
+  const traffic = federation.connectionStats();
   return {
     state: federation.state,
     strategy: federation.strategy.name,
     totalRounds: ctx.config.rounds,
     completedRounds: federation.completedRounds,
     current: federation.currentRound(),
-    sites: store.sites().map((s) => ({ name: s.name, online: online.has(s.name), declaredTrain: s.declared_train, lastSeen: s.last_seen_at })),
+    sites: store.sites().map((s) => ({
+      name: s.name, online: online.has(s.name), declaredTrain: s.declared_train, lastSeen: s.last_seen_at,
+      bytesSent: traffic[s.name]?.bytesSent ?? null, bytesReceived: traffic[s.name]?.bytesReceived ?? null,
+    })),
     rounds: store.rounds(),
     globalMetrics: globalMetricsByRound(store.metrics('eval')),
   };

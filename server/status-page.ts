@@ -5,8 +5,11 @@ export interface StatusView {
   state: string;
   totalRounds: number;
   completedRounds: number;
-  current: { round: number; attempt: number; phase: string; deadline: string; approvals: Record<string, string>; participants: string[]; returned: string[] } | null;
-  sites: { name: string; online: boolean; declaredTrain: number | null; lastSeen: string | null }[];
+  current: {
+    round: number; attempt: number; phase: string; deadline: string; approvals: Record<string, string>; participants: string[]; returned: string[];
+    progress: Record<string, { epoch: number; epochs: number; loss?: number }>;
+  } | null;
+  sites: { name: string; online: boolean; declaredTrain: number | null; lastSeen: string | null; bytesSent: number | null; bytesReceived: number | null }[];
   rounds: { round: number; attempt: number; status: string; sites_returned: number | null; num_cases: number | null; reason: string | null; ended_at: string | null }[];
   globalMetrics: RoundMetrics[];
   strategy: string;
@@ -49,8 +52,10 @@ export function renderStatusPage(v: StatusView): string {
     : `${escape(v.state)}: ${v.completedRounds} of ${v.totalRounds} rounds completed.`;
   const siteRows = v.sites.map((s) => {
     const approval = c?.approvals[s.name] ?? (c ? 'waiting' : '');
-    const returned = c?.returned.includes(s.name) ? 'returned' : c?.participants.includes(s.name) ? 'training' : '';
-    return `<tr><td>${escape(s.name)}</td><td>${s.online ? '🟢 online' : '⚪ offline'}</td><td>${s.declaredTrain ?? ''}</td><td>${escape(approval)}</td><td>${returned}</td><td>${escape(s.lastSeen ?? '')}</td></tr>`;
+    const p = c?.progress[s.name];
+    const returned = c?.returned.includes(s.name) ? 'returned' : c?.participants.includes(s.name) ? `training${p ? ` (epoch ${p.epoch}/${p.epochs})` : ''}` : '';
+    const traffic = s.bytesSent === null ? '' : `${(s.bytesSent / 1e6).toFixed(2)} / ${((s.bytesReceived ?? 0) / 1e6).toFixed(2)}`;
+    return `<tr><td>${escape(s.name)}</td><td>${s.online ? '🟢 online' : '⚪ offline'}</td><td>${s.declaredTrain ?? ''}</td><td>${escape(approval)}</td><td>${escape(returned)}</td><td>${traffic}</td><td>${escape(s.lastSeen ?? '')}</td></tr>`;
   }).join('');
   const metricsByRound = new Map(v.globalMetrics.map((m) => [m.round, m]));
   const fmt = (n: number | undefined) => (n === undefined || !Number.isFinite(n) ? '' : n.toFixed(3));
@@ -65,7 +70,7 @@ export function renderStatusPage(v: StatusView): string {
 <style>body{font:14px system-ui,sans-serif;margin:24px;color:#222}table{border-collapse:collapse;margin:8px 0 20px}td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}th{background:#f4f4f4}</style>
 </head><body><h1>FedSeg aggregation server</h1>
 <p>${roundLine} Strategy: ${escape(v.strategy)}. Sites online: ${online} of ${v.sites.length}.</p>
-<h2>Sites</h2><table><tr><th>site</th><th>connection</th><th>training cases</th><th>approval</th><th>update</th><th>last seen</th></tr>${siteRows}</table>
+<h2>Sites</h2><table><tr><th>site</th><th>connection</th><th>training cases</th><th>approval</th><th>update</th><th>MB to / from site</th><th>last seen</th></tr>${siteRows}</table>
 <h2>Global metrics per round</h2>${metricsChart(v.globalMetrics)}
 <h2>Rounds</h2><table><tr><th>round</th><th>attempt</th><th>status</th><th>sites returned</th><th>cases</th><th>WT</th><th>TC</th><th>ET</th><th>note</th><th></th></tr>${roundRows}</table>
 <p><a href="/api/audit">audit log (JSON)</a></p></body></html>`;

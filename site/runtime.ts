@@ -11,8 +11,8 @@ import { errorMessage } from '../core/errors.js';
 import type { Announce, GlobalFrameHeader, RoundInstructions, ServerMessage } from '../core/federation/protocol.js';
 import { l2Distance, type TensorList } from '../core/federation/tensors.js';
 import { parseModelConfig, type ModelConfig } from '../core/model/config.js';
-import { parameterSpecs } from '../core/model/parameters.js';
-import { decodeModel, elementCount, encodeModel } from '../core/weights/index.js';
+import { parameterCount } from '../core/model/parameters.js';
+import { decodeModel, encodeModel } from '../core/weights/index.js';
 import { FederationClient } from './client.js';
 
 /** Training progress a trainer reports: per step (step/steps/ETA) and at the end of each epoch. */
@@ -187,10 +187,10 @@ export class SiteRuntime extends EventEmitter<{ event: [SiteEvent] }> {
     let decision: { approve: boolean; reason?: string };
     try {
       const config = parseModelConfig(a.model);
-      const parameterCount = parameterSpecs(config).reduce((n, p) => n + elementCount(p.shape), 0);
+      const parameters = parameterCount(config);
       const raw = await this.opts.approve({
         round: a.round, attempt: a.attempt, totalRounds: a.totalRounds, strategy: a.strategy,
-        model: { arch: config.arch, baseFilters: config.baseFilters, depth: config.depth, architectureHash: a.architectureHash, parameterCount, updateBytes: 4 * parameterCount },
+        model: { arch: config.arch, baseFilters: config.baseFilters, depth: config.depth, architectureHash: a.architectureHash, parameterCount: parameters, updateBytes: 4 * parameters },
         instructions: a.instructions, trainingCases: this.cases.train, leavesSite: a.leavesSite,
         approvalDeadline: new Date(a.approvalDeadline), trainingDeadlineS: a.trainingDeadlineS,
       });

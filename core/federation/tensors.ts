@@ -53,11 +53,6 @@ export function l2Distance(a: TensorList, b?: TensorList): number {
   return Math.sqrt(sum);
 }
 
-/** A deep copy sharing no buffers with the source. */
-export function cloneTensors(tensors: TensorList): TensorList {
-  return tensors.map((t) => ({ name: t.name, shape: [...t.shape], data: new Float32Array(t.data) }));
-}
-
 /** Same manifest as `like`, with the given data arrays. */
 export function withData(like: TensorList, data: Float32Array[]): TensorList {
   return like.map((t, i) => ({ name: t.name, shape: [...t.shape], data: data[i] }));

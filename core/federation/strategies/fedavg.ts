@@ -27,10 +27,6 @@ export class WeightedAverage {
     this.totalWeight += weight;
   }
 
-  get count(): number {
-    return this.totalWeight;
-  }
-
   result(): TensorList {
     if (this.totalWeight === 0) throw new FedSegError('cannot average zero updates');
     const inv = 1 / this.totalWeight;
