@@ -27,9 +27,8 @@ const queued: HostToService[] = [];
 
 async function handle(message: HostToService): Promise<void> {
   if (message.kind === 'init') {
-    const starting = new SiteService(message.dataDir, (event) => send({ kind: 'event', event }), (text) => console.error(text));
-    await starting.init();
-    service = starting;
+    service = new SiteService(message.dataDir, (event) => send({ kind: 'event', event }), (text) => console.error(text));
+    service.init();
     for (const waiting of queued.splice(0)) void handle(waiting);
     return;
   }

@@ -15,6 +15,9 @@ import { predictCase } from './predict.js';
 import { createDataDirTrainer } from '../../site/trainer.js';
 import { SiteStore } from './site-store.js';
 
+/** Requests that need the case library loaded. */
+const CASE_CHANNELS = new Set<Channel>(['connect', 'listCases', 'readVolume', 'predict', 'saveFinalMask', 'setSliceMark', 'getReview']);
+
 export class SiteService {
   private readonly store: SiteStore;
   private readonly cases: CaseLibrary;
@@ -24,6 +27,7 @@ export class SiteService {
   private training: TrainingProgress | null = null;
   private backend: AppState['backend'] = null;
   private revision = 0;
+  private casesReady: Promise<void> = Promise.resolve();
 
   constructor(dataDir: string, private readonly emit: (event: SiteEvent) => void, private readonly log: (message: string) => void) {
     this.store = new SiteStore(dataDir);
@@ -40,13 +44,21 @@ export class SiteService {
     }
   }
 
-  async init(): Promise<void> {
-    if (this.store.settings.dataFolder) await this.cases.load(this.store.settings.dataFolder).catch(() => undefined);
+  /** Re-reads the last imported folder in the background; case requests wait for it, the rest answer at once. */
+  init(): void {
+    const folder = this.store.settings.dataFolder;
+    if (!folder) return;
+    this.casesReady = this.cases.load(folder).then(
+      () => undefined,
+      (err: unknown) => this.emit({ type: 'log', level: 'warning', message: `The case folder ${folder} could not be re-read: ${plainMessage(err).message}` }),
+    );
   }
 
   async call(channel: Channel, arg: unknown): Promise<Envelope<unknown>> {
     try {
-      return { ok: true, value: await this.handle(channel, parseRequest(channel, arg)) };
+      const request = parseRequest(channel, arg);
+      if (CASE_CHANNELS.has(channel)) await this.casesReady;
+      return { ok: true, value: await this.handle(channel, request) };
     } catch (err) {
       const { message, known } = plainMessage(err);
       if (!known) this.log((err as Error)?.stack ?? String(err));

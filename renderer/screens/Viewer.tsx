@@ -178,7 +178,9 @@ export function ViewerScreen() {
       </div>
       <div className="viewer-body">
         <div className="viewer-canvas-wrap">
-          <canvas ref={canvasRef} className="viewer-canvas" data-testid="viewer-canvas" data-ready={ready ? 'yes' : 'no'} />
+          <div className="canvas-box">
+            <canvas ref={canvasRef} className="viewer-canvas" data-testid="viewer-canvas" data-ready={ready ? 'yes' : 'no'} />
+          </div>
           <div className="slice-bar">
             <button onClick={() => step(-1)} aria-label="Previous slice" data-testid="slice-prev">◀</button>
             <input

@@ -162,6 +162,21 @@ test('desktop app: federation, approval, cases, viewer, review and mask editing'
       await page.getByTestId('case-status').filter({ hasText: 'in review' }).waitFor();
     });
 
+    await t.test('switches view and modality, keeping the overlay', async () => {
+      await page.getByTestId('view-coronal').click();
+      await page.getByTestId('slice-number').filter({ hasText: /^coronal slice \d+ \/ 240$/ }).waitFor();
+      await page.getByTestId('view-multiplanar').click();
+      await page.getByTestId('slice-number').filter({ hasText: /^axial slice/ }).waitFor();
+      await page.getByTestId('view-axial').click();
+      const wt = await page.getByTestId('volume-wt').innerText();
+      await page.getByTestId('modality-t2').click();
+      await page.getByTestId('busy').waitFor({ state: 'detached', timeout: 60_000 });
+      assert.equal(await page.getByTestId('modality-t2').getAttribute('class'), 'on');
+      assert.equal(await page.getByTestId('volume-wt').innerText(), wt, 'the mask is kept across modalities');
+      await page.getByTestId('modality-flair').click();
+      await page.getByTestId('busy').waitFor({ state: 'detached', timeout: 60_000 });
+    });
+
     await t.test('draws with the label pen, undoes, draws again and saves a valid final mask with the drawn voxels', async () => {
       const truth = await readNifti(join(appData, CASE, `${CASE}_seg.nii.gz`));
       const reference = await readNiftiHeader(join(appData, CASE, `${CASE}_flair.nii.gz`));
