@@ -253,7 +253,11 @@ export class Federation extends EventEmitter<FederationEvents> {
       this.store.recordApproval(round, attempt, site, 'timeout', 'no answer before the approval deadline');
       this.bySite.get(site)?.send({ type: 'left-out', round, reason: 'no approval before the approval deadline' });
     }
-    const approvers = [...state.responses].filter(([, d]) => d === 'approved').map(([s]) => s).filter((s) => this.bySite.has(s));
+    const approved = [...state.responses].filter(([, d]) => d === 'approved').map(([s]) => s);
+    const approvers = approved.filter((s) => this.bySite.has(s));
+    for (const site of approved.filter((s) => !this.bySite.has(s))) {
+      this.store.audit({ actor: 'server', action: 'left-out', round, detail: { attempt, site, reason: 'disconnected before the weights were sent' } });
+    }
     if (approvers.length < config.minSites) {
       return this.abandon(state, `${approvers.length} connected site(s) approved, ${config.minSites} needed`);
     }
