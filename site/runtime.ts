@@ -247,16 +247,22 @@ export class SiteRuntime extends EventEmitter<{ event: [SiteEvent] }> {
     const started = Date.now();
     this.emitEvent({ type: 'training-started', round: a.round, numCases: this.cases.train, backend: this.opts.trainer.backend?.() });
     let lastProgress = 0;
-    const result = await this.opts.trainer.train({
-      config, weights: global, instructions: a.instructions, signal: abort.signal,
-      onProgress: (p) => {
-        this.emitEvent({ type: 'training-progress', round: a.round, ...p });
-        if (Date.now() - lastProgress > 1000) {
-          lastProgress = Date.now();
-          this.client?.send({ type: 'progress', round: a.round, epoch: p.epoch, epochs: p.epochs, ...(p.loss !== undefined && Number.isFinite(p.loss) ? { loss: p.loss } : {}) });
-        }
-      },
-    });
+    let result: Awaited<ReturnType<LocalTrainer['train']>>;
+    try {
+      result = await this.opts.trainer.train({
+        config, weights: global, instructions: a.instructions, signal: abort.signal,
+        onProgress: (p) => {
+          this.emitEvent({ type: 'training-progress', round: a.round, ...p });
+          if (Date.now() - lastProgress > 1000) {
+            lastProgress = Date.now();
+            this.client?.send({ type: 'progress', round: a.round, epoch: p.epoch, epochs: p.epochs, ...(p.loss !== undefined && Number.isFinite(p.loss) ? { loss: p.loss } : {}) });
+          }
+        },
+      });
+    } catch (err) {
+      if (abort.signal.aborted) return; // left out or round over: stopping was the point
+      throw err;
+    }
     if (abort.signal.aborted) return;
     const norm = l2Distance(result.weights, global);
     const metrics = finiteOnly(result.metrics);
