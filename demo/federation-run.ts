@@ -138,11 +138,17 @@ function roundEntry(round: number, done: { sites: string[]; seconds: number }, e
   for (const [site, m] of [...evals].sort(([a], [b]) => a.localeCompare(b, 'en', { numeric: true }))) {
     perSite[site] = { ET: m.dice_ET ?? null, TC: m.dice_TC ?? null, WT: m.dice_WT ?? null, cases: heldOut.get(site) ?? 0 };
   }
-  const mean = (region: 'ET' | 'TC' | 'WT') => {
-    const values = Object.values(perSite).map((s) => s[region]).filter((v): v is number => v !== null && Number.isFinite(v));
-    return values.length > 0 ? values.reduce((a, b) => a + b, 0) / values.length : null;
+  const mean = (values: Array<number | null | undefined>) => {
+    const finite = values.filter((v): v is number => v !== null && v !== undefined && Number.isFinite(v));
+    return finite.length > 0 ? finite.reduce((a, b) => a + b, 0) / finite.length : null;
   };
-  return { round, sitesReturned: done.sites, dice: { ET: mean('ET'), TC: mean('TC'), WT: mean('WT') }, perSite, seconds: done.seconds };
+  const sites = Object.values(perSite);
+  const metrics = [...evals.values()];
+  return {
+    round, sitesReturned: done.sites, perSite, seconds: done.seconds,
+    dice: { ET: mean(sites.map((s) => s.ET)), TC: mean(sites.map((s) => s.TC)), WT: mean(sites.map((s) => s.WT)) },
+    hd95: { ET: mean(metrics.map((m) => m.hd95_ET)), TC: mean(metrics.map((m) => m.hd95_TC)), WT: mean(metrics.map((m) => m.hd95_WT)) },
+  };
 }
 
 function exited(child: ChildProcess): Promise<void> {

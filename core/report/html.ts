@@ -17,6 +17,10 @@ export function renderReportHtml(report: DemoReport, slicePng?: Uint8Array): str
       colour: SITE_COLOURS[n % SITE_COLOURS.length],
       values: report.rounds.map((r) => r.perSite[site]?.[region] ?? null),
     }))));
+  const hd95Values = report.rounds.flatMap((r) => REGIONS.map((region) => r.hd95?.[region] ?? null)).filter((v): v is number => v !== null && Number.isFinite(v));
+  const hd95Chart = hd95Values.length === 0 ? '' : lineChart('Global model HD95 per round (mm, lower is better)', roundLabels,
+    REGIONS.map((region) => ({ name: region, colour: REGION_COLOURS[region], values: report.rounds.map((r) => r.hd95?.[region] ?? null) })),
+    'HD95 mm', Math.max(10, Math.ceil(Math.max(...hd95Values) / 50) * 50));
   const last = report.rounds[report.rounds.length - 1];
   const sections = [
     `<h1>FedSeg federated demo</h1>`,
@@ -27,7 +31,7 @@ export function renderReportHtml(report: DemoReport, slicePng?: Uint8Array): str
     siteSetupTable(report),
     `<h2>Rounds</h2>`,
     `<pre>${escapeXml(formatRoundTable(report.rounds, report.settings.sites.length))}</pre>`,
-    globalChart,
+    `<div class="charts">${globalChart}${hd95Chart}</div>`,
     `<h2>Per site</h2>`,
     `<div class="charts">${siteCharts.join('')}</div>`,
   ];

@@ -16,6 +16,8 @@ export const RoundSchema = z.object({
   /** Global model's Dice: mean over sites of each site's held-out mean. */
   dice: RegionDiceSchema,
   perSite: z.record(z.string(), SiteDiceSchema),
+  /** Global model's HD95 in mm per region, mean over sites (each the mean over its held-out cases). */
+  hd95: RegionDiceSchema.optional(),
   seconds: z.number().nonnegative(),
 });
 export type RoundEntry = z.infer<typeof RoundSchema>;

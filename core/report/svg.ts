@@ -10,13 +10,13 @@ export function escapeXml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string);
 }
 
-/** Line chart of values in [0, 1] against 1-based x labels (rounds), with a legend on the right. */
-export function lineChart(title: string, xLabels: string[], series: Series[], yLabel = 'Dice'): string {
+/** Line chart of values in [0, yMax] against x labels (rounds), with a legend on the right. */
+export function lineChart(title: string, xLabels: string[], series: Series[], yLabel = 'Dice', yMax = 1): string {
   const plotW = WIDTH - PAD.left - PAD.right;
   const plotH = HEIGHT - PAD.top - PAD.bottom;
   const x = (i: number) => PAD.left + (xLabels.length <= 1 ? plotW / 2 : (plotW * i) / (xLabels.length - 1));
-  const y = (v: number) => PAD.top + plotH * (1 - Math.min(Math.max(v, 0), 1));
-  const parts = [frame(title, yLabel, plotW, plotH, y)];
+  const y = (v: number) => PAD.top + plotH * (1 - Math.min(Math.max(v / yMax, 0), 1));
+  const parts = [frame(title, yLabel, plotW, plotH, y, yMax)];
   xLabels.forEach((label, i) => parts.push(`<text x="${x(i).toFixed(1)}" y="${HEIGHT - PAD.bottom + 16}" text-anchor="middle" class="tick">${escapeXml(label)}</text>`));
   series.forEach((s, n) => {
     const points = s.values.map((v, i) => (v === null || !Number.isFinite(v) ? null : `${x(i).toFixed(1)},${y(v).toFixed(1)}`));
@@ -56,10 +56,10 @@ export function barChart(title: string, categories: string[], series: Series[], 
   return svg(title, parts);
 }
 
-function frame(title: string, yLabel: string, plotW: number, plotH: number, y: (v: number) => number): string {
-  const grid = [0, 0.25, 0.5, 0.75, 1].map((v) =>
+function frame(title: string, yLabel: string, plotW: number, plotH: number, y: (v: number) => number, yMax = 1): string {
+  const grid = [0, 0.25, 0.5, 0.75, 1].map((f) => f * yMax).map((v) =>
     `<line x1="${PAD.left}" x2="${PAD.left + plotW}" y1="${y(v).toFixed(1)}" y2="${y(v).toFixed(1)}" class="grid"/>`
-    + `<text x="${PAD.left - 6}" y="${(y(v) + 4).toFixed(1)}" text-anchor="end" class="tick">${v.toFixed(2)}</text>`).join('');
+    + `<text x="${PAD.left - 6}" y="${(y(v) + 4).toFixed(1)}" text-anchor="end" class="tick">${yMax > 10 ? v.toFixed(0) : v.toFixed(2)}</text>`).join('');
   return `<text x="${PAD.left}" y="16" class="title">${escapeXml(title)}</text>${grid}`
     + `<text transform="translate(12 ${PAD.top + plotH / 2}) rotate(-90)" text-anchor="middle" class="tick">${escapeXml(yLabel)}</text>`;
 }

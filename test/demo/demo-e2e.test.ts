@@ -31,6 +31,8 @@ test('a tiny demo (2 sites, 2 rounds, baselines) runs server + site processes an
     }
     assert.deepEqual(Object.keys(round.perSite).sort(), ['site-1', 'site-2']);
     assert.equal(round.perSite['site-1'].cases, 1);
+    const hd95 = round.hd95?.WT;
+    assert.ok(hd95 !== undefined && hd95 !== null && hd95 >= 0 && hd95 <= 373.13, `round ${round.round} WT HD95 ${hd95}`);
   }
   assert.deepEqual(report.settings.trainCasesPerSite, { 'site-1': 1, 'site-2': 1 });
   assert.ok(report.baselines, 'baselines missing');
@@ -38,7 +40,7 @@ test('a tiny demo (2 sites, 2 rounds, baselines) runs server + site processes an
   assert.deepEqual(Object.keys(report.baselines.centralised).sort(), ['site-1', 'site-2']);
   assert.match(report.baselines.budget, /^2 epoch\(s\)/);
   const html = readFileSync(join(out, 'report.html'), 'utf8');
-  assert.equal((html.match(/<svg /g) ?? []).length, 1 + 3 + 2);
+  assert.equal((html.match(/<svg /g) ?? []).length, 1 + 1 + 3 + 2); // Dice, HD95, per site x3, baselines x2
   assert.match(html, /federated vs local-only vs centralised/);
   assert.match(html, /data:image\/png;base64,/);
   // Everything stays under --out: data, server state, logs.

@@ -11,6 +11,7 @@ function fakeReport(withBaselines: boolean): DemoReport {
     round,
     sitesReturned: round === 2 ? sites.slice(0, 2) : sites,
     dice: { ET: 0.1 * round, TC: 0.15 * round, WT: 0.2 * round },
+    hd95: { ET: 40 / round, TC: 30 / round, WT: round === 1 ? null : 20 / round },
     perSite: Object.fromEntries(sites.map((s, n) => [s, { ET: 0.1 * round, TC: 0.15 * round, WT: 0.2 * round + 0.01 * n, cases: 2 }])),
     seconds: 10 + round,
   }));
@@ -100,7 +101,9 @@ test('report.html is self-contained: inline SVG charts, embedded PNG, escaped na
   const png = encodePng(new Uint8Array(12), 2, 2);
   const html = renderReportHtml(fakeReport(true), png);
   assert.match(html, /^<!DOCTYPE html>/);
-  assert.equal((html.match(/<svg /g) ?? []).length, 1 + 3 + 2);
+  assert.equal((html.match(/<svg /g) ?? []).length, 1 + 1 + 3 + 2); // Dice, HD95, per site x3, baselines x2
+  assert.match(html, /HD95 per round \(mm/);
+  assert.match(html, />50<\/text>/); // the HD95 axis is scaled to mm (max 40 rounded up to 50)
   assert.ok(html.includes(`data:image/png;base64,${png.toString('base64')}`));
   assert.ok(html.includes('site&lt;3&gt;') && !html.includes('site<3>'));
   assert.match(html, /local-only/);
@@ -110,6 +113,6 @@ test('report.html is self-contained: inline SVG charts, embedded PNG, escaped na
   assert.deepEqual(urls, []);
   assert.ok(!/<script/i.test(html));
   const plain = renderReportHtml(fakeReport(false));
-  assert.equal((plain.match(/<svg /g) ?? []).length, 4);
+  assert.equal((plain.match(/<svg /g) ?? []).length, 5);
   assert.ok(!plain.includes('<img'));
 });
