@@ -4,7 +4,7 @@ export interface Series { name: string; color: string; points: Array<{ x: number
 interface Props { series: Series[]; width?: number; height?: number; xLabel: string; yLabel: string; yMin?: number; yMax?: number; testId?: string }
 
 export function LineChart({ series, width = 560, height = 220, xLabel, yLabel, yMin, yMax, testId }: Props) {
-  const pad = { left: 48, right: 12, top: 12, bottom: 34 };
+  const pad = { left: 60, right: 12, top: 12, bottom: 34 };
   const all = series.flatMap((s) => s.points).filter((p) => Number.isFinite(p.y));
   if (all.length === 0) return <div className="chart-empty" data-testid={testId}>No data yet.</div>;
   const x0 = Math.min(...all.map((p) => p.x));

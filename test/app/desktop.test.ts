@@ -226,6 +226,7 @@ test('desktop app: federation, approval, cases, viewer, review and mask editing'
       await page.getByTestId('nav-cases').click();
       assert.match(await page.getByTestId(`case-${CASE}`).innerText(), /\d\.\d{3} \/ \d\.\d{3} \/ \d\.\d{3}/);
       assert.match(await page.getByTestId(`case-${CASE}-status`).innerText(), /Final/);
+      await page.screenshot({ path: join(SCREENSHOTS, 'cases.png') });
     });
   } finally {
     if (app) {
