@@ -43,9 +43,11 @@ const command: CliCommand = {
       if (!Number.isInteger(edge) || edge < 1) throw new FedSegError(`--window must be a positive integer, got "${values.window}"`, { field: 'window' });
       window = [edge, edge, edge];
     }
-    const backend = (values.backend ?? process.env.FEDSEG_BACKEND ?? 'auto') as BackendPreference;
-    if (!BACKEND_PREFERENCES.includes(backend)) throw new FedSegError(`--backend must be one of ${BACKEND_PREFERENCES.join(', ')}`, { field: 'backend' });
-
+    const backend = values.backend as BackendPreference | undefined;
+    if (backend !== undefined && !BACKEND_PREFERENCES.includes(backend)) {
+      throw new FedSegError(`--backend must be one of ${BACKEND_PREFERENCES.join(', ')}, got "${backend}"`, { field: 'backend' });
+    }
+    // Without --backend, initBackend honours FEDSEG_BACKEND, then picks the best available.
     const info = await initBackend(backend);
     const { model, file, preprocess } = await loadSegmentationModel(values.model);
     try {

@@ -113,7 +113,8 @@ const command: CliCommand = {
     const epochs = positiveInt(values.epochs, 'epochs', 10);
     const learningRate = number(values.lr, 'lr', 1e-4, (n) => n > 0, 'a positive number');
     const validationFraction = number(values.validation, 'validation', 0.2, (n) => n >= 0 && n < 1, 'in [0, 1)');
-    const backend = oneOf<BackendPreference>(values.backend, 'backend', BACKEND_PREFERENCES, (process.env.FEDSEG_BACKEND as BackendPreference) ?? 'auto');
+    // Without --backend, initBackend honours FEDSEG_BACKEND, then picks the best available.
+    const backend = values.backend === undefined ? undefined : oneOf<BackendPreference>(values.backend, 'backend', BACKEND_PREFERENCES, 'auto');
 
     const info = await initBackend(backend);
     const data = await prepareTrainingData(values.data, preprocess, {
