@@ -9,13 +9,9 @@ import { CHANNELS, type Channel } from './channels.js';
 
 export { CHANNELS, EVENT_CHANNEL, IPC_PREFIX, type Channel } from './channels.js';
 
-export const MODALITIES = ['flair', 't1ce', 't2', 't1'] as const;
-export type Modality = (typeof MODALITIES)[number];
-/** Masks the viewer can overlay: ground truth, the model's prediction, the reviewed final mask. */
-export const MASK_SOURCES = ['truth', 'prediction', 'final'] as const;
-export type MaskSource = (typeof MASK_SOURCES)[number];
-export const AXES = ['axial', 'coronal', 'sagittal'] as const;
-export type Axis = (typeof AXES)[number];
+import { AXES, MASK_SOURCES, MODALITIES, type MaskSource, type Modality } from './values.js';
+
+export { AXES, MASK_SOURCES, MODALITIES, type Axis, type MaskSource, type Modality } from './values.js';
 
 const caseId = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/, 'not a case id');
 const sliceMark = z.enum(['ok', 'wrong']);

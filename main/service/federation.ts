@@ -205,6 +205,7 @@ export class FederationLink {
       case 'update-accepted':
         return this.emit({ type: 'round', round: event.round, patch: { status: 'accepted' } });
       case 'update-rejected':
+        this.emit({ type: 'log', level: 'error', message: `The server rejected this site's update for round ${event.round}: ${event.reason}` });
         return this.emit({ type: 'round', round: event.round, patch: { status: 'rejected', reason: `The server rejected this site's update: ${event.reason}` } });
       case 'left-out':
         return this.emit({ type: 'round', round: event.round, patch: { status: 'left-out', reason: event.reason } });

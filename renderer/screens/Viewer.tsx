@@ -4,7 +4,8 @@
  * and mask editing (label pen, eraser, undo) saved as the case's final mask.
  */
 import { useCallback, useEffect, useRef, useState } from 'react';
-import { MODALITIES, type MaskSource, type Modality, type ReviewState } from '../../preload/api.js';
+import type { ReviewState } from '../../preload/api.js';
+import { MODALITIES, type MaskSource, type Modality } from '../../preload/values.js';
 import { api } from '../api.js';
 import { useUi } from '../store.js';
 import { ViewerController, type SlicePosition, type ViewMode } from '../viewer/controller.js';
