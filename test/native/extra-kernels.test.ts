@@ -2,6 +2,9 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
+import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import { createRequire } from 'node:module';
+import { dirname } from 'node:path';
 import { installNativeKernels, loadNativeAddon, nativeEngineStatus, uninstallNativeKernels } from '../../core/tf/native-engine.js';
 
 // Reference: TF.js's stock cpu kernels in this same process (tfjs imported directly, not via
@@ -27,7 +30,7 @@ function assertSame(stock: tf.Tensor, native: tf.Tensor, what: string): void {
   assert.deepEqual(native.dataSync(), stock.dataSync(), what);
 }
 
-describe('native Tile, Slice and 3D max-pooling vs TF.js stock cpu kernels', { skip: skipReason }, () => {
+describe('native Tile, Slice, 3D max-pooling and Sum vs TF.js stock kernels', { skip: skipReason }, () => {
   it('installs on cpu and reports what it replaced', async () => {
     await tf.setBackend('cpu');
     assert.deepEqual(installNativeKernels('cpu'), [tf.Tile, tf.Slice, tf.MaxPool3D, tf.MaxPool3DGrad, tf.Sum]);
@@ -98,6 +101,46 @@ describe('native Tile, Slice and 3D max-pooling vs TF.js stock cpu kernels', { s
     assert.ok(nativeErr <= stockErr + 1e-6, `native error ${nativeErr} vs TF.js ${stockErr}`);
     // Trailing-axis sums are not bias gradients: they stay with TF.js (same values either way).
     assertSame(...stockThenNative(() => tf.sum(big, [4])), 'sum over the last axis');
+  });
+
+  it('on the wasm backend (heap views) agree with the cpu stock kernels', async () => {
+    const require = createRequire(import.meta.url);
+    setWasmPaths(`${dirname(require.resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm'))}/`);
+    await tf.setBackend('cpu');
+    const x = tf.relu(tf.round(tf.randomUniform([1, 6, 8, 10, 5], -2, 3))) as tf.Tensor5D;
+    const dy = tf.randomNormal([1, 3, 4, 5, 5]);
+    const ops = (): tf.Tensor[] => [
+      tf.tile(x, [1, 2, 1, 1, 2]),
+      tf.slice(x, [0, 1, 2, 3, 1], [1, 4, 5, 6, 3]),
+      tf.maxPool3d(x, 2, 2, 'valid'),
+      tf.engine().runKernel(tf.MaxPool3DGrad, { dy, input: x, output: dy }, { filterSize: 2, strides: 2, pad: 'valid' }) as tf.Tensor,
+      tf.sum(x, [0, 1, 2, 3]),
+    ];
+    const expected = ops().map((t) => ({ shape: t.shape, data: Array.from(t.dataSync()) }));
+    const xData = x.dataSync();
+    const dyData = dy.dataSync();
+    assert.ok(await tf.setBackend('wasm'));
+    try {
+      assert.ok(installNativeKernels('wasm').includes(tf.Slice));
+      // Re-create the inputs on the wasm backend, then run the same ops through the native kernels.
+      const xw = tf.tensor5d(xData, x.shape);
+      const dyw = tf.tensor(dyData, dy.shape);
+      const actual = [
+        tf.tile(xw, [1, 2, 1, 1, 2]),
+        tf.slice(xw, [0, 1, 2, 3, 1], [1, 4, 5, 6, 3]),
+        tf.maxPool3d(xw, 2, 2, 'valid'),
+        tf.engine().runKernel(tf.MaxPool3DGrad, { dy: dyw, input: xw, output: dyw }, { filterSize: 2, strides: 2, pad: 'valid' }) as tf.Tensor,
+        tf.sum(xw, [0, 1, 2, 3]),
+      ];
+      actual.forEach((t, i) => {
+        assert.deepEqual(t.shape, expected[i].shape, `op ${i}`);
+        const got = Array.from(t.dataSync());
+        got.forEach((v, k) => assert.ok(Math.abs(v - expected[i].data[k]) <= 1e-5 * (1 + Math.abs(v)), `op ${i} @${k}`));
+      });
+    } finally {
+      uninstallNativeKernels('wasm');
+      await tf.setBackend('cpu');
+    }
   });
 
   it('leaves non-float32 tensors to the stock kernels', async () => {
