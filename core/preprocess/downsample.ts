@@ -1,3 +1,4 @@
+import { NUM_CLASSES } from '../brats/labels.js';
 import { FedSegError } from '../errors.js';
 import { createCaseTensor, type CaseTensor, type ClassVolume } from './layout.js';
 import type { PreprocessedCase } from './pipeline.js';
@@ -45,7 +46,7 @@ export function averagePool(tensor: CaseTensor, factor: number): CaseTensor {
 export function modePool(volume: ClassVolume, factor: number): ClassVolume {
   const [ni, nj, nk] = volume.shape;
   const shape = pooledShape([ni, nj, nk], factor);
-  const classes = 4;
+  const classes = NUM_CLASSES;
   const counts = new Uint32Array(shape[0] * shape[1] * shape[2] * classes);
   for (let i = 0; i < ni; i++) {
     const bi = Math.floor(i / factor);

@@ -1,10 +1,9 @@
-import { LABEL_OF_CLASS, NUM_CLASSES } from '../brats/labels.js';
+import { BRATS_LABELS, isBratsLabel, LABEL_OF_CLASS, labelToClass, NUM_CLASSES } from '../brats/labels.js';
 import { FedSegError, type ErrorLocation } from '../errors.js';
 import type { CropWindow } from './crop.js';
 import { cropShape } from './crop.js';
 import type { ClassVolume, NumericArray } from './layout.js';
 import { TILE } from './scaling.js';
-
 
 export interface CroppedMask {
   classes: ClassVolume;
@@ -21,11 +20,11 @@ export interface CroppedMask {
 export function cropMaskToClasses(mask: NumericArray, dims: readonly number[], crop: CropWindow, where: ErrorLocation): CroppedMask {
   for (let n = 0; n < mask.length; n++) {
     const v = mask[n];
-    if (!(v === 0 || v === 1 || v === 2 || v === 4)) {
+    if (!isBratsLabel(v)) {
       const i = n % dims[0];
       const j = Math.floor(n / dims[0]) % dims[1];
       const k = Math.floor(n / (dims[0] * dims[1]));
-      throw new FedSegError(`mask value ${v} at voxel (${i}, ${j}, ${k}) is not a BraTS label (0, 1, 2, 4)`, where);
+      throw new FedSegError(`mask value ${v} at voxel (${i}, ${j}, ${k}) is not a BraTS label (${BRATS_LABELS.join(', ')})`, where);
     }
   }
   const shape = cropShape(crop);
@@ -45,7 +44,7 @@ export function cropMaskToClasses(mask: NumericArray, dims: readonly number[], c
           for (let i = i0; i < i1; i++) {
             const label = mask[s + i];
             if (label !== 0) {
-              classes[(i * nj + j) * nk + k] = label === 4 ? 3 : label;
+              classes[(i * nj + j) * nk + k] = labelToClass(label);
               tumourVoxels++;
             }
           }
@@ -79,7 +78,7 @@ export function uncropClassesToLabels(classes: ClassVolume, crop: CropWindow, fu
           for (let i = i0; i < i1; i++) {
             const cls = classes.data[(i * nj + j) * nk + k];
             if (cls >= NUM_CLASSES) {
-              throw new FedSegError(`prediction class ${cls} at (${i + crop.i[0]}, ${j + crop.j[0]}, ${k + crop.k[0]}) is outside 0..3`, { field: 'classes' });
+              throw new FedSegError(`prediction class ${cls} at (${i + crop.i[0]}, ${j + crop.j[0]}, ${k + crop.k[0]}) is outside 0..${NUM_CLASSES - 1}`, { field: 'classes' });
             }
             out[d + i] = LABEL_OF_CLASS[cls];
           }
