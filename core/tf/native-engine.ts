@@ -1,6 +1,8 @@
 /**
- * Optional native conv3d engine: the N-API addon built from native/ (see native/README.md). Loading is
- * lazy and never throws: when the addon was not built (no compiler at install), was built for another
+ * Optional native engine: the N-API addon built from native/ (see native/README.md). It implements the
+ * ConvEngine contract (conv3d and both gradients) and, through `installNativeKernels`, faster Tile,
+ * Slice, MaxPool3D(+Grad) and leading-axes Sum kernels for the wasm/cpu backends. Loading is lazy and
+ * never throws: when the addon was not built (no compiler at install), was built for another
  * platform, or is switched off with FEDSEG_NATIVE=off, `loadNativeConvEngine` returns undefined and
  * `nativeEngineStatus` says why, so callers fall back to the pure wasm/JS engine.
  *
