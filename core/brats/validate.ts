@@ -6,7 +6,7 @@ import { basename } from 'node:path';
 import { errorMessage, FedSegError } from '../errors.js';
 import { type NiftiImage, readNifti } from '../nifti/index.js';
 import { type BratsCaseFiles, type CaseProblem, type CaseSplit, discoverDataset, expectedPath } from './discover.js';
-import { isBratsLabel, MODALITIES } from './labels.js';
+import { BRATS_LABELS, isBratsLabel, MODALITIES } from './labels.js';
 
 /** Voxel grid of every BraTS 2020 volume (1 mm isotropic). */
 export const BRATS_GRID = [240, 240, 155] as const;
@@ -150,10 +150,10 @@ function checkLabels(image: NiftiImage, errors: CaseProblem[]): Record<string, n
     const isBig = data instanceof BigInt64Array || data instanceof BigUint64Array;
     for (let i = 0; i < data.length; i++) {
       const value = (isBig ? Number(data[i]) : (data[i] as number)) * slope + inter;
-      if (value === 0 || value === 1 || value === 2 || value === 4) valid[value]++;
+      if (isBratsLabel(value)) valid[value]++;
       else counts.set(value, (counts.get(value) ?? 0) + 1);
     }
-    for (const label of [0, 1, 2, 4]) if (valid[label] > 0) counts.set(label, valid[label]);
+    for (const label of BRATS_LABELS) if (valid[label] > 0) counts.set(label, valid[label]);
   }
   const bad = [...counts.entries()].filter(([value]) => !isBratsLabel(value)).sort((a, b) => a[0] - b[0]);
   if (bad.length > 0) {
@@ -162,7 +162,7 @@ function checkLabels(image: NiftiImage, errors: CaseProblem[]): Record<string, n
     errors.push({ file: image.file, reason: `mask values must be 0, 1, 2 or 4; found ${listed}${more}` });
     return null;
   }
-  return Object.fromEntries([0, 1, 2, 4].map((label) => [String(label), counts.get(label) ?? 0]));
+  return Object.fromEntries(BRATS_LABELS.map((label) => [String(label), counts.get(label) ?? 0]));
 }
 
 function affinesClose(a: number[][], b: number[][]): boolean {
