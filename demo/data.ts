@@ -3,7 +3,7 @@
  * Each site's cases are split into `train/` and `heldout/` folders so the site trainer, the
  * baselines and the evaluation all see the same split.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
@@ -113,9 +113,11 @@ async function generateInParallel(request: DataRequest, log: (line: string) => v
   const workers = Math.max(1, Math.min(4, cpus().length, all.length));
   const started = Date.now();
   let done = 0;
-  await Promise.all(Array.from({ length: workers }, (_, w) => new Promise<void>((resolve, reject) => {
+  const children: ChildProcess[] = [];
+  const running = Array.from({ length: workers }, (_, w) => new Promise<void>((resolve, reject) => {
     const job = { dataDir: request.dataDir, seed: request.seed, casesPerSite: request.casesPerSite, cases: all.filter((_, n) => n % workers === w) };
     const child = spawn(process.execPath, ['--import', 'tsx', SYNTH_WORKER, JSON.stringify(job)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(child);
     let stderr = '';
     child.stderr.on('data', (chunk) => (stderr += chunk));
     createInterface({ input: child.stdout }).on('line', (line) => {
@@ -126,5 +128,12 @@ async function generateInParallel(request: DataRequest, log: (line: string) => v
     child.on('error', reject);
     child.on('close', (code) => (code === 0 ? resolve()
       : reject(new FedSegError(`synthetic data generation failed: ${stderr.trim() || `worker exited with code ${code}`}`, { file: request.dataDir }))));
-  })));
+  }));
+  try {
+    await Promise.all(running);
+  } catch (err) {
+    // One worker failed: the others' cases would be discarded anyway.
+    for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    throw err;
+  }
 }

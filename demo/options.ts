@@ -28,13 +28,19 @@ export function parseDemoOptions(raw: Record<string, unknown>): DemoOptions {
   const parsed = DemoOptionsSchema.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    throw new FedSegError(`invalid demo option: ${issue.message}`, { field: `--${String(issue.path[0] ?? '')}` });
+    throw new FedSegError(issue.message, { field: `--${flagName(String(issue.path[0] ?? ''))}` });
   }
   const o = parsed.data;
-  if (o.heldOut >= o.casesPerSite) throw new FedSegError(`--held-out ${o.heldOut} must be below --cases ${o.casesPerSite}`, { field: '--held-out' });
-  if (128 % o.inputSize !== 0) throw new FedSegError(`--input-size ${o.inputSize} must divide the 128^3 crop`, { field: '--input-size' });
+  if (o.heldOut >= o.casesPerSite) throw new FedSegError(`${o.heldOut} held-out cases must be fewer than --cases ${o.casesPerSite}`, { field: '--held-out' });
+  if (128 % o.inputSize !== 0) throw new FedSegError(`${o.inputSize} does not divide the 128^3 crop`, { field: '--input-size' });
   if (o.inputSize % 2 ** (o.depth - 1) !== 0) {
-    throw new FedSegError(`--input-size ${o.inputSize} must divide by 2^(depth-1) = ${2 ** (o.depth - 1)}`, { field: '--input-size' });
+    throw new FedSegError(`${o.inputSize} is not divisible by 2^(depth-1) = ${2 ** (o.depth - 1)}`, { field: '--input-size' });
   }
   return { ...o, outDir: resolve(o.out) };
+}
+
+/** Option key -> its command-line flag, e.g. casesPerSite -> cases, localEpochs -> local-epochs. */
+function flagName(key: string): string {
+  const renamed: Record<string, string> = { casesPerSite: 'cases', learningRate: 'lr', batchSize: 'batch' };
+  return renamed[key] ?? key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 }

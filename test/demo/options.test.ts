@@ -1,0 +1,29 @@
+import assert from 'node:assert/strict';
+import { isAbsolute } from 'node:path';
+import { test } from 'node:test';
+import { FedSegError } from '../../core/errors.js';
+import { parseDemoOptions } from '../../demo/options.js';
+
+test('demo defaults: five sites, three rounds, U-Net, the reduced 16^3 size, ./demo-output', () => {
+  const o = parseDemoOptions({});
+  assert.equal(o.sites, 5);
+  assert.equal(o.rounds, 3);
+  assert.equal(o.model, 'unet');
+  assert.equal(o.inputSize, 16);
+  assert.equal(o.out, './demo-output');
+  assert.ok(isAbsolute(o.outDir));
+  assert.equal(parseDemoOptions({ model: 'attention-unet' }).model, 'attention-unet');
+});
+
+test('bad demo options are FedSegErrors naming the flag', () => {
+  const fails = (raw: Record<string, unknown>, pattern: RegExp) =>
+    assert.throws(() => parseDemoOptions(raw), (e: unknown) => e instanceof FedSegError && pattern.test(e.message));
+  fails({ sites: 0 }, /field --sites/);
+  fails({ casesPerSite: 1 }, /field --cases/);
+  fails({ localEpochs: 0 }, /field --local-epochs/);
+  fails({ model: 'resnet' }, /field --model/);
+  fails({ casesPerSite: 3, heldOut: 3 }, /field --held-out: 3 held-out cases must be fewer than --cases 3/);
+  fails({ inputSize: 24 }, /field --input-size: 24 does not divide the 128\^3 crop/);
+  fails({ inputSize: 4, depth: 4 }, /field --input-size: 4 is not divisible by 2\^\(depth-1\) = 8/);
+  fails({ learningRate: Number.NaN }, /field --lr/);
+});
