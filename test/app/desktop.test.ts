@@ -177,7 +177,7 @@ test('desktop app: federation, approval, cases, viewer, review and mask editing'
       await page.getByTestId('busy').waitFor({ state: 'detached', timeout: 60_000 });
     });
 
-    await t.test('draws with the label pen, undoes, draws again and saves a valid final mask with the drawn voxels', async () => {
+    await t.test('draws with the label pen, undoes, erases, undoes, and saves a valid final mask with the drawn voxels', async () => {
       const truth = await readNifti(join(appData, CASE, `${CASE}_seg.nii.gz`));
       const reference = await readNiftiHeader(join(appData, CASE, `${CASE}_flair.nii.gz`));
       await page.getByTestId('tool-pen-1').click();
@@ -195,6 +195,15 @@ test('desktop app: federation, approval, cases, viewer, review and mask editing'
       await page.getByTestId('undo').click();
       await page.waitForFunction((v) => Number(document.querySelector('[data-testid=volume-tc]')!.textContent!.replace(' mL', '')) < v, drawn);
       await stroke();
+      const volumeTc = async () => Number((await page.getByTestId('volume-tc').innerText()).replace(' mL', ''));
+      await page.waitForFunction((v) => Number(document.querySelector('[data-testid=volume-tc]')!.textContent!.replace(' mL', '')) >= v, drawn);
+      // The eraser removes the stroke again; undo brings it back.
+      await page.getByTestId('tool-erase').click();
+      await stroke();
+      await page.waitForFunction((v) => Number(document.querySelector('[data-testid=volume-tc]')!.textContent!.replace(' mL', '')) < v, drawn);
+      assert.ok((await volumeTc()) < drawn);
+      await page.getByTestId('undo').click();
+      await page.waitForFunction((v) => Number(document.querySelector('[data-testid=volume-tc]')!.textContent!.replace(' mL', '')) >= v, drawn);
       await page.getByTestId('tool-off').click();
       await page.getByTestId('save-final').click();
       await page.getByTestId('notice').filter({ hasText: 'final_seg' }).waitFor();
