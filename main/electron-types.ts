@@ -21,6 +21,7 @@ export interface UtilityProcessInstance {
   postMessage(message: unknown): void;
   on(event: 'message', listener: (message: unknown) => void): void;
   on(event: 'exit', listener: (code: number) => void): void;
+  on(event: 'spawn', listener: () => void): void;
   kill(): boolean;
 }
 

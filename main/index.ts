@@ -39,8 +39,15 @@ function keychainCodec(): SecretCodec {
 
 function startSiteRuntime(): ServicePort {
   const child = utilityProcess.fork(SERVICE, [], { serviceName: 'FedSeg site runtime', stdio: 'inherit' });
+  // Messages posted before the process has spawned are held back and sent in order once it has.
+  let spawned = false;
+  const waiting: unknown[] = [];
+  child.on('spawn', () => {
+    spawned = true;
+    for (const message of waiting.splice(0)) child.postMessage(message);
+  });
   return {
-    post: (message) => child.postMessage(message),
+    post: (message) => (spawned ? child.postMessage(message) : void waiting.push(message)),
     onMessage: (listener) => child.on('message', (message) => listener(message as ServiceToHost)),
     onExit: (listener) => child.on('exit', (code) => listener(code)),
     kill: () => void child.kill(),
