@@ -218,7 +218,6 @@ function describeConfig(c: ModelConfig): string {
 /** Runs the 128^3 step in this process and returns its numbers (peak RSS covers this process only). */
 export async function runBigStep(backend: BackendPreference = 'auto'): Promise<BigStepResult> {
   const info = await initBackend(backend);
-  installNativeKernels(info.name);
   const config = bigConfig();
   const stepper = makeTfjsStepper(config);
   stepper.step(); // warm-up: kernel setup and first-use allocations
@@ -265,7 +264,8 @@ export async function runTrainBench(options: TrainBenchOptions = {}): Promise<Tr
   const steps = Math.max(options.steps ?? (quick ? 3 : 5), 1);
   const backendPref = options.backend ?? (process.env.FEDSEG_BACKEND as BackendPreference | undefined) ?? 'auto';
   const info = await initBackend(backendPref);
-  const extraKernels = installNativeKernels(info.name);
+  // initBackend already installs these in native mode; the (idempotent) call returns the list to print.
+  const extraKernels = info.detail.includes('native') ? installNativeKernels(info.name) : [];
   const config = benchConfig();
   const flop = trainingFlops(config);
 
