@@ -1,7 +1,7 @@
 /**
  * The desktop app end to end, in Chromium through the dev bridge: the real renderer, the real site runtime
  * (forked exactly as Electron's utilityProcess would be), a real aggregation server and a second, headless
- * site, on synthetic BraTS data. Screenshots of each screen go to docs/screenshots/.
+ * site, on synthetic BraTS data. Screenshots of each screen go to SCREENSHOTS (see harness.ts).
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';

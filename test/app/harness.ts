@@ -5,7 +5,7 @@
  */
 import { cpSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { writeSyntheticDataset } from '../../core/synth/index.js';
@@ -15,7 +15,12 @@ import { registerSite, startServer, type RunningServer } from '../../server/inde
 
 export const REPO = fileURLToPath(new URL('../..', import.meta.url));
 export const CHROMIUM = '/usr/bin/chromium';
-export const SCREENSHOTS = join(REPO, 'docs/screenshots');
+/**
+ * Screenshots of each screen are test artifacts (test-artifacts/screenshots). The README's copies in
+ * docs/screenshots are refreshed on purpose with FEDSEG_SCREENSHOTS_DIR=docs/screenshots, so a test run
+ * never dirties the working tree.
+ */
+export const SCREENSHOTS = resolve(REPO, process.env.FEDSEG_SCREENSHOTS_DIR ?? 'test-artifacts/screenshots');
 const CACHE = join(REPO, 'test-artifacts/app-data');
 const CHROMIUM_ARGS = [
   '--headless', '--no-sandbox', '--use-angle=swiftshader', '--enable-unsafe-swiftshader', '--disable-background-networking',
