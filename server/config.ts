@@ -21,7 +21,7 @@ export const FederationConfigSchema = z.object({
   trainingDeadlineS: z.number().positive().max(7 * 24 * 3600).default(3600),
   /** How long to wait for sites' evaluations of the final global model before declaring the federation done. */
   evaluationDeadlineS: z.number().nonnegative().max(24 * 3600).default(300),
-  /** A round that misses its quorum is retried this many times in total before the federation stops. */
+  /** A round that misses its quorum is tried this many times in total (counted across server restarts) before the federation stops. */
   maxAttemptsPerRound: z.int().positive().max(1000).default(5),
   retryDelayS: z.number().nonnegative().max(3600).default(5),
   seed: z.int().default(1),

@@ -210,6 +210,20 @@ export class Store {
     return (row.a ?? 0) + 1;
   }
 
+  /**
+   * Attempts of `round` that missed their quorum since it last completed (a later invalid checkpoint
+   * was once completed) and since the federation last gave up on it: what counts toward
+   * maxAttemptsPerRound, read from the rounds table and audit log so a restart does not reset it.
+   * Interrupted attempts (server stopped) are not the sites' doing and do not count.
+   */
+  missedAttempts(round: number): number {
+    const row = this.db.prepare(`SELECT COUNT(*) AS n FROM rounds WHERE round = @round AND status = 'abandoned' AND attempt > MAX(
+        COALESCE((SELECT MAX(attempt) FROM rounds WHERE round = @round AND status IN ('completed', 'invalid-checkpoint')), 0),
+        COALESCE((SELECT MAX(json_extract(detail, '$.attempt')) FROM audit WHERE round = @round AND action = 'federation-failed'), 0))`)
+      .get({ round }) as { n: number };
+    return row.n;
+  }
+
   startRound(round: number, attempt: number, modelIn: string): void {
     this.transaction(() => {
       this.db.prepare("INSERT INTO rounds (round, attempt, status, started_at, model_in_hash) VALUES (?, ?, 'approval', ?, ?)")

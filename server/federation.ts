@@ -176,7 +176,6 @@ export class Federation extends EventEmitter<FederationEvents> {
     this.state = 'running';
     this.heartbeat = setInterval(() => this.checkHeartbeats(), this.config.heartbeatS * 1000);
     try {
-      let attemptsThisRound = 0;
       while (!this.stopping && this.lastCompleted < this.config.rounds) {
         const round = this.lastCompleted + 1;
         // Announcing to an empty room would only burn attempts; wait for a quorum to be online.
@@ -185,13 +184,11 @@ export class Federation extends EventEmitter<FederationEvents> {
         const attempt = this.store.nextAttempt(round);
         const outcome = await this.runRound(round, attempt);
         if (this.stopping) break;
-        if (outcome === 'completed') {
-          attemptsThisRound = 0;
-          continue;
-        }
-        attemptsThisRound++;
-        if (attemptsThisRound >= this.config.maxAttemptsPerRound) {
-          this.store.audit({ actor: 'server', action: 'federation-failed', round, detail: { reason: `round ${round} missed its quorum ${attemptsThisRound} times` } });
+        if (outcome === 'completed') continue;
+        const missed = this.store.missedAttempts(round);
+        if (missed >= this.config.maxAttemptsPerRound) {
+          // The attempt in the entry marks where a restart after this failure starts a fresh count.
+          this.store.audit({ actor: 'server', action: 'federation-failed', round, detail: { attempt, reason: `round ${round} missed its quorum ${missed} times` } });
           return this.finish('failed');
         }
         await this.sleep(this.config.retryDelayS * 1000);
