@@ -4,7 +4,7 @@ import { checkTensorsMatch } from '../weights/codec.js';
 import type { NamedTensor } from '../weights/types.js';
 import { makeModelConfig, type ModelConfig } from './config.js';
 import { initialWeights } from './init.js';
-import { attentionGate, convSame, maxPool2, nearestUp, pointwise, transposeUp } from './layers.js';
+import { attentionGate, convSame, convSameConcat, maxPool2, nearestUp, pointwise, transposeUp } from './layers.js';
 import { parameterSpecs } from './parameters.js';
 import { SeededRandom } from './random.js';
 
@@ -49,8 +49,10 @@ export class SegmentationModel {
     const rng = new SeededRandom(options.seed ?? 0);
     const drop = (h: T5, level: number): T5 =>
       options.training && dropout[level] > 0 ? (tf.dropout(h, dropout[level], undefined, rng.seed()) as T5) : h;
-    const block = (h: T5, prefix: string, level: number): T5 => {
-      const a = drop(tf.relu(convSame(h, this.p(`${prefix}.conv1.kernel`), this.p(`${prefix}.conv1.bias`))), level);
+    // Two 3x3x3 conv + ReLU with dropout between them; a decoder block's input is concat([up, skip]).
+    const block = (h: T5, prefix: string, level: number, skip?: T5): T5 => {
+      const [k1, b1] = [this.p(`${prefix}.conv1.kernel`), this.p(`${prefix}.conv1.bias`)];
+      const a = drop(tf.relu(skip ? convSameConcat(h, skip, k1, b1) : convSame(h, k1, b1)), level);
       return tf.relu(convSame(a, this.p(`${prefix}.conv2.kernel`), this.p(`${prefix}.conv2.bias`)));
     };
 
@@ -76,7 +78,7 @@ export class SegmentationModel {
         }).gated;
       }
       const up = (upsampling === 'transpose' ? transposeUp : nearestUp)(h, this.p(`dec${level}.up.kernel`), this.p(`dec${level}.up.bias`));
-      h = block(tf.concat([up, skip], 4), `dec${level}`, level);
+      h = block(up, `dec${level}`, level, skip);
     }
     return tf.softmax(pointwise(h, this.p('head.kernel'), this.p('head.bias'))) as T5;
   }
