@@ -1,10 +1,11 @@
 /**
- * Runs one federation on loopback: the aggregation server in this process (its own WebSocket and
- * HTTP listener, SQLite and checkpoints under `<out>/server`) and one separate Node process per
- * site (demo/site-worker.ts driving the shared site runtime). Collects per-round results from the
- * server's events: who returned, round time, and each site's evaluation of the new global model.
+ * Runs one federation on loopback, every party its own Node process: the aggregation server
+ * (demo/server-worker.ts: server/ with SQLite and checkpoints under `<out>/server`) and one process
+ * per site (demo/site-worker.ts driving the shared site runtime). Collects per-round results from
+ * the server's events: who returned, round time, and each site's evaluation of the new global model.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { EventEmitter } from 'node:events';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -13,8 +14,9 @@ import { fileURLToPath } from 'node:url';
 import { FedSegError } from '../core/errors.js';
 import type { RoundEntry, SiteDice } from '../core/report/index.js';
 import { parseFederationConfig, type FederationConfigInput } from '../server/config.js';
-import { registerSite, startServer } from '../server/index.js';
+import { registerSite } from '../server/index.js';
 import type { DemoSite } from './data.js';
+import { ServerWorkerMessageSchema, type ServerWorkerMessage } from './server-worker-messages.js';
 import type { SiteWorkerConfig } from './site-worker-config.js';
 
 export interface FederationRunOptions {
@@ -36,6 +38,7 @@ export interface FederationRunResult {
 }
 
 const WORKER = fileURLToPath(new URL('./site-worker.ts', import.meta.url));
+const SERVER_WORKER = fileURLToPath(new URL('./server-worker.ts', import.meta.url));
 const REPO_ROOT = fileURLToPath(new URL('../', import.meta.url));
 
 export async function runFederation(opts: FederationRunOptions): Promise<FederationRunResult> {
@@ -46,11 +49,30 @@ export async function runFederation(opts: FederationRunOptions): Promise<Federat
   await mkdir(serverDir, { recursive: true });
   await mkdir(logDir, { recursive: true });
   const dbFile = join(serverDir, 'federation.sqlite');
-  const config = parseFederationConfig(opts.federation);
+  parseFederationConfig(opts.federation); // fail here, naming the field, rather than in the server process
   const tokens = opts.sites.map((s) => registerSite(dbFile, s.name).token);
   const serverLog = createWriteStream(join(logDir, 'server.log'), { flags: 'w' });
-  const server = await startServer({ config, dbFile, port: 0, log: (line) => serverLog.write(`${new Date().toISOString()} ${line}\n`) });
-  opts.log(`server listening on ${server.wsUrl} (operator page ${server.httpUrl}/); ${opts.sites.length} sites registered`);
+  const server = spawn(process.execPath, ['--import', 'tsx', SERVER_WORKER, JSON.stringify({ dbFile, config: opts.federation })], {
+    cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+  });
+  createInterface({ input: server.stdout! }).on('line', (line) => serverLog.write(`${line}\n`));
+  createInterface({ input: server.stderr! }).on('line', (line) => serverLog.write(`[stderr] ${line}\n`));
+  const messages = new EventEmitter<{ message: [ServerWorkerMessage] }>();
+  server.on('message', (raw) => {
+    const parsed = ServerWorkerMessageSchema.safeParse(raw);
+    if (parsed.success) messages.emit('message', parsed.data);
+    else serverLog.write(`[demo] ignored a malformed server message: ${JSON.stringify(raw)}\n`);
+  });
+  const serverExit = exited(server);
+  const listening = await Promise.race([
+    new Promise<Extract<ServerWorkerMessage, { type: 'listening' }>>((resolve) => messages.on('message', (m) => m.type === 'listening' && resolve(m))),
+    serverExit.then(() => null),
+  ]);
+  if (!listening) {
+    serverLog.end();
+    throw new FedSegError(`the aggregation server process exited before listening; see ${join(logDir, 'server.log')}`);
+  }
+  opts.log(`server process listening on ${listening.wsUrl} (operator page ${listening.httpUrl}/); ${opts.sites.length} sites registered`);
 
   const started = new Map<number, number>();
   const completed = new Map<number, { sites: string[]; seconds: number }>();
@@ -69,29 +91,41 @@ export async function runFederation(opts: FederationRunOptions): Promise<Federat
     rounds.push(entry);
     opts.onRound(entry);
   };
-  const { federation } = server;
-  federation.on('round-started', (round) => {
-    if (!started.has(round)) started.set(round, Date.now());
+  let finished: Extract<ServerWorkerMessage, { type: 'done' }> | null = null;
+  const done = new Promise<Extract<ServerWorkerMessage, { type: 'done' }> | null>((resolve) => {
+    messages.on('message', (m) => m.type === 'done' && resolve(m));
+    // An exit without "done" is a crash; wait a moment so a "done" already in the pipe still wins.
+    void serverExit.then(() => sleep(500)).then(() => resolve(null));
   });
-  federation.on('round-completed', (round, sites) => {
-    completed.set(round, { sites, seconds: (Date.now() - (started.get(round) ?? Date.now())) / 1000 });
-    opts.log(`round ${round}: aggregated updates from ${sites.length} of ${siteNames.length} sites`);
-    tryReport(round);
-  });
-  federation.on('round-abandoned', (round, attempt, reason) => opts.log(`round ${round} attempt ${attempt} abandoned: ${reason}`));
-  federation.on('update-rejected', (round, site, reason) => opts.log(`round ${round}: update from ${site} rejected: ${reason}`));
-  federation.on('evaluation', (round, site, metrics) => {
-    const m = evaluations.get(round) ?? new Map<string, Record<string, number>>();
-    m.set(site, metrics);
-    evaluations.set(round, m);
-    tryReport(round);
+  messages.on('message', (m) => {
+    switch (m.type) {
+      case 'round-started':
+        if (!started.has(m.round)) started.set(m.round, Date.now());
+        return;
+      case 'round-completed':
+        completed.set(m.round, { sites: m.sites, seconds: (Date.now() - (started.get(m.round) ?? Date.now())) / 1000 });
+        opts.log(`round ${m.round}: aggregated updates from ${m.sites.length} of ${siteNames.length} sites`);
+        return tryReport(m.round);
+      case 'round-abandoned': return opts.log(`round ${m.round} attempt ${m.attempt} abandoned: ${m.reason}`);
+      case 'update-rejected': return opts.log(`round ${m.round}: update from ${m.site} rejected: ${m.reason}`);
+      case 'evaluation': {
+        const byRound = evaluations.get(m.round) ?? new Map<string, Record<string, number>>();
+        byRound.set(m.site, m.metrics);
+        evaluations.set(m.round, byRound);
+        return tryReport(m.round);
+      }
+      case 'done':
+        finished = m;
+        return;
+      default:
+    }
   });
 
   const children: ChildProcess[] = [];
   const logs: WriteStream[] = [serverLog];
   try {
     opts.sites.forEach((site, n) => {
-      const workerConfig: SiteWorkerConfig = { ...opts.worker, url: server.wsUrl, site: site.name, trainDir: site.trainDir, heldOutDir: site.heldOutDir };
+      const workerConfig: SiteWorkerConfig = { ...opts.worker, url: listening.wsUrl, site: site.name, trainDir: site.trainDir, heldOutDir: site.heldOutDir };
       const log = createWriteStream(join(logDir, `${site.name}.log`), { flags: 'w' });
       logs.push(log);
       const child = spawn(process.execPath, ['--import', 'tsx', WORKER, JSON.stringify(workerConfig)], {
@@ -105,13 +139,13 @@ export async function runFederation(opts: FederationRunOptions): Promise<Federat
       createInterface({ input: child.stderr! }).on('line', (line) => log.write(`[stderr] ${line}\n`));
       child.on('exit', (code, signal) => {
         log.write(`[exit] code ${code} signal ${signal}\n`);
-        if (code !== 0 && federation.state === 'running') opts.log(`${site.name} process exited with ${signal ?? `code ${code}`}; see ${join(logDir, `${site.name}.log`)}`);
+        if (code !== 0 && !finished) opts.log(`${site.name} process exited with ${signal ?? `code ${code}`}; see ${join(logDir, `${site.name}.log`)}`);
         // With every site gone the server would wait for a quorum forever.
-        const waiting = federation.state === 'running' || federation.state === 'starting';
-        if (waiting && children.every((c) => c.exitCode !== null || c.signalCode !== null)) federation.stop();
+        if (!finished && children.every((c) => c.exitCode !== null || c.signalCode !== null) && server.connected) server.send({ type: 'stop' });
       });
     });
-    const state = await federation.done;
+    const outcome = await done;
+    const state = outcome?.state ?? 'crashed';
     // Sites leave on the server's "done"; give them a moment, then make sure none is left behind.
     await Promise.race([Promise.all(children.map(exited)), sleep(15_000)]);
     for (const round of completed.keys()) {
@@ -123,11 +157,11 @@ export async function runFederation(opts: FederationRunOptions): Promise<Federat
     }
     rounds.sort((a, b) => a.round - b.round);
     if (state !== 'finished') throw new FedSegError(`the federation ended in state "${state}"; see ${join(logDir, 'server.log')} and the site logs`);
-    const last = server.store.completedRounds().at(-1);
-    return { rounds, state, finalModelFile: last?.checkpoint ? join(serverDir, 'checkpoints', last.checkpoint) : null };
+    return { rounds, state, finalModelFile: outcome?.finalModelFile ?? null };
   } finally {
     for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-    await server.close();
+    await Promise.race([serverExit, sleep(15_000)]);
+    if (server.exitCode === null && server.signalCode === null) server.kill('SIGTERM');
     await Promise.all(logs.map((l) => new Promise((resolve) => l.end(resolve))));
   }
 }

@@ -9,7 +9,7 @@ import { SiteRuntime } from '../site/runtime.js';
 import { DownsampledSiteTrainer } from './downsampled-trainer.js';
 import { SiteWorkerConfigSchema } from './site-worker-config.js';
 
-const print = (event: Record<string, unknown>) => process.stdout.write(`${JSON.stringify({ at: new Date().toISOString(), ...event })}\n`);
+const print = (event: object) => process.stdout.write(`${JSON.stringify({ at: new Date().toISOString(), ...event })}\n`);
 
 async function main(): Promise<number> {
   const config = SiteWorkerConfigSchema.parse(JSON.parse(process.argv[2] ?? '{}'));

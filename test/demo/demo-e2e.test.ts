@@ -44,9 +44,12 @@ test('a tiny demo (2 sites, 2 rounds, baselines) runs server + site processes an
   assert.match(html, /federated vs local-only vs centralised/);
   assert.match(html, /data:image\/png;base64,/);
   // Everything stays under --out: data, server state, logs.
-  for (const path of ['data/demo-data.json', 'data/site-1/train', 'data/site-2/heldout', 'server/federation.sqlite', 'logs/server.log', 'logs/site-1.log']) {
+  for (const path of ['data/demo-data.json', 'data/site-1/train', 'data/site-2/heldout', 'server/federation.sqlite', 'server/checkpoints/round-00002.fsm', 'logs/server.log', 'logs/site-1.log']) {
     assert.ok(existsSync(join(out, path)), `${path} is missing`);
   }
+  // The server process logged both aggregations; each site process logged its exit after "done".
+  assert.match(readFileSync(join(out, 'logs/server.log'), 'utf8'), /round 2: aggregated 2 update/);
+  assert.match(readFileSync(join(out, 'logs/site-2.log'), 'utf8'), /"type":"exit","outcome":"finished"/);
 });
 
 test('a second run reuses the generated data', async () => {
