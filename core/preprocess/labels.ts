@@ -3,7 +3,7 @@ import { FedSegError, type ErrorLocation } from '../errors.js';
 import type { CropWindow } from './crop.js';
 import { cropShape } from './crop.js';
 import type { ClassVolume, NumericArray } from './layout.js';
-import { TILE } from './scaling.js';
+import { forEachTile } from './tiles.js';
 
 export interface CroppedMask {
   classes: ClassVolume;
@@ -32,26 +32,19 @@ export function cropMaskToClasses(mask: NumericArray, dims: readonly number[], c
   const classes = new Uint8Array(ni * nj * nk);
   const [nx, ny] = dims;
   let tumourVoxels = 0;
-  // Tiled over (i, k) per row j, as in writeScaledCrop, so neither order thrashes the cache.
-  for (let j = 0; j < nj; j++) {
+  forEachTile(shape, (j, i0, i1, k0, k1) => {
     const sourceRow = crop.i[0] + nx * (j + crop.j[0]);
-    for (let k0 = 0; k0 < nk; k0 += TILE) {
-      const k1 = Math.min(k0 + TILE, nk);
-      for (let i0 = 0; i0 < ni; i0 += TILE) {
-        const i1 = Math.min(i0 + TILE, ni);
-        for (let k = k0; k < k1; k++) {
-          const s = sourceRow + nx * ny * (k + crop.k[0]);
-          for (let i = i0; i < i1; i++) {
-            const label = mask[s + i];
-            if (label !== 0) {
-              classes[(i * nj + j) * nk + k] = labelToClass(label);
-              tumourVoxels++;
-            }
-          }
+    for (let k = k0; k < k1; k++) {
+      const s = sourceRow + nx * ny * (k + crop.k[0]);
+      for (let i = i0; i < i1; i++) {
+        const label = mask[s + i];
+        if (label !== 0) {
+          classes[(i * nj + j) * nk + k] = labelToClass(label);
+          tumourVoxels++;
         }
       }
     }
-  }
+  });
   return { classes: { shape, data: classes }, tumourVoxels, tumourFraction: tumourVoxels / classes.length };
 }
 
@@ -65,26 +58,20 @@ export function uncropClassesToLabels(classes: ClassVolume, crop: CropWindow, fu
     throw new FedSegError(`prediction shape ${classes.shape.join('x')} does not match the crop ${shape.join('x')}`, { field: 'shape' });
   }
   const [nx, ny, nz] = fullDims;
-  const [ni, nj, nk] = shape;
+  const [, nj, nk] = shape;
   const out = new Uint8Array(nx * ny * nz);
-  for (let j = 0; j < nj; j++) {
+  forEachTile(shape, (j, i0, i1, k0, k1) => {
     const targetRow = crop.i[0] + nx * (j + crop.j[0]);
-    for (let k0 = 0; k0 < nk; k0 += TILE) {
-      const k1 = Math.min(k0 + TILE, nk);
-      for (let i0 = 0; i0 < ni; i0 += TILE) {
-        const i1 = Math.min(i0 + TILE, ni);
-        for (let k = k0; k < k1; k++) {
-          const d = targetRow + nx * ny * (k + crop.k[0]);
-          for (let i = i0; i < i1; i++) {
-            const cls = classes.data[(i * nj + j) * nk + k];
-            if (cls >= NUM_CLASSES) {
-              throw new FedSegError(`prediction class ${cls} at (${i + crop.i[0]}, ${j + crop.j[0]}, ${k + crop.k[0]}) is outside 0..${NUM_CLASSES - 1}`, { field: 'classes' });
-            }
-            out[d + i] = LABEL_OF_CLASS[cls];
-          }
+    for (let k = k0; k < k1; k++) {
+      const d = targetRow + nx * ny * (k + crop.k[0]);
+      for (let i = i0; i < i1; i++) {
+        const cls = classes.data[(i * nj + j) * nk + k];
+        if (cls >= NUM_CLASSES) {
+          throw new FedSegError(`prediction class ${cls} at (${i + crop.i[0]}, ${j + crop.j[0]}, ${k + crop.k[0]}) is outside 0..${NUM_CLASSES - 1}`, { field: 'classes' });
         }
+        out[d + i] = LABEL_OF_CLASS[cls];
       }
     }
-  }
+  });
   return out;
 }

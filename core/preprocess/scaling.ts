@@ -1,5 +1,6 @@
 import type { CropWindow } from './crop.js';
 import type { CaseTensor, NumericArray } from './layout.js';
+import { forEachTile } from './tiles.js';
 
 /**
  * `volume`: min-max over the whole uncropped volume (SPEC default). `per-slice`: each axial
@@ -44,8 +45,7 @@ export function minMaxScaling(data: NumericArray, dims: readonly number[], mode:
 
 /**
  * Writes the scaled crop of one modality into channel `channel` of `target` (shape = crop
- * shape x channels). Source (i fastest) and target (k fastest) orders differ, so the copy runs
- * in 16 x 16 tiles of (i, k) per row j: both sides then stay within a few cache lines and pages.
+ * shape x channels), tile by tile (source i fastest, target k fastest; see forEachTile).
  */
 export function writeScaledCrop(
   target: CaseTensor,
@@ -56,30 +56,23 @@ export function writeScaledCrop(
   crop: CropWindow,
 ): void {
   const [nx, ny] = dims;
-  const [ni, nj, nk, nc] = target.shape;
+  const [, nj, nk, nc] = target.shape;
+  const iStride = nj * nk * nc;
   const out = target.data;
   const { min, inverseRange } = scaling;
-  for (let j = 0; j < nj; j++) {
+  forEachTile(target.shape, (j, i0, i1, k0, k1) => {
     const sourceRow = crop.i[0] + nx * (j + crop.j[0]);
-    for (let k0 = 0; k0 < nk; k0 += TILE) {
-      const k1 = Math.min(k0 + TILE, nk);
-      for (let i0 = 0; i0 < ni; i0 += TILE) {
-        const i1 = Math.min(i0 + TILE, ni);
-        for (let k = k0; k < k1; k++) {
-          const sourceK = k + crop.k[0];
-          const lo = min[sourceK];
-          const scale = inverseRange[sourceK];
-          const s = sourceRow + nx * ny * sourceK;
-          for (let i = i0; i < i1; i++) {
-            const v = (source[s + i] - lo) * scale;
-            // Clamp guards float rounding; NaN voxels (never in valid MRI) become 0.
-            out[((i * nj + j) * nk + k) * nc + channel] = v > 0 ? (v < 1 ? v : 1) : 0;
-          }
-        }
+    for (let k = k0; k < k1; k++) {
+      const sourceK = k + crop.k[0];
+      const lo = min[sourceK];
+      const scale = inverseRange[sourceK];
+      const s = sourceRow + nx * ny * sourceK;
+      const d = (j * nk + k) * nc + channel;
+      for (let i = i0; i < i1; i++) {
+        const v = (source[s + i] - lo) * scale;
+        // Clamp guards float rounding; NaN voxels (never in valid MRI) become 0.
+        out[d + i * iStride] = v > 0 ? (v < 1 ? v : 1) : 0;
       }
     }
-  }
+  });
 }
-
-/** Tile edge for the layout-changing copies: 16 x 16 voxels keep both access patterns cache-friendly. */
-export const TILE = 16;
