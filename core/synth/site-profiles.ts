@@ -29,16 +29,8 @@ export interface SiteProfile {
   locations: readonly (readonly [number, number, number])[];
 }
 
-interface Template {
-  scanner: string;
-  scale: number;
-  offset: number;
-  biasAmplitude: number;
-  noiseSigma: number;
-  tumourRadius: readonly [number, number];
-  edemaFactor: readonly [number, number];
-  locations: readonly (readonly [number, number, number])[];
-}
+/** A scanner/population template: a profile before the site's jitter, with one gain scale for all modalities. */
+type Template = Omit<SiteProfile, 'site' | 'gain'> & { scale: number };
 
 const RIGHT_FRONTAL = [-0.35, -0.45, 0.2] as const;
 const LEFT_FRONTAL = [0.35, -0.45, 0.2] as const;
