@@ -172,28 +172,26 @@ export function decodeFrame(frame: Uint8Array, maxBytes = DEFAULT_MAX_MESSAGE_BY
     throw new FedSegError(`binary frame header length ${headerLength} is out of range`, { field: 'frame.header' });
   }
   const headerText = Buffer.from(frame.buffer, frame.byteOffset + PRELUDE_BYTES, headerLength).toString('utf8');
-  let json: unknown;
-  try {
-    json = JSON.parse(headerText);
-  } catch {
-    throw new FedSegError('binary frame header is not JSON', { field: 'frame.header' });
-  }
-  const parsed = FrameHeaderSchema.safeParse(json);
-  if (!parsed.success) throw new FedSegError(`binary frame header is invalid: ${formatIssues(parsed.error)}`, { field: 'frame.header' });
-  return { header: parsed.data, payload: frame.subarray(PRELUDE_BYTES + headerLength) };
+  const header = parseJsonText(FrameHeaderSchema, headerText, { what: 'binary frame header', failsSchema: 'is invalid', field: 'frame.header' });
+  return { header, payload: frame.subarray(PRELUDE_BYTES + headerLength) };
 }
 
 /** Parses a JSON text frame with `schema`; throws FedSegError saying whether it was not JSON or failed the schema. */
 export function decodeJson<T>(schema: z.ZodType<T>, text: string, maxBytes = DEFAULT_MAX_MESSAGE_BYTES): T {
   if (Buffer.byteLength(text, 'utf8') > maxBytes) throw new FedSegError(`message exceeds the ${maxBytes}-byte limit`, { field: 'message' });
+  return parseJsonText(schema, text, { what: 'message', failsSchema: 'fails the protocol schema', field: 'message' });
+}
+
+/** JSON.parse then `schema`; the error says `<what> is not JSON` or `<what> <failsSchema>: <issues>`. */
+function parseJsonText<T>(schema: z.ZodType<T>, text: string, errors: { what: string; failsSchema: string; field: string }): T {
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch {
-    throw new FedSegError('message is not JSON', { field: 'message' });
+    throw new FedSegError(`${errors.what} is not JSON`, { field: errors.field });
   }
   const parsed = schema.safeParse(json);
-  if (!parsed.success) throw new FedSegError(`message fails the protocol schema: ${formatIssues(parsed.error)}`, { field: 'message' });
+  if (!parsed.success) throw new FedSegError(`${errors.what} ${errors.failsSchema}: ${formatIssues(parsed.error)}`, { field: errors.field });
   return parsed.data;
 }
 
