@@ -1,5 +1,6 @@
 /** Builds tiny BraTS-layout cases on disk (12x10x8 voxels) and breaks them in the ways the tests need. */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { writeNifti } from '../../core/nifti/index.js';
@@ -13,6 +14,16 @@ export function maskData(extra: number[] = []): Uint8Array {
   for (let n = 0; n < COUNT; n++) mask[n] = [0, 0, 0, 1, 2, 4][n % 6];
   extra.forEach((value, i) => { mask[i * 7] = value; });
   return mask;
+}
+
+/** Runs `body` in a fresh temporary folder named `<prefix>XXXXXX`, removed afterwards whatever happens. */
+export async function inTempDir(prefix: string, body: (root: string) => Promise<void>): Promise<void> {
+  const root = mkdtempSync(join(tmpdir(), prefix));
+  try {
+    await body(root);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
 }
 
 export interface CaseOptions {

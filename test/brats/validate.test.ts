@@ -6,7 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import { type CaseReport, type DatasetReport, discoverDataset, formatCaseError, validateDataset } from '../../core/brats/index.js';
 import { FedSegError } from '../../core/errors.js';
 import { writeNifti } from '../../core/nifti/index.js';
-import { AFFINE, DIMS, editNifti, maskData, writeCase } from './fixtures.js';
+import { AFFINE, DIMS, editNifti, inTempDir, maskData, writeCase } from './fixtures.js';
 
 describe('validateDataset on a folder with good and broken cases', () => {
   let root = '';
@@ -117,8 +117,7 @@ describe('validateDataset on a folder with good and broken cases', () => {
 
 describe('dataset folder errors', () => {
   test('nonexistent path, empty folder, folder without NIfTI files, a plain file', async () => {
-    const root = mkdtempSync(join(tmpdir(), 'fedseg-brats-empty-'));
-    try {
+    await inTempDir('fedseg-brats-empty-', async (root) => {
       const isError = (pattern: RegExp) => (err: unknown) => err instanceof FedSegError && pattern.test(err.message);
       await assert.rejects(validateDataset(join(root, 'missing')), isError(/missing: dataset folder does not exist/));
       await assert.rejects(validateDataset(root), isError(/fedseg-brats-empty-\w+: no BraTS cases found/));
@@ -126,16 +125,13 @@ describe('dataset folder errors', () => {
       writeFileSync(join(root, 'BraTS20_Training_001', 'readme.txt'), 'hi');
       await assert.rejects(validateDataset(root), isError(/no BraTS cases found/));
       await assert.rejects(validateDataset(join(root, 'BraTS20_Training_001', 'readme.txt')), isError(/is a file, not a dataset folder/));
-    } finally {
-      rmSync(root, { recursive: true, force: true });
-    }
+    });
   });
 });
 
 describe('discovery', () => {
   test('site folders, a single case folder, final masks, duplicates and leftovers of interrupted writes', async () => {
-    const root = mkdtempSync(join(tmpdir(), 'fedseg-brats-sites-'));
-    try {
+    await inTempDir('fedseg-brats-sites-', async (root) => {
       await writeCase(join(root, 'site-1'), 'BraTS20_Training_001');
       await writeCase(join(root, 'site-2'), 'BraTS20_Training_002', { ext: '.nii' });
       await writeCase(join(root, 'site-2'), 'BraTS20_Training_003.tmp-4242');
@@ -171,16 +167,13 @@ describe('discovery', () => {
       rmSync(join(source, 'BraTS20_Training_001_t2.nii.gz'));
       const broken = await validateDataset(join(linked, 'BraTS20_Training_031'));
       assert.match(formatCaseError('BraTS20_Training_031', broken.cases[0].errors[0]), /BraTS20_Training_031_t2\.nii\.gz: file does not exist/);
-    } finally {
-      rmSync(root, { recursive: true, force: true });
-    }
+    });
   });
 });
 
 describe('masks stored in other datatypes', () => {
   test('int16 and scaled float32 masks: labels counted after scaling, non-label values reported', async () => {
-    const root = mkdtempSync(join(tmpdir(), 'fedseg-brats-masktypes-'));
-    try {
+    await inTempDir('fedseg-brats-masktypes-', async (root) => {
       const count = DIMS[0] * DIMS[1] * DIMS[2];
       const labels = Array.from(maskData());
       const good = await writeCase(root, 'BraTS20_Training_021', { maskName: null });
@@ -196,8 +189,6 @@ describe('masks stored in other datatypes', () => {
       assert.deepEqual(report.cases[0].maskLabelCounts, { 0: count / 2, 1: count / 6, 2: count / 6, 4: count / 6 });
       assert.equal(report.cases[1].ok, false);
       assert.match(formatCaseError('BraTS20_Training_022', report.cases[1].errors[0]), /case BraTS20_Training_022: BraTS20_Training_022_seg\.nii: mask values must be 0, 1, 2 or 4; found 2\.5 \(1 voxel\)/);
-    } finally {
-      rmSync(root, { recursive: true, force: true });
-    }
+    });
   });
 });
