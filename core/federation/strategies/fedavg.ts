@@ -2,7 +2,7 @@ import { FedSegError } from '../../errors.js';
 import type { RoundInstructions } from '../protocol.js';
 import type { TensorList } from '../tensors.js';
 import { withData } from '../tensors.js';
-import { sameForAll, type ClientUpdate, type Strategy } from './types.js';
+import { sameForAll, StatelessStrategy, type ClientUpdate } from './types.js';
 
 /**
  * Streaming weighted average sum(n_k w_k) / sum(n_k). Accumulates in float64 so that the result does
@@ -76,22 +76,12 @@ export function federatedAverage(updates: readonly ClientUpdate[], like: TensorL
   }));
 }
 
-export class FedAvg implements Strategy {
+export class FedAvg extends StatelessStrategy {
   readonly name: string = 'fedavg';
-
-  configureRound(_round: number, sites: readonly string[], base: RoundInstructions): Map<string, RoundInstructions> {
-    return sameForAll(sites, { ...base, mu: 0 });
-  }
 
   aggregate(_round: number, updates: readonly ClientUpdate[], global: TensorList): TensorList {
     return federatedAverage(updates, global);
   }
-
-  exportState(): TensorList[] | null {
-    return null;
-  }
-
-  importState(): void {}
 }
 
 /**

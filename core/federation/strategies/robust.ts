@@ -1,8 +1,7 @@
 import { FedSegError } from '../../errors.js';
-import type { RoundInstructions } from '../protocol.js';
 import type { TensorList } from '../tensors.js';
 import { withData } from '../tensors.js';
-import { sameForAll, type ClientUpdate, type Strategy } from './types.js';
+import { StatelessStrategy, type ClientUpdate } from './types.js';
 
 /**
  * Coordinate-wise robust aggregation (Yin et al. 2018): for every parameter, sort the k sites'
@@ -42,23 +41,7 @@ export function trimmedMean(updates: readonly ClientUpdate[], like: TensorList, 
   });
 }
 
-abstract class StatelessRobust implements Strategy {
-  abstract readonly name: string;
-
-  configureRound(_round: number, sites: readonly string[], base: RoundInstructions): Map<string, RoundInstructions> {
-    return sameForAll(sites, { ...base, mu: 0 });
-  }
-
-  abstract aggregate(round: number, updates: readonly ClientUpdate[], global: TensorList): TensorList;
-
-  exportState(): TensorList[] | null {
-    return null;
-  }
-
-  importState(): void {}
-}
-
-export class CoordinateMedian extends StatelessRobust {
+export class CoordinateMedian extends StatelessStrategy {
   readonly name = 'median';
 
   aggregate(_round: number, updates: readonly ClientUpdate[], global: TensorList): TensorList {
@@ -66,7 +49,7 @@ export class CoordinateMedian extends StatelessRobust {
   }
 }
 
-export class TrimmedMean extends StatelessRobust {
+export class TrimmedMean extends StatelessStrategy {
   readonly name = 'trimmed-mean';
 
   constructor(private readonly beta: number) {

@@ -32,3 +32,20 @@ export interface Strategy {
 export function sameForAll(sites: readonly string[], instructions: RoundInstructions): Map<string, RoundInstructions> {
   return new Map(sites.map((s) => [s, { ...instructions }]));
 }
+
+/** Base of the strategies that keep no server state and ask for plain local training (mu 0). */
+export abstract class StatelessStrategy implements Strategy {
+  abstract readonly name: string;
+
+  configureRound(_round: number, sites: readonly string[], base: RoundInstructions): Map<string, RoundInstructions> {
+    return sameForAll(sites, { ...base, mu: 0 });
+  }
+
+  abstract aggregate(round: number, updates: readonly ClientUpdate[], global: TensorList): TensorList;
+
+  exportState(): TensorList[] | null {
+    return null;
+  }
+
+  importState(): void {}
+}
