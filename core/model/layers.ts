@@ -5,6 +5,7 @@
  * upsample3d with its own gradient.
  */
 import { tf } from '../tf/backend.js';
+import { conv3dBiasRelu, multiConv3dBiasRelu } from '../tf/fused-conv.js';
 import { upsample3d } from '../tf/upsample.js';
 
 type T5 = tf.Tensor5D;
@@ -20,12 +21,27 @@ export function convSame(x: T5, kernel: tf.Tensor, bias: tf.Tensor): T5 {
  * (SplitV over the channel axis) was the slowest kernel of a training step on cpu and wasm.
  */
 export function convSameConcat(a: T5, b: T5, kernel: tf.Tensor, bias: tf.Tensor): T5 {
-  const [kd, kh, kw, , cout] = kernel.shape as number[];
-  const ca = a.shape[4];
-  const cb = b.shape[4];
-  const ka = tf.slice(kernel, [0, 0, 0, 0, 0], [kd, kh, kw, ca, cout]) as T5;
-  const kb = tf.slice(kernel, [0, 0, 0, ca, 0], [kd, kh, kw, cb, cout]) as T5;
+  const [ka, kb] = splitKernelChannels(kernel, a.shape[4]);
   return tf.add(tf.add(tf.conv3d(a, ka, 1, 'same'), tf.conv3d(b, kb, 1, 'same')), bias);
+}
+
+/**
+ * relu(convSame(x, kernel, bias)), or with a skip relu(convSameConcat(x, skip, kernel, bias)), as one
+ * fused op (core/tf/fused-conv.ts): a training step then keeps one full-size tensor per layer instead
+ * of three, which is what lets the 128^3 U-Net step fit in 4 GB.
+ */
+export function convSameRelu(x: T5, kernel: tf.Tensor, bias: tf.Tensor, skip?: T5): T5 {
+  if (!skip) return conv3dBiasRelu(x, kernel as T5, bias as tf.Tensor1D);
+  return multiConv3dBiasRelu([x, skip], splitKernelChannels(kernel, x.shape[4]), bias as tf.Tensor1D);
+}
+
+/** [kd, kh, kw, ca + cb, cout] -> the kernels for the first ca and the remaining input channels. */
+function splitKernelChannels(kernel: tf.Tensor, ca: number): [T5, T5] {
+  const [kd, kh, kw, cin, cout] = kernel.shape as number[];
+  return [
+    tf.slice(kernel, [0, 0, 0, 0, 0], [kd, kh, kw, ca, cout]) as T5,
+    tf.slice(kernel, [0, 0, 0, ca, 0], [kd, kh, kw, cin - ca, cout]) as T5,
+  ];
 }
 
 /** 1x1x1 convolution as a matMul over voxels: kernel [1,1,1,cin,cout]. */

@@ -4,7 +4,7 @@ import { checkTensorsMatch } from '../weights/codec.js';
 import type { NamedTensor } from '../weights/types.js';
 import { makeModelConfig, type ModelConfig } from './config.js';
 import { initialWeights } from './init.js';
-import { attentionGate, convSame, convSameConcat, maxPool2, nearestUp, pointwise, transposeUp } from './layers.js';
+import { attentionGate, convSameRelu, maxPool2, nearestUp, pointwise, transposeUp } from './layers.js';
 import { parameterSpecs } from './parameters.js';
 import { SeededRandom } from './random.js';
 
@@ -52,8 +52,8 @@ export class SegmentationModel {
     // Two 3x3x3 conv + ReLU with dropout between them; a decoder block's input is concat([up, skip]).
     const block = (h: T5, prefix: string, level: number, skip?: T5): T5 => {
       const [k1, b1] = [this.p(`${prefix}.conv1.kernel`), this.p(`${prefix}.conv1.bias`)];
-      const a = drop(tf.relu(skip ? convSameConcat(h, skip, k1, b1) : convSame(h, k1, b1)), level);
-      return tf.relu(convSame(a, this.p(`${prefix}.conv2.kernel`), this.p(`${prefix}.conv2.bias`)));
+      const a = drop(convSameRelu(h, k1, b1, skip), level);
+      return convSameRelu(a, this.p(`${prefix}.conv2.kernel`), this.p(`${prefix}.conv2.bias`));
     };
 
     const skips: T5[] = [];
