@@ -13,7 +13,7 @@ the crop, and writes labels 0/1/2/4 in the case's original grid (e.g. 240 x 240 
 affine. Prints the tumour volume per region (ET = {4}, TC = {1, 4}, WT = {1, 2, 4}) in mL.
 
 Options:
-  --window N       cubic window edge (default: the model's training patch, clipped to the crop)
+  --window N       cubic window edge (default: the training patch, at least 64, clipped to the crop)
   --overlap X      window overlap fraction in [0, 1) (default 0.5)
   --blending MODE  gaussian | uniform (default gaussian)
   --backend NAME   ${BACKEND_PREFERENCES.join(' | ')} (default auto, or FEDSEG_BACKEND)

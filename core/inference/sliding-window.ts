@@ -7,7 +7,7 @@ import { tf } from '../tf/backend.js';
 export type Shape3 = [number, number, number];
 
 export interface SlidingWindowOptions {
-  /** Window size; default the model's inputShape, clipped to the volume. */
+  /** Window size; default the model's inputShape but at least 64 per axis, clipped to the volume. */
   window?: Shape3;
   /** Fraction of a window shared with its neighbour along each axis (default 0.5). */
   overlap?: number;
@@ -18,6 +18,8 @@ export interface SlidingWindowOptions {
   onProgress?: (done: number, total: number) => void;
   signal?: AbortSignal;
 }
+
+const MIN_DEFAULT_WINDOW = 64;
 
 /** Window start positions along one axis: evenly spaced, first at 0, last flush with the end. */
 export function windowStarts(size: number, window: number, overlap: number): number[] {
@@ -61,7 +63,9 @@ export async function predictVolume(model: SegmentationModel, image: CaseTensor,
   const { numClasses, inChannels, depth } = model.config;
   if (nc !== inChannels) throw new FedSegError(`image has ${nc} channels, the model expects ${inChannels}`, { field: 'channels' });
   const factor = 2 ** (depth - 1);
-  const requested = options.window ?? model.config.inputShape;
+  // Small training patches make poor windows: per-window overhead dominates and 32^3 at overlap 0.5
+  // means 343 windows per crop. The network is fully convolutional, so a larger window is exact.
+  const requested = options.window ?? (model.config.inputShape.map((s) => Math.max(s, MIN_DEFAULT_WINDOW)) as Shape3);
   const window = requested.map((w, axis) => Math.min(w, [ni, nj, nk][axis])) as Shape3;
   if (window.some((w) => w % factor !== 0)) {
     throw new FedSegError(`window ${window.join('x')} must be divisible by 2^(depth-1) = ${factor} (volume ${ni}x${nj}x${nk})`, { field: 'window' });
