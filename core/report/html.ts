@@ -20,7 +20,7 @@ export function renderReportHtml(report: DemoReport, slicePng?: Uint8Array): str
   const hd95Values = report.rounds.flatMap((r) => REGIONS.map((region) => r.hd95?.[region] ?? null)).filter((v): v is number => v !== null && Number.isFinite(v));
   const hd95Chart = hd95Values.length === 0 ? '' : lineChart('Global model HD95 per round (mm, lower is better)', roundLabels,
     REGIONS.map((region) => ({ name: region, colour: REGION_COLOURS[region], values: report.rounds.map((r) => r.hd95?.[region] ?? null) })),
-    'HD95 mm', Math.max(10, Math.ceil(Math.max(...hd95Values) / 50) * 50));
+    'HD95 mm', niceAxisMax(Math.max(...hd95Values)));
   const last = report.rounds[report.rounds.length - 1];
   const sections = [
     `<h1>FedSeg federated demo</h1>`,
@@ -79,4 +79,10 @@ ${sections.join('\n')}
 function siteSetupTable(report: DemoReport): string {
   const rows = report.settings.sites.map((site) => `<tr><td>${escapeXml(site)}</td><td>${report.settings.trainCasesPerSite[site] ?? 0}</td><td>${report.settings.heldOutCasesPerSite[site] ?? 0}</td></tr>`);
   return `<table><tr><th>site</th><th>training cases</th><th>held-out cases</th></tr>${rows.join('')}</table>`;
+}
+
+/** Axis top with round quarter ticks: a multiple of 100 mm above 100, of 20 mm below. */
+function niceAxisMax(max: number): number {
+  const unit = max > 100 ? 100 : 20;
+  return Math.max(unit, Math.ceil(max / unit) * unit);
 }

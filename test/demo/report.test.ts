@@ -103,7 +103,8 @@ test('report.html is self-contained: inline SVG charts, embedded PNG, escaped na
   assert.match(html, /^<!DOCTYPE html>/);
   assert.equal((html.match(/<svg /g) ?? []).length, 1 + 1 + 3 + 2); // Dice, HD95, per site x3, baselines x2
   assert.match(html, /HD95 per round \(mm/);
-  assert.match(html, />50<\/text>/); // the HD95 axis is scaled to mm (max 40 rounded up to 50)
+  assert.match(html, />40<\/text>/); // the HD95 axis is in mm: top 40, ticks every 10
+  assert.match(html, />10<\/text>/);
   assert.ok(html.includes(`data:image/png;base64,${png.toString('base64')}`));
   assert.ok(html.includes('site&lt;3&gt;') && !html.includes('site<3>'));
   assert.match(html, /local-only/);
