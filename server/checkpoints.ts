@@ -5,9 +5,10 @@
  * hash to that value is torn or tampered with and is never loaded.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { FedSegError } from '../core/errors.js';
+import { writeFileAtomicSync } from '../core/fs/atomic-write.js';
 import type { ModelConfig } from '../core/model/config.js';
 import { decodeModel, encodeModel, type DecodedModel } from '../core/weights/index.js';
 import type { TensorList } from '../core/federation/tensors.js';
@@ -78,23 +79,6 @@ export class CheckpointStore {
   }
 
   private writeAtomic(file: string, bytes: Uint8Array): void {
-    const path = join(this.dir, file);
-    const tmp = `${path}.tmp-${process.pid}`;
-    const fd = openSync(tmp, 'w');
-    try {
-      let offset = 0;
-      while (offset < bytes.length) offset += writeSync(fd, bytes, offset, bytes.length - offset);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, path);
-    // Persist the rename itself (the directory entry).
-    const dirFd = openSync(this.dir, 'r');
-    try {
-      fsyncSync(dirFd);
-    } finally {
-      closeSync(dirFd);
-    }
+    writeFileAtomicSync(join(this.dir, file), bytes, { fsync: true, what: 'checkpoint' });
   }
 }

@@ -5,9 +5,9 @@
  * The sform is the given affine; the qform is the same affine as a quaternion when its 3x3 part
  * is voxel sizes times a rotation (else qform_code 0), as nibabel's `set_qform` does.
  */
-import { rename, rm, writeFile } from 'node:fs/promises';
 import { gzipSync } from 'node:zlib';
 import { FedSegError } from '../errors.js';
+import { writeFileAtomic } from '../fs/atomic-write.js';
 import { type Affine, affineToQform } from './affine.js';
 import { datatypeByName } from './datatypes.js';
 import { NIFTI1_HEADER_BYTES } from './header.js';
@@ -37,7 +37,6 @@ const RANGES: Record<WritableDatatype, { min: number; max: number; integer: bool
   int16: { min: -32768, max: 32767, integer: true },
   float32: { min: -Infinity, max: Infinity, integer: false },
 };
-let tmpCounter = 0;
 
 export async function writeNifti(path: string, options: WriteNiftiOptions): Promise<void> {
   const compress = path.endsWith('.nii.gz');
@@ -48,14 +47,7 @@ export async function writeNifti(path: string, options: WriteNiftiOptions): Prom
   const voxels = encodeVoxels(path, options);
   const whole = Buffer.concat([header, voxels]);
   const bytes = compress ? gzipSync(whole, options.gzip) : whole;
-  const tmp = `${path}.tmp-${process.pid}-${tmpCounter++}`;
-  try {
-    await writeFile(tmp, bytes);
-    await rename(tmp, path);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw new FedSegError(`cannot write NIfTI file (${(err as Error).message})`, { file: path }, { cause: err });
-  }
+  await writeFileAtomic(path, bytes, { what: 'NIfTI file' });
 }
 
 function encodeHeader(file: string, options: WriteNiftiOptions): Buffer {

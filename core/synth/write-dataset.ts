@@ -1,7 +1,8 @@
-import { mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { constants as zlibConstants } from 'node:zlib';
 import { FedSegError } from '../errors.js';
+import { writeFileAtomic } from '../fs/atomic-write.js';
 import { writeNifti } from '../nifti/index.js';
 import { generateCase, type GenerateCaseOptions, type SyntheticCase } from './phantom.js';
 import { deriveSeed, Prng } from './prng.js';
@@ -79,8 +80,8 @@ export async function writeSyntheticDataset(options: SynthOptions): Promise<Synt
       options.onCase?.(written);
     }
     const caseIds = siteReport.cases.map((c) => c.caseId);
-    await writeTextAtomic(join(dir, 'name_mapping.csv'), nameMappingCsv(caseIds));
-    await writeTextAtomic(join(dir, 'survival_info.csv'), survivalInfoCsv(caseIds, seed, site));
+    await writeFileAtomic(join(dir, 'name_mapping.csv'), nameMappingCsv(caseIds));
+    await writeFileAtomic(join(dir, 'survival_info.csv'), survivalInfoCsv(caseIds, seed, site));
     report.sites.push(siteReport);
   }
   return report;
@@ -141,21 +142,10 @@ async function replaceDir(staging: string, target: string): Promise<void> {
   }
 }
 
-/** Staging folders and files of an earlier run that was killed mid-write (`x.tmp-<pid>`, `x.old-<pid>`). */
+/** Staging folders and files of an earlier run that was killed mid-write (`x.tmp-<pid>[-<n>]`, `x.old-<pid>`). */
 async function removeLeftovers(dir: string): Promise<void> {
   for (const name of await readdir(dir)) {
-    if (/\.(tmp|old)-\d+$/.test(name)) await rm(join(dir, name), { recursive: true, force: true });
-  }
-}
-
-async function writeTextAtomic(path: string, text: string): Promise<void> {
-  const tmp = `${path}.tmp-${process.pid}`;
-  try {
-    await writeFile(tmp, text);
-    await rename(tmp, path);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw new FedSegError(`cannot write file (${(err as Error).message})`, { file: path }, { cause: err });
+    if (/\.(tmp|old)-\d+(-\d+)?$/.test(name)) await rm(join(dir, name), { recursive: true, force: true });
   }
 }
 

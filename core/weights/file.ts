@@ -1,5 +1,6 @@
-import { readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { FedSegError } from '../errors.js';
+import { writeFileAtomic } from '../fs/atomic-write.js';
 import type { ModelConfig } from '../model/config.js';
 import { decodeModel, encodeModel, type DecodedModel, type ModelMeta } from './codec.js';
 import type { NamedTensor } from './types.js';
@@ -21,16 +22,4 @@ export async function loadModelFile(path: string, options: { expectConfig?: Mode
     throw new FedSegError(code === 'ENOENT' ? 'model file not found' : `cannot read model file (${code ?? 'error'})`, { file: path }, { cause: err });
   }
   return decodeModel(bytes, { ...options, source: path });
-}
-
-/** Writes bytes to `<path>.tmp-<pid>` then renames, so readers never see half a file. */
-export async function writeFileAtomic(path: string, bytes: Uint8Array): Promise<void> {
-  const tmp = `${path}.tmp-${process.pid}`;
-  try {
-    await writeFile(tmp, bytes);
-    await rename(tmp, path);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw new FedSegError(`cannot write file: ${(err as Error).message}`, { file: path }, { cause: err });
-  }
 }

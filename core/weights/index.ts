@@ -1,4 +1,4 @@
 export { architectureDifferences, architectureHash, checkTensorsMatch, decodeModel, encodeModel, MODEL_MAGIC } from './codec.js';
 export type { DecodedModel, DecodeOptions, ModelMeta } from './codec.js';
-export { loadModelFile, saveModelFile, writeFileAtomic } from './file.js';
+export { loadModelFile, saveModelFile } from './file.js';
 export { elementCount, type NamedTensor } from './types.js';
