@@ -279,7 +279,8 @@ export class Federation extends EventEmitter<FederationEvents> {
       this.bySite.get(site)?.send({ type: 'left-out', round, reason: 'no update before the training deadline' });
     }
     state.pending.clear();
-    const updates = [...state.accepted.values()];
+    // Sorted by site so the aggregate (float sums, medians) does not depend on arrival order.
+    const updates = [...state.accepted.values()].sort((a, b) => (a.site < b.site ? -1 : a.site > b.site ? 1 : 0));
     if (updates.length < config.minSites) {
       return this.abandon(state, `${updates.length} valid update(s) arrived, ${config.minSites} needed`);
     }
@@ -288,7 +289,7 @@ export class Federation extends EventEmitter<FederationEvents> {
     const modelIn = this.globalHash;
     const next = this.strategy.aggregate(round, updates, this.global);
     const written = this.checkpoints.write(round, config.modelConfig, next, this.strategy.exportState());
-    const sites = updates.map((u) => u.site).sort();
+    const sites = updates.map((u) => u.site);
     const numCases = updates.reduce((n, u) => n + u.numCases, 0);
     this.store.completeRound({ round, attempt, modelIn, modelOut: written.modelHash, checkpoint: written.file, checkpointSha256: written.sha256, sites, numCases, strategy: this.strategy.name });
     this.global = next;
