@@ -1,21 +1,12 @@
+import { Mulberry32 } from '../random.js';
+
 /**
  * Small seeded PRNG (mulberry32) so weight initialisation, dropout masks and patch sampling are
  * reproducible on every backend and in the server without TensorFlow.
  */
-export class SeededRandom {
-  private state: number;
-
+export class SeededRandom extends Mulberry32 {
   constructor(seed: number) {
-    this.state = (Math.trunc(seed) ^ 0x9e3779b9) >>> 0;
-  }
-
-  /** Uniform in [0, 1). */
-  next(): number {
-    this.state = (this.state + 0x6d2b79f5) >>> 0;
-    let t = this.state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    super(Math.trunc(seed) ^ 0x9e3779b9);
   }
 
   /** Integer in [0, n). */

@@ -1,24 +1,11 @@
+import { Mulberry32 } from '../random.js';
+
 /**
  * Seeded pseudo-random numbers for synthetic data. Everything synthetic FedSeg writes must be
- * byte-identical for the same seed on every machine, so Math.random is never used: this is
- * mulberry32 (32-bit state, integer-only arithmetic, identical results in every JS engine).
+ * byte-identical for the same seed on every machine, so Math.random is never used (mulberry32,
+ * seeded with `seed` as is).
  */
-export class Prng {
-  private state: number;
-
-  constructor(seed: number) {
-    this.state = seed >>> 0;
-  }
-
-  /** Uniform in [0, 1). */
-  next(): number {
-    this.state = (this.state + 0x6d2b79f5) | 0;
-    let t = this.state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  }
-
+export class Prng extends Mulberry32 {
   /** Uniform in [lo, hi). */
   uniform(lo: number, hi: number): number {
     return lo + (hi - lo) * this.next();
