@@ -7,6 +7,7 @@ import type { TensorList } from '../../core/federation/tensors.js';
 import { initialWeights } from '../../core/model/init.js';
 import { cropOrigin, cropShape, DEFAULT_CROP } from '../../core/preprocess/index.js';
 import { generateCase, siteProfile, trainingCaseId, writeCaseFolder } from '../../core/synth/index.js';
+import type { TrainingProgress } from '../../site/runtime.js';
 import { createDataDirTrainer } from '../../site/trainer.js';
 import { tempDir, tinyConfig } from '../server/helpers.js';
 
@@ -39,14 +40,31 @@ function trainer() {
   return createDataDirTrainer({ trainDirs: [trainDir], validationDirs: [validationDir], preprocess, backend: 'cpu', seed: 1 });
 }
 
-function train(t: ReturnType<typeof trainer>, mu: number) {
-  return t.train({ config: tinyConfig, weights: global, instructions: { ...instructions, mu }, signal: new AbortController().signal, onProgress: () => {} });
+function train(t: ReturnType<typeof trainer>, mu: number, onProgress: (p: TrainingProgress) => void = () => {}) {
+  return t.train({ config: tinyConfig, weights: global, instructions: { ...instructions, mu }, signal: new AbortController().signal, onProgress });
 }
 
 function maxAbsDifference(a: TensorList, b: TensorList): number {
   let max = 0;
   a.forEach((t, i) => t.data.forEach((v, j) => (max = Math.max(max, Math.abs(v - b[i].data[j])))));
   return max;
+}
+
+/** Every step of the one epoch is reported with its step/steps and ETA (the app's bar moves within an epoch), then the epoch's end. */
+function assertStepProgress(progress: TrainingProgress[]) {
+  const steps = progress.filter((p) => p.step !== undefined);
+  assert.ok(steps.length >= 1, 'step progress arrives');
+  const perEpoch = steps[0].steps;
+  assert.ok(perEpoch !== undefined && perEpoch >= 1);
+  assert.deepEqual(steps.map((p) => p.step), Array.from({ length: perEpoch }, (_, i) => i + 1));
+  for (const p of steps) {
+    assert.equal(p.steps, perEpoch);
+    assert.deepEqual([p.epoch, p.epochs], [1, 1]);
+    assert.ok(Number.isFinite(p.loss) && Number.isFinite(p.etaSeconds) && (p.etaSeconds ?? -1) >= 0, JSON.stringify(p));
+  }
+  assert.equal(steps.at(-1)?.etaSeconds, 0, 'nothing left after the last step');
+  const last = progress.at(-1);
+  assert.ok(last && last.step === undefined && last.epoch === 1 && Number.isFinite(last.loss), 'the epoch end comes last');
 }
 
 function assertDice(metrics: Record<string, number>, prefix = '') {
@@ -60,8 +78,10 @@ test('a round trains on the usable cases, returns new weights of the manifest sh
   const site = trainer();
   assert.deepEqual(await site.caseCounts(), { train: 3, validation: 1 });
 
-  const first = await train(site, 0);
+  const progress: TrainingProgress[] = [];
+  const first = await train(site, 0, (p) => progress.push(p));
   assert.equal(first.numCases, 3, 'the folder without a mask is not counted');
+  assertStepProgress(progress);
   assert.deepEqual(first.weights.map((t) => [t.name, t.shape]), global.map((t) => [t.name, t.shape]));
   assert.ok(maxAbsDifference(first.weights, global) > 0, 'training moved the weights');
   assert.ok(Number.isFinite(first.metrics.loss));
