@@ -7,12 +7,13 @@
  */
 import { build } from 'esbuild';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
+import { writeFileAtomic } from '../fs/atomic-write.js';
 
 const ENTRY = [
   "import '@tensorflow/tfjs-core/dist/register_all_gradients.js';",
@@ -45,9 +46,7 @@ async function load(): Promise<void> {
       logLevel: 'error',
     });
     mkdirSync(cacheDir, { recursive: true });
-    const tmp = `${file}.tmp-${process.pid}`;
-    writeFileSync(tmp, result.outputFiles[0].text);
-    renameSync(tmp, file);
+    await writeFileAtomic(file, result.outputFiles[0].text, { what: 'TF.js gradient bundle' });
   }
   await import(pathToFileURL(file).href);
 }
