@@ -54,16 +54,23 @@ export function multiConv3dBiasRelu(xs: readonly T5[], ws: readonly T5[], b: tf.
     return {
       value: y,
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const savedInputs = saved.slice(0, count) as T5[];
-        const savedKernels = saved.slice(count, 2 * count) as T5[];
-        const out = saved[2 * count];
-        // ReLU's gradient, masked by its output (TF.js's Relu gradient uses step(x) on the input).
-        const g = tf.mul(dy, tf.step(out)) as T5;
-        const dxs = savedInputs.map((x, i) => tf.conv3dTranspose(g, savedKernels[i], x.shape, strides, pad));
-        const dws = savedInputs.map((x, i) => backpropFilter(x, g, savedKernels[i].shape, strides, pad));
-        const cout = g.shape[4];
-        const db = tf.sum(tf.reshape(g, [-1, cout]), 0);
-        return [...dxs, ...dws, db];
+        // customGrad calls this outside any tidy, and TF.js 4.22 keeps every upstream gradient (dy)
+        // until the whole backward pass ends: free the mask and g here, and dy once it is used (it is
+        // only this op's, created by the backward pass; never pass a dy you still need to tf.grads
+        // of a function that returns this op's output directly).
+        const grads = tf.tidy(() => {
+          const savedInputs = saved.slice(0, count) as T5[];
+          const savedKernels = saved.slice(count, 2 * count) as T5[];
+          const out = saved[2 * count];
+          // ReLU's gradient, masked by its output (TF.js's Relu gradient uses step(x) on the input).
+          const g = tf.mul(dy, tf.step(out)) as T5;
+          const dxs = savedInputs.map((x, i) => tf.conv3dTranspose(g, savedKernels[i], x.shape, strides, pad));
+          const dws = savedInputs.map((x, i) => backpropFilter(x, g, savedKernels[i].shape, strides, pad));
+          const db = tf.sum(tf.reshape(g, [-1, g.shape[4]]), 0);
+          return [...dxs, ...dws, db];
+        });
+        dy.dispose();
+        return grads;
       },
     };
   });
