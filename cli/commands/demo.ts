@@ -4,6 +4,7 @@ import { formatBaselineTable } from '../../core/report/index.js';
 import { parseDemoOptions } from '../../demo/options.js';
 import { runDemo } from '../../demo/run-demo.js';
 import type { CliCommand } from '../command.js';
+import { intOption, numberOption } from '../options.js';
 
 const usage = `Usage: fedseg demo [--out DIR] [--sites N] [--rounds N] [--model unet|attention-unet] [--baselines] [--json]
                    [--cases N] [--held-out N] [--local-epochs N] [--input-size N] [--base-filters N] [--depth N]
@@ -38,11 +39,12 @@ const command: CliCommand = {
     if (positionals.length > 0) throw new FedSegError(`unexpected argument "${positionals[0]}"`);
     const options = parseDemoOptions({
       out: values.out, model: values.model, baselines: values.baselines, json: values.json,
-      sites: int(values.sites, '--sites'), rounds: int(values.rounds, '--rounds'), casesPerSite: int(values.cases, '--cases'),
-      heldOut: int(values['held-out'], '--held-out'), localEpochs: int(values['local-epochs'], '--local-epochs'),
-      inputSize: int(values['input-size'], '--input-size'), baseFilters: int(values['base-filters'], '--base-filters'),
-      depth: int(values.depth, '--depth'), seed: int(values.seed, '--seed'), batchSize: int(values.batch, '--batch'),
-      learningRate: values.lr === undefined ? undefined : Number(values.lr),
+      // Ranges are checked once, by DemoOptionsSchema; here only the syntax.
+      sites: intOption(values, 'sites'), rounds: intOption(values, 'rounds'), casesPerSite: intOption(values, 'cases'),
+      heldOut: intOption(values, 'held-out'), localEpochs: intOption(values, 'local-epochs'),
+      inputSize: intOption(values, 'input-size'), baseFilters: intOption(values, 'base-filters'),
+      depth: intOption(values, 'depth'), seed: intOption(values, 'seed'), batchSize: intOption(values, 'batch'),
+      learningRate: numberOption(values, 'lr'),
     });
     // Progress goes to stderr with --json so stdout stays one JSON document.
     const say = (line: string) => (options.json ? process.stderr : process.stdout).write(`${line}\n`);
@@ -69,12 +71,6 @@ const command: CliCommand = {
 };
 
 export default command;
-
-function int(value: string | undefined, flag: string): number | undefined {
-  if (value === undefined) return undefined;
-  if (!/^-?\d+$/.test(value)) throw new FedSegError(`${flag} must be an integer, got "${value}"`, { field: flag });
-  return Number(value);
-}
 
 function fmt(value: number | null | undefined): string {
   return value === null || value === undefined ? '-' : value.toFixed(3);

@@ -8,6 +8,7 @@ import {
   preprocessConfig, writePreprocessedCase,
 } from '../../core/preprocess/index.js';
 import { printResult, type CliCommand } from '../command.js';
+import { requiredOption } from '../options.js';
 
 const usage = `Usage: fedseg preprocess CASE_DIR --out DIR [--scaling volume|per-slice] [--channels LIST] [--config FILE] [--json]
        fedseg preprocess DATASET_DIR --out DIR [--all] [...]
@@ -43,7 +44,7 @@ const command: CliCommand = {
       strict: true,
     });
     if (positionals.length !== 1) throw new FedSegError('expected exactly one CASE_DIR');
-    if (!values.out) throw new FedSegError('--out DIR is required');
+    const out = requiredOption(values, 'out', { metavar: 'DIR' });
     const caseDir = positionals[0];
     const fromFile = values.config ? await readConfigFile(values.config) : {};
     const config = preprocessConfig({
@@ -53,13 +54,13 @@ const command: CliCommand = {
     }, values.config);
     await requireFolder(caseDir);
     const files = await discoverCase(caseDir);
-    if (isNotACase(files)) return preprocessDataset(caseDir, values.out, config, values.all, values.json);
+    if (isNotACase(files)) return preprocessDataset(caseDir, out, config, values.all, values.json);
     const item = await preprocessCase(caseVolumesFromFiles(files, config), config);
-    const written = await writePreprocessedCase(item, values.out);
+    const written = await writePreprocessedCase(item, out);
     const result = {
       ok: true,
       caseId: item.caseId,
-      out: values.out,
+      out,
       image: written.image,
       mask: written.mask,
       imageDims: item.image.shape,

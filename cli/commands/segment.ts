@@ -2,8 +2,9 @@ import { parseArgs } from 'node:util';
 import { FedSegError } from '../../core/errors.js';
 import { loadSegmentationModel } from '../../core/inference/load-model.js';
 import { segmentCase, writeSegmentation } from '../../core/inference/segment.js';
-import { BACKEND_PREFERENCES, initBackend, type BackendPreference } from '../../core/tf/backend.js';
+import { BACKEND_PREFERENCES, initBackend } from '../../core/tf/backend.js';
 import { printResult, type CliCommand } from '../command.js';
+import { choiceOption, intOption, numberOption } from '../options.js';
 
 const usage = `Usage: fedseg segment --model FILE.fsm --case DIR --out FILE.nii.gz [options]
 
@@ -33,20 +34,11 @@ const command: CliCommand = {
     });
     if (!values.model || !values.case || !values.out) throw new FedSegError('--model FILE, --case DIR and --out FILE are all required');
     if (!/\.nii(\.gz)?$/.test(values.out)) throw new FedSegError('output file name must end in .nii or .nii.gz', { file: values.out, field: 'out' });
-    const blending = values.blending ?? 'gaussian';
-    if (blending !== 'gaussian' && blending !== 'uniform') throw new FedSegError(`--blending must be gaussian or uniform, got "${blending}"`, { field: 'blending' });
-    const overlap = values.overlap === undefined ? 0.5 : Number(values.overlap);
-    if (!(overlap >= 0 && overlap < 1)) throw new FedSegError(`--overlap must be in [0, 1), got "${values.overlap}"`, { field: 'overlap' });
-    let window: [number, number, number] | undefined;
-    if (values.window !== undefined) {
-      const edge = Number(values.window);
-      if (!Number.isInteger(edge) || edge < 1) throw new FedSegError(`--window must be a positive integer, got "${values.window}"`, { field: 'window' });
-      window = [edge, edge, edge];
-    }
-    const backend = values.backend as BackendPreference | undefined;
-    if (backend !== undefined && !BACKEND_PREFERENCES.includes(backend)) {
-      throw new FedSegError(`--backend must be one of ${BACKEND_PREFERENCES.join(', ')}, got "${backend}"`, { field: 'backend' });
-    }
+    const blending = choiceOption(values, 'blending', ['gaussian', 'uniform'] as const, 'gaussian');
+    const overlap = numberOption(values, 'overlap', { check: (n) => n >= 0 && n < 1, rule: 'in [0, 1)', fallback: 0.5 });
+    const edge = intOption(values, 'window', { min: 1 });
+    const window: [number, number, number] | undefined = edge === undefined ? undefined : [edge, edge, edge];
+    const backend = choiceOption(values, 'backend', BACKEND_PREFERENCES);
     // Without --backend, initBackend honours FEDSEG_BACKEND, then picks the best available.
     const info = await initBackend(backend);
     const { model, file, preprocess } = await loadSegmentationModel(values.model);

@@ -3,6 +3,7 @@ import { FedSegError } from '../../core/errors.js';
 import { loadFederationConfig } from '../../server/config.js';
 import { listSites, registerSite, removeSite, startServer } from '../../server/index.js';
 import { printResult, type CliCommand } from '../command.js';
+import { intOption, requiredOption } from '../options.js';
 
 const usage = `Usage:
   fedseg server start --config FILE --db FILE [--host 127.0.0.1] [--port 8787] [--cert PEM --key PEM]
@@ -24,18 +25,10 @@ const command: CliCommand = {
   summary: 'run the aggregation server and manage sites (add-site, remove-site, list-sites)',
   usage,
   async run(args) {
-    const { values, positionals } = parseArgs({
-      args, allowPositionals: true,
-      options: {
-        config: { type: 'string' }, db: { type: 'string' }, host: { type: 'string' }, port: { type: 'string' },
-        cert: { type: 'string' }, key: { type: 'string' }, insecure: { type: 'boolean' }, 'admin-token': { type: 'string' },
-        checkpoints: { type: 'string' }, 'exit-when-done': { type: 'boolean' }, json: { type: 'boolean' },
-      },
-    });
+    const { values, positionals } = parseServerArgs(args);
     const json = values.json ?? false;
     const [sub, name] = positionals;
-    const db = values.db;
-    if (!db) throw new FedSegError('--db FILE is required', { field: '--db' });
+    const db = requiredOption(values, 'db', { metavar: 'FILE' });
     switch (sub) {
       case 'add-site': {
         if (!name) throw new FedSegError('add-site needs a site NAME', { field: 'NAME' });
@@ -57,26 +50,36 @@ const command: CliCommand = {
         return 0;
       }
       case 'start':
-        return start(values, json);
+        return start(values, db, json);
       default:
         throw new FedSegError(`unknown server subcommand "${sub ?? ''}" (start, add-site, remove-site, list-sites)`, { field: 'subcommand' });
     }
   },
 };
 
-async function start(values: Record<string, string | boolean | undefined>, json: boolean): Promise<number> {
-  if (typeof values.config !== 'string') throw new FedSegError('start needs --config FILE', { field: '--config' });
-  if (Boolean(values.cert) !== Boolean(values.key)) throw new FedSegError('TLS needs both --cert and --key', { field: '--cert' });
-  const port = values.port === undefined ? 8787 : Number(values.port);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new FedSegError(`--port must be 0-65535, got ${values.port}`, { field: '--port' });
+function parseServerArgs(args: string[]) {
+  return parseArgs({
+    args, allowPositionals: true,
+    options: {
+      config: { type: 'string' }, db: { type: 'string' }, host: { type: 'string' }, port: { type: 'string' },
+      cert: { type: 'string' }, key: { type: 'string' }, insecure: { type: 'boolean' }, 'admin-token': { type: 'string' },
+      checkpoints: { type: 'string' }, 'exit-when-done': { type: 'boolean' }, json: { type: 'boolean' },
+    },
+  });
+}
+
+async function start(values: ReturnType<typeof parseServerArgs>['values'], db: string, json: boolean): Promise<number> {
+  if (values.config === undefined) throw new FedSegError('start needs --config FILE', { field: 'config' });
+  if (Boolean(values.cert) !== Boolean(values.key)) throw new FedSegError('TLS needs both --cert and --key', { field: 'cert' });
+  const port = intOption(values, 'port', { min: 0, max: 65535, fallback: 8787 });
   const config = loadFederationConfig(values.config);
   const emit = (event: Record<string, unknown>, text: string) => process.stdout.write(json ? `${JSON.stringify(event)}\n` : `${text}\n`);
   const server = await startServer({
-    config, dbFile: values.db as string, checkpointDir: values.checkpoints as string | undefined,
-    host: (values.host as string | undefined) ?? '127.0.0.1', port,
-    tls: values.cert ? { certFile: values.cert as string, keyFile: values.key as string } : undefined,
+    config, dbFile: db, checkpointDir: values.checkpoints,
+    host: values.host ?? '127.0.0.1', port,
+    tls: values.cert && values.key ? { certFile: values.cert, keyFile: values.key } : undefined,
     insecure: values.insecure === true,
-    adminToken: (values['admin-token'] as string | undefined) ?? process.env.FEDSEG_ADMIN_TOKEN,
+    adminToken: values['admin-token'] ?? process.env.FEDSEG_ADMIN_TOKEN,
     log: (line) => emit({ event: 'log', message: line }, `[server] ${line}`),
   });
   emit({ event: 'listening', wsUrl: server.wsUrl, httpUrl: server.httpUrl, port: server.port, adminToken: server.generatedAdminToken },

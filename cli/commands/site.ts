@@ -2,10 +2,11 @@ import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline/promises';
 import { parseArgs } from 'node:util';
 import { FedSegError } from '../../core/errors.js';
-import { BACKEND_PREFERENCES, type BackendPreference } from '../../core/tf/backend.js';
+import { BACKEND_PREFERENCES } from '../../core/tf/backend.js';
 import { SiteRuntime, type ApprovalRequest, type SiteEvent } from '../../site/runtime.js';
 import { createDataDirTrainer } from '../../site/trainer.js';
 import type { CliCommand } from '../command.js';
+import { choiceOption, requiredOption } from '../options.js';
 
 const usage = `Usage: fedseg site --server URL --token T --data DIR [--validation DIR] [--auto-approve]
                    [--ca PEM] [--backend auto|wasm|cpu|tensorflow|tensorflow-gpu] [--json]
@@ -31,22 +32,20 @@ const command: CliCommand = {
     });
     const json = values.json ?? false;
     const token = values.token ?? process.env.FEDSEG_SITE_TOKEN;
-    if (!values.server) throw new FedSegError('--server URL is required', { field: '--server' });
-    if (!/^wss?:\/\//.test(values.server)) throw new FedSegError(`--server must be a ws:// or wss:// URL, got ${values.server}`, { field: '--server' });
-    if (!token) throw new FedSegError('--token (or $FEDSEG_SITE_TOKEN) is required', { field: '--token' });
-    if (!values.data?.length) throw new FedSegError('--data DIR is required', { field: '--data' });
-    if (values.backend && !(BACKEND_PREFERENCES as readonly string[]).includes(values.backend)) {
-      throw new FedSegError(`--backend must be one of ${BACKEND_PREFERENCES.join(', ')}`, { field: '--backend' });
-    }
+    const server = requiredOption(values, 'server', { metavar: 'URL' });
+    if (!/^wss?:\/\//.test(server)) throw new FedSegError(`--server must be a ws:// or wss:// URL, got ${server}`, { field: 'server' });
+    if (!token) throw new FedSegError('--token (or $FEDSEG_SITE_TOKEN) is required', { field: 'token' });
+    const trainDirs = requiredOption(values, 'data', { metavar: 'DIR' });
+    const backend = choiceOption(values, 'backend', BACKEND_PREFERENCES);
     const autoApprove = values['auto-approve'] ?? false;
     if (!autoApprove && !process.stdin.isTTY) {
-      throw new FedSegError('approvals need a terminal; use --auto-approve for unattended sites', { field: '--auto-approve' });
+      throw new FedSegError('approvals need a terminal; use --auto-approve for unattended sites', { field: 'auto-approve' });
     }
     const trainer = createDataDirTrainer({
-      trainDirs: values.data, validationDirs: values.validation, backend: values.backend as BackendPreference | undefined,
+      trainDirs, validationDirs: values.validation, backend,
     });
     const site = new SiteRuntime({
-      url: values.server, token, trainer, ca: values.ca ? readFileSync(values.ca) : undefined,
+      url: server, token, trainer, ca: values.ca ? readFileSync(values.ca) : undefined,
       approve: autoApprove ? () => true : askOnTerminal,
     });
     site.on('event', (e) => process.stdout.write(`${json ? JSON.stringify(e) : describe(e)}\n`));

@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { FedSegError } from '../../core/errors.js';
 import { writeSyntheticDataset, type SynthReport } from '../../core/synth/index.js';
 import { printResult, type CliCommand } from '../command.js';
+import { intOption, requiredOption } from '../options.js';
 
 const usage = `Usage: fedseg synth --out DIR [--sites N] [--cases N] [--seed S] [--json]
 
@@ -24,21 +25,21 @@ const command: CliCommand = {
       allowPositionals: true,
       options: {
         out: { type: 'string' },
-        sites: { type: 'string', default: '5' },
-        cases: { type: 'string', default: '4' },
-        seed: { type: 'string', default: '1' },
+        sites: { type: 'string' },
+        cases: { type: 'string' },
+        seed: { type: 'string' },
         json: { type: 'boolean', default: false },
       },
       strict: true,
     });
     if (positionals.length > 0) throw new FedSegError(`unexpected argument ${positionals[0]}`);
-    if (!values.out) throw new FedSegError('--out DIR is required');
+    const out = requiredOption(values, 'out', { metavar: 'DIR' });
     const started = performance.now();
     const report = await writeSyntheticDataset({
-      out: values.out,
-      sites: integer(values.sites, 'sites'),
-      casesPerSite: integer(values.cases, 'cases'),
-      seed: integer(values.seed, 'seed'),
+      out,
+      sites: intOption(values, 'sites', { min: 0, fallback: 5 }),
+      casesPerSite: intOption(values, 'cases', { min: 0, fallback: 4 }),
+      seed: intOption(values, 'seed', { min: 0, fallback: 1 }),
       onCase: values.json ? undefined : (c) => process.stderr.write(`  site-${c.site}/${c.caseId}\n`),
     });
     const seconds = (performance.now() - started) / 1000;
@@ -48,12 +49,6 @@ const command: CliCommand = {
 };
 
 export default command;
-
-function integer(text: string, field: string): number {
-  const value = Number(text);
-  if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(value)) throw new FedSegError(`--${field} must be a non-negative integer, got "${text}"`, { field });
-  return value;
-}
 
 function summarise(report: SynthReport) {
   return {

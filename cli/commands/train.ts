@@ -1,15 +1,16 @@
 import { parseArgs } from 'node:util';
 import { FedSegError } from '../../core/errors.js';
 import { preprocessToMeta } from '../../core/inference/preprocess-meta.js';
-import { ARCHITECTURES, makeModelConfig, UPSAMPLING_MODES, type Architecture, type UpsamplingMode } from '../../core/model/config.js';
+import { ARCHITECTURES, makeModelConfig, UPSAMPLING_MODES } from '../../core/model/config.js';
 import { createModel, SegmentationModel } from '../../core/model/network.js';
 import { parameterCount } from '../../core/model/parameters.js';
 import { preprocessConfig } from '../../core/preprocess/config.js';
-import { BACKEND_PREFERENCES, initBackend, type BackendPreference } from '../../core/tf/backend.js';
+import { BACKEND_PREFERENCES, initBackend } from '../../core/tf/backend.js';
 import { describeDrops, prepareTrainingData } from '../../core/train/data.js';
 import { trainLocal, type TrainProgress } from '../../core/train/trainer.js';
 import { loadModelFile } from '../../core/weights/index.js';
 import { printResult, type CliCommand } from '../command.js';
+import { choiceOption, intOption, numberOption, requiredOption } from '../options.js';
 
 const usage = `Usage: fedseg train --data DIR [--data DIR ...] --model unet|attention-unet --out FILE.fsm [options]
 
@@ -35,26 +36,6 @@ Options:
   --cache-mb N          in-memory case cache; cases beyond it are re-read each epoch (default 4096)
   --backend NAME        ${BACKEND_PREFERENCES.join(' | ')} (default auto, or FEDSEG_BACKEND)
   --json                print the result as JSON (progress goes to stderr)`;
-
-function positiveInt(value: string | undefined, field: string, fallback: number): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new FedSegError(`--${field} must be a positive integer, got "${value}"`, { field });
-  return n;
-}
-
-function number(value: string | undefined, field: string, fallback: number, check: (n: number) => boolean, rule: string): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!Number.isFinite(n) || !check(n)) throw new FedSegError(`--${field} must be ${rule}, got "${value}"`, { field });
-  return n;
-}
-
-function oneOf<T extends string>(value: string | undefined, field: string, allowed: readonly T[], fallback: T): T {
-  if (value === undefined) return fallback;
-  if (!(allowed as readonly string[]).includes(value)) throw new FedSegError(`--${field} must be one of ${allowed.join(', ')}, got "${value}"`, { field });
-  return value as T;
-}
 
 function formatSeconds(seconds: number): string {
   if (!Number.isFinite(seconds)) return '?';
@@ -99,26 +80,29 @@ const command: CliCommand = {
       },
       strict: true,
     });
-    if (!values.data?.length) throw new FedSegError('--data DIR is required (repeat it to train on several folders)', { field: 'data' });
-    if (!values.out) throw new FedSegError('--out FILE is required (the model file to write)', { field: 'out' });
-    const arch = oneOf<Architecture>(values.model, 'model', ARCHITECTURES, 'unet');
-    const depth = positiveInt(values.depth, 'depth', 5);
-    const patch = positiveInt(values.patch, 'patch', 64);
+    const dataDirs = requiredOption(values, 'data', { metavar: 'DIR', note: 'repeat it to train on several folders' });
+    const out = requiredOption(values, 'out', { metavar: 'FILE', note: 'the model file to write' });
+    const arch = choiceOption(values, 'model', ARCHITECTURES, 'unet');
+    const depth = intOption(values, 'depth', { min: 1, fallback: 5 });
+    const patch = intOption(values, 'patch', { min: 1, fallback: 64 });
     const config = makeModelConfig({
-      arch, depth, inputShape: [patch, patch, patch], baseFilters: positiveInt(values['base-filters'], 'base-filters', 16),
-      upsampling: oneOf<UpsamplingMode>(values.upsampling, 'upsampling', UPSAMPLING_MODES, 'transpose'),
+      arch, depth, inputShape: [patch, patch, patch], baseFilters: intOption(values, 'base-filters', { min: 1, fallback: 16 }),
+      upsampling: choiceOption(values, 'upsampling', UPSAMPLING_MODES, 'transpose'),
     });
-    const preprocess = preprocessConfig({ scaling: oneOf(values.scaling, 'scaling', ['volume', 'per-slice'] as const, 'volume') });
-    const seed = number(values.seed, 'seed', 1, Number.isInteger, 'an integer');
-    const epochs = positiveInt(values.epochs, 'epochs', 10);
-    const learningRate = number(values.lr, 'lr', 1e-4, (n) => n > 0, 'a positive number');
-    const validationFraction = number(values.validation, 'validation', 0.2, (n) => n >= 0 && n < 1, 'in [0, 1)');
+    const preprocess = preprocessConfig({ scaling: choiceOption(values, 'scaling', ['volume', 'per-slice'] as const, 'volume') });
+    const seed = intOption(values, 'seed', { fallback: 1 });
+    const epochs = intOption(values, 'epochs', { min: 1, fallback: 10 });
+    const learningRate = numberOption(values, 'lr', { check: (n) => n > 0, rule: 'a positive number', fallback: 1e-4 });
+    const validationFraction = numberOption(values, 'validation', { check: (n) => n >= 0 && n < 1, rule: 'in [0, 1)', fallback: 0.2 });
+    const batchSize = intOption(values, 'batch-size', { min: 1, fallback: 2 });
+    const patchesPerCase = intOption(values, 'patches-per-case', { min: 1, fallback: 1 });
+    const cacheMb = intOption(values, 'cache-mb', { min: 1, fallback: 4096 });
     // Without --backend, initBackend honours FEDSEG_BACKEND, then picks the best available.
-    const backend = values.backend === undefined ? undefined : oneOf<BackendPreference>(values.backend, 'backend', BACKEND_PREFERENCES, 'auto');
+    const backend = choiceOption(values, 'backend', BACKEND_PREFERENCES);
 
     const info = await initBackend(backend);
-    const data = await prepareTrainingData(values.data, preprocess, {
-      validationFraction, seed, cacheBytes: positiveInt(values['cache-mb'], 'cache-mb', 4096) * 1024 * 1024,
+    const data = await prepareTrainingData(dataDirs, preprocess, {
+      validationFraction, seed, cacheBytes: cacheMb * 1024 * 1024,
     });
     const dropped = data.stats.total - data.stats.yielded;
     if (dropped > 0) process.stderr.write(`left out ${dropped} of ${data.stats.total} cases: ${describeDrops(data.stats)}\n`);
@@ -131,27 +115,26 @@ const command: CliCommand = {
       model = createModel(config, seed);
     }
     const controller = new AbortController();
-    const onSigint = () => controller.abort(new FedSegError('training cancelled (Ctrl-C); --out holds the last finished epoch', { file: values.out }));
+    const onSigint = () => controller.abort(new FedSegError('training cancelled (Ctrl-C); --out holds the last finished epoch', { file: out }));
     process.once('SIGINT', onSigint);
     try {
       const result = await trainLocal({
         model, data, epochs, seed, learningRate,
-        batchSize: positiveInt(values['batch-size'], 'batch-size', 2),
-        patchesPerCase: positiveInt(values['patches-per-case'], 'patches-per-case', 1),
+        batchSize, patchesPerCase,
         onProgress: progressPrinter(Boolean(process.stderr.isTTY) && !values.json),
         signal: controller.signal,
-        checkpointPath: values.out,
+        checkpointPath: out,
         checkpointMeta: { ...preprocessToMeta(preprocess), seed, epochsPlanned: epochs, learningRate, trainCases: data.train.size },
       });
       const summary = {
-        ok: true, out: values.out, backend: info.detail, architecture: config, parameters: parameterCount(config),
+        ok: true, out, backend: info.detail, architecture: config, parameters: parameterCount(config),
         trainCases: data.train.caseIds, validationCases: data.validation.caseIds, droppedCases: data.stats.droppedByFilter,
         metrics: result.metrics,
       };
       printResult(values.json, summary, () => {
         const v = result.metrics.validation;
         return [
-          `wrote ${values.out} (${config.arch}, ${parameterCount(config).toLocaleString('en')} parameters) after ${result.metrics.epochs} epochs, ${result.metrics.steps} steps in ${formatSeconds(result.metrics.seconds)}`,
+          `wrote ${out} (${config.arch}, ${parameterCount(config).toLocaleString('en')} parameters) after ${result.metrics.epochs} epochs, ${result.metrics.steps} steps in ${formatSeconds(result.metrics.seconds)}`,
           `final training loss ${result.metrics.loss.toFixed(4)}`,
           v ? `validation (${data.validation.size} cases, tumour-centred patches): loss ${v.loss.toFixed(4)}, Dice WT ${v.dice.WT.toFixed(3)} TC ${v.dice.TC.toFixed(3)} ET ${v.dice.ET.toFixed(3)}` : 'no validation cases',
         ].join('\n');
