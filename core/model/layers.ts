@@ -16,19 +16,11 @@ export function convSame(x: T5, kernel: tf.Tensor, bias: tf.Tensor): T5 {
 }
 
 /**
- * conv(concat([a, b], channels), kernel) + bias without materialising the concatenation: the kernel
- * is split along its input channels instead. Same result and FLOPs, but TF.js's concat gradient
- * (SplitV over the channel axis) was the slowest kernel of a training step on cpu and wasm.
- */
-export function convSameConcat(a: T5, b: T5, kernel: tf.Tensor, bias: tf.Tensor): T5 {
-  const [ka, kb] = splitKernelChannels(kernel, a.shape[4]);
-  return tf.add(tf.add(tf.conv3d(a, ka, 1, 'same'), tf.conv3d(b, kb, 1, 'same')), bias);
-}
-
-/**
- * relu(convSame(x, kernel, bias)), or with a skip relu(convSameConcat(x, skip, kernel, bias)), as one
+ * relu(convSame(x, kernel, bias)), or with a skip relu(convSame(concat([x, skip]), kernel, bias)), as one
  * fused op (core/tf/fused-conv.ts): a training step then keeps one full-size tensor per layer instead
- * of three, which is what lets the 128^3 U-Net step fit in 4 GB.
+ * of three, which is what lets the 128^3 U-Net step fit in 4 GB. The skip is never concatenated: the
+ * kernel is split along its input channels instead, because TF.js's concat gradient (SplitV over the
+ * channel axis) was the slowest kernel of a training step on cpu and wasm.
  */
 export function convSameRelu(x: T5, kernel: tf.Tensor, bias: tf.Tensor, skip?: T5): T5 {
   if (!skip) return conv3dBiasRelu(x, kernel as T5, bias as tf.Tensor1D);

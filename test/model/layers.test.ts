@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
-import { attentionGate, convSame, convSameConcat, pointwise, strided2Conv, transposeUp } from '../../core/model/layers.js';
+import { attentionGate, convSame, convSameRelu, pointwise, strided2Conv, transposeUp } from '../../core/model/layers.js';
 import { SeededRandom } from '../../core/model/random.js';
 import { initBackend, tf } from '../../core/tf/backend.js';
 
@@ -72,13 +72,13 @@ test('strided2Conv equals conv3d(kernel 2, stride 2, valid) and pointwise equals
   });
 });
 
-test('convSameConcat equals a convolution of the concatenation, in value and in every gradient', () => {
+test('convSameRelu with a skip equals relu of a convolution of the concatenation, in value and in every gradient', () => {
   const a = seeded([1, 4, 4, 2, 3], 50);
   const b = seeded([1, 4, 4, 2, 2], 51);
   const kernel = seeded([3, 3, 3, 5, 4], 52);
   const bias = seeded([4], 53);
-  const split = (x: tf.Tensor, y: tf.Tensor, k: tf.Tensor, c: tf.Tensor) => convSameConcat(x as tf.Tensor5D, y as tf.Tensor5D, k, c);
-  const joined = (x: tf.Tensor, y: tf.Tensor, k: tf.Tensor, c: tf.Tensor) => convSame(tf.concat([x, y], 4) as tf.Tensor5D, k, c);
+  const split = (x: tf.Tensor, y: tf.Tensor, k: tf.Tensor, c: tf.Tensor) => convSameRelu(x as tf.Tensor5D, k, c, y as tf.Tensor5D);
+  const joined = (x: tf.Tensor, y: tf.Tensor, k: tf.Tensor, c: tf.Tensor) => tf.relu(convSame(tf.concat([x, y], 4) as tf.Tensor5D, k, c));
   assert.ok(maxAbsDiff(split(a, b, kernel, bias), joined(a, b, kernel, bias)) < 1e-5);
   const r = seeded([1, 4, 4, 2, 4], 54);
   const gradsOf = (f: typeof split) => tf.grads((x, y, k, c) => tf.sum(tf.mul(f(x, y, k, c), r)))([a, b, kernel, bias]);
