@@ -28,13 +28,14 @@ export function parseDemoOptions(raw: Record<string, unknown>): DemoOptions {
   const parsed = DemoOptionsSchema.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    throw new FedSegError(issue.message, { field: `--${flagName(String(issue.path[0] ?? ''))}` });
+    const flag = flagName(String(issue.path[0] ?? ''));
+    throw new FedSegError(`--${flag}: ${issue.message}`, { field: flag });
   }
   const o = parsed.data;
-  if (o.heldOut >= o.casesPerSite) throw new FedSegError(`${o.heldOut} held-out cases must be fewer than --cases ${o.casesPerSite}`, { field: '--held-out' });
-  if (128 % o.inputSize !== 0) throw new FedSegError(`${o.inputSize} does not divide the 128^3 crop`, { field: '--input-size' });
+  if (o.heldOut >= o.casesPerSite) throw new FedSegError(`--held-out must be fewer than --cases (${o.casesPerSite}), got "${o.heldOut}"`, { field: 'held-out' });
+  if (128 % o.inputSize !== 0) throw new FedSegError(`--input-size must divide the 128^3 crop, got "${o.inputSize}"`, { field: 'input-size' });
   if (o.inputSize % 2 ** (o.depth - 1) !== 0) {
-    throw new FedSegError(`${o.inputSize} is not divisible by 2^(depth-1) = ${2 ** (o.depth - 1)}`, { field: '--input-size' });
+    throw new FedSegError(`--input-size must be divisible by 2^(depth-1) = ${2 ** (o.depth - 1)}, got "${o.inputSize}"`, { field: 'input-size' });
   }
   return { ...o, outDir: resolve(o.out) };
 }

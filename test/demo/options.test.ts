@@ -18,12 +18,12 @@ test('demo defaults: five sites, three rounds, U-Net, the reduced 16^3 size, ./d
 test('bad demo options are FedSegErrors naming the flag', () => {
   const fails = (raw: Record<string, unknown>, pattern: RegExp) =>
     assert.throws(() => parseDemoOptions(raw), (e: unknown) => e instanceof FedSegError && pattern.test(e.message));
-  fails({ sites: 0 }, /field --sites/);
-  fails({ casesPerSite: 1 }, /field --cases/);
-  fails({ localEpochs: 0 }, /field --local-epochs/);
-  fails({ model: 'resnet' }, /field --model/);
-  fails({ casesPerSite: 3, heldOut: 3 }, /field --held-out: 3 held-out cases must be fewer than --cases 3/);
-  fails({ inputSize: 24 }, /field --input-size: 24 does not divide the 128\^3 crop/);
-  fails({ inputSize: 4, depth: 4 }, /field --input-size: 4 is not divisible by 2\^\(depth-1\) = 8/);
-  fails({ learningRate: Number.NaN }, /field --lr/);
+  fails({ sites: 0 }, /field sites: --sites: /);
+  fails({ casesPerSite: 1 }, /field cases: --cases: /);
+  fails({ localEpochs: 0 }, /field local-epochs: --local-epochs: /);
+  fails({ model: 'resnet' }, /field model: --model: /);
+  fails({ casesPerSite: 3, heldOut: 3 }, /field held-out: --held-out must be fewer than --cases \(3\), got "3"/);
+  fails({ inputSize: 24 }, /field input-size: --input-size must divide the 128\^3 crop, got "24"/);
+  fails({ inputSize: 4, depth: 4 }, /field input-size: --input-size must be divisible by 2\^\(depth-1\) = 8, got "4"/);
+  fails({ learningRate: Number.NaN }, /field lr: --lr: /);
 });
