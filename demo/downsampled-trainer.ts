@@ -10,14 +10,14 @@ import { FedSegError } from '../core/errors.js';
 import { computeCaseMetrics, readLabelVolume, REGIONS, type LabelVolume } from '../core/metrics/index.js';
 import type { ModelConfig } from '../core/model/config.js';
 import { SegmentationModel } from '../core/model/network.js';
-import { cropShape, DEFAULT_CROP, PreprocessedDataset, preprocessConfig, uncropClassesToLabels, type PreprocessedCase } from '../core/preprocess/index.js';
+import { averagePool, cropShape, DEFAULT_CROP, PreprocessedDataset, preprocessConfig, uncropClassesToLabels, type PreprocessedCase } from '../core/preprocess/index.js';
 import type { CaseTensor } from '../core/preprocess/layout.js';
 import { tf } from '../core/tf/backend.js';
 import type { TrainingCase } from '../core/train/data.js';
 import { trainLocal } from '../core/train/trainer.js';
 import type { NamedTensor } from '../core/weights/types.js';
 import type { LocalTrainer } from '../site/runtime.js';
-import { downsampleClasses, downsampleImage, upsampleArgmax } from './resample.js';
+import { downsampleClasses, upsampleArgmax } from './resample.js';
 
 export interface HeldOutCase {
   caseId: string;
@@ -40,7 +40,7 @@ export async function loadTrainCases(dir: string, factor: number): Promise<Train
   const files = (await discoverDataset(dir)).cases;
   const train: TrainingCase[] = [];
   for await (const item of new PreprocessedDataset(files, preprocessConfig({}), { tumourFilter: true, requireMask: true, onError: 'throw' })) {
-    train.push({ caseId: item.caseId, image: downsampleImage(item.image, factor), classes: downsampleClasses(item.classes!, factor) });
+    train.push({ caseId: item.caseId, image: averagePool(item.image, factor), classes: downsampleClasses(item.classes!, factor) });
   }
   if (train.length === 0) throw new FedSegError(`no training case passed the tumour filter among ${files.length}`, { file: dir });
   return train;
@@ -53,7 +53,7 @@ export async function loadHeldOutCases(dir: string, factor: number): Promise<Hel
   for await (const item of new PreprocessedDataset(files, preprocessConfig({}), { tumourFilter: false, requireMask: true, onError: 'throw' })) {
     const mask = byId.get(item.caseId)?.mask;
     if (!mask) throw new FedSegError('held-out case has no mask', { caseId: item.caseId, file: dir });
-    heldOut.push({ caseId: item.caseId, image: downsampleImage(item.image, factor), crop: item.crop, sourceDims: item.sourceDims, truth: await readLabelVolume(mask) });
+    heldOut.push({ caseId: item.caseId, image: averagePool(item.image, factor), crop: item.crop, sourceDims: item.sourceDims, truth: await readLabelVolume(mask) });
   }
   return heldOut;
 }

@@ -1,10 +1,11 @@
 /**
  * The demo's reduced input size: the 128^3 preprocessed crop is shrunk by an integer factor
  * (e.g. 4 -> 32^3 at 4 mm) so a whole crop fits one small-model forward pass on a CPU, and the
- * model's class probabilities are brought back to the crop with trilinear interpolation.
+ * model's class probabilities are brought back to the crop with trilinear interpolation. Images are
+ * shrunk with core/preprocess's averagePool; masks here, with ties broken toward tumour.
  * Layouts are preprocessing's row-major [i][j][k](c).
  */
-import type { CaseTensor, ClassVolume } from '../core/preprocess/layout.js';
+import type { ClassVolume } from '../core/preprocess/layout.js';
 
 /** Tie-break order when classes are equally frequent in a block: tumour classes first (ET, NCR, ED, background). */
 const PRIORITY = [3, 1, 2, 0];
@@ -13,27 +14,6 @@ function reducedShape(shape: readonly number[], factor: number): [number, number
   if (!Number.isInteger(factor) || factor < 1) throw new RangeError(`downsampling factor ${factor} must be a positive integer`);
   if (shape.slice(0, 3).some((n) => n % factor !== 0)) throw new RangeError(`shape ${shape.join('x')} is not divisible by ${factor}`);
   return [shape[0] / factor, shape[1] / factor, shape[2] / factor];
-}
-
-/** Mean of each factor^3 block, per channel. */
-export function downsampleImage(image: CaseTensor, factor: number): CaseTensor {
-  const [ni, nj, nk, nc] = image.shape;
-  const [oi, oj, ok] = reducedShape(image.shape, factor);
-  const out = new Float32Array(oi * oj * ok * nc);
-  for (let i = 0; i < ni; i++) {
-    const bi = Math.floor(i / factor);
-    for (let j = 0; j < nj; j++) {
-      const bj = Math.floor(j / factor);
-      let src = ((i * nj + j) * nk) * nc;
-      for (let k = 0; k < nk; k++) {
-        const dst = ((bi * oj + bj) * ok + Math.floor(k / factor)) * nc;
-        for (let c = 0; c < nc; c++) out[dst + c] += image.data[src++];
-      }
-    }
-  }
-  const scale = 1 / factor ** 3;
-  for (let n = 0; n < out.length; n++) out[n] *= scale;
-  return { shape: [oi, oj, ok, nc], data: out };
 }
 
 /** Most frequent class of each factor^3 block (ties: ET, NCR, ED, background). */

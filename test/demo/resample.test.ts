@@ -1,15 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { downsampleClasses, downsampleImage, upsampleArgmax } from '../../demo/resample.js';
-
-test('downsampleImage averages each block per channel', () => {
-  // 2x2x2 volume, 2 channels, factor 2 -> one voxel holding each channel's mean.
-  const data = Float32Array.from({ length: 16 }, (_, n) => (n % 2 === 0 ? n : 100));
-  const out = downsampleImage({ shape: [2, 2, 2, 2], data }, 2);
-  assert.deepEqual(out.shape, [1, 1, 1, 2]);
-  assert.deepEqual([...out.data], [(0 + 2 + 4 + 6 + 8 + 10 + 12 + 14) / 8, 100]);
-  assert.throws(() => downsampleImage({ shape: [3, 2, 2, 1], data: new Float32Array(12) }, 2), RangeError);
-});
+import { downsampleClasses, upsampleArgmax } from '../../demo/resample.js';
 
 test('downsampleClasses takes the block majority and breaks ties toward tumour (ET, NCR, ED)', () => {
   const majority = downsampleClasses({ shape: [2, 2, 2], data: Uint8Array.from([2, 2, 2, 0, 0, 1, 1, 2]) }, 2);
