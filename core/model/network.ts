@@ -44,6 +44,11 @@ export class SegmentationModel {
 
   /** Class probabilities (softmax over the last axis) for x: [n, d, h, w, inChannels]. Caller owns tidy. */
   forward(x: tf.Tensor, options: ForwardOptions = {}): T5 {
+    return tf.softmax(this.logits(x, options)) as T5;
+  }
+
+  /** Unnormalised class scores (what the training loss takes, see core/train/loss.ts). Caller owns tidy. */
+  logits(x: tf.Tensor, options: ForwardOptions = {}): T5 {
     this.checkInput(x);
     const { depth, dropout, arch, upsampling } = this.config;
     const rng = new SeededRandom(options.seed ?? 0);
@@ -80,7 +85,7 @@ export class SegmentationModel {
       const up = (upsampling === 'transpose' ? transposeUp : nearestUp)(h, this.p(`dec${level}.up.kernel`), this.p(`dec${level}.up.bias`));
       h = block(up, `dec${level}`, level, skip);
     }
-    return tf.softmax(pointwise(h, this.p('head.kernel'), this.p('head.bias'))) as T5;
+    return pointwise(h, this.p('head.kernel'), this.p('head.bias'));
   }
 
   /** Inference-mode probabilities; intermediate tensors are released. */

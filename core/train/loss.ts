@@ -1,6 +1,13 @@
 /**
  * The original project's loss: segmentation_models' DiceLoss(class_weights = 0.25 each) +
- * CategoricalFocalLoss(alpha 0.25, gamma 2), on softmax probabilities, plus FedProx's proximal term.
+ * CategoricalFocalLoss(alpha 0.25, gamma 2), plus FedProx's proximal term.
+ *
+ * The loss takes the network's logits, not its probabilities. segmentation_models computes the focal
+ * term as log(clip(p, eps, 1 - eps)); once a model becomes certain that every voxel is background
+ * (p_tumour < eps) that clip has zero gradient, the softmax Jacobian vanishes for the Dice term too,
+ * and training can never leave the all-background state. This is what stopped the Attention U-Net
+ * (issue 15) after a few dozen Adam steps at lr 1e-3. From logits, log p = logSoftmax(z) needs no clip
+ * and a wrongly certain voxel keeps its full cross-entropy gradient p - y.
  *
  * Two deliberate differences from segmentation_models, which was written for 2D images:
  * - Dice sums over the batch and all three spatial axes (sm's reduce axes [0, 1, 2] on 5D tensors
@@ -20,9 +27,6 @@ export interface LossOptions {
   /** Dice smoothing term (segmentation_models: 1e-5). */
   smooth?: number;
 }
-
-/** Keras backend epsilon, used to clip probabilities before the log. */
-const EPSILON = 1e-7;
 
 /** Per-class soft Dice over batch + space: shape [numClasses]. */
 export function softDicePerClass(yTrue: tf.Tensor, yPred: tf.Tensor, smooth = 1e-5): tf.Tensor1D {
@@ -46,20 +50,23 @@ export function diceLoss(yTrue: tf.Tensor, yPred: tf.Tensor, options: LossOption
   });
 }
 
-/** mean over every voxel and class of -y * alpha * (1 - p)^gamma * log(p), p clipped to [eps, 1 - eps]. */
-export function categoricalFocalLoss(yTrue: tf.Tensor, yPred: tf.Tensor, options: LossOptions = {}): tf.Scalar {
+/**
+ * Mean over every voxel and class of -y * alpha * (1 - p)^gamma * log(p), with log p = logSoftmax(logits)
+ * over the last axis (no clipping: see the header).
+ */
+export function categoricalFocalLoss(yTrue: tf.Tensor, logits: tf.Tensor, options: LossOptions = {}): tf.Scalar {
   const alpha = options.focalAlpha ?? 0.25;
   const gamma = options.focalGamma ?? 2;
   return tf.tidy(() => {
-    const p = tf.clipByValue(yPred, EPSILON, 1 - EPSILON);
-    const modulation = tf.pow(tf.sub(1, p), gamma);
-    return tf.mean(tf.mul(tf.mul(yTrue, modulation), tf.mul(tf.log(p), -alpha))) as tf.Scalar;
+    const logP = tf.logSoftmax(logits);
+    const modulation = tf.pow(tf.sub(1, tf.exp(logP)), gamma);
+    return tf.mean(tf.mul(tf.mul(yTrue, modulation), tf.mul(logP, -alpha))) as tf.Scalar;
   });
 }
 
-/** Dice + focal, the training objective. */
-export function segmentationLoss(yTrue: tf.Tensor, yPred: tf.Tensor, options: LossOptions = {}): tf.Scalar {
-  return tf.tidy(() => tf.add(diceLoss(yTrue, yPred, options), categoricalFocalLoss(yTrue, yPred, options)) as tf.Scalar);
+/** Dice (on softmax probabilities) + focal (on log-softmax), the training objective, from the network's logits. */
+export function segmentationLoss(yTrue: tf.Tensor, logits: tf.Tensor, options: LossOptions = {}): tf.Scalar {
+  return tf.tidy(() => tf.add(diceLoss(yTrue, tf.softmax(logits), options), categoricalFocalLoss(yTrue, logits, options)) as tf.Scalar);
 }
 
 /** Frozen global weights for FedProx, as constant tensors aligned with the model's variables. */

@@ -128,7 +128,7 @@ export async function trainLocal(options: TrainLocalOptions): Promise<TrainResul
     const { x, y } = stack(patches, patch, config.inChannels);
     const dropoutSeed = rng.seed();
     const cost = optimizer.minimize(() => {
-      const loss = segmentationLoss(y, model.forward(x, { training: true, seed: dropoutSeed }), options.loss);
+      const loss = segmentationLoss(y, model.logits(x, { training: true, seed: dropoutSeed }), options.loss);
       return anchor ? tf.add(loss, proximalTerm(model.variables, anchor)) : loss;
     }, true, model.variables);
     x.dispose();
@@ -199,8 +199,8 @@ export async function validate(
   const flush = async () => {
     const { x, y } = stack(pending, patch, model.config.inChannels);
     const [loss, argmax] = tf.tidy(() => {
-      const probabilities = model.forward(x, { training: false });
-      return [segmentationLoss(y, probabilities, lossOptions), tf.argMax(probabilities, -1)];
+      const logits = model.logits(x, { training: false });
+      return [segmentationLoss(y, logits, lossOptions), tf.argMax(logits, -1)];
     });
     lossSum += (await loss.data())[0] * pending.length;
     samples += pending.length;

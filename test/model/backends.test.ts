@@ -13,7 +13,7 @@ async function lossAndGradients(arch: 'unet' | 'attention-unet') {
   const model = createModel(makeModelConfig({ arch, baseFilters: 4, depth: 3, inputShape: [16, 16, 16] }), 3);
   const x = tf.tensor5d(mini.image.data, [1, 16, 16, 16, 3]);
   const y = tf.oneHot(tf.tensor4d(Int32Array.from(mini.classes!.data), [1, 16, 16, 16], 'int32'), 4);
-  const { value, grads } = tf.variableGrads(() => segmentationLoss(y, model.forward(x)), model.variables);
+  const { value, grads } = tf.variableGrads(() => segmentationLoss(y, model.logits(x)), model.variables);
   const result = { loss: value.dataSync()[0], grads: model.variables.map((v) => Float32Array.from(grads[v.name].dataSync())) };
   tf.dispose([x, y, value, ...Object.values(grads)]);
   model.dispose();

@@ -10,6 +10,8 @@ before(async () => {
 // Two voxels, two classes: voxel A is class 0 predicted [0.8, 0.2]; voxel B is class 1 predicted [0.4, 0.6].
 const truth = () => tf.tensor5d([1, 0, 0, 1], [1, 1, 1, 2, 2]);
 const pred = () => tf.tensor5d([0.8, 0.2, 0.4, 0.6], [1, 1, 1, 2, 2]);
+// Logits whose softmax is pred() (each voxel's probabilities sum to 1, so log p is a valid choice).
+const logits = () => tf.log(pred());
 const close = (actual: number, expected: number, tol = 1e-6) => assert.ok(Math.abs(actual - expected) < tol, `${actual} vs ${expected}`);
 
 test('soft Dice per class matches a hand computation', () => {
@@ -29,16 +31,26 @@ test('weighted Dice loss is 1 - the weight-normalised mean Dice', () => {
 
 test('categorical focal loss (alpha 0.25, gamma 2) matches a hand computation, averaged over voxels and classes', () => {
   const expected = (0.25 * 0.2 ** 2 * -Math.log(0.8) + 0.25 * 0.4 ** 2 * -Math.log(0.6)) / 4;
-  close(tf.tidy(() => categoricalFocalLoss(truth(), pred()).dataSync()[0]), expected);
+  close(tf.tidy(() => categoricalFocalLoss(truth(), logits()).dataSync()[0]), expected);
   const alphaOne = (0.2 ** 2 * -Math.log(0.8) + 0.4 ** 2 * -Math.log(0.6)) / 4;
-  close(tf.tidy(() => categoricalFocalLoss(truth(), pred(), { focalAlpha: 1 }).dataSync()[0]), alphaOne);
-  // Certain, correct predictions are clipped at 1 - 1e-7 instead of producing log(0) elsewhere.
-  assert.ok(Number.isFinite(tf.tidy(() => categoricalFocalLoss(truth(), tf.tensor5d([1, 0, 0, 1], [1, 1, 1, 2, 2])).dataSync()[0])));
+  close(tf.tidy(() => categoricalFocalLoss(truth(), logits(), { focalAlpha: 1 }).dataSync()[0]), alphaOne);
+  // Certain, correct predictions give a finite loss of 0, not log(0) elsewhere.
+  close(tf.tidy(() => categoricalFocalLoss(truth(), tf.tensor5d([200, -200, -200, 200], [1, 1, 1, 2, 2])).dataSync()[0]), 0);
 });
 
-test('the training loss is Dice + focal', () => {
-  const total = tf.tidy(() => segmentationLoss(truth(), pred()).dataSync()[0]);
-  const parts = tf.tidy(() => diceLoss(truth(), pred()).dataSync()[0] + categoricalFocalLoss(truth(), pred()).dataSync()[0]);
+test('a model certain of the wrong class still gets a gradient (the saturation that froze the Attention U-Net)', () => {
+  // Voxel B is class 1 but the logits say background with p(class 1) = e^-40, far below float32's 1e-7 clip.
+  const wrong = tf.variable(tf.tensor5d([5, -5, 20, -20], [1, 1, 1, 2, 2]));
+  const { grads } = tf.variableGrads(() => segmentationLoss(truth(), wrong), [wrong]);
+  const g = grads[wrong.name].dataSync();
+  // Cross-entropy's p - y on voxel B: pushes the background logit down and class 1 up.
+  assert.ok(g[2] > 1e-3 && g[3] < -1e-3, `gradient on the wrongly certain voxel: ${Array.from(g)}`);
+  wrong.dispose();
+});
+
+test('the training loss is Dice on softmax(logits) + focal on the logits', () => {
+  const total = tf.tidy(() => segmentationLoss(truth(), logits()).dataSync()[0]);
+  const parts = tf.tidy(() => diceLoss(truth(), pred()).dataSync()[0] + categoricalFocalLoss(truth(), logits()).dataSync()[0]);
   close(total, parts);
 });
 
