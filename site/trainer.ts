@@ -1,14 +1,21 @@
 /**
- * The site's LocalTrainer on BraTS case folders: preprocesses the site's approved cases once
- * (kept in memory across rounds), trains each round with core/train's trainLocal (FedProx term when
- * the server sends mu > 0) and evaluates global models on the local validation cases. Only counts
- * and aggregate metrics come out of here; case ids and voxels stay inside.
+ * The site's LocalTrainer on BraTS case folders, the one training path of FedSeg: `fedseg site`,
+ * the desktop app, `fedseg demo` and `fedseg experiment` all train and evaluate through it.
+ * It preprocesses the site's cases once at full resolution (kept in memory across rounds), reduces
+ * them to the federation model's `downsample` when a round asks for it, trains with core/train's
+ * trainLocal (FedProx term when the server sends mu > 0), and evaluates global models on the
+ * held-out cases with the BraTS metrics on the full original grid. Only counts and aggregate
+ * metrics come out of here; case ids and voxels stay inside.
  */
-import { createModel } from '../core/model/network.js';
+import { discoverDataset } from '../core/brats/index.js';
+import { FedSegError } from '../core/errors.js';
+import { evaluateHeldOut, type EvaluationCase } from '../core/inference/index.js';
+import { SeededRandom } from '../core/model/random.js';
+import { SegmentationModel } from '../core/model/network.js';
 import { preprocessConfig, type PreprocessConfig } from '../core/preprocess/index.js';
 import { describeBackend, initBackend, type BackendPreference } from '../core/tf/backend.js';
-import { CaseStore, prepareTrainingData, type PreparedData } from '../core/train/data.js';
-import { trainLocal, validate } from '../core/train/trainer.js';
+import { CaseStore, prepareTrainingData } from '../core/train/data.js';
+import { trainLocal, type Augmentation } from '../core/train/trainer.js';
 import type { LocalTrainer } from './runtime.js';
 
 export interface DataDirTrainerOptions {
@@ -20,25 +27,44 @@ export interface DataDirTrainerOptions {
   preprocess?: Partial<PreprocessConfig>;
   /** Patches drawn per training case per epoch (default 1). */
   patchesPerCase?: number;
+  /** Probability of centring a training patch on tumour (trainLocal's default when omitted). */
+  tumourBias?: number;
+  /** Training augmentation (trainLocal's default when omitted). */
+  augmentation?: Augmentation;
   backend?: BackendPreference;
   /** In-memory cache budget for preprocessed cases (bytes). */
   cacheBytes?: number;
   seed?: number;
 }
 
+interface SiteData {
+  config: PreprocessConfig;
+  train: CaseStore;
+  validation: CaseStore;
+  /** caseId -> mask file, for scoring validation cases on their original grid. */
+  masks: Map<string, string>;
+  /** Training cases reduced per model `downsample`, made on first use. */
+  reduced: Map<number, CaseStore>;
+}
+
 export function createDataDirTrainer(opts: DataDirTrainerOptions): LocalTrainer {
-  let prepared: Promise<{ train: CaseStore; validation: CaseStore }> | null = null;
+  let prepared: Promise<SiteData> | null = null;
   const data = () => (prepared ??= (async () => {
     await initBackend(opts.backend);
     const config = preprocessConfig(opts.preprocess ?? {});
     const options = { seed: opts.seed ?? 0, cacheBytes: opts.cacheBytes };
+    const masks = new Map<string, string>();
+    for (const dir of [...opts.trainDirs, ...(opts.validationDirs ?? [])]) {
+      for (const files of (await discoverDataset(dir)).cases) if (files.mask) masks.set(files.caseId, files.mask);
+    }
     if (opts.validationDirs && opts.validationDirs.length > 0) {
-      const train: PreparedData = await prepareTrainingData(opts.trainDirs, config, { ...options, validationFraction: 0 });
-      const held: PreparedData = await prepareTrainingData(opts.validationDirs, config, { ...options, validationFraction: 0 });
-      return { train: train.train, validation: held.train };
+      const train = await prepareTrainingData(opts.trainDirs, config, { ...options, validationFraction: 0 });
+      // Held-out cases are scored as they are: no tumour filter, so small tumours count too.
+      const held = await prepareTrainingData(opts.validationDirs, config, { ...options, validationFraction: 0, tumourFilter: false });
+      return { config, train: train.train, validation: held.train, masks, reduced: new Map() };
     }
     const split = await prepareTrainingData(opts.trainDirs, config, { ...options, validationFraction: opts.validationFraction });
-    return { train: split.train, validation: split.validation };
+    return { config, train: split.train, validation: split.validation, masks, reduced: new Map() };
   })());
 
   return {
@@ -50,13 +76,15 @@ export function createDataDirTrainer(opts: DataDirTrainerOptions): LocalTrainer 
     },
 
     async train({ config, weights, instructions, signal, onProgress }) {
-      const { train, validation } = await data();
-      const model = createModel(config, instructions.seed);
+      const site = await data();
+      let train = site.reduced.get(config.downsample);
+      if (!train) site.reduced.set(config.downsample, (train = site.train.downsampled(config.downsample)));
+      const model = new SegmentationModel(config, weights);
       try {
-        model.setWeights(weights);
         const result = await trainLocal({
-          model, data: { train, validation }, epochs: instructions.epochs, batchSize: instructions.batchSize,
-          learningRate: instructions.learningRate, seed: instructions.seed, patchesPerCase: opts.patchesPerCase, signal,
+          model, data: train, epochs: instructions.epochs, batchSize: instructions.batchSize,
+          learningRate: instructions.learningRate, seed: instructions.seed, patchesPerCase: opts.patchesPerCase,
+          tumourBias: opts.tumourBias, augmentation: opts.augmentation, signal,
           proximal: instructions.mu > 0 ? { mu: instructions.mu, globalWeights: weights } : undefined,
           onProgress: (p) => {
             if (p.type === 'step') onProgress({ epoch: p.epoch, epochs: p.epochs, step: p.step, steps: p.stepsPerEpoch, loss: p.loss, etaSeconds: p.etaSeconds });
@@ -64,26 +92,29 @@ export function createDataDirTrainer(opts: DataDirTrainerOptions): LocalTrainer 
           },
         });
         const metrics: Record<string, number> = { loss: result.metrics.loss, steps: result.metrics.steps, seconds: result.metrics.seconds };
-        const v = result.metrics.validation;
-        if (v) Object.assign(metrics, { val_loss: v.loss, val_dice_ET: v.dice.ET, val_dice_TC: v.dice.TC, val_dice_WT: v.dice.WT });
         return { weights: result.weights, numCases: result.numCases, metrics };
       } finally {
         model.dispose();
       }
     },
 
-    async evaluate({ config, weights }) {
-      const { validation } = await data();
-      if (validation.size === 0) return { numCases: 0, metrics: {} as Record<string, number> };
-      const model = createModel(config, 0);
+    async evaluate({ config, weights, signal }) {
+      const site = await data();
+      if (site.validation.size === 0) return { numCases: 0, metrics: {} as Record<string, number> };
+      const model = new SegmentationModel(config, weights);
       try {
-        model.setWeights(weights);
-        const r = await validate(model, validation, config.inputShape, 2, opts.seed ?? 0);
-        const metrics: Record<string, number> = { loss: r.loss, dice_ET: r.dice.ET, dice_TC: r.dice.TC, dice_WT: r.dice.WT };
-        return { numCases: validation.size, metrics };
+        return await evaluateHeldOut(model, withMasks(site), site.config.crop, signal);
       } finally {
         model.dispose();
       }
     },
   };
+}
+
+async function* withMasks(site: SiteData): AsyncGenerator<EvaluationCase> {
+  for await (const item of site.validation.pass(new SeededRandom(0))) {
+    const maskFile = site.masks.get(item.caseId);
+    if (!maskFile) throw new FedSegError('validation case has no mask file', { caseId: item.caseId });
+    yield { caseId: item.caseId, image: item.image, maskFile };
+  }
 }

@@ -1,6 +1,7 @@
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { FedSegError } from '../errors.js';
 import type { SegmentationModel } from '../model/network.js';
+import { averagePool, upsampleArgmax } from '../preprocess/downsample.js';
 import type { CaseTensor, ClassVolume } from '../preprocess/layout.js';
 import { tf } from '../tf/backend.js';
 
@@ -57,8 +58,23 @@ function extractWindow(image: CaseTensor, origin: Shape3, window: Shape3, out: F
  * Class map of a whole preprocessed volume by sliding-window inference: windows overlap, their
  * softmax outputs are blended with an importance map, and the argmax is taken per voxel. Peak
  * memory is one batch of windows plus a float32 score volume (4 classes).
+ *
+ * `image` is the preprocessed crop at its own resolution. A model with `downsample` f > 1 sees it
+ * block-averaged by f, as it was trained, and its probabilities come back to the crop's grid by
+ * trilinear interpolation, so every caller gets classes on the grid it passed in.
  */
 export async function predictVolume(model: SegmentationModel, image: CaseTensor, options: SlidingWindowOptions = {}): Promise<ClassVolume> {
+  const reduction = model.config.downsample;
+  if (image.shape.slice(0, 3).some((n) => n % reduction !== 0)) {
+    throw new FedSegError(`the model reads the crop downsampled x${reduction}, which must divide the crop ${image.shape.slice(0, 3).join('x')}`, { field: 'downsample' });
+  }
+  if (reduction === 1) return predictScores(model, image, options).then(({ scores, shape }) => argmaxClasses(scores, shape, model.config.numClasses));
+  const { scores, shape } = await predictScores(model, averagePool(image, reduction), options);
+  return upsampleArgmax(scores, shape, model.config.numClasses, reduction);
+}
+
+/** Blended class probabilities [i][j][k][class] of a volume (each voxel's scores sum to 1). */
+async function predictScores(model: SegmentationModel, image: CaseTensor, options: SlidingWindowOptions): Promise<{ scores: Float32Array; shape: Shape3 }> {
   const [ni, nj, nk, nc] = image.shape;
   const { numClasses, inChannels, depth } = model.config;
   if (nc !== inChannels) throw new FedSegError(`image has ${nc} channels, the model expects ${inChannels}`, { field: 'channels' });
@@ -106,12 +122,22 @@ export async function predictVolume(model: SegmentationModel, image: CaseTensor,
     await yieldToEventLoop();
   }
 
-  // Every class of a voxel shares the same total weight, so the argmax needs no normalisation.
-  const classes = new Uint8Array(ni * nj * nk);
+  // Each voxel's softmax sums to 1, so its blended scores sum to its total window weight: normalise
+  // so that interpolating between voxels covered by different windows compares like with like.
+  for (let v = 0; v < ni * nj * nk; v++) {
+    let total = 0;
+    for (let k = 0; k < numClasses; k++) total += scores[v * numClasses + k];
+    for (let k = 0; k < numClasses; k++) scores[v * numClasses + k] /= total;
+  }
+  return { scores, shape: [ni, nj, nk] };
+}
+
+function argmaxClasses(scores: Float32Array, shape: Shape3, numClasses: number): ClassVolume {
+  const classes = new Uint8Array(shape[0] * shape[1] * shape[2]);
   for (let v = 0; v < classes.length; v++) {
     let best = 0;
     for (let k = 1; k < numClasses; k++) if (scores[v * numClasses + k] > scores[v * numClasses + best]) best = k;
     classes[v] = best;
   }
-  return { shape: [ni, nj, nk], data: classes };
+  return { shape, data: classes };
 }

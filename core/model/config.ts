@@ -34,6 +34,13 @@ export const ModelConfigSchema = z
     /** Dropout rate per level, applied between the two convolutions while training. */
     dropout: z.array(z.number().min(0).lt(1)),
     upsampling: z.enum(UPSAMPLING_MODES),
+    /**
+     * Integer factor by which the preprocessed crop is block-averaged before it reaches the network
+     * (1: native 1 mm voxels; 4: the 128^3 crop seen as 32^3 voxels of 4 mm). Part of the model, not a
+     * site setting, because weights learned at one voxel size are wrong at another: training,
+     * `fedseg segment` and the viewer's Predict all read it from here. inputShape counts reduced voxels.
+     */
+    downsample: z.int().min(1).max(16).default(1),
   })
   .strict()
   .superRefine((c, ctx) => {
@@ -49,6 +56,8 @@ export const ModelConfigSchema = z
   });
 
 export type ModelConfig = z.infer<typeof ModelConfigSchema>;
+/** A config as written by hand or read from an older file: fields with defaults may be absent. */
+export type ModelConfigInput = z.input<typeof ModelConfigSchema>;
 
 /** Dropout per level for a given depth: the original rates, bottleneck always 0.3. */
 export function defaultDropout(depth: number): number[] {
@@ -58,7 +67,7 @@ export function defaultDropout(depth: number): number[] {
 }
 
 /** Builds a validated config from overrides on the original project's defaults (U-Net, 128^3, 16 filters, depth 5). */
-export function makeModelConfig(overrides: Partial<ModelConfig> = {}): ModelConfig {
+export function makeModelConfig(overrides: Partial<ModelConfigInput> = {}): ModelConfig {
   const depth = overrides.depth ?? 5;
   return parseModelConfig({
     arch: 'unet',
@@ -69,6 +78,7 @@ export function makeModelConfig(overrides: Partial<ModelConfig> = {}): ModelConf
     depth,
     dropout: defaultDropout(depth),
     upsampling: 'transpose',
+    downsample: 1,
     ...overrides,
   });
 }

@@ -79,6 +79,62 @@ export function upsampleClasses(volume: ClassVolume, factor: number): ClassVolum
   return { shape, data };
 }
 
+/**
+ * Argmax over classes of the probabilities trilinearly upsampled by `factor` (half-voxel aligned
+ * like align_corners=False; edges clamp). `probs` is row-major [i][j][k][class].
+ */
+export function upsampleArgmax(probs: Float32Array, shape: readonly [number, number, number], numClasses: number, factor: number): ClassVolume {
+  const [si, sj, sk] = shape;
+  const [ni, nj, nk] = [si * factor, sj * factor, sk * factor];
+  const taps = (n: number, size: number) => {
+    const lo = new Int32Array(n);
+    const hi = new Int32Array(n);
+    const w = new Float64Array(n);
+    for (let d = 0; d < n; d++) {
+      const x = Math.min(Math.max((d + 0.5) / factor - 0.5, 0), size - 1);
+      lo[d] = Math.floor(x);
+      hi[d] = Math.min(lo[d] + 1, size - 1);
+      w[d] = x - lo[d];
+    }
+    return { lo, hi, w };
+  };
+  const ti = taps(ni, si);
+  const tj = taps(nj, sj);
+  const tk = taps(nk, sk);
+  const out = new Uint8Array(ni * nj * nk);
+  const corner = new Int32Array(8);
+  const weight = new Float64Array(8);
+  let o = 0;
+  for (let i = 0; i < ni; i++) {
+    const wi = ti.w[i];
+    for (let j = 0; j < nj; j++) {
+      const wj = tj.w[j];
+      for (let k = 0; k < nk; k++, o++) {
+        const wk = tk.w[k];
+        for (let n = 0; n < 8; n++) {
+          const ii = n & 4 ? ti.hi[i] : ti.lo[i];
+          const jj = n & 2 ? tj.hi[j] : tj.lo[j];
+          const kk = n & 1 ? tk.hi[k] : tk.lo[k];
+          corner[n] = ((ii * sj + jj) * sk + kk) * numClasses;
+          weight[n] = (n & 4 ? wi : 1 - wi) * (n & 2 ? wj : 1 - wj) * (n & 1 ? wk : 1 - wk);
+        }
+        let best = 0;
+        let bestValue = -Infinity;
+        for (let cls = 0; cls < numClasses; cls++) {
+          let v = 0;
+          for (let n = 0; n < 8; n++) v += weight[n] * probs[corner[n] + cls];
+          if (v > bestValue) {
+            bestValue = v;
+            best = cls;
+          }
+        }
+        out[o] = best;
+      }
+    }
+  }
+  return { shape: [ni, nj, nk], data: out };
+}
+
 function pooledShape(shape: readonly number[], factor: number): [number, number, number] {
   if (!Number.isInteger(factor) || factor < 1 || shape.some((n) => n % factor !== 0)) {
     throw new FedSegError(`downsampling factor ${factor} must be a positive integer dividing the shape ${shape.join('x')}`, { field: 'factor' });

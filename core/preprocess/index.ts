@@ -18,7 +18,7 @@
 export { caseVolumesFromFiles, type CaseSourceOptions } from './case-source.js';
 export { preprocessConfig, PreprocessConfigSchema, type PreprocessConfig } from './config.js';
 export { assertCropFits, cropOrigin, cropShape, DEFAULT_CROP, shiftAffineToCrop, type CropWindow } from './crop.js';
-export { averagePool, downsampleCase, modePool, upsampleClasses } from './downsample.js';
+export { averagePool, downsampleCase, modePool, upsampleArgmax, upsampleClasses } from './downsample.js';
 export { openPreprocessedDataset, PreprocessedDataset, type DatasetOptions, type DatasetPassStats } from './dataset.js';
 export { cropMaskToClasses, type CroppedMask, uncropClassesToLabels } from './labels.js';
 export {

@@ -13,6 +13,8 @@ export interface MiniCaseOptions {
   site?: number;
   /** Case index within the site; default 0. */
   caseIndex?: number;
+  /** Glioma grade; default 'high', so all four classes are present. */
+  grade?: 'high' | 'low';
   /** Preprocessing settings (channels, scaling); the crop is always the whole mini volume. */
   config?: Partial<Pick<PreprocessConfig, 'channels' | 'scaling'>>;
 }
@@ -33,6 +35,7 @@ export async function generateMiniCase(options: MiniCaseOptions = {}): Promise<M
   const raw = generateCase(seed, siteProfile(seed, options.site ?? 1), options.caseIndex ?? 0, {
     dims: [size, size, size],
     fov: { start: cropOrigin(DEFAULT_CROP), size: cropShape(DEFAULT_CROP) },
+    grade: options.grade ?? 'high',
   });
   const whole: CropWindow = { i: [0, size], j: [0, size], k: [0, size] };
   const config = preprocessConfig({ ...options.config, crop: whole });

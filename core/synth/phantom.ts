@@ -32,6 +32,8 @@ export interface GenerateCaseOptions {
   dims?: Vec3;
   /** Window of the full grid to sample; defaults to the whole grid. */
   fov?: FieldOfView;
+  /** Forces the glioma grade instead of drawing it from the site's lowGradeFraction. */
+  grade?: 'high' | 'low';
 }
 
 /** Where the generated tumour lies, in full-grid voxel coordinates, for reports and tests. */
@@ -57,18 +59,23 @@ export interface SyntheticCase {
   tumour: TumourGeometry;
 }
 
-const enum Tissue { Background, White, Grey, Csf, Edema, Necrosis, Enhancing }
+const enum Tissue { Background, White, Grey, Csf, Edema, Necrosis, Enhancing, NonEnhancing }
 
-/** Relative signal of each tissue per modality (white matter on T1 = 1). */
+/**
+ * Relative signal of each tissue per modality (white matter on T1 = 1), following MR physics:
+ * CSF dark on T1 and FLAIR (nulled) but bright on T2; oedema bright on T2 and FLAIR; necrosis dark on
+ * T1/T1ce and bright on T2; the enhancing rim bright on T1ce only (gadolinium); a lower-grade
+ * glioma's non-enhancing core bright on T2/FLAIR and unchanged between T1 and T1ce.
+ */
 const SIGNAL: Record<Modality, readonly number[]> = {
-  //        bg   WM    GM    CSF   edema necro enhancing
-  flair: [0, 0.6, 0.76, 0.12, 1.45, 0.85, 1.1],
-  t1: [0, 1.0, 0.72, 0.25, 0.62, 0.35, 0.7],
-  t1ce: [0, 1.0, 0.74, 0.28, 0.66, 0.3, 1.65],
-  t2: [0, 0.45, 0.66, 1.55, 1.2, 1.45, 0.85],
+  //        bg   WM    GM    CSF   edema necro enhancing non-enhancing
+  flair: [0, 0.6, 0.76, 0.12, 1.45, 0.85, 1.1, 1.3],
+  t1: [0, 1.0, 0.72, 0.25, 0.62, 0.35, 0.7, 0.55],
+  t1ce: [0, 1.0, 0.74, 0.28, 0.66, 0.3, 1.65, 0.57],
+  t2: [0, 0.45, 0.66, 1.55, 1.2, 1.45, 0.85, 1.4],
 };
 
-const LABEL_OF_TISSUE = [0, 0, 0, 0, 2, 1, 4] as const;
+const LABEL_OF_TISSUE = [0, 0, 0, 0, 2, 1, 4, 1] as const;
 
 /** Crop window the tumour must sit in (SPEC section 3), in full-grid voxels. */
 const CROP_LO: Vec3 = [56, 56, 13];
@@ -88,7 +95,7 @@ export function generateCase(seed: number, profile: SiteProfile, caseIndex: numb
   const origin: Vec3 = [fov.start[0] + step[0] / 2 - 0.5, fov.start[1] + step[1] / 2 - 0.5, fov.start[2] + step[2] / 2 - 0.5];
 
   const anatomy = drawAnatomy(rng);
-  const tumour = drawTumour(rng, profile, anatomy);
+  const tumour = drawTumour(rng, profile, anatomy, options.grade);
   const fields = drawFields(rng);
 
   const count = nx * ny * nz;
@@ -96,6 +103,7 @@ export function generateCase(seed: number, profile: SiteProfile, caseIndex: numb
   for (const m of MODALITIES) modalities[m] = new Int16Array(count);
   const seg = new Uint8Array(count);
   const gains = MODALITIES.map((m) => profile.gain[m]);
+  const gammas = MODALITIES.map((m) => profile.gamma[m]);
   const signals = MODALITIES.map((m) => SIGNAL[m]);
   const outputs = MODALITIES.map((m) => modalities[m]);
   const noiseRng = new Prng(deriveSeed(seed, profile.site, caseIndex, 0x015e));
@@ -117,12 +125,15 @@ export function generateCase(seed: number, profile: SiteProfile, caseIndex: numb
         for (let m = 0; m < 4; m++) {
           const signal = signals[m][tissue] * texture * shade * bias + profile.noiseSigma * noiseRng.gaussian();
           // Magnitude images are non-negative; brain voxels keep at least 1 so the skull-strip boundary stays exact.
-          const value = Math.round(Math.abs(signal) * gains[m] + profile.offset);
+          const value = Math.round(Math.abs(signal) ** gammas[m] * gains[m] + profile.offset);
           outputs[m][n] = value < 1 ? 1 : value > 32767 ? 32767 : value;
         }
       }
     }
   }
+
+  const planes = Math.round(profile.sliceThickness / step[2]);
+  if (planes > 1) for (const m of MODALITIES) thickSlices(modalities[m], dims, planes);
 
   return {
     dims: [nx, ny, nz],
@@ -140,11 +151,23 @@ interface Anatomy {
   ventricleOffset: number;
 }
 
+interface Lobe {
+  /** Offset of the lobe's centre from the tumour centre, mm. */
+  offset: Vec3;
+  /** Lobe radius relative to the main tumour radius. */
+  scale: number;
+}
+
 interface Tumour {
   centre: Vec3;
   radius: number;
   /** Per-axis stretch of the tumour ellipsoid. */
   stretch: Vec3;
+  /** Extra ellipsoids merged with the main one: gliomas are rarely convex. */
+  lobes: Lobe[];
+  /** Lower-grade glioma: non-enhancing core, no necrosis or enhancing rim. */
+  lowGrade: boolean;
+  /** Inner edge of the enhancing rim (relative radius); the rim is thinner as this approaches 1. */
   necroticFraction: number;
   edemaFactor: number;
 }
@@ -166,7 +189,7 @@ function drawAnatomy(rng: Prng): Anatomy {
   };
 }
 
-function drawTumour(rng: Prng, profile: SiteProfile, anatomy: Anatomy): Tumour {
+function drawTumour(rng: Prng, profile: SiteProfile, anatomy: Anatomy, grade?: 'high' | 'low'): Tumour {
   const radius = rng.uniform(profile.tumourRadius[0], profile.tumourRadius[1]);
   const location = rng.pick(profile.locations);
   const place = (axis: number): number => {
@@ -176,11 +199,20 @@ function drawTumour(rng: Prng, profile: SiteProfile, anatomy: Anatomy): Tumour {
     return Math.min(Math.max(wanted, CROP_LO[axis] + margin), CROP_HI[axis] - margin);
   };
   const centre: Vec3 = [place(0), place(1), place(2)];
+  const lobes = Array.from({ length: rng.int(0, 2) }, (): Lobe => {
+    // A random direction at 0.6-0.9 radii from the centre, so lobes bulge out of the main body.
+    const direction = [rng.gaussian(), rng.gaussian(), rng.gaussian()];
+    const norm = Math.hypot(...direction) || 1;
+    const reach = rng.uniform(0.6, 0.9) * radius;
+    return { offset: direction.map((d) => (d / norm) * reach) as unknown as Vec3, scale: rng.uniform(0.45, 0.7) };
+  });
   return {
     centre,
     radius,
-    stretch: [rng.uniform(0.85, 1.15), rng.uniform(0.85, 1.15), rng.uniform(0.85, 1.15)],
-    necroticFraction: rng.uniform(0.5, 0.75),
+    stretch: [rng.uniform(0.8, 1.2), rng.uniform(0.8, 1.2), rng.uniform(0.8, 1.2)],
+    lobes,
+    lowGrade: grade ? grade === 'low' : rng.next() < profile.lowGradeFraction,
+    necroticFraction: rng.uniform(0.35, 0.8),
     edemaFactor: rng.uniform(profile.edemaFactor[0], profile.edemaFactor[1]),
   };
 }
@@ -207,20 +239,42 @@ function classify(x: number, y: number, z: number, anatomy: Anatomy, tumour: Tum
   if (smooth >= 1.04) return Tissue.Background; // beyond any shape perturbation: skip the noise lookup
   const rho = smooth + 0.04 * fields.shape.at(x, y, z);
   if (rho >= 1) return Tissue.Background;
+  const healthy = healthyTissue(x, y, z, rho, dz, anatomy, fields);
 
-  const tx = (x - tumour.centre[0]) / (tumour.radius * tumour.stretch[0]);
-  const ty = (y - tumour.centre[1]) / (tumour.radius * tumour.stretch[1]);
-  const tz = (z - tumour.centre[2]) / (tumour.radius * tumour.stretch[2]);
-  const t2 = tx * tx + ty * ty + tz * tz;
-  const reach = tumour.edemaFactor + 0.5;
-  if (t2 < reach * reach) {
-    const t = Math.sqrt(t2);
+  const t = tumourDistance(x, y, z, tumour);
+  if (t < tumour.edemaFactor + 0.8) {
     const d = t + 0.15 * fields.tumour.at(x, y, z);
-    if (d < tumour.necroticFraction) return Tissue.Necrosis;
-    if (d < 1) return Tissue.Enhancing;
-    if (t + 0.45 * fields.edema.at(x, y, z) < tumour.edemaFactor && rho < 0.97) return Tissue.Edema;
+    if (tumour.lowGrade) {
+      if (d < 1) return Tissue.NonEnhancing;
+    } else {
+      if (d < tumour.necroticFraction) return Tissue.Necrosis;
+      if (d < 1) return Tissue.Enhancing;
+    }
+    // Vasogenic oedema follows white-matter tracts: it reaches furthest in white matter, less into
+    // cortex, and never into CSF.
+    const reach = healthy === Tissue.White ? tumour.edemaFactor + 0.4 : healthy === Tissue.Grey ? 0.8 * tumour.edemaFactor : 0;
+    if (t + 0.45 * fields.edema.at(x, y, z) < reach && rho < 0.97) return Tissue.Edema;
   }
+  return healthy;
+}
 
+/** Relative distance to the tumour surface (1 = on it): the smallest over the main ellipsoid and its lobes. */
+function tumourDistance(x: number, y: number, z: number, tumour: Tumour): number {
+  const ellipsoid = (cx: number, cy: number, cz: number, radius: number) => {
+    const tx = (x - cx) / (radius * tumour.stretch[0]);
+    const ty = (y - cy) / (radius * tumour.stretch[1]);
+    const tz = (z - cz) / (radius * tumour.stretch[2]);
+    return Math.sqrt(tx * tx + ty * ty + tz * tz);
+  };
+  const [cx, cy, cz] = tumour.centre;
+  let t = ellipsoid(cx, cy, cz, tumour.radius);
+  for (const lobe of tumour.lobes) {
+    t = Math.min(t, ellipsoid(cx + lobe.offset[0], cy + lobe.offset[1], cz + lobe.offset[2], tumour.radius * lobe.scale));
+  }
+  return t;
+}
+
+function healthyTissue(x: number, y: number, z: number, rho: number, dz: number, anatomy: Anatomy, fields: Fields): Tissue {
   const gyral = fields.gyri.at(x, y, z);
   if (rho > 0.965 + 0.03 * gyral) return Tissue.Csf; // sulcal CSF at the surface
   // Interhemispheric fissure in the upper half.
@@ -256,6 +310,32 @@ function tumourShade(tissue: Tissue, x: number, y: number, z: number, tumour: Tu
     return 1.1 - 0.2 * Math.min(t, 1);
   }
   return 1 + 0.08 * fields.tumour.at(z, x, y);
+}
+
+/**
+ * Through-plane blur of a thick-slice acquisition: each voxel becomes the mean of `planes` voxels
+ * along k centred on it (brain voxels only, so the skull-strip boundary stays exact).
+ */
+function thickSlices(volume: Int16Array, dims: Vec3, planes: number): void {
+  const [nx, ny, nz] = dims;
+  const stride = nx * ny;
+  const half = Math.floor(planes / 2);
+  const column = new Float64Array(nz);
+  for (let base = 0; base < stride; base++) {
+    for (let k = 0; k < nz; k++) column[k] = volume[base + k * stride];
+    for (let k = 0; k < nz; k++) {
+      if (column[k] === 0) continue;
+      let sum = 0;
+      let count = 0;
+      for (let q = Math.max(0, k - half); q <= Math.min(nz - 1, k - half + planes - 1); q++) {
+        if (column[q] !== 0) {
+          sum += column[q];
+          count++;
+        }
+      }
+      volume[base + k * stride] = Math.max(1, Math.round(sum / count));
+    }
+  }
 }
 
 /** Inclusive output-index box that contains the brain, so voxels outside it stay 0 untouched. */

@@ -1,7 +1,7 @@
 import { discoverDataset, type BratsCaseFiles } from '../brats/index.js';
 import { FedSegError } from '../errors.js';
 import { SeededRandom } from '../model/random.js';
-import { PreprocessedDataset, type DatasetPassStats, type PreprocessConfig, type PreprocessedCase } from '../preprocess/index.js';
+import { averagePool, modePool, PreprocessedDataset, type DatasetPassStats, type PreprocessConfig, type PreprocessedCase } from '../preprocess/index.js';
 import type { CaseTensor, ClassVolume } from '../preprocess/layout.js';
 
 /** A preprocessed case with its mask: what the trainer samples patches from. */
@@ -20,7 +20,17 @@ export class CaseStore {
     readonly cached: readonly TrainingCase[],
     private readonly streamed: readonly BratsCaseFiles[] = [],
     private readonly config?: PreprocessConfig,
+    /** Block-averaging factor applied to every case (models with `downsample` > 1). */
+    readonly downsample = 1,
   ) {}
+
+  /** The same cases reduced by `factor` (image block mean, classes block mode), as a model with that `downsample` sees them. */
+  downsampled(factor: number): CaseStore {
+    if (factor === this.downsample) return this;
+    if (this.downsample !== 1) throw new FedSegError(`cases already reduced x${this.downsample} cannot be reduced again to x${factor}`, { field: 'downsample' });
+    const reduced = this.cached.map((c) => ({ caseId: c.caseId, image: averagePool(c.image, factor), classes: modePool(c.classes, factor) }));
+    return new CaseStore(reduced, this.streamed, this.config, factor);
+  }
 
   get size(): number {
     return this.cached.length + this.streamed.length;
@@ -34,7 +44,7 @@ export class CaseStore {
   async *pass(rng: SeededRandom): AsyncGenerator<TrainingCase> {
     yield* rng.shuffle([...this.cached]);
     if (this.streamed.length === 0 || !this.config) return;
-    const dataset = new PreprocessedDataset(this.streamed, this.config, { tumourFilter: false, onError: 'throw' });
+    const dataset = new PreprocessedDataset(this.streamed, this.config, { tumourFilter: false, onError: 'throw', downsample: this.downsample });
     for await (const item of dataset) yield asTrainingCase(item);
   }
 }
@@ -54,6 +64,8 @@ export interface PrepareOptions {
   seed?: number;
   /** In-memory cache budget in bytes; cases beyond it are re-read each epoch. Default 4 GiB. */
   cacheBytes?: number;
+  /** Drop cases below the preprocessing's tumour fraction (default true, SPEC section 3; off for held-out scoring). */
+  tumourFilter?: boolean;
 }
 
 function caseBytes(item: TrainingCase): number {
@@ -73,7 +85,7 @@ function asTrainingCase(item: PreprocessedCase): TrainingCase {
 export async function prepareTrainingData(dirs: readonly string[], config: PreprocessConfig, options: PrepareOptions = {}): Promise<PreparedData> {
   const files: BratsCaseFiles[] = [];
   for (const dir of dirs) files.push(...(await discoverDataset(dir)).cases);
-  const dataset = new PreprocessedDataset(files, config, { tumourFilter: true, requireMask: true, onError: 'skip' });
+  const dataset = new PreprocessedDataset(files, config, { tumourFilter: options.tumourFilter ?? true, requireMask: true, onError: 'skip' });
   const budget = options.cacheBytes ?? 4 * 1024 ** 3;
   let used = 0;
   const cached: TrainingCase[] = [];

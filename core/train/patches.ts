@@ -10,12 +10,27 @@ export interface Patch {
   classes: Uint8Array;
 }
 
+/** Label-preserving training augmentation. */
+export interface Augmentation {
+  /** Randomly mirror left-right (the i axis). */
+  flip: boolean;
+  /**
+   * Per-channel random gain in [1 - s, 1 + s] and offset in [-s, s] on brain voxels (background stays 0):
+   * what min-max scaling leaves of scanner differences in contrast and intensity scale between hospitals.
+   */
+  intensityScale: number;
+  intensityShift: number;
+}
+
+/** Flips plus +-10 % gain and +-0.05 offset per channel. */
+export const DEFAULT_AUGMENTATION: Augmentation = { flip: true, intensityScale: 0.1, intensityShift: 0.05 };
+export const NO_AUGMENTATION: Augmentation = { flip: false, intensityScale: 0, intensityShift: 0 };
+
 export interface PatchSampling {
   patch: Shape3;
   /** Probability that a patch is centred on a random tumour voxel rather than placed uniformly. */
   tumourBias: number;
-  /** Randomly mirror left-right (the i axis), a label-preserving augmentation for brains. */
-  flip: boolean;
+  augmentation: Augmentation;
 }
 
 const tumourIndexCache = new WeakMap<TrainingCase, Uint32Array>();
@@ -75,8 +90,19 @@ export function extractPatch(item: TrainingCase, origin: Shape3, patch: Shape3, 
   return { image, classes };
 }
 
-/** A random training patch of the case. */
+/** A random, augmented training patch of the case. */
 export function samplePatch(item: TrainingCase, sampling: PatchSampling, rng: SeededRandom): Patch {
+  const { augmentation } = sampling;
   const origin = samplePatchOrigin(item, sampling, rng);
-  return extractPatch(item, origin, sampling.patch, sampling.flip && rng.next() < 0.5);
+  const patch = extractPatch(item, origin, sampling.patch, augmentation.flip && rng.next() < 0.5);
+  if (augmentation.intensityScale > 0 || augmentation.intensityShift > 0) {
+    const nc = item.image.shape[3];
+    const gain = Array.from({ length: nc }, () => 1 + rng.uniform(-augmentation.intensityScale, augmentation.intensityScale));
+    const offset = Array.from({ length: nc }, () => rng.uniform(-augmentation.intensityShift, augmentation.intensityShift));
+    const { image } = patch;
+    for (let v = 0; v < image.length; v += nc) {
+      for (let c = 0; c < nc; c++) if (image[v + c] !== 0) image[v + c] = image[v + c] * gain[c] + offset[c];
+    }
+  }
+  return patch;
 }

@@ -7,7 +7,9 @@ import { saveModelFile, type ModelMeta } from '../weights/index.js';
 import type { NamedTensor } from '../weights/types.js';
 import { CaseStore, type TrainingCase } from './data.js';
 import { disposeProximal, proximalAnchor, proximalTerm, segmentationLoss, type LossOptions, type ProximalAnchor } from './loss.js';
-import { checkPatchFits, extractPatch, samplePatch, samplePatchOrigin, type Patch, type PatchSampling, type Shape3 } from './patches.js';
+import { checkPatchFits, DEFAULT_AUGMENTATION, extractPatch, NO_AUGMENTATION, samplePatch, samplePatchOrigin, type Augmentation, type Patch, type PatchSampling, type Shape3 } from './patches.js';
+
+export type { Augmentation } from './patches.js';
 import { RegionDiceAccumulator, type RegionDice } from './region-dice.js';
 
 export type TrainProgress =
@@ -38,8 +40,8 @@ export interface TrainLocalOptions {
   patchesPerCase?: number;
   /** Probability of centring a patch on tumour (default 0.67). */
   tumourBias?: number;
-  /** Random left-right mirroring (default true). */
-  flip?: boolean;
+  /** Training augmentation (default DEFAULT_AUGMENTATION: flips and per-channel intensity gain/offset). */
+  augmentation?: Augmentation;
   /** Seeds case order, patches and dropout: same seed + same backend (cpu/wasm) -> same weights. */
   seed?: number;
   loss?: LossOptions;
@@ -109,7 +111,7 @@ export async function trainLocal(options: TrainLocalOptions): Promise<TrainResul
   if (patch.some((p) => p % factor !== 0)) {
     throw new FedSegError(`patch ${patch.join('x')} must be divisible by 2^(depth-1) = ${factor}`, { field: 'patch' });
   }
-  const sampling: PatchSampling = { patch, tumourBias: options.tumourBias ?? 0.67, flip: options.flip ?? true };
+  const sampling: PatchSampling = { patch, tumourBias: options.tumourBias ?? 0.67, augmentation: options.augmentation ?? DEFAULT_AUGMENTATION };
   const patchesPerCase = options.patchesPerCase ?? 1;
   const stepsPerEpoch = Math.ceil((train.size * patchesPerCase) / batchSize);
   const totalSteps = stepsPerEpoch * epochs;
@@ -212,7 +214,7 @@ export async function validate(
   };
   for await (const item of cases.pass(new SeededRandom(seed))) {
     checkPatchFits(item, patch);
-    pending.push(extractPatch(item, samplePatchOrigin(item, { patch, tumourBias: 1, flip: false }, rng), patch));
+    pending.push(extractPatch(item, samplePatchOrigin(item, { patch, tumourBias: 1, augmentation: NO_AUGMENTATION }, rng), patch));
     if (pending.length >= batchSize) await flush();
   }
   if (pending.length > 0) await flush();

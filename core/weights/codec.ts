@@ -68,6 +68,7 @@ function canonicalArchitecture(config: ModelConfig) {
     depth: config.depth,
     dropout: config.dropout,
     upsampling: config.upsampling,
+    downsample: config.downsample,
     tensors: parameterSpecs(config).map(({ name, shape }) => ({ name, shape })),
   };
 }

@@ -83,3 +83,37 @@ test('a mini case is a preprocessed crop: [n, n, n, 3] in [0, 1] with all four c
   const t1 = await generateMiniCase({ size: 24, config: { channels: ['flair', 't1', 't1ce', 't2'], scaling: 'per-slice' } });
   assert.deepEqual(t1.image.shape, [24, 24, 24, 4]);
 });
+
+test('grades: a lower-grade glioma has a non-enhancing core and no enhancing tumour; a high-grade one has both', () => {
+  const low = generateCase(4, siteProfile(4, 2), 1, { ...SMALL, grade: 'low' });
+  const high = generateCase(4, siteProfile(4, 2), 1, { ...SMALL, grade: 'high' });
+  assert.ok(!low.seg.includes(4) && low.seg.includes(1) && low.seg.includes(2));
+  assert.ok(high.seg.includes(4) && high.seg.includes(1));
+  // The non-enhancing core does not light up on T1ce the way an enhancing rim does.
+  assert.ok(meanWhere(low, 't1ce', (l) => l === 1) < 0.8 * meanWhere(high, 't1ce', (l) => l === 4));
+});
+
+test('scanner contrast and slice thickness survive min-max scaling: sites differ in gamma and through-plane blur', () => {
+  const profiles = [1, 2, 3].map((s) => siteProfile(1, s));
+  assert.ok(profiles[2].gamma.flair > 1.6 * profiles[1].gamma.flair, 'research scanner has a steeper contrast curve');
+  assert.equal(profiles[1].sliceThickness, 5);
+  // Neighbouring slices along k are far more alike on the 5 mm site than on the 1 mm site (same anatomy seed).
+  const roughness = (c: SyntheticCase) => {
+    const [nx, ny, nz] = c.dims;
+    let sum = 0;
+    let count = 0;
+    for (let k = 1; k < nz; k++) {
+      for (let n = 0; n < nx * ny; n++) {
+        const a = c.modalities.t2[n + k * nx * ny];
+        const b = c.modalities.t2[n + (k - 1) * nx * ny];
+        if (a > 0 && b > 0) {
+          sum += Math.abs(a - b) / (a + b);
+          count++;
+        }
+      }
+    }
+    return sum / count;
+  };
+  const full = { dims: [96, 96, 155] as const, fov: SMALL.fov };
+  assert.ok(roughness(generateCase(1, profiles[1], 0, full)) < 0.6 * roughness(generateCase(1, { ...profiles[1], sliceThickness: 1 }, 0, full)));
+});

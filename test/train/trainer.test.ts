@@ -8,6 +8,7 @@ import { createModel } from '../../core/model/network.js';
 import { generateMiniCase } from '../../core/synth/index.js';
 import { initBackend } from '../../core/tf/backend.js';
 import type { TrainingCase } from '../../core/train/data.js';
+import { NO_AUGMENTATION } from '../../core/train/patches.js';
 import { trainLocal, type TrainProgress } from '../../core/train/trainer.js';
 import { loadModelFile } from '../../core/weights/index.js';
 
@@ -36,7 +37,7 @@ for (const arch of ['unet', 'attention-unet'] as const) {
     const model = createModel(tiny({ arch, inputShape: [size, size, size] }), 1);
     const losses: number[] = [];
     await trainLocal({
-      model, data: [await miniCase(1, size)], epochs, batchSize: 1, learningRate: arch === 'unet' ? 3e-3 : 2e-3, flip: false, seed: 1,
+      model, data: [await miniCase(1, size)], epochs, batchSize: 1, learningRate: arch === 'unet' ? 3e-3 : 2e-3, augmentation: NO_AUGMENTATION, seed: 1,
       onProgress: (e) => {
         if (e.type === 'epoch') losses.push(e.loss);
       },
