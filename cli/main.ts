@@ -6,7 +6,7 @@ import type { CliCommand } from './command.js';
 /** Subcommands, each in cli/commands/<name>.ts, loaded on demand so start-up stays fast. */
 const COMMANDS = [
   'synth', 'inspect', 'validate', 'preprocess', 'metrics', 'train', 'segment',
-  'server', 'site', 'demo', 'bench',
+  'server', 'site', 'demo', 'experiment', 'bench',
 ] as const;
 
 async function load(name: string): Promise<CliCommand> {

@@ -6,16 +6,18 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { cpus } from 'node:os';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { FedSegError } from '../core/errors.js';
-import { nameMappingCsv, survivalInfoCsv, trainingCaseId } from '../core/synth/index.js';
+import { writeFileAtomic } from '../core/fs/atomic-write.js';
+import { nameMappingCsv, siteProfile, survivalInfoCsv, trainingCaseId } from '../core/synth/index.js';
 
 export const DataManifestSchema = z.object({
   seed: z.int(),
+  /** Mean cases per site; each site has its profile's share of it (siteCaseCount). */
   casesPerSite: z.int().positive(),
   heldOutPerSite: z.int().positive(),
   /** Case ids per site; folders are `<dataDir>/<name>/{train,heldout}/<id>` so the data folder can move. */
@@ -38,7 +40,17 @@ export interface DemoSite {
 export interface DataRequest { dataDir: string; sites: number; casesPerSite: number; heldOutPerSite: number; seed: number }
 
 const MANIFEST = 'demo-data.json';
+
+/**
+ * Cases at one synthetic hospital: the mean scaled by its profile's case share (referral centres
+ * have more gliomas than community hospitals), and at least two more than the held-out cases.
+ */
+export function siteCaseCount(seed: number, site: number, mean: number, heldOut: number): number {
+  return Math.max(heldOut + 2, Math.round(mean * siteProfile(seed, site).caseShare));
+}
 const SYNTH_WORKER = fileURLToPath(new URL('./synth-worker.ts', import.meta.url));
+/** Workers resolve the tsx loader from the repository, wherever the command was started. */
+const REPO_ROOT = fileURLToPath(new URL('../', import.meta.url));
 
 /**
  * Returns the split of the first `sites` sites, generating the whole dataset first unless a
@@ -58,12 +70,12 @@ export async function ensureDemoData(request: DataRequest, log: (line: string) =
   log(`generating ${request.sites} synthetic sites x ${request.casesPerSite} cases (240x240x155, 4 modalities + mask) in ${request.dataDir}`);
   await generateInParallel(request, log);
   const sites: DemoSite[] = [];
-  for (let n = 1; n <= request.sites; n++) {
-    const name = `site-${n}`;
+  for (const [n, numbers] of caseNumbers(request).entries()) {
+    const name = `site-${n + 1}`;
     const siteDir = join(request.dataDir, name);
-    const ids = Array.from({ length: request.casesPerSite }, (_, index) => trainingCaseId((n - 1) * request.casesPerSite + index + 1));
-    await writeAtomic(join(siteDir, 'name_mapping.csv'), nameMappingCsv(ids));
-    await writeAtomic(join(siteDir, 'survival_info.csv'), survivalInfoCsv(ids, request.seed, n));
+    const ids = numbers.map(trainingCaseId);
+    await writeFileAtomic(join(siteDir, 'name_mapping.csv'), nameMappingCsv(ids));
+    await writeFileAtomic(join(siteDir, 'survival_info.csv'), survivalInfoCsv(ids, request.seed, n + 1));
     const { trainDir, heldOutDir } = locate(request.dataDir, { name, train: [], heldOut: [] });
     await mkdir(trainDir, { recursive: true });
     await mkdir(heldOutDir, { recursive: true });
@@ -78,7 +90,7 @@ export async function ensureDemoData(request: DataRequest, log: (line: string) =
     seed: request.seed, casesPerSite: request.casesPerSite, heldOutPerSite: request.heldOutPerSite,
     sites: sites.map(({ name, train, heldOut }) => ({ name, train, heldOut })),
   };
-  await writeAtomic(join(request.dataDir, MANIFEST), `${JSON.stringify(manifest, null, 2)}\n`);
+  await writeFileAtomic(join(request.dataDir, MANIFEST), `${JSON.stringify(manifest, null, 2)}\n`);
   return { sites, generated: true };
 }
 
@@ -100,23 +112,27 @@ async function readManifest(dataDir: string): Promise<DataManifest | null> {
   return parsed.success ? parsed.data : null;
 }
 
-export async function writeAtomic(path: string, content: string | Uint8Array): Promise<void> {
-  const tmp = `${path}.tmp-${process.pid}`;
-  await writeFile(tmp, content);
-  await rename(tmp, path);
+/** Case numbers of each site, running on across sites so ids are unique in the federation. */
+function caseNumbers(request: DataRequest): number[][] {
+  let next = 1;
+  return Array.from({ length: request.sites }, (_, n) => {
+    const count = siteCaseCount(request.seed, n + 1, request.casesPerSite, request.heldOutPerSite);
+    const numbers = Array.from({ length: count }, (_, index) => next + index);
+    next += count;
+    return numbers;
+  });
 }
 
 /** Splits the case list round-robin over one synth-worker process per core (at most 4). */
 async function generateInParallel(request: DataRequest, log: (line: string) => void): Promise<void> {
-  const all: Array<[number, number]> = [];
-  for (let site = 1; site <= request.sites; site++) for (let index = 0; index < request.casesPerSite; index++) all.push([site, index]);
+  const all = caseNumbers(request).flatMap((numbers, n) => numbers.map((caseNumber, index): [number, number, number] => [n + 1, index, caseNumber]));
   const workers = Math.max(1, Math.min(4, cpus().length, all.length));
   const started = Date.now();
   let done = 0;
   const children: ChildProcess[] = [];
   const running = Array.from({ length: workers }, (_, w) => new Promise<void>((resolve, reject) => {
-    const job = { dataDir: request.dataDir, seed: request.seed, casesPerSite: request.casesPerSite, cases: all.filter((_, n) => n % workers === w) };
-    const child = spawn(process.execPath, ['--import', 'tsx', SYNTH_WORKER, JSON.stringify(job)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const job = { dataDir: request.dataDir, seed: request.seed, cases: all.filter((_, n) => n % workers === w) };
+    const child = spawn(process.execPath, ['--import', 'tsx', SYNTH_WORKER, JSON.stringify(job)], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     children.push(child);
     let stderr = '';
     child.stderr.on('data', (chunk) => (stderr += chunk));

@@ -6,16 +6,16 @@ import { FedSegError } from '../core/errors.js';
 export const DemoOptionsSchema = z.object({
   out: z.string().min(1).default('./demo-output'),
   sites: z.int().min(1).max(16).default(5),
-  rounds: z.int().min(1).max(100).default(3),
+  rounds: z.int().min(1).max(100).default(4),
   model: z.enum(['unet', 'attention-unet']).default('unet'),
   baselines: z.boolean().default(false),
   json: z.boolean().default(false),
-  /** Synthetic cases per site, of which `heldOut` are kept for evaluation. */
-  casesPerSite: z.int().min(2).max(200).default(5),
+  /** Mean synthetic cases per site (each site has its profile's share), of which `heldOut` are kept for evaluation. */
+  casesPerSite: z.int().min(2).max(200).default(6),
   heldOut: z.int().min(1).max(100).default(2),
-  localEpochs: z.int().min(1).max(100).default(10),
-  /** Model window (cube side) after downsampling the 128^3 crop; must divide 128 and by 2^(depth-1). */
-  inputSize: z.int().min(4).max(128).default(16),
+  localEpochs: z.int().min(1).max(100).default(3),
+  /** The model sees the 128^3 crop block-averaged by this factor (4: 32^3 voxels of 4 mm); the whole crop is one window. */
+  downsample: z.int().min(1).max(16).default(4),
   learningRate: z.number().positive().max(1).default(1e-3),
   batchSize: z.int().min(1).max(16).default(1),
   baseFilters: z.int().min(1).max(64).default(8),
@@ -33,9 +33,9 @@ export function parseDemoOptions(raw: Record<string, unknown>): DemoOptions {
   }
   const o = parsed.data;
   if (o.heldOut >= o.casesPerSite) throw new FedSegError(`--held-out must be fewer than --cases (${o.casesPerSite}), got "${o.heldOut}"`, { field: 'held-out' });
-  if (128 % o.inputSize !== 0) throw new FedSegError(`--input-size must divide the 128^3 crop, got "${o.inputSize}"`, { field: 'input-size' });
-  if (o.inputSize % 2 ** (o.depth - 1) !== 0) {
-    throw new FedSegError(`--input-size must be divisible by 2^(depth-1) = ${2 ** (o.depth - 1)}, got "${o.inputSize}"`, { field: 'input-size' });
+  if (128 % o.downsample !== 0) throw new FedSegError(`--downsample must divide the 128^3 crop, got "${o.downsample}"`, { field: 'downsample' });
+  if ((128 / o.downsample) % 2 ** (o.depth - 1) !== 0) {
+    throw new FedSegError(`--downsample ${o.downsample} leaves a ${128 / o.downsample}^3 window, not divisible by 2^(depth-1) = ${2 ** (o.depth - 1)}`, { field: 'downsample' });
   }
   return { ...o, outDir: resolve(o.out) };
 }

@@ -6,8 +6,6 @@ export const SiteWorkerConfigSchema = z.object({
   site: z.string().min(1),
   trainDir: z.string().min(1),
   heldOutDir: z.string().min(1),
-  /** 128^3 crop -> (128 / factor)^3 model window. */
-  factor: z.int().min(1).max(16),
   backend: z.enum(['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu']).default('auto'),
 });
 export type SiteWorkerConfig = z.input<typeof SiteWorkerConfigSchema>;

@@ -1,12 +1,13 @@
 /**
  * One demo hospital as its own Node process: the shared site runtime (site/runtime.ts) with
- * automatic approval, training and evaluating through DownsampledSiteTrainer. Every runtime
+ * automatic approval, training and evaluating through the site trainer every hospital runs
+ * (site/trainer.ts), at the resolution the federation's model asks for. Every runtime
  * event is printed as one JSON line (the demo writes them to logs/<site>.log).
  */
 import { errorMessage } from '../core/errors.js';
 import { initBackend } from '../core/tf/backend.js';
 import { SiteRuntime } from '../site/runtime.js';
-import { DownsampledSiteTrainer } from './downsampled-trainer.js';
+import { createDataDirTrainer } from '../site/trainer.js';
 import { SiteWorkerConfigSchema } from './site-worker-config.js';
 
 const print = (event: object) => process.stdout.write(`${JSON.stringify({ at: new Date().toISOString(), ...event })}\n`);
@@ -17,7 +18,7 @@ async function main(): Promise<number> {
   if (!token) throw new Error('FEDSEG_SITE_TOKEN is not set');
   const backend = await initBackend(config.backend);
   print({ type: 'backend', detail: backend.detail });
-  const trainer = new DownsampledSiteTrainer({ trainDir: config.trainDir, heldOutDir: config.heldOutDir, factor: config.factor });
+  const trainer = createDataDirTrainer({ trainDirs: [config.trainDir], validationDirs: [config.heldOutDir], backend: config.backend });
   const counts = await trainer.caseCounts();
   print({ type: 'data-loaded', site: config.site, ...counts });
   const runtime = new SiteRuntime({

@@ -11,15 +11,14 @@ import { generateCase, siteProfile, trainingCaseId, writeCaseFolder } from '../c
 const JobSchema = z.object({
   dataDir: z.string().min(1),
   seed: z.int().min(0),
-  casesPerSite: z.int().positive(),
-  /** [site (1-based), case index within the site (0-based)] pairs. */
-  cases: z.array(z.tuple([z.int().positive(), z.int().nonnegative()])),
+  /** [site (1-based), case index within the site (0-based), case number in the federation] triples. */
+  cases: z.array(z.tuple([z.int().positive(), z.int().nonnegative(), z.int().positive()])),
 });
 
 async function main(): Promise<void> {
   const job = JobSchema.parse(JSON.parse(process.argv[2] ?? '{}'));
-  for (const [site, index] of job.cases) {
-    const caseId = trainingCaseId((site - 1) * job.casesPerSite + index + 1);
+  for (const [site, index, caseNumber] of job.cases) {
+    const caseId = trainingCaseId(caseNumber);
     await writeCaseFolder(join(job.dataDir, `site-${site}`, caseId), caseId, generateCase(job.seed, siteProfile(job.seed, site), index));
     process.stdout.write(`${JSON.stringify({ site, caseId })}\n`);
   }

@@ -11,6 +11,7 @@ import {
   CLOSE, decodeFrame, decodeJson, encodeFrame, PROTOCOL_VERSION, SiteMessageSchema,
   type Announce, type RoundInstructions, type SiteMessage, type UpdateFrameHeader,
 } from '../core/federation/protocol.js';
+import { roundSeed } from '../core/federation/round-seed.js';
 import { createStrategy, type ClientUpdate, type Strategy } from '../core/federation/strategies/index.js';
 import type { TensorList } from '../core/federation/tensors.js';
 import { checkUpdateHeader, validateUpdate, type UpdateContext } from '../core/federation/validate-update.js';
@@ -228,7 +229,7 @@ export class Federation extends EventEmitter<FederationEvents> {
     const registered = this.store.sites().map((s) => s.name);
     const base: RoundInstructions = {
       epochs: config.localEpochs, learningRate: config.learningRate, batchSize: config.batchSize, mu: 0,
-      seed: (config.seed * 1_000_003 + round * 101 + attempt) % 2 ** 31,
+      seed: roundSeed(config.seed, round, attempt),
     };
     const state: RoundState = {
       round, attempt, phase: 'approval',

@@ -7,7 +7,7 @@ import type { CliCommand } from '../command.js';
 import { intOption, numberOption } from '../options.js';
 
 const usage = `Usage: fedseg demo [--out DIR] [--sites N] [--rounds N] [--model unet|attention-unet] [--baselines] [--json]
-                   [--cases N] [--held-out N] [--local-epochs N] [--input-size N] [--base-filters N] [--depth N]
+                   [--cases N] [--held-out N] [--local-epochs N] [--downsample F] [--base-filters N] [--depth N]
                    [--lr X] [--batch N] [--seed S]
 
 Runs a whole federation on this machine: generates synthetic BraTS-like data for N hospitals under
@@ -19,8 +19,9 @@ prediction slice); server state and logs go under DIR/server and DIR/logs.
 --baselines also trains local-only (each site alone) and centralised models on the same split and
 budget and adds them to the report.
 
-Defaults: --out ./demo-output --sites 5 --rounds 3 --model unet --cases 5 --held-out 2 --local-epochs 10
---input-size 16 (the 128^3 crop downsampled x8) --base-filters 8 --depth 3 --lr 0.001 --batch 1 --seed 2020.`;
+Defaults: --out ./demo-output --sites 5 --rounds 4 --model unet --cases 6 (mean per site; each hospital has its
+profile's share) --held-out 2 --local-epochs 3 --downsample 4 (the model sees the 128^3 crop as 32^3 voxels of 4 mm)
+--base-filters 8 --depth 3 --lr 0.001 --batch 1 --seed 2020.`;
 
 const command: CliCommand = {
   summary: 'runs a five-hospital federation on this machine and writes report.html / report.json',
@@ -32,7 +33,7 @@ const command: CliCommand = {
       options: {
         out: { type: 'string' }, sites: { type: 'string' }, rounds: { type: 'string' }, model: { type: 'string' },
         baselines: { type: 'boolean' }, json: { type: 'boolean' }, cases: { type: 'string' }, 'held-out': { type: 'string' },
-        'local-epochs': { type: 'string' }, 'input-size': { type: 'string' }, 'base-filters': { type: 'string' }, depth: { type: 'string' },
+        'local-epochs': { type: 'string' }, downsample: { type: 'string' }, 'base-filters': { type: 'string' }, depth: { type: 'string' },
         seed: { type: 'string' }, lr: { type: 'string' }, batch: { type: 'string' },
       },
     });
@@ -42,7 +43,7 @@ const command: CliCommand = {
       // Ranges are checked once, by DemoOptionsSchema; here only the syntax.
       sites: intOption(values, 'sites'), rounds: intOption(values, 'rounds'), casesPerSite: intOption(values, 'cases'),
       heldOut: intOption(values, 'held-out'), localEpochs: intOption(values, 'local-epochs'),
-      inputSize: intOption(values, 'input-size'), baseFilters: intOption(values, 'base-filters'),
+      downsample: intOption(values, 'downsample'), baseFilters: intOption(values, 'base-filters'),
       depth: intOption(values, 'depth'), seed: intOption(values, 'seed'), batchSize: intOption(values, 'batch'),
       learningRate: numberOption(values, 'lr'),
     });

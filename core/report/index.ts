@@ -2,6 +2,6 @@
 export { renderReportHtml } from './html.js';
 export { axialSlice, LABEL_COLOURS, largestTumourSlice, renderPanels, type RgbImage, type SlicePanel } from './overlay.js';
 export { crc32, encodePng } from './png.js';
-export { BaselineSchema, DemoReportSchema, RoundSchema, SiteDiceSchema, type BaselineResults, type DemoReport, type RegionDice, type RoundEntry, type SiteDice } from './schema.js';
+export { BaselineSchema, ComparisonRowSchema, DemoReportSchema, type ComparisonRow, RoundSchema, SiteDiceSchema, type BaselineResults, type DemoReport, type RegionDice, type RoundEntry, type SiteDice } from './schema.js';
 export { barChart, escapeXml, lineChart, type Series } from './svg.js';
 export { alignTable, formatBaselineTable, formatRoundTable } from './table.js';

@@ -35,6 +35,20 @@ export const BaselineSchema = z.object({
 });
 export type BaselineResults = z.infer<typeof BaselineSchema>;
 
+/**
+ * One line of a federated-against-baselines comparison (`fedseg demo --baselines`, `fedseg experiment`):
+ * dice is the mean over every site's held-out cases.
+ */
+export const ComparisonRowSchema = z.object({
+  method: z.enum(['federated', 'local-only', 'centralised']),
+  /** The federated strategy; 'none' for the baselines. */
+  strategy: z.string(),
+  model: z.enum(['unet', 'attention-unet']),
+  seed: z.number().int(),
+  dice: z.object({ ET: z.number(), TC: z.number(), WT: z.number() }),
+});
+export type ComparisonRow = z.infer<typeof ComparisonRowSchema>;
+
 export const DemoReportSchema = z.object({
   createdAt: z.string(),
   outDir: z.string(),
@@ -53,6 +67,8 @@ export const DemoReportSchema = z.object({
   }),
   rounds: z.array(RoundSchema),
   baselines: BaselineSchema.optional(),
+  /** With --baselines: the last round's global model, local-only and centralised, one row each. */
+  comparison: z.array(ComparisonRowSchema).optional(),
   totalSeconds: z.number().nonnegative(),
   /** Where it ran: timings only compare on the same machine under similar load. */
   machine: z.object({ cpus: z.int().positive(), cpuModel: z.string(), loadAverageStart: z.number(), loadAverageEnd: z.number() }).optional(),

@@ -23,8 +23,8 @@ export interface ValidationResult {
   dice: RegionDice;
 }
 
-/** Cases to train on: a plain list (all training) or prepared train/validation stores. */
-export type TrainingInput = readonly TrainingCase[] | { train: CaseStore | readonly TrainingCase[]; validation?: CaseStore | readonly TrainingCase[] };
+/** Cases to train on: a plain list or a store (all training), or prepared train/validation stores. */
+export type TrainingInput = readonly TrainingCase[] | CaseStore | { train: CaseStore | readonly TrainingCase[]; validation?: CaseStore | readonly TrainingCase[] };
 
 export interface TrainLocalOptions {
   model: SegmentationModel;
@@ -102,8 +102,11 @@ export async function trainLocal(options: TrainLocalOptions): Promise<TrainResul
   const patch = options.patch ?? config.inputShape;
   const rng = new SeededRandom(options.seed ?? 0);
   const validationSeed = rng.seed();
-  const train = asStore(Array.isArray(options.data) ? (options.data as readonly TrainingCase[]) : (options.data as { train: CaseStore }).train);
-  const validation = asStore(Array.isArray(options.data) ? [] : (options.data as { validation?: CaseStore }).validation);
+  const data = options.data;
+  const split: { train: CaseStore | readonly TrainingCase[]; validation?: CaseStore | readonly TrainingCase[] } =
+    Array.isArray(data) || data instanceof CaseStore ? { train: data as CaseStore | readonly TrainingCase[] } : (data as { train: CaseStore });
+  const train = asStore(split.train);
+  const validation = asStore(split.validation);
   if (config.numClasses !== 4) throw new FedSegError(`training needs a 4-class model, config has ${config.numClasses}`, { field: 'numClasses' });
   if (train.size === 0) throw new FedSegError('no training cases', { field: 'data' });
   if (!Number.isInteger(epochs) || epochs < 1) throw new FedSegError(`epochs must be a positive integer, got ${epochs}`, { field: 'epochs' });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { averagePool, classIndex, createCaseTensor, downsampleCase, modePool, tensorIndex, upsampleClasses } from '../../core/preprocess/index.js';
+import { averagePool, classIndex, createCaseTensor, downsampleCase, modePool, tensorIndex, upsampleArgmax, upsampleClasses } from '../../core/preprocess/index.js';
 import type { PreprocessedCase } from '../../core/preprocess/index.js';
 
 test('average pooling averages each 2x2x2 block per channel', () => {
@@ -37,4 +37,13 @@ test('downsampling a case scales its affine about the first block centre and rej
   assert.deepEqual(small.classes?.shape, [2, 2, 2]);
   assert.deepEqual(small.affine, [[-2, 0, 0, -56.5], [0, -2, 0, 182.5], [0, 0, 2, 13.5], [0, 0, 0, 1]]);
   assert.throws(() => downsampleCase(item, 3), /factor 3 must be a positive integer dividing the shape 4x4x4/);
+});
+test('upsampleArgmax: factor 1 is the plain argmax, and a trilinear factor 2 follows the nearer source voxel', () => {
+  // Two voxels along k: class 1 wins on the first, class 2 on the second.
+  const probs = Float32Array.from([0.1, 0.8, 0.1, 0, 0.1, 0.1, 0.8, 0]);
+  assert.deepEqual([...upsampleArgmax(probs, [1, 1, 2], 4, 1).data], [1, 2]);
+  const up = upsampleArgmax(probs, [1, 1, 2], 4, 2);
+  assert.deepEqual(up.shape, [2, 2, 4]);
+  // Along k the outputs sit at source coordinates -0.25 (clamped), 0.25, 0.75, 1.25 (clamped).
+  for (let i = 0; i < 2; i++) for (let j = 0; j < 2; j++) assert.deepEqual([...up.data.subarray((i * 2 + j) * 4, (i * 2 + j) * 4 + 4)], [1, 1, 2, 2]);
 });

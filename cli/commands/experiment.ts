@@ -1,0 +1,84 @@
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { FedSegError } from '../../core/errors.js';
+import { StrategyConfigSchema, type StrategyConfig } from '../../core/federation/strategies/index.js';
+import { ARCHITECTURES, type Architecture } from '../../core/model/config.js';
+import { runExperiment } from '../../experiment/run-experiment.js';
+import { verdicts } from '../../experiment/report.js';
+import type { CliCommand } from '../command.js';
+import { intOption, numberOption } from '../options.js';
+
+const usage = `Usage: fedseg experiment [--out DIR] [--models unet,attention-unet] [--seeds 1,2,3] [--strategies fedavg,fedprox,fedadam]
+                         [--sites N] [--cases N] [--held-out N] [--rounds N] [--local-epochs N] [--downsample F]
+                         [--base-filters N] [--depth N] [--lr X] [--batch N] [--data-seed S] [--json]
+
+Does joining the federation pay off? On one split of synthetic hospitals that differ in scanner contrast,
+bias field, noise, slice thickness, tumour size and grade mix, and with the same per-site budget for every
+method, trains for each model and seed: a federation per strategy (learning curve per round), each hospital
+alone (local-only, scored at every hospital: the cross-site matrix) and centralised (pooled). All of it goes
+through the site trainer that \`fedseg site\` and the app run. Writes report.json (with a "comparison" array),
+report.html and RESULTS-federated.md under --out; report.json is updated after every model and seed.
+
+Defaults: --out ./experiment-output --models unet,attention-unet --seeds 1,2,3 --strategies fedavg,fedprox,fedadam
+--sites 5 --cases 6 --held-out 2 --rounds 4 --local-epochs 3 --downsample 4 --base-filters 8 --depth 3 --lr 0.001
+--batch 1 --data-seed 2020 (the same defaults as \`fedseg demo\`).`;
+
+const STRATEGY_DEFAULTS: Record<string, unknown> = { fedprox: { name: 'fedprox', mu: 0.01 }, fedadam: { name: 'fedadam', eta: 0.01 } };
+
+function list(text: string | undefined, fallback: string): string[] {
+  return (text ?? fallback).split(',').map((s) => s.trim()).filter(Boolean);
+}
+
+const command: CliCommand = {
+  summary: 'compares federated, local-only and centralised training over seeds and writes report.html / report.json',
+  usage,
+  async run(args) {
+    const { values, positionals } = parseArgs({
+      args, allowPositionals: true,
+      options: {
+        out: { type: 'string' }, models: { type: 'string' }, seeds: { type: 'string' }, strategies: { type: 'string' },
+        sites: { type: 'string' }, cases: { type: 'string' }, 'held-out': { type: 'string' }, rounds: { type: 'string' },
+        'local-epochs': { type: 'string' }, downsample: { type: 'string' }, 'base-filters': { type: 'string' }, depth: { type: 'string' },
+        lr: { type: 'string' }, batch: { type: 'string' }, 'data-seed': { type: 'string' }, json: { type: 'boolean' },
+      },
+    });
+    if (positionals.length > 0) throw new FedSegError(`unexpected argument "${positionals[0]}"`);
+    const models = list(values.models, 'unet,attention-unet').map((m) => {
+      if (!(ARCHITECTURES as readonly string[]).includes(m)) throw new FedSegError(`--models: unknown model "${m}" (${ARCHITECTURES.join(', ')})`, { field: 'models' });
+      return m as Architecture;
+    });
+    const seeds = list(values.seeds, '1,2,3').map((s) => {
+      if (!/^\d{1,9}$/.test(s)) throw new FedSegError(`--seeds: "${s}" is not a non-negative integer`, { field: 'seeds' });
+      return Number(s);
+    });
+    const strategies = list(values.strategies, 'fedavg,fedprox,fedadam').map((name): StrategyConfig => {
+      const parsed = StrategyConfigSchema.safeParse(STRATEGY_DEFAULTS[name] ?? { name });
+      if (!parsed.success) throw new FedSegError(`--strategies: unknown strategy "${name}"`, { field: 'strategies' });
+      return parsed.data;
+    });
+    const downsample = intOption(values, 'downsample', { min: 1, max: 16, fallback: 4 });
+    const depth = intOption(values, 'depth', { min: 2, max: 5, fallback: 3 });
+    if (128 % downsample !== 0 || (128 / downsample) % 2 ** (depth - 1) !== 0) {
+      throw new FedSegError(`--downsample ${downsample} must divide 128 and leave a window divisible by 2^(depth-1) = ${2 ** (depth - 1)}`, { field: 'downsample' });
+    }
+    const casesPerSite = intOption(values, 'cases', { min: 3, max: 200, fallback: 6 });
+    const heldOut = intOption(values, 'held-out', { min: 1, max: 100, fallback: 2 });
+    if (heldOut >= casesPerSite) throw new FedSegError(`--held-out must be fewer than --cases (${casesPerSite}), got "${heldOut}"`, { field: 'held-out' });
+    const say = (line: string) => (values.json ? process.stderr : process.stdout).write(`[experiment] ${line}\n`);
+    const { report, files } = await runExperiment({
+      outDir: resolve(values.out ?? './experiment-output'), models, seeds, strategies,
+      sites: intOption(values, 'sites', { min: 2, max: 16, fallback: 5 }), casesPerSite, heldOut,
+      rounds: intOption(values, 'rounds', { min: 1, max: 100, fallback: 4 }),
+      localEpochs: intOption(values, 'local-epochs', { min: 1, max: 100, fallback: 3 }), downsample,
+      baseFilters: intOption(values, 'base-filters', { min: 1, max: 64, fallback: 8 }), depth,
+      learningRate: numberOption(values, 'lr', { check: (n) => n > 0 && n <= 1, rule: 'in (0, 1]', fallback: 1e-3 }),
+      batchSize: intOption(values, 'batch', { min: 1, max: 16, fallback: 1 }),
+      dataSeed: intOption(values, 'data-seed', { min: 0, max: 2 ** 31 - 1, fallback: 2020 }), log: say,
+    });
+    if (values.json) process.stdout.write(`${JSON.stringify({ ok: true, files, comparison: report.comparison, verdicts: verdicts(report) }, null, 2)}\n`);
+    else process.stdout.write(`${verdicts(report).join('\n')}\n${files.join('\n')}\n`);
+    return 0;
+  },
+};
+
+export default command;
