@@ -15,6 +15,8 @@ export interface ForwardOptions {
   training?: boolean;
   /** Seed for this call's dropout masks (training only), so a training run is reproducible. */
   seed?: number;
+  /** Attention U-Net: receives each gate's coefficients [n, d, h, w, 1] (finest level last), for inspection. */
+  onAttention?: (level: number, alpha: T5) => void;
 }
 
 /**
@@ -74,13 +76,15 @@ export class SegmentationModel {
       let skip = skips[level];
       if (arch === 'attention-unet') {
         const a = `att${level}`;
-        skip = attentionGate(skip, h, {
+        const gate = attentionGate(skip, h, {
           theta: this.p(`${a}.theta.kernel`),
           phi: this.p(`${a}.phi.kernel`),
           phiBias: this.p(`${a}.phi.bias`),
           psi: this.p(`${a}.psi.kernel`),
           psiBias: this.p(`${a}.psi.bias`),
-        }).gated;
+        });
+        options.onAttention?.(level, gate.alpha);
+        skip = gate.gated;
       }
       const up = (upsampling === 'transpose' ? transposeUp : nearestUp)(h, this.p(`dec${level}.up.kernel`), this.p(`dec${level}.up.bias`));
       h = block(up, `dec${level}`, level, skip);
