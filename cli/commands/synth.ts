@@ -1,20 +1,24 @@
 import { parseArgs } from 'node:util';
 import { FedSegError } from '../../core/errors.js';
-import { writeSyntheticDataset, type SynthReport } from '../../core/synth/index.js';
+import { writeFileAtomic } from '../../core/fs/atomic-write.js';
+import { encodePng } from '../../core/report/index.js';
+import { siteMontage, writeSyntheticDataset, type SynthReport } from '../../core/synth/index.js';
 import { printResult, type CliCommand } from '../command.js';
 import { intOption, requiredOption } from '../options.js';
 
-const usage = `Usage: fedseg synth --out DIR [--sites N] [--cases N] [--seed S] [--json]
+const usage = `Usage: fedseg synth --out DIR [--sites N] [--cases N] [--seed S] [--montage FILE.png] [--json]
 
 Writes synthetic BraTS-like hospitals: DIR/site-<n>/BraTS20_Training_<NNN>/ with
 <id>_{flair,t1,t1ce,t2}.nii.gz (int16) and <id>_seg.nii.gz (uint8, labels 0/1/2/4),
 240 x 240 x 155 at 1 mm, plus each site's name_mapping.csv and survival_info.csv. Case numbers are unique across
-sites. Each site has its own scanner (gain, bias field, noise) and tumour size/location mix.
+sites. Each site has its own scanner (gain, contrast curve, bias field, noise, slice thickness) and
+patient mix (tumour size, location, share of lower-grade gliomas); core/synth/site-profiles.ts documents every knob.
 The same seed always gives byte-identical files.
   --out DIR     output folder (created if needed; existing cases of the same id are replaced)
   --sites N     number of hospitals (default 5)
   --cases N     cases per hospital (default 4)
-  --seed S      integer seed (default 1)`;
+  --seed S      integer seed (default 1)
+  --montage F   also writes a PNG with one row per site: FLAIR, T1, T1ce, T2, mask on FLAIR, coronal T2`;
 
 const command: CliCommand = {
   summary: 'writes deterministic synthetic BraTS-like hospitals (one folder per site)',
@@ -28,6 +32,7 @@ const command: CliCommand = {
         sites: { type: 'string' },
         cases: { type: 'string' },
         seed: { type: 'string' },
+        montage: { type: 'string' },
         json: { type: 'boolean', default: false },
       },
       strict: true,
@@ -42,6 +47,10 @@ const command: CliCommand = {
       seed: intOption(values, 'seed', { min: 0, fallback: 1 }),
       onCase: values.json ? undefined : (c) => process.stderr.write(`  site-${c.site}/${c.caseId}\n`),
     });
+    if (values.montage) {
+      const image = siteMontage(report.seed, report.sites.length);
+      await writeFileAtomic(values.montage, encodePng(image.rgb, image.width, image.height));
+    }
     const seconds = (performance.now() - started) / 1000;
     printResult(values.json, { ok: true, seconds, ...summarise(report) }, () => formatText(report, seconds));
     return 0;

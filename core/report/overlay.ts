@@ -67,6 +67,27 @@ export function axialSlice(volume: ArrayLike<number>, dims: readonly [number, nu
   return out;
 }
 
+/** Coronal slice j (rows k, columns i) of a volume in NIfTI order, as a panel-sized array (width nx, height nz). */
+export function coronalSlice(volume: ArrayLike<number>, dims: readonly [number, number, number], j: number): Float32Array {
+  const [nx, ny, nz] = dims;
+  const out = new Float32Array(nx * nz);
+  for (let k = 0; k < nz; k++) for (let i = 0; i < nx; i++) out[i + nx * k] = volume[i + nx * (j + ny * k)];
+  return out;
+}
+
+/** Images one below the other, left-aligned on white, `gap` pixels apart. */
+export function stackRows(images: RgbImage[], gap = 6): RgbImage {
+  const width = Math.max(...images.map((m) => m.width));
+  const height = images.reduce((h, m) => h + m.height, 0) + gap * (images.length - 1);
+  const rgb = new Uint8Array(width * height * 3).fill(255);
+  let top = 0;
+  for (const m of images) {
+    for (let y = 0; y < m.height; y++) rgb.set(m.rgb.subarray(y * m.width * 3, (y + 1) * m.width * 3), ((top + y) * width) * 3);
+    top += m.height + gap;
+  }
+  return { rgb, width, height };
+}
+
 /** The axial slice with the most voxels of `labels` set (ties: the lowest k); 0 when there are none. */
 export function largestTumourSlice(labels: ArrayLike<number>, dims: readonly [number, number, number]): number {
   const [nx, ny, nz] = dims;

@@ -10,3 +10,4 @@ export { BRATS_AFFINE, BRATS_DIMS, generateCase, type FieldOfView, type Generate
 export { deriveSeed, Prng } from './prng.js';
 export { MODALITIES, type Modality, siteProfile, type SiteProfile } from './site-profiles.js';
 export { nameMappingCsv, survivalInfoCsv, type SynthOptions, type SynthReport, type SynthSiteReport, trainingCaseId, writeCaseFolder, writeSyntheticDataset, type WrittenCase } from './write-dataset.js';
+export { siteMontage } from './montage.js';
