@@ -6,7 +6,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { createWriteStream, type WriteStream } from 'node:fs';
+import { createWriteStream, readFileSync, writeFileSync, type WriteStream } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -87,7 +87,7 @@ export async function runFederation(opts: FederationRunOptions): Promise<Federat
     const evals = evaluations.get(round);
     if (!done || reported.has(round) || !evals || !siteNames.every((s) => evals.has(s))) return;
     reported.add(round);
-    const entry = roundEntry(round, done, evals, heldOutCount);
+    const entry = { ...roundEntry(round, done, evals, heldOutCount), peakRssMiB: roundPeakMemory(server, children) };
     rounds.push(entry);
     opts.onRound(entry);
   };
@@ -183,6 +183,25 @@ function roundEntry(round: number, done: { sites: string[]; seconds: number }, e
     dice: { ET: mean(sites.map((s) => s.ET)), TC: mean(sites.map((s) => s.TC)), WT: mean(sites.map((s) => s.WT)) },
     hd95: { ET: mean(metrics.map((m) => m.hd95_ET)), TC: mean(metrics.map((m) => m.hd95_TC)), WT: mean(metrics.map((m) => m.hd95_WT)) },
   };
+}
+
+/**
+ * Peak resident memory of the server and of the largest site since the last call (Linux: VmHWM,
+ * then reset through clear_refs so the next round starts from the current size); undefined elsewhere.
+ */
+function roundPeakMemory(server: ChildProcess, sites: readonly ChildProcess[]): RoundEntry['peakRssMiB'] {
+  const peak = (child: ChildProcess): number | null => {
+    try {
+      const kib = Number(/^VmHWM:\s+(\d+) kB/m.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1]);
+      writeFileSync(`/proc/${child.pid}/clear_refs`, '5');
+      return Number.isFinite(kib) ? kib / 1024 : null;
+    } catch {
+      return null;
+    }
+  };
+  const serverPeak = peak(server);
+  const sitePeaks = sites.map(peak).filter((v): v is number => v !== null);
+  return serverPeak === null || sitePeaks.length === 0 ? undefined : { server: serverPeak, largestSite: Math.max(...sitePeaks) };
 }
 
 function exited(child: ChildProcess): Promise<void> {

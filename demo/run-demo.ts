@@ -38,7 +38,7 @@ export async function runDemo(options: DemoOptions, log: (line: string) => void,
     arch: options.model, baseFilters: options.baseFilters, depth: options.depth, downsample: factor, inputShape: [window, window, window],
   });
   const { sites } = await ensureDemoData({
-    dataDir: join(options.outDir, 'data'), sites: options.sites, casesPerSite: options.casesPerSite, heldOutPerSite: options.heldOut, seed: options.seed,
+    dataDir: options.dataDir, sites: options.sites, casesPerSite: options.casesPerSite, heldOutPerSite: options.heldOut, seed: options.seed,
   }, log);
   const backend = await initBackend();
   const reducedSize = `Reduced size for a ${options.sites}-site federation on a CPU-only machine: the model's downsample option has every site `
@@ -60,7 +60,9 @@ export async function runDemo(options: DemoOptions, log: (line: string) => void,
       // Sites evaluate and train on a CPU shared by every process here: be patient before calling one dead.
       heartbeatS: 60,
     },
-    worker: {},
+    // At full resolution one site's training step needs GBs: the five site processes on this one
+    // machine take turns (each real hospital has its own machine).
+    worker: options.downsample === 1 ? { machineLock: join(options.outDir, 'machine.lock') } : {},
     log,
     onRound: (entry) => {
       rounds.push(entry);

@@ -6,6 +6,8 @@ export const SiteWorkerConfigSchema = z.object({
   site: z.string().min(1),
   trainDir: z.string().min(1),
   heldOutDir: z.string().min(1),
+  /** When set, the site trains and evaluates only while holding this machine-wide lock file (demo/machine-lock.ts). */
+  machineLock: z.string().min(1).optional(),
   backend: z.enum(['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu']).default('auto'),
 });
 export type SiteWorkerConfig = z.input<typeof SiteWorkerConfigSchema>;

@@ -6,8 +6,9 @@
  */
 import { errorMessage } from '../core/errors.js';
 import { initBackend } from '../core/tf/backend.js';
-import { SiteRuntime } from '../site/runtime.js';
+import { SiteRuntime, type LocalTrainer } from '../site/runtime.js';
 import { createDataDirTrainer } from '../site/trainer.js';
+import { withMachineLock } from './machine-lock.js';
 import { SiteWorkerConfigSchema } from './site-worker-config.js';
 
 const print = (event: object) => process.stdout.write(`${JSON.stringify({ at: new Date().toISOString(), ...event })}\n`);
@@ -18,7 +19,11 @@ async function main(): Promise<number> {
   if (!token) throw new Error('FEDSEG_SITE_TOKEN is not set');
   const backend = await initBackend(config.backend);
   print({ type: 'backend', detail: backend.detail });
-  const trainer = createDataDirTrainer({ trainDirs: [config.trainDir], validationDirs: [config.heldOutDir], backend: config.backend });
+  const siteTrainer = createDataDirTrainer({ trainDirs: [config.trainDir], validationDirs: [config.heldOutDir], backend: config.backend });
+  const lock = config.machineLock;
+  const trainer: LocalTrainer = lock
+    ? { ...siteTrainer, train: (args) => withMachineLock(lock, () => siteTrainer.train(args)), evaluate: (args) => withMachineLock(lock, () => siteTrainer.evaluate(args)) }
+    : siteTrainer;
   const counts = await trainer.caseCounts();
   print({ type: 'data-loaded', site: config.site, ...counts });
   const runtime = new SiteRuntime({

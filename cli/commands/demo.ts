@@ -1,14 +1,15 @@
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { FedSegError } from '../../core/errors.js';
 import { formatBaselineTable } from '../../core/report/index.js';
-import { parseDemoOptions } from '../../demo/options.js';
+import { parseDemoOptions, type DemoOptions } from '../../demo/options.js';
 import { runDemo } from '../../demo/run-demo.js';
 import type { CliCommand } from '../command.js';
 import { intOption, numberOption } from '../options.js';
 
 const usage = `Usage: fedseg demo [--out DIR] [--sites N] [--rounds N] [--model unet|attention-unet] [--baselines] [--json]
                    [--cases N] [--held-out N] [--local-epochs N] [--downsample F] [--base-filters N] [--depth N]
-                   [--lr X] [--batch N] [--seed S]
+                   [--lr X] [--batch N] [--seed S] [--preset seed]
 
 Runs a whole federation on this machine: generates synthetic BraTS-like data for N hospitals under
 DIR/data (reused on later runs), splits each site's cases into training and held-out, starts the
@@ -21,7 +22,12 @@ budget and adds them to the report.
 
 Defaults: --out ./demo-output --sites 5 --rounds 4 --model unet --cases 6 (mean per site; each hospital has its
 profile's share) --held-out 2 --local-epochs 3 --downsample 4 (the model sees the 128^3 crop as 32^3 voxels of 4 mm)
---base-filters 8 --depth 3 --lr 0.001 --batch 1 --seed 2020.`;
+--base-filters 8 --depth 3 --lr 0.001 --batch 1 --seed 2020.
+
+--preset seed runs the original project's configuration: the full 128^3 crop (--downsample 1), U-Net filters
+16..256 (depth 5) with dropout, Dice + focal loss, Adam 1e-4, batch 2, 2 rounds of 1 local epoch, --cases 4;
+without --model it runs the U-Net and then the Attention U-Net (DIR/unet, DIR/attention-unet, one DIR/data).
+At full resolution the site processes on this one machine take turns to train and evaluate.`;
 
 const command: CliCommand = {
   summary: 'runs a five-hospital federation on this machine and writes report.html / report.json',
@@ -34,7 +40,7 @@ const command: CliCommand = {
         out: { type: 'string' }, sites: { type: 'string' }, rounds: { type: 'string' }, model: { type: 'string' },
         baselines: { type: 'boolean' }, json: { type: 'boolean' }, cases: { type: 'string' }, 'held-out': { type: 'string' },
         'local-epochs': { type: 'string' }, downsample: { type: 'string' }, 'base-filters': { type: 'string' }, depth: { type: 'string' },
-        seed: { type: 'string' }, lr: { type: 'string' }, batch: { type: 'string' },
+        seed: { type: 'string' }, lr: { type: 'string' }, batch: { type: 'string' }, preset: { type: 'string' },
       },
     });
     if (positionals.length > 0) throw new FedSegError(`unexpected argument "${positionals[0]}"`);
@@ -45,33 +51,42 @@ const command: CliCommand = {
       heldOut: intOption(values, 'held-out'), localEpochs: intOption(values, 'local-epochs'),
       downsample: intOption(values, 'downsample'), baseFilters: intOption(values, 'base-filters'),
       depth: intOption(values, 'depth'), seed: intOption(values, 'seed'), batchSize: intOption(values, 'batch'),
-      learningRate: numberOption(values, 'lr'),
+      learningRate: numberOption(values, 'lr'), preset: values.preset,
     });
-    // Progress goes to stderr with --json so stdout stays one JSON document.
-    const say = (line: string) => (options.json ? process.stderr : process.stdout).write(`${line}\n`);
-    let printedRows = 0;
-    const { report, reportJson, reportHtml } = await runDemo(options, (line) => say(`[demo] ${line}`), (_entry, table) => {
-      const lines = table.split('\n');
-      // Header and rule once, then each new row as its round's evaluations arrive.
-      if (printedRows === 0) say(`\n${lines.slice(0, 2).join('\n')}`);
-      for (const line of lines.slice(2 + printedRows)) say(line);
-      printedRows = lines.length - 2;
-    });
-    if (options.json) {
-      process.stdout.write(`${JSON.stringify({ ok: true, reportJson, reportHtml, report }, null, 2)}\n`);
+    if (options.preset === 'seed' && values.model === undefined) {
+      // The original project compares both models: one run each, on the same synthetic hospitals.
+      for (const model of ['unet', 'attention-unet'] as const) await runOne({ ...options, model, outDir: join(options.outDir, model) });
     } else {
-      const last = report.rounds.at(-1);
-      if (report.baselines && last) say(`\n${formatBaselineTable(last.dice, report.baselines)}`);
-      const first = report.rounds[0]?.dice.WT;
-      const load = report.machine ? ` on ${report.machine.cpus} cores (1-min load average ${report.machine.loadAverageStart.toFixed(1)} -> ${report.machine.loadAverageEnd.toFixed(1)})` : '';
-      say(`\nWT Dice round 1 -> ${last?.round ?? '-'}: ${fmt(first)} -> ${fmt(last?.dice.WT)}; ${report.totalSeconds.toFixed(0)} s in total${load}`);
-      say(`report: ${reportHtml}\n        ${reportJson}`);
+      await runOne(options);
     }
     return 0;
   },
 };
 
 export default command;
+
+async function runOne(options: DemoOptions): Promise<void> {
+  // Progress goes to stderr with --json so stdout stays one JSON document.
+  const say = (line: string) => (options.json ? process.stderr : process.stdout).write(`${line}\n`);
+  let printedRows = 0;
+  const { report, reportJson, reportHtml } = await runDemo(options, (line) => say(`[demo] ${line}`), (_entry, table) => {
+    const lines = table.split('\n');
+    // Header and rule once, then each new row as its round's evaluations arrive.
+    if (printedRows === 0) say(`\n${lines.slice(0, 2).join('\n')}`);
+    for (const line of lines.slice(2 + printedRows)) say(line);
+    printedRows = lines.length - 2;
+  });
+  if (options.json) {
+    process.stdout.write(`${JSON.stringify({ ok: true, reportJson, reportHtml, report }, null, 2)}\n`);
+  } else {
+    const last = report.rounds.at(-1);
+    if (report.baselines && last) say(`\n${formatBaselineTable(last.dice, report.baselines)}`);
+    const first = report.rounds[0]?.dice.WT;
+    const load = report.machine ? ` on ${report.machine.cpus} cores (1-min load average ${report.machine.loadAverageStart.toFixed(1)} -> ${report.machine.loadAverageEnd.toFixed(1)})` : '';
+    say(`\nWT Dice round 1 -> ${last?.round ?? '-'}: ${fmt(first)} -> ${fmt(last?.dice.WT)}; ${report.totalSeconds.toFixed(0)} s in total${load}`);
+    say(`report: ${reportHtml}\n        ${reportJson}`);
+  }
+}
 
 function fmt(value: number | null | undefined): string {
   return value === null || value === undefined ? '-' : value.toFixed(3);

@@ -19,6 +19,8 @@ export const RoundSchema = z.object({
   /** Global model's HD95 in mm per region, mean over sites (each the mean over its held-out cases). */
   hd95: RegionDiceSchema.optional(),
   seconds: z.number().nonnegative(),
+  /** Peak resident memory during the round (training and evaluation), MiB; Linux only. */
+  peakRssMiB: z.object({ server: z.number().nonnegative(), largestSite: z.number().nonnegative() }).optional(),
 });
 export type RoundEntry = z.infer<typeof RoundSchema>;
 

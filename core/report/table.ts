@@ -2,10 +2,11 @@
 import type { BaselineResults, RegionDice, RoundEntry } from './schema.js';
 
 export function formatRoundTable(rounds: RoundEntry[], totalSites: number): string {
-  const header = ['round', 'sites returned', 'ET Dice', 'TC Dice', 'WT Dice', 'round time'];
+  const header = ['round', 'sites returned', 'ET Dice', 'TC Dice', 'WT Dice', 'round time', 'peak RSS server / largest site'];
   const rows = rounds.map((r) => [
     String(r.round), `${r.sitesReturned.length} of ${totalSites}`,
     dice(r.dice.ET), dice(r.dice.TC), dice(r.dice.WT), `${r.seconds.toFixed(1)} s`,
+    r.peakRssMiB ? `${r.peakRssMiB.server.toFixed(0)} / ${r.peakRssMiB.largestSite.toFixed(0)} MiB` : '-',
   ]);
   return alignTable(header, rows);
 }

@@ -92,9 +92,9 @@ test('slice helpers pick the slice with most tumour and extract it', () => {
 test('formatRoundTable lists every round with sites returned and Dice', () => {
   const table = formatRoundTable(fakeReport(false).rounds, 3);
   const lines = table.split('\n');
-  assert.match(lines[0], /^round +sites returned +ET Dice +TC Dice +WT Dice +round time$/);
+  assert.match(lines[0], /^round +sites returned +ET Dice +TC Dice +WT Dice +round time +peak RSS server \/ largest site$/);
   assert.equal(lines.length, 5);
-  assert.match(lines[3], /^2 +2 of 3 +0\.200 +0\.300 +0\.400 +12\.0 s$/);
+  assert.match(lines[3], /^2 +2 of 3 +0\.200 +0\.300 +0\.400 +12\.0 s +-$/, 'no memory figure where none was measured');
 });
 
 test('report.html is self-contained: inline SVG charts, embedded PNG, escaped names, baselines when present', () => {
