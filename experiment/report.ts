@@ -25,6 +25,7 @@ export interface ExperimentReport {
     sites: Array<{ name: string; train: number; heldOut: number }>;
     rounds: number; localEpochs: number; downsample: number; window: number; baseFilters: number; depth: number;
     learningRate: number; batchSize: number; models: Architecture[]; seeds: number[]; strategies: string[]; dataSeed: number;
+    evaluateEvery: number;
   };
   comparison: ComparisonRow[];
   runs: ExperimentRun[];
@@ -110,9 +111,9 @@ function seedTable(report: ExperimentReport): string {
   const runs = report.settings.models.map((model) => report.runs.find((r) => r.model === model && r.seed === seed && r.method === 'federated' && r.strategy === 'fedavg'));
   const rows: string[][] = [];
   for (const site of report.settings.sites.map((s) => s.name)) {
-    for (let round = 1; round <= report.settings.rounds; round++) {
+    for (const round of curveRounds(report)) {
       rows.push([site, String(round), ...runs.flatMap((run) => {
-        const s = run?.curve?.[round - 1]?.perSite[site];
+        const s = run && curveAt(run, round)?.perSite[site];
         return s ? [s.dice.WT, s.dice.TC, s.dice.ET].map((v) => v.toFixed(3)) : ['-', '-', '-'];
       })]);
     }
@@ -120,16 +121,27 @@ function seedTable(report: ExperimentReport): string {
   return alignTable(['hospital', 'round', ...report.settings.models.flatMap((m) => [`${m} WT`, `${m} TC`, `${m} ET`])], rows);
 }
 
+/** Rounds at which the global model was scored (every evaluateEvery rounds and the last). */
+function curveRounds(report: ExperimentReport): number[] {
+  const { rounds, evaluateEvery } = report.settings;
+  return Array.from({ length: rounds }, (_, n) => n + 1).filter((r) => r % evaluateEvery === 0 || r === rounds);
+}
+
+function curveAt(run: ExperimentRun, round: number): RoundScores | undefined {
+  return run.curve?.find((c) => c.round === round);
+}
+
 function curveTable(report: ExperimentReport): string {
+  const points = curveRounds(report);
   const rows: string[][] = [];
   for (const model of report.settings.models) {
     for (const strategy of report.settings.strategies) {
       const runs = report.runs.filter((r) => r.model === model && r.method === 'federated' && r.strategy === strategy && r.curve);
       if (runs.length === 0) continue;
-      rows.push([model, strategy, ...Array.from({ length: report.settings.rounds }, (_, n) => pm(meanSd(runs.map((r) => meanOver(r.curve![n].perSite).dice.WT)), 3))]);
+      rows.push([model, strategy, ...points.map((round) => pm(meanSd(runs.map((r) => meanOver(curveAt(r, round)!.perSite).dice.WT)), 3))]);
     }
   }
-  return alignTable(['model', 'strategy', ...Array.from({ length: report.settings.rounds }, (_, n) => `round ${n + 1} WT`)], rows);
+  return alignTable(['model', 'strategy', ...points.map((round) => `round ${round} WT`)], rows);
 }
 
 function settingsText(report: ExperimentReport): string {
@@ -160,16 +172,17 @@ export function renderExperimentMarkdown(report: ExperimentReport): string {
 const COLOURS = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e'];
 
 export function renderExperimentHtml(report: ExperimentReport): string {
+  const points = curveRounds(report);
   const charts = report.settings.models.map((model) => {
     const series: Series[] = report.settings.strategies.map((strategy, n) => {
       const runs = report.runs.filter((r) => r.model === model && r.method === 'federated' && r.strategy === strategy && r.curve);
-      return { name: strategy, colour: COLOURS[n % COLOURS.length], values: Array.from({ length: report.settings.rounds }, (_, k) => (runs.length ? meanSd(runs.map((r) => meanOver(r.curve![k].perSite).dice.WT)).mean : null)) };
+      return { name: strategy, colour: COLOURS[n % COLOURS.length], values: points.map((round) => (runs.length ? meanSd(runs.map((r) => meanOver(curveAt(r, round)!.perSite).dice.WT)).mean : null)) };
     });
     for (const [n, method] of (['local-only', 'centralised'] as const).entries()) {
       const runs = report.runs.filter((r) => r.model === model && r.method === method);
-      if (runs.length) series.push({ name: method, colour: COLOURS[(3 + n) % COLOURS.length], dashed: true, values: Array(report.settings.rounds).fill(meanSd(runs.map((r) => meanOver(r.perSite).dice.WT)).mean) });
+      if (runs.length) series.push({ name: method, colour: COLOURS[(3 + n) % COLOURS.length], dashed: true, values: Array(points.length).fill(meanSd(runs.map((r) => meanOver(r.perSite).dice.WT)).mean) });
     }
-    return lineChart(`${model}: mean held-out WT Dice`, Array.from({ length: report.settings.rounds }, (_, k) => `r${k + 1}`), series);
+    return lineChart(`${model}: mean held-out WT Dice`, points.map((round) => `r${round}`), series);
   });
   const pre = (t: string) => `<pre>${escapeXml(t)}</pre>`;
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>FedSeg experiment</title>

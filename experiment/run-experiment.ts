@@ -37,6 +37,8 @@ export interface ExperimentOptions {
   seeds: number[];
   strategies: StrategyConfig[];
   dataSeed: number;
+  /** Learning-curve points every this many rounds (and the last round). */
+  evaluateEvery: number;
   log: (line: string) => void;
 }
 
@@ -57,6 +59,7 @@ export async function runExperiment(o: ExperimentOptions): Promise<{ report: Exp
       sites: data.map((s) => ({ name: s.name, train: s.train.length, heldOut: s.heldOut.length })),
       rounds: o.rounds, localEpochs: o.localEpochs, downsample: o.downsample, window, baseFilters: o.baseFilters, depth: o.depth,
       learningRate: o.learningRate, batchSize: o.batchSize, models: o.models, seeds: o.seeds, strategies: o.strategies.map((s) => s.name), dataSeed: o.dataSeed,
+      evaluateEvery: o.evaluateEvery,
     },
     comparison: [], runs: [], crossSite: [], seconds: 0,
   };
@@ -82,7 +85,7 @@ export async function runExperiment(o: ExperimentOptions): Promise<{ report: Exp
       };
       for (const strategyConfig of o.strategies) {
         const t0 = Date.now();
-        const { curve } = await simulateFederation({ sites, config, strategy: createStrategy(strategyConfig), initial, rounds: o.rounds, local: budget, seed, log: o.log });
+        const { curve } = await simulateFederation({ sites, config, strategy: createStrategy(strategyConfig), initial, rounds: o.rounds, local: budget, seed, evaluateEvery: o.evaluateEvery, log: o.log });
         record({ method: 'federated', strategy: strategyConfig.name, model, seed, perSite: curve[curve.length - 1].perSite, curve, seconds: (Date.now() - t0) / 1000 });
       }
       const baseline = { sites, config, initial, budget: { ...budget, epochs: o.rounds * o.localEpochs }, seed };

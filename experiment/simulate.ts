@@ -30,6 +30,8 @@ export interface SimulationOptions {
   rounds: number;
   local: LocalBudget;
   seed: number;
+  /** Score the global model at every site after every this many rounds (and always after the last). */
+  evaluateEvery?: number;
   log: (line: string) => void;
 }
 
@@ -40,7 +42,7 @@ export interface RoundScores {
 
 const never = new AbortController().signal;
 
-/** Runs `rounds` rounds and evaluates every round's global model at every site (the learning curve). */
+/** Runs `rounds` rounds and scores the global model at every site as it goes (the learning curve). */
 export async function simulateFederation(o: SimulationOptions): Promise<{ global: TensorList; curve: RoundScores[] }> {
   let global = o.initial;
   const curve: RoundScores[] = [];
@@ -55,8 +57,10 @@ export async function simulateFederation(o: SimulationOptions): Promise<{ global
       updates.push({ site: site.name, numCases: result.numCases, weights: result.weights });
     }
     global = o.strategy.aggregate(round, updates, global);
-    curve.push({ round, perSite: await evaluateAtSites(o.sites, o.config, global) });
-    o.log(`  ${o.strategy.name} round ${round}/${o.rounds}: mean WT Dice ${meanOver(curve[curve.length - 1].perSite).dice.WT.toFixed(3)}`);
+    if (round % (o.evaluateEvery ?? 1) === 0 || round === o.rounds) {
+      curve.push({ round, perSite: await evaluateAtSites(o.sites, o.config, global) });
+      o.log(`  ${o.strategy.name} round ${round}/${o.rounds}: mean WT Dice ${meanOver(curve[curve.length - 1].perSite).dice.WT.toFixed(3)}`);
+    }
   }
   return { global, curve };
 }

@@ -10,7 +10,7 @@ import { intOption, numberOption } from '../options.js';
 
 const usage = `Usage: fedseg experiment [--out DIR] [--models unet,attention-unet] [--seeds 1,2,3] [--strategies fedavg,fedprox,fedadam]
                          [--sites N] [--cases N] [--held-out N] [--rounds N] [--local-epochs N] [--downsample F]
-                         [--base-filters N] [--depth N] [--lr X] [--batch N] [--data-seed S] [--json]
+                         [--base-filters N] [--depth N] [--lr X] [--batch N] [--data-seed S] [--eval-every K] [--json]
 
 Does joining the federation pay off? On one split of synthetic hospitals that differ in scanner contrast,
 bias field, noise, slice thickness, tumour size and grade mix, and with the same per-site budget for every
@@ -23,7 +23,7 @@ Defaults: --out ./experiment-output --models unet,attention-unet --seeds 1,2,3 -
 --sites 5 --cases 6 --held-out 2 --rounds 4 --local-epochs 3 --downsample 4 --base-filters 8 --depth 3 --lr 0.001
 --batch 1 --data-seed 2020 (the same defaults as \`fedseg demo\`).`;
 
-const STRATEGY_DEFAULTS: Record<string, unknown> = { fedprox: { name: 'fedprox', mu: 0.01 }, fedadam: { name: 'fedadam', eta: 0.01 } };
+const STRATEGY_DEFAULTS: Record<string, unknown> = { fedprox: { name: 'fedprox', mu: 0.01 }, fedadam: { name: 'fedadam', eta: 0.01 }, fedavgm: { name: 'fedavgm', eta: 1, beta: 0.7 } };
 
 function list(text: string | undefined, fallback: string): string[] {
   return (text ?? fallback).split(',').map((s) => s.trim()).filter(Boolean);
@@ -39,7 +39,7 @@ const command: CliCommand = {
         out: { type: 'string' }, models: { type: 'string' }, seeds: { type: 'string' }, strategies: { type: 'string' },
         sites: { type: 'string' }, cases: { type: 'string' }, 'held-out': { type: 'string' }, rounds: { type: 'string' },
         'local-epochs': { type: 'string' }, downsample: { type: 'string' }, 'base-filters': { type: 'string' }, depth: { type: 'string' },
-        lr: { type: 'string' }, batch: { type: 'string' }, 'data-seed': { type: 'string' }, json: { type: 'boolean' },
+        lr: { type: 'string' }, batch: { type: 'string' }, 'data-seed': { type: 'string' }, 'eval-every': { type: 'string' }, json: { type: 'boolean' },
       },
     });
     if (positionals.length > 0) throw new FedSegError(`unexpected argument "${positionals[0]}"`);
@@ -73,7 +73,8 @@ const command: CliCommand = {
       baseFilters: intOption(values, 'base-filters', { min: 1, max: 64, fallback: 8 }), depth,
       learningRate: numberOption(values, 'lr', { check: (n) => n > 0 && n <= 1, rule: 'in (0, 1]', fallback: 1e-3 }),
       batchSize: intOption(values, 'batch', { min: 1, max: 16, fallback: 1 }),
-      dataSeed: intOption(values, 'data-seed', { min: 0, max: 2 ** 31 - 1, fallback: 2020 }), log: say,
+      dataSeed: intOption(values, 'data-seed', { min: 0, max: 2 ** 31 - 1, fallback: 2020 }),
+      evaluateEvery: intOption(values, 'eval-every', { min: 1, max: 100, fallback: 1 }), log: say,
     });
     if (values.json) process.stdout.write(`${JSON.stringify({ ok: true, files, comparison: report.comparison, verdicts: verdicts(report) }, null, 2)}\n`);
     else process.stdout.write(`${verdicts(report).join('\n')}\n${files.join('\n')}\n`);

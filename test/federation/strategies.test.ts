@@ -56,3 +56,17 @@ test('FedAdam steps toward the average and its state round-trips', () => {
   const yogi = createStrategy(StrategyConfigSchema.parse({ name: 'fedyogi' }));
   assert.ok(yogi.aggregate(1, updates, global)[0].data[0] > 0);
 });
+
+test('FedAvgM: velocity v = beta v + (average - global), global moves by eta v; the velocity survives a checkpoint', () => {
+  const strategy = createStrategy(StrategyConfigSchema.parse({ name: 'fedavgm', eta: 1, beta: 0.5 }));
+  const zero: TensorList = like;
+  // Round 1: the average is +1 everywhere -> v = 1, global = 1.
+  const first = strategy.aggregate(1, [upd('a', 1, [1, 1, 1, 1], 1)], zero);
+  assert.deepEqual([...first[0].data], [1, 1, 1, 1]);
+  // Round 2: the average moves +1 again -> v = 0.5 * 1 + 1 = 1.5, global = 2.5.
+  const restored = createStrategy(StrategyConfigSchema.parse({ name: 'fedavgm', eta: 1, beta: 0.5 }));
+  restored.importState(strategy.exportState()!);
+  const second = restored.aggregate(2, [upd('a', 1, [2, 2, 2, 2], 2)], first);
+  assert.deepEqual([...second[0].data], [2.5, 2.5, 2.5, 2.5]);
+  assert.equal(restored.configureRound(2, ['a'], { ...base, mu: 0.3 }).get('a')?.mu, 0, 'no proximal term');
+});

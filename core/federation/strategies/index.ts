@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { FedAvg, FedProx } from './fedavg.js';
+import { FedAvgM } from './fedavgm.js';
 import { FedOpt } from './fedopt.js';
 import { CoordinateMedian, TrimmedMean } from './robust.js';
 import type { Strategy } from './types.js';
@@ -8,6 +9,7 @@ export type { ClientUpdate, Strategy } from './types.js';
 export { FedAvg, FedProx, WeightedAverage, federatedAverage } from './fedavg.js';
 export { CoordinateMedian, TrimmedMean, coordinateMedian, trimmedMean } from './robust.js';
 export { FedOpt } from './fedopt.js';
+export { FedAvgM } from './fedavgm.js';
 
 const fedOptParams = {
   eta: z.number().positive().default(0.01),
@@ -20,6 +22,7 @@ const fedOptParams = {
 export const StrategyConfigSchema = z.discriminatedUnion('name', [
   z.object({ name: z.literal('fedavg') }).strict(),
   z.object({ name: z.literal('fedprox'), mu: z.number().nonnegative().default(0.01) }).strict(),
+  z.object({ name: z.literal('fedavgm'), eta: z.number().positive().default(1), beta: z.number().min(0).lt(1).default(0.7) }).strict(),
   z.object({ name: z.literal('median') }).strict(),
   z.object({ name: z.literal('trimmed-mean'), beta: z.number().min(0).lt(0.5).default(0.2) }).strict(),
   z.object({ name: z.literal('fedadam'), ...fedOptParams }).strict(),
@@ -31,6 +34,7 @@ export function createStrategy(config: StrategyConfig): Strategy {
   switch (config.name) {
     case 'fedavg': return new FedAvg();
     case 'fedprox': return new FedProx(config.mu);
+    case 'fedavgm': return new FedAvgM({ eta: config.eta, beta: config.beta });
     case 'median': return new CoordinateMedian();
     case 'trimmed-mean': return new TrimmedMean(config.beta);
     case 'fedadam':

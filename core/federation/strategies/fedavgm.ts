@@ -1,0 +1,56 @@
+import { FedSegError } from '../../errors.js';
+import type { RoundInstructions } from '../protocol.js';
+import type { TensorList } from '../tensors.js';
+import { manifestMismatch, withData } from '../tensors.js';
+import { federatedAverage } from './fedavg.js';
+import { sameForAll, type ClientUpdate, type Strategy } from './types.js';
+
+/**
+ * FedAvgM (Hsu et al. 2019, "Measuring the effects of non-identical data distribution"): server
+ * momentum on the FedAvg pseudo-gradient. With delta = average - global, the server keeps
+ * v <- beta v + delta and moves global <- global + eta v. Consecutive rounds that agree add up,
+ * which helps when sites differ and each round's average moves only a little. v is checkpointed.
+ */
+export class FedAvgM implements Strategy {
+  readonly name = 'fedavgm';
+  private velocity: Float32Array[] | null = null;
+  private like: TensorList | null = null;
+
+  constructor(private readonly p: { eta: number; beta: number }) {
+    if (!(p.eta > 0) || !Number.isFinite(p.eta)) throw new FedSegError(`fedavgm eta must be positive, got ${p.eta}`, { field: 'strategy.eta' });
+    if (!(p.beta >= 0 && p.beta < 1)) throw new FedSegError(`fedavgm beta must be in [0, 1), got ${p.beta}`, { field: 'strategy.beta' });
+  }
+
+  configureRound(_round: number, sites: readonly string[], base: RoundInstructions): Map<string, RoundInstructions> {
+    return sameForAll(sites, { ...base, mu: 0 });
+  }
+
+  aggregate(_round: number, updates: readonly ClientUpdate[], global: TensorList): TensorList {
+    const avg = federatedAverage(updates, global);
+    if (this.like && manifestMismatch(this.like, global)) throw new FedSegError('fedavgm state does not match the global model', { field: 'strategyState' });
+    this.like ??= global;
+    this.velocity ??= global.map((t) => new Float32Array(t.data.length));
+    const { eta, beta } = this.p;
+    return withData(global, global.map((t, k) => {
+      const x = t.data;
+      const a = avg[k].data;
+      const v = this.velocity![k];
+      const out = new Float32Array(x.length);
+      for (let i = 0; i < x.length; i++) {
+        v[i] = beta * v[i] + (a[i] - x[i]);
+        out[i] = x[i] + eta * v[i];
+      }
+      return out;
+    }));
+  }
+
+  exportState(): TensorList[] | null {
+    return this.velocity && this.like ? [withData(this.like, this.velocity)] : null;
+  }
+
+  importState(state: TensorList[]): void {
+    if (state.length !== 1) throw new FedSegError(`fedavgm state must hold the velocity only, got ${state.length} parts`, { field: 'strategyState' });
+    this.like = state[0];
+    this.velocity = state[0].map((t) => new Float32Array(t.data));
+  }
+}
