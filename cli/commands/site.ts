@@ -53,7 +53,10 @@ const command: CliCommand = {
       url: server, token, trainer, ca: values.ca ? readCa(values.ca) : undefined,
       approve: autoApprove ? () => true : askOnTerminal,
     });
-    site.on('event', (e) => process.stdout.write(`${json ? JSON.stringify(e) : describe(e)}\n`));
+    site.on('event', (e) => {
+      if (!json && e.type === 'waiting' && e.message === null) return; // the next event says what happens instead
+      process.stdout.write(`${json ? JSON.stringify(e) : describe(e)}\n`);
+    });
     process.once('SIGINT', () => site.stop());
     process.once('SIGTERM', () => site.stop());
     await site.start();
@@ -103,6 +106,7 @@ function describe(e: SiteEvent): string {
     case 'global-metrics': return `round ${e.round} global model on ${e.numCases} local validation case(s): ${Object.entries(e.metrics).map(([k, v]) => `${k} ${v.toFixed(3)}`).join(', ')}`;
     case 'finished': return `federation finished after ${e.rounds} round(s)`;
     case 'error': return `error: ${e.message}`;
+    case 'waiting': return `server: ${e.message ?? 'no longer waiting'}`;
   }
 }
 
