@@ -4,6 +4,7 @@
  * (`--epochs must be a positive integer, got "x"`) and whose `where.field` is the option's name
  * without dashes.
  */
+import { readFileSync } from 'node:fs';
 import { FedSegError } from '../core/errors.js';
 
 /** Names of the options in `V` that parseArgs types as a single string. */
@@ -79,6 +80,44 @@ export function requiredOption<V, K extends keyof V & string>(values: V, name: K
     throw new FedSegError(`${flag} is required${hint.note ? ` (${hint.note})` : ''}`, { field: name });
   }
   return value as NonNullable<V[K]>;
+}
+
+export interface SecretSources {
+  /** Value of the --NAME option (visible in the process list: fine for tests, not for production). */
+  value?: string;
+  /** Value of the --NAME-file option: a file holding the secret on its first line. */
+  file?: string;
+  /** Environment variable consulted when neither option is given. */
+  env: string;
+}
+
+/**
+ * A token from `--NAME T`, `--NAME-file FILE` or `$ENV` (first given wins, in that order); undefined when
+ * none is. Whitespace around the token (the newline an editor or `echo` adds) is dropped. Errors name
+ * the file or the option at fault.
+ */
+export function secretOption(name: string, sources: SecretSources): string | undefined {
+  if (sources.value !== undefined && sources.file !== undefined) {
+    throw new FedSegError(`give --${name} or --${name}-file, not both`, { field: name });
+  }
+  if (sources.value !== undefined) {
+    const token = sources.value.trim();
+    if (token === '') throw new FedSegError(`--${name} is empty`, { field: name });
+    return token;
+  }
+  if (sources.file !== undefined) {
+    let text: string;
+    try {
+      text = readFileSync(sources.file, 'utf8');
+    } catch (err) {
+      throw new FedSegError(`cannot read the ${name} file (${(err as NodeJS.ErrnoException).code ?? 'error'})`, { file: sources.file, field: `${name}-file` }, { cause: err });
+    }
+    const token = text.split(/\r?\n/).map((line) => line.trim()).find((line) => line !== '') ?? '';
+    if (token === '') throw new FedSegError(`the ${name} file is empty`, { file: sources.file, field: `${name}-file` });
+    return token;
+  }
+  const fromEnv = process.env[sources.env]?.trim();
+  return fromEnv ? fromEnv : undefined;
 }
 
 function optionError(name: string, rule: string, text: string): FedSegError {

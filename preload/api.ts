@@ -51,6 +51,8 @@ export interface ConnectionState {
   siteName: string | null;
   /** Plain-words reason for the last failure (wrong token, server unreachable, ...). */
   error: string | null;
+  /** What the federation server is waiting for ("waiting for 1 more site (2 of minSites 3 connected)"), if anything. */
+  waiting: string | null;
 }
 
 export type RoundStatus =

@@ -62,6 +62,8 @@ export interface FederationEvents {
   'round-abandoned': [round: number, attempt: number, reason: string];
   'update-rejected': [round: number, site: string, reason: string];
   evaluation: [round: number, site: string, metrics: Record<string, number>];
+  /** The loop is (still) blocked on a condition; server/waiting.ts says on what. */
+  waiting: [];
   finished: [state: FederationState];
 }
 
@@ -575,6 +577,7 @@ export class Federation extends EventEmitter<FederationEvents> {
   /** Resolves when `done()` holds (checked on every event), the deadline passes, or stop() is called. */
   private async waitFor(deadline: number, done: () => boolean): Promise<void> {
     while (!this.stopping && !done() && Date.now() < deadline) {
+      this.emit('waiting');
       await new Promise<void>((resolve) => {
         // setTimeout caps at ~24.8 days; longer waits simply re-check.
         const timer = setTimeout(resolve, Math.min(2 ** 31 - 1, Math.max(0, deadline - Date.now())));

@@ -10,6 +10,7 @@ import type { Federation } from './federation.js';
 import { globalMetricsByRound } from './metrics-summary.js';
 import { renderStatusPage, type StatusView } from './status-page.js';
 import { tokenMatches } from './tokens.js';
+import { waitingOf } from './waiting.js';
 
 export interface ApiContext {
   federation: Federation;
@@ -49,6 +50,7 @@ export function statusView(ctx: ApiContext): StatusView {
     })),
     rounds: store.rounds(),
     globalMetrics: globalMetricsByRound(store.metrics('eval')),
+    waiting: waitingOf(federation, store),
   };
 }
 
@@ -90,7 +92,7 @@ function route(req: IncomingMessage, res: ServerResponse, ctx: ApiContext): void
     const v = statusView(ctx);
     return json(res, 200, {
       state: v.state, strategy: v.strategy, totalRounds: v.totalRounds, completedRounds: v.completedRounds,
-      current: v.current, sitesOnline: v.sites.filter((s) => s.online).map((s) => s.name), sites: v.sites,
+      current: v.current, waiting: v.waiting, sitesOnline: v.sites.filter((s) => s.online).map((s) => s.name), sites: v.sites,
       architectureHash: ctx.federation.architectureHash,
     });
   }

@@ -21,6 +21,7 @@ import { Store } from './db.js';
 import { Federation } from './federation.js';
 import { handleHttp } from './http-api.js';
 import { hashToken, newToken } from './tokens.js';
+import { waitingOf, type Waiting } from './waiting.js';
 
 export interface ServerOptions {
   config: FederationConfig;
@@ -89,6 +90,38 @@ export function listSites(dbFile: string) {
   }
 }
 
+/**
+ * Says what the federation waits for whenever that changes: one log line, and a `waiting` message to
+ * every connected site; a site that connects is told the current one.
+ */
+function announceWaiting(federation: Federation, store: Store, log: (line: string) => void, closing: () => boolean): void {
+  let last: string | null = null;
+  const toSite = (w: Waiting | null) => ({ type: 'waiting' as const, for: w?.for ?? null, message: w?.message ?? null, sites: w?.sites ?? [], deadline: w?.deadline ?? null });
+  const refresh = (): Waiting | null => {
+    if (closing()) return null;
+    const waiting = waitingOf(federation, store);
+    const message = waiting?.message ?? null;
+    if (message !== last) {
+      last = message;
+      if (message) log(message);
+      for (const c of federation.connections) if (c.authenticated) c.send(toSite(waiting));
+    }
+    return waiting;
+  };
+  federation.on('waiting', refresh);
+  federation.on('round-completed', refresh);
+  federation.on('finished', refresh);
+  federation.on('site-disconnected', refresh);
+  federation.on('site-connected', (site) => {
+    const before = last;
+    const waiting = refresh();
+    // When nothing changed for the others, the newcomer still needs the current state.
+    if (waiting && waiting.message === before) {
+      for (const c of federation.connections) if (c.site === site && c.authenticated) c.send(toSite(waiting));
+    }
+  });
+}
+
 export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const host = opts.host ?? '127.0.0.1';
   if (!opts.tls && !opts.insecure && !LOOPBACK.has(host)) {
@@ -127,9 +160,10 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const port = (http.address() as AddressInfo).port;
   const hostPart = host.includes(':') ? `[${host}]` : host;
   store.audit({ actor: 'server', action: 'server-started', detail: { host, port, tls: Boolean(opts.tls), strategy: federation.strategy.name } });
+  let closed: Promise<void> | null = null;
+  announceWaiting(federation, store, log, () => closed !== null);
   void federation.run();
 
-  let closed: Promise<void> | null = null;
   return {
     federation, store, port, generatedAdminToken,
     wsUrl: `${opts.tls ? 'wss' : 'ws'}://${hostPart}:${port}/ws`,

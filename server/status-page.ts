@@ -1,5 +1,6 @@
 /** The operator's read-only status page: server-rendered HTML with an inline SVG chart, refreshed every 5 s. */
 import type { RoundMetrics } from './metrics-summary.js';
+import type { Waiting } from './waiting.js';
 
 export interface StatusView {
   state: string;
@@ -13,6 +14,8 @@ export interface StatusView {
   rounds: { round: number; attempt: number; status: string; sites_returned: number | null; num_cases: number | null; reason: string | null; ended_at: string | null }[];
   globalMetrics: RoundMetrics[];
   strategy: string;
+  /** What the federation waits for right now, if anything. */
+  waiting: Waiting | null;
 }
 
 const escape = (s: unknown): string => String(s).replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
@@ -70,6 +73,7 @@ export function renderStatusPage(v: StatusView): string {
 <style>body{font:14px system-ui,sans-serif;margin:24px;color:#222}table{border-collapse:collapse;margin:8px 0 20px}td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}th{background:#f4f4f4}</style>
 </head><body><h1>FedSeg aggregation server</h1>
 <p>${roundLine} Strategy: ${escape(v.strategy)}. Sites online: ${online} of ${v.sites.length}.</p>
+${v.waiting ? `<p id="waiting" style="background:#fff3cd;padding:6px 10px"><b>Now ${escape(v.waiting.message)}</b></p>` : ''}
 <h2>Sites</h2><table><tr><th>site</th><th>connection</th><th>training cases</th><th>approval</th><th>update</th><th>MB to / from site</th><th>last seen</th></tr>${siteRows}</table>
 <h2>Global metrics per round</h2>${metricsChart(v.globalMetrics)}
 <h2>Rounds</h2><table><tr><th>round</th><th>attempt</th><th>status</th><th>sites returned</th><th>cases</th><th>WT</th><th>TC</th><th>ET</th><th>note</th><th></th></tr>${roundRows}</table>

@@ -3,9 +3,14 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 /**
  * Site and admin tokens: 32 random bytes, base64url. Only SHA-256 of a token is stored; with 256
  * bits of entropy a fast hash is as safe as a slow KDF and lets the server look a site up by hash.
+ * A token never starts with "-" or "_": one starting with "-" reads as an option on a command line
+ * (`--token "$T"` breaks), so such draws are discarded (about 1 in 32; the rest keep 256 bits).
  */
 export function newToken(): string {
-  return randomBytes(32).toString('base64url');
+  for (;;) {
+    const token = randomBytes(32).toString('base64url');
+    if (/^[A-Za-z0-9]/.test(token)) return token;
+  }
 }
 
 export function hashToken(token: string): string {

@@ -8,7 +8,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { errorMessage } from '../core/errors.js';
-import type { Announce, GlobalFrameHeader, RoundInstructions, ServerMessage } from '../core/federation/protocol.js';
+import type { Announce, GlobalFrameHeader, RoundInstructions, ServerMessage, WaitingMessage } from '../core/federation/protocol.js';
 import { l2Distance, type TensorList } from '../core/federation/tensors.js';
 import { parseModelConfig, type ModelConfig } from '../core/model/config.js';
 import { parameterCount } from '../core/model/parameters.js';
@@ -69,6 +69,8 @@ export type SiteEvent =
   | { type: 'left-out'; round: number; reason: string }
   | { type: 'round-result'; round: number; status: 'completed' | 'abandoned'; sites: string[]; sitesRegistered: number; reason?: string }
   | { type: 'global-metrics'; round: number; numCases: number; metrics: Record<string, number> }
+  /** What the server waits for (more sites, approvals, updates...); message null when it no longer waits. */
+  | { type: 'waiting'; message: string | null; for: WaitingMessage['for']; sites: string[]; deadline: number | null }
   | { type: 'finished'; rounds: number }
   | { type: 'error'; message: string };
 
@@ -174,6 +176,7 @@ export class SiteRuntime extends EventEmitter<{ event: [SiteEvent] }> {
         // Let a queued evaluation of the final model finish and report before leaving.
         return void this.work.then(() => this.finish('finished'));
       case 'error': return this.emitEvent({ type: 'error', message: `server: ${m.message}` });
+      case 'waiting': return this.emitEvent({ type: 'waiting', message: m.message, for: m.for, sites: m.sites, deadline: m.deadline });
       default:
     }
   }

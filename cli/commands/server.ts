@@ -1,21 +1,26 @@
+import { existsSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { FedSegError } from '../../core/errors.js';
 import { loadFederationConfig } from '../../server/config.js';
 import { listSites, registerSite, removeSite, startServer } from '../../server/index.js';
 import { printResult, type CliCommand } from '../command.js';
-import { intOption, requiredOption } from '../options.js';
+import { intOption, requiredOption, secretOption } from '../options.js';
 
 const usage = `Usage:
   fedseg server start --config FILE --db FILE [--host 127.0.0.1] [--port 8787] [--cert PEM --key PEM]
-                      [--insecure] [--admin-token T] [--checkpoints DIR] [--exit-when-done] [--json]
-  fedseg server add-site NAME --db FILE [--json]     registers a site; prints its token ONCE
+                      [--insecure] [--admin-token-file FILE | --admin-token T] [--checkpoints DIR]
+                      [--exit-when-done] [--json]
+  fedseg server add-site NAME --db FILE [--token-file FILE] [--json]
+                      registers a site; prints its token ONCE, or writes it to a new FILE (mode 600)
   fedseg server remove-site NAME --db FILE [--json]  revokes a site's token
   fedseg server list-sites --db FILE [--json]
 
 start runs the aggregation server: site WebSocket at ws(s)://HOST:PORT/ws, operator status page at
 http(s)://HOST:PORT/ (open /?token=ADMIN_TOKEN once in a browser) and JSON under /api/ (status, rounds,
 sites, audit, rounds/R/model), all behind the admin token (Authorization: Bearer). The admin token is
---admin-token, else $FEDSEG_ADMIN_TOKEN, else the stored one, else a new one printed once.
+--admin-token-file (its first line) or --admin-token, else $FEDSEG_ADMIN_TOKEN, else the stored one, else
+a new one printed once. While no round can start, the log says what the server waits for.
 A non-loopback --host needs --cert/--key (TLS) or --insecure.
 The config file is JSON: {"rounds": 3, "minSites": 3, "localEpochs": 1, "strategy": {"name": "fedavg"},
 "model": {"baseFilters": 8, "depth": 3, "inputShape": [32,32,32]}, "approvalDeadlineS": 60,
@@ -32,7 +37,19 @@ const command: CliCommand = {
     switch (sub) {
       case 'add-site': {
         if (!name) throw new FedSegError('add-site needs a site NAME', { field: 'NAME' });
+        const tokenFile = values['token-file'];
+        if (tokenFile !== undefined) {
+          // Fail before registering, so a bad path does not leave a site whose token nobody has.
+          if (existsSync(tokenFile)) throw new FedSegError('the token file already exists; choose a new file (tokens are never overwritten)', { file: tokenFile, field: 'token-file' });
+          if (!existsSync(dirname(resolve(tokenFile)))) throw new FedSegError('the token file\'s folder does not exist', { file: tokenFile, field: 'token-file' });
+        }
         const { token } = registerSite(db, name);
+        if (tokenFile !== undefined) {
+          writeFileSync(tokenFile, `${token}\n`, { mode: 0o600, flag: 'wx' });
+          printResult(json, { ok: true, site: name, tokenFile }, () =>
+            `Registered site "${name}". Its token is in ${tokenFile} (readable only by you); hand it to the site's admin, then delete it.`);
+          return 0;
+        }
         printResult(json, { ok: true, site: name, token }, () =>
           `Registered site "${name}". Its token (shown only now; give it to the site's admin):\n${token}`);
         return 0;
@@ -63,7 +80,7 @@ function parseServerArgs(args: string[]) {
     options: {
       config: { type: 'string' }, db: { type: 'string' }, host: { type: 'string' }, port: { type: 'string' },
       cert: { type: 'string' }, key: { type: 'string' }, insecure: { type: 'boolean' }, 'admin-token': { type: 'string' },
-      checkpoints: { type: 'string' }, 'exit-when-done': { type: 'boolean' }, json: { type: 'boolean' },
+      'admin-token-file': { type: 'string' }, 'token-file': { type: 'string' }, checkpoints: { type: 'string' }, 'exit-when-done': { type: 'boolean' }, json: { type: 'boolean' },
     },
   });
 }
@@ -79,7 +96,7 @@ async function start(values: ReturnType<typeof parseServerArgs>['values'], db: s
     host: values.host ?? '127.0.0.1', port,
     tls: values.cert && values.key ? { certFile: values.cert, keyFile: values.key } : undefined,
     insecure: values.insecure === true,
-    adminToken: values['admin-token'] ?? process.env.FEDSEG_ADMIN_TOKEN,
+    adminToken: secretOption('admin-token', { value: values['admin-token'], file: values['admin-token-file'], env: 'FEDSEG_ADMIN_TOKEN' }),
     log: (line) => emit({ event: 'log', message: line }, `[server] ${line}`),
   });
   emit({ event: 'listening', wsUrl: server.wsUrl, httpUrl: server.httpUrl, port: server.port, adminToken: server.generatedAdminToken },

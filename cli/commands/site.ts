@@ -6,16 +6,21 @@ import { BACKEND_PREFERENCES } from '../../core/tf/backend.js';
 import { SiteRuntime, type ApprovalRequest, type SiteEvent } from '../../site/runtime.js';
 import { createDataDirTrainer } from '../../site/trainer.js';
 import type { CliCommand } from '../command.js';
-import { choiceOption, requiredOption } from '../options.js';
+import { choiceOption, requiredOption, secretOption } from '../options.js';
 
-const usage = `Usage: fedseg site --server URL --token T --data DIR [--validation DIR] [--auto-approve]
-                   [--ca PEM] [--backend auto|wasm|cpu|tensorflow|tensorflow-gpu] [--json]
+const usage = `Usage: fedseg site --server URL (--token-file FILE | --token T) --data DIR [--validation DIR]
+                   [--auto-approve] [--ca PEM] [--backend auto|wasm|cpu|tensorflow|tensorflow-gpu] [--json]
 
-Runs this site headless in the federation at URL (ws://host:port/ws or wss://...). The token may
-also come from $FEDSEG_SITE_TOKEN (keeps it out of the process list). --data holds the site's BraTS
+Runs this site headless in the federation at URL (ws://host:port/ws or wss://...). The site token
+comes from --token-file FILE (its first line), --token T, or $FEDSEG_SITE_TOKEN; the file and the
+variable keep it out of the process list. --ca PEM trusts a private CA for wss://. --data holds the site's BraTS
 cases; --validation holds held-out cases for evaluating each global model (default: 20 % of --data).
-Each round asks for approval on the terminal unless --auto-approve. What leaves the site: model
-weights, the training case count and aggregate metrics; never images, file names or header text.
+Each round asks for approval on the terminal unless --auto-approve. While nothing happens it says what
+the server waits for (more sites, other sites' approvals or updates). What leaves the site: at connect,
+its training and validation case counts; if it approves a round, the model weights, the training case
+count and aggregate training metrics (loss, Dice; per-epoch loss while training); after every completed
+round, aggregate metrics of the new global model on the validation cases. Never images, masks, file names
+or header text.
 --json prints one JSON event per line.`;
 
 const command: CliCommand = {
@@ -25,16 +30,16 @@ const command: CliCommand = {
     const { values } = parseArgs({
       args,
       options: {
-        server: { type: 'string' }, token: { type: 'string' }, data: { type: 'string', multiple: true },
+        server: { type: 'string' }, token: { type: 'string' }, 'token-file': { type: 'string' }, data: { type: 'string', multiple: true },
         validation: { type: 'string', multiple: true }, 'auto-approve': { type: 'boolean' }, ca: { type: 'string' },
         backend: { type: 'string' }, json: { type: 'boolean' },
       },
     });
     const json = values.json ?? false;
-    const token = values.token ?? process.env.FEDSEG_SITE_TOKEN;
+    const token = secretOption('token', { value: values.token, file: values['token-file'], env: 'FEDSEG_SITE_TOKEN' });
     const server = requiredOption(values, 'server', { metavar: 'URL' });
     if (!/^wss?:\/\//.test(server)) throw new FedSegError(`--server must be a ws:// or wss:// URL, got ${server}`, { field: 'server' });
-    if (!token) throw new FedSegError('--token (or $FEDSEG_SITE_TOKEN) is required', { field: 'token' });
+    if (!token) throw new FedSegError('--token-file FILE, --token T or $FEDSEG_SITE_TOKEN is required', { field: 'token' });
     const trainDirs = requiredOption(values, 'data', { metavar: 'DIR' });
     const backend = choiceOption(values, 'backend', BACKEND_PREFERENCES);
     const autoApprove = values['auto-approve'] ?? false;
@@ -45,10 +50,13 @@ const command: CliCommand = {
       trainDirs, validationDirs: values.validation, backend,
     });
     const site = new SiteRuntime({
-      url: server, token, trainer, ca: values.ca ? readFileSync(values.ca) : undefined,
+      url: server, token, trainer, ca: values.ca ? readCa(values.ca) : undefined,
       approve: autoApprove ? () => true : askOnTerminal,
     });
-    site.on('event', (e) => process.stdout.write(`${json ? JSON.stringify(e) : describe(e)}\n`));
+    site.on('event', (e) => {
+      if (!json && e.type === 'waiting' && e.message === null) return; // the next event says what happens instead
+      process.stdout.write(`${json ? JSON.stringify(e) : describe(e)}\n`);
+    });
     process.once('SIGINT', () => site.stop());
     process.once('SIGTERM', () => site.stop());
     await site.start();
@@ -56,6 +64,14 @@ const command: CliCommand = {
     return outcome === 'refused' ? 1 : 0;
   },
 };
+
+function readCa(file: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (err) {
+    throw new FedSegError(`cannot read the CA certificate (${(err as NodeJS.ErrnoException).code ?? 'error'})`, { file, field: 'ca' }, { cause: err });
+  }
+}
 
 async function askOnTerminal(r: ApprovalRequest): Promise<{ approve: boolean; reason?: string }> {
   const rl = createInterface({ input: process.stdin, output: process.stdout });
@@ -90,6 +106,7 @@ function describe(e: SiteEvent): string {
     case 'global-metrics': return `round ${e.round} global model on ${e.numCases} local validation case(s): ${Object.entries(e.metrics).map(([k, v]) => `${k} ${v.toFixed(3)}`).join(', ')}`;
     case 'finished': return `federation finished after ${e.rounds} round(s)`;
     case 'error': return `error: ${e.message}`;
+    case 'waiting': return `server: ${e.message ?? 'no longer waiting'}`;
   }
 }
 

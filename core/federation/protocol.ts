@@ -112,12 +112,25 @@ export const RoundResultSchema = z.object({
   modelHash: sha256Hex.optional(), reason: z.string().optional(),
 });
 export type RoundResult = z.infer<typeof RoundResultSchema>;
+/**
+ * What the server is waiting for, sent whenever it changes and on connect: more sites, approvals,
+ * updates, final evaluations or a retry. `message` is null once nothing is awaited.
+ */
+export const WaitingSchema = z.object({
+  type: z.literal('waiting'),
+  for: z.enum(['sites', 'approvals', 'updates', 'evaluations', 'retry']).nullable(),
+  message: z.string().max(2000).nullable(),
+  sites: z.array(z.string()).max(1000),
+  /** Epoch milliseconds when the wait ends at the latest. */
+  deadline: z.number().nullable(),
+});
+export type WaitingMessage = z.infer<typeof WaitingSchema>;
 export const FederationDoneSchema = z.object({ type: z.literal('done'), rounds: z.number().int().nonnegative() });
 export const ErrorMessageSchema = z.object({ type: z.literal('error'), code: z.string(), message: z.string() });
 
 export const ServerMessageSchema = z.discriminatedUnion('type', [
   WelcomeSchema, AuthFailedSchema, AnnounceSchema, TrainCachedSchema, UpdateAcceptedSchema, UpdateRejectedSchema, LeftOutSchema,
-  RoundResultSchema, FederationDoneSchema, ErrorMessageSchema, PingSchema, PongSchema,
+  RoundResultSchema, WaitingSchema, FederationDoneSchema, ErrorMessageSchema, PingSchema, PongSchema,
 ]);
 export type ServerMessage = z.infer<typeof ServerMessageSchema>;
 

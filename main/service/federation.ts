@@ -90,7 +90,7 @@ export class FederationLink {
     if (runtime) {
       runtime.stop();
       await runtime.done;
-      this.emit({ type: 'connection', state: { phase: 'offline', siteName: null, error: null } });
+      this.emit({ type: 'connection', state: { phase: 'offline', siteName: null, error: null, waiting: null } });
     }
   }
 
@@ -190,7 +190,7 @@ export class FederationLink {
         if (!this.runtime) return;
         return this.emit({
           type: 'connection',
-          state: { phase: event.retryInMs === null ? 'offline' : 'connecting', error: `Connection to the server lost (${event.reason}); ${event.retryInMs === null ? 'not retrying' : 'reconnecting'}.` },
+          state: { phase: event.retryInMs === null ? 'offline' : 'connecting', waiting: null, error: `Connection to the server lost (${event.reason}); ${event.retryInMs === null ? 'not retrying' : 'reconnecting'}.` },
         });
       case 'approval':
         if (!event.approved && event.reason) {
@@ -214,7 +214,10 @@ export class FederationLink {
         return this.emit({ type: 'round', round: event.round, patch: this.resultPatch(event) });
       case 'global-metrics':
         return this.emit({ type: 'round', round: event.round, patch: { globalDice: regionScores(diceOf(event.metrics)) } });
+      case 'waiting':
+        return this.emit({ type: 'connection', state: { waiting: event.message === null ? null : `The server is ${event.message}.` } });
       case 'finished':
+        this.emit({ type: 'connection', state: { waiting: null } });
         return this.emit({ type: 'log', level: 'info', message: `The federation finished after ${event.rounds} rounds.` });
       case 'error':
         return this.emit({ type: 'log', level: 'error', message: event.message.length > 300 ? `${event.message.slice(0, 300)}…` : event.message });

@@ -35,7 +35,7 @@ export class SiteService {
     // The shared site trainer over exactly the cases the app approved (core/preprocess prefers a final mask).
     const makeTrainer = (cases: TrainingCase[]) => createDataDirTrainer({ trainDirs: cases.map((c) => c.dir) });
     this.federation = new FederationLink(this.store, makeTrainer, (event) => this.onFederationEvent(event));
-    this.connection = { phase: 'offline', serverUrl: this.store.settings.serverUrl, siteName: null, error: null };
+    this.connection = { phase: 'offline', serverUrl: this.store.settings.serverUrl, siteName: null, error: null, waiting: null };
     // Rounds that were waiting for a decision when the app closed can no longer be decided.
     for (const record of this.store.rounds) {
       if (record.status === 'announced' || record.status === 'training' || record.status === 'approved') {
@@ -161,13 +161,14 @@ export class SiteService {
     }
     this.store.saveSettings({ serverUrl });
     this.federation.setCases(this.cases.trainingCases());
-    this.connection = { phase: 'connecting', serverUrl, siteName: null, error: null };
+    this.connection = { phase: 'connecting', serverUrl, siteName: null, error: null, waiting: null };
     this.publishState();
     try {
       const { siteName } = await this.federation.connect(serverUrl, token);
-      this.connection = { phase: 'connected', serverUrl, siteName, error: null };
+      // Keep what the server already said it waits for: that message can arrive before this line runs.
+      this.connection = { ...this.connection, phase: 'connected', serverUrl, siteName, error: null };
     } catch (err) {
-      this.connection = { phase: 'error', serverUrl, siteName: null, error: plainMessage(err).message };
+      this.connection = { phase: 'error', serverUrl, siteName: null, error: plainMessage(err).message, waiting: null };
       this.publishState();
       throw err;
     }

@@ -37,8 +37,14 @@ export function ApprovalScreen() {
           <ul className="outgoing" data-testid="outgoing">
             <li>The updated model weights ({round.outgoing?.parameterCount?.toLocaleString() ?? 'unknown number of'} parameters, {formatBytes(round.outgoing?.bytes ?? null)})</li>
             <li>The number of cases trained on: <b data-testid="outgoing-cases">{round.outgoing?.caseCount ?? 0}</b></li>
+            <li>Aggregate training numbers: loss, Dice per region (ET, TC, WT) over the held-out cases, training steps and seconds</li>
+            <li>While training: the epoch and the loss, about once a second</li>
             {round.outgoing?.items.map((item) => <li key={item} className="muted">Server's description: {item}</li>)}
           </ul>
+          <p className="hint" data-testid="outgoing-always">
+            Whether or not you approve: after every completed round this site sends the new global model's loss and Dice
+            per region over its held-out cases, with their number. When connecting it sent its numbers of training and held-out cases.
+          </p>
           <p className="never">Never sent: images, masks, file names, patient identifiers or NIfTI header text.</p>
           <div className="row">
             <button className="primary" disabled={!isAdmin} onClick={() => void decide(true)} data-testid="approve">Approve</button>

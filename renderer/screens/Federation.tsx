@@ -43,6 +43,7 @@ export function FederationScreen() {
           {app.connection.phase === 'connected' && <span> as site <b data-testid="site-name">{app.connection.siteName}</b> to {app.connection.serverUrl}</span>}
           {app.connection.error && <span className="error-text" data-testid="connection-error"> {app.connection.error}</span>}
         </div>
+        {app.connection.waiting && <p className="hint" data-testid="connection-waiting">{app.connection.waiting}</p>}
         <form className="form-grid" onSubmit={(e) => { e.preventDefault(); void connect(); }}>
           <label htmlFor="server-url">Server address</label>
           <input id="server-url" data-testid="server-url" value={serverUrl} placeholder="wss://federation.example.org:8443" onChange={(e) => setUrl(e.target.value)} disabled={!isAdmin || connected} />

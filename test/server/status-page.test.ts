@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { globalMetricsByRound } from '../../server/metrics-summary.js';
 import { renderStatusPage } from '../../server/status-page.js';
+import { describeWaiting } from '../../server/waiting.js';
 
 test('the status page shows "k of n sites returned", per-site progress and a Dice chart; text is escaped', () => {
   const globalMetrics = globalMetricsByRound([
@@ -16,7 +17,13 @@ test('the status page shows "k of n sites returned", per-site progress and a Dic
     sites: ['a', 'b', 'c'].map((name) => ({ name, online: true, declaredTrain: 4, lastSeen: null, bytesSent: 1e6, bytesReceived: 2e6 })),
     rounds: [{ round: 1, attempt: 1, status: 'abandoned', sites_returned: null, num_cases: null, reason: '<script>alert(1)</script>', ended_at: null }],
     globalMetrics,
+    waiting: describeWaiting({
+      state: 'running', config: { minSites: 3, rounds: 5, retryDelayS: 5 }, registered: ['a', 'b', 'c'], online: ['a', 'b', 'c'], completedRounds: 2,
+      current: { round: 3, attempt: 1, phase: 'training', deadline: '2026-01-01T00:00:00.000Z', approvals: {}, participants: ['a', 'b', 'c'], returned: ['a', 'b'] },
+      rejected: [], finalEvaluated: [], lastAttempt: null,
+    }, 'UTC'),
   });
+  assert.match(html, /<b>Now waiting for updates of round 3: c \(training deadline 00:00:00 UTC\)<\/b>/);
   assert.match(html, /2 of 3 sites returned/);
   assert.match(html, /training \(epoch 1\/2\)/);
   assert.match(html, /<polyline/);

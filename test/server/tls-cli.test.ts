@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { get } from 'node:https';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -75,4 +75,22 @@ test('fedseg server add-site prints a token once and stores only its hash; list-
   const bad = fedseg('server', 'start', '--db', db, '--config', join(tmp.dir, 'missing.json'));
   assert.equal(bad.status, 1);
   assert.match(bad.stderr, /cannot read federation config/);
+});
+
+test('add-site --token-file writes the token to a new file readable only by its owner, and never overwrites one', () => {
+  const db = join(tmp.dir, 'token-file.db');
+  const file = join(tmp.dir, 'hospital-2.token');
+  const added = fedseg('server', 'add-site', 'hospital-2', '--db', db, '--token-file', file);
+  assert.equal(added.status, 0, added.stderr);
+  assert.match(added.stdout, /token is in .*hospital-2\.token/);
+  const token = readFileSync(file, 'utf8').trim();
+  assert.match(token, /^[A-Za-z0-9][A-Za-z0-9_-]{42}$/);
+  assert.ok(!added.stdout.includes(token), 'the token is not printed when it goes to a file');
+  assert.equal(statSync(file).mode & 0o777, 0o600);
+  const again = fedseg('server', 'add-site', 'hospital-3', '--db', db, '--token-file', file);
+  assert.equal(again.status, 1);
+  assert.match(again.stderr, /hospital-2\.token: field token-file: the token file already exists/);
+  assert.equal(readFileSync(file, 'utf8').trim(), token);
+  const listed = JSON.parse(fedseg('server', 'list-sites', '--db', db, '--json').stdout) as { sites: { name: string }[] };
+  assert.deepEqual(listed.sites.map((s) => s.name), ['hospital-2'], 'a refused token file registers nothing');
 });
