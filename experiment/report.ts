@@ -1,6 +1,10 @@
 /** report.json, report.html and RESULTS-federated.md of `fedseg experiment`. */
-import type { Architecture } from '../core/model/config.js';
-import type { ComparisonRow } from '../core/report/index.js';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { writeFileAtomic } from '../core/fs/atomic-write.js';
+import { FedSegError } from '../core/errors.js';
+import { ARCHITECTURES, type Architecture } from '../core/model/config.js';
+import { ComparisonRowSchema, type ComparisonRow } from '../core/report/index.js';
 import { alignTable, escapeXml, lineChart, type Series } from '../core/report/index.js';
 import type { SiteScore } from './scores.js';
 import { meanOver, type RoundScores } from './simulate.js';
@@ -198,4 +202,60 @@ ${report.settings.models.map((m) => `<h2>Cross-site matrix, ${escapeXml(m)}</h2>
 <h2>Per hospital, per round, both models (FedAvg, first seed)</h2>${pre(seedTable(report))}
 </body></html>
 `;
+}
+
+const RegionValuesSchema = z.object({ ET: z.number(), TC: z.number(), WT: z.number() });
+const SiteScoreSchema = z.object({ numCases: z.int().nonnegative(), dice: RegionValuesSchema, hd95: RegionValuesSchema });
+const PerSiteSchema = z.record(z.string(), SiteScoreSchema);
+const ArchSchema = z.enum(ARCHITECTURES);
+
+/** report.json read back (`fedseg experiment --combine`). */
+export const ExperimentReportSchema = z.object({
+  createdAt: z.string(),
+  backend: z.string(),
+  machine: z.object({ cpus: z.int(), cpuModel: z.string(), loadAverageStart: z.number() }),
+  settings: z.object({
+    sites: z.array(z.object({ name: z.string(), train: z.int(), heldOut: z.int() })),
+    rounds: z.int(), localEpochs: z.int(), downsample: z.int(), window: z.int(), baseFilters: z.int(), depth: z.int(),
+    learningRate: z.number(), batchSize: z.int(), models: z.array(ArchSchema), seeds: z.array(z.int()), strategies: z.array(z.string()),
+    dataSeed: z.int(), evaluateEvery: z.int(),
+  }),
+  comparison: z.array(ComparisonRowSchema),
+  runs: z.array(z.object({
+    method: ComparisonRowSchema.shape.method, strategy: z.string(), model: ArchSchema, seed: z.int(), perSite: PerSiteSchema,
+    curve: z.array(z.object({ round: z.int(), perSite: PerSiteSchema })).optional(), seconds: z.number(),
+  })),
+  crossSite: z.array(z.object({ model: ArchSchema, seed: z.int(), matrix: z.record(z.string(), PerSiteSchema) })),
+  seconds: z.number(),
+});
+
+/**
+ * Several runs of the same experiment with different seeds (e.g. one process per seed on a machine
+ * with cores to spare) as one report. Every setting but the seeds must agree; `sources` name the files.
+ */
+export function combineReports(reports: readonly ExperimentReport[], sources: readonly string[]): ExperimentReport {
+  const [first, ...rest] = reports;
+  const comparable = (r: ExperimentReport) => JSON.stringify({ ...r.settings, seeds: [] });
+  rest.forEach((r, n) => {
+    if (comparable(r) !== comparable(first)) throw new FedSegError('settings differ from the first report (only --seeds may differ)', { file: sources[n + 1] });
+  });
+  const seeds = [...new Set(reports.flatMap((r) => r.settings.seeds))].sort((a, b) => a - b);
+  return {
+    ...first,
+    settings: { ...first.settings, seeds },
+    comparison: reports.flatMap((r) => r.comparison),
+    runs: reports.flatMap((r) => r.runs),
+    crossSite: reports.flatMap((r) => r.crossSite),
+    // Wall time of the longest part: the parts ran side by side.
+    seconds: Math.max(...reports.map((r) => r.seconds)),
+  };
+}
+
+/** Writes report.json, report.html and RESULTS-federated.md under `outDir`; returns their paths. */
+export async function writeExperimentReport(outDir: string, report: ExperimentReport): Promise<string[]> {
+  const files = [join(outDir, 'report.json'), join(outDir, 'report.html'), join(outDir, 'RESULTS-federated.md')];
+  await writeFileAtomic(files[0], `${JSON.stringify(report, null, 2)}\n`);
+  await writeFileAtomic(files[1], renderExperimentHtml(report));
+  await writeFileAtomic(files[2], renderExperimentMarkdown(report));
+  return files;
 }

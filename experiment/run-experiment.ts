@@ -8,7 +8,6 @@
 import { mkdir } from 'node:fs/promises';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
-import { writeFileAtomic } from '../core/fs/atomic-write.js';
 import { createStrategy, type StrategyConfig } from '../core/federation/strategies/index.js';
 import { makeModelConfig, type Architecture } from '../core/model/config.js';
 import { initialWeights } from '../core/model/init.js';
@@ -17,7 +16,7 @@ import { describeBackend, initBackend } from '../core/tf/backend.js';
 import { ensureDemoData } from '../demo/data.js';
 import { createDataDirTrainer } from '../site/trainer.js';
 import { centralised, localOnly } from './baselines.js';
-import { renderExperimentHtml, renderExperimentMarkdown, type ExperimentReport, type ExperimentRun } from './report.js';
+import { writeExperimentReport, type ExperimentReport, type ExperimentRun } from './report.js';
 import type { SiteScore } from './scores.js';
 import { meanOver, simulateFederation, type SimulatedSite } from './simulate.js';
 
@@ -63,12 +62,10 @@ export async function runExperiment(o: ExperimentOptions): Promise<{ report: Exp
     },
     comparison: [], runs: [], crossSite: [], seconds: 0,
   };
-  const files = [join(o.outDir, 'report.json'), join(o.outDir, 'report.html'), join(o.outDir, 'RESULTS-federated.md')];
+  let files: string[] = [];
   const save = async () => {
     report.seconds = (Date.now() - started) / 1000;
-    await writeFileAtomic(files[0], `${JSON.stringify(report, null, 2)}\n`);
-    await writeFileAtomic(files[1], renderExperimentHtml(report));
-    await writeFileAtomic(files[2], renderExperimentMarkdown(report));
+    files = await writeExperimentReport(o.outDir, report);
   };
 
   // Seeds outside models, so an interrupted run still has every model at its first seeds.
