@@ -48,13 +48,21 @@ function sites(): SimulatedSite[] {
   }));
 }
 
-const config = (arch: Architecture) => makeModelConfig({ arch, baseFilters: 4, depth: 3, inputShape: [GRID, GRID, GRID] });
+const config = (arch: Architecture) => makeModelConfig({ arch, baseFilters: 8, depth: 3, inputShape: [GRID, GRID, GRID] });
 
-async function federate(arch: Architecture, seed: number) {
+const runs = new Map<string, ReturnType<typeof simulate>>();
+/** One federation per (model, seed), shared by the tests that read it. */
+function federate(arch: Architecture, seed: number) {
+  const key = `${arch}/${seed}`;
+  if (!runs.has(key)) runs.set(key, simulate(arch, seed));
+  return runs.get(key)!;
+}
+
+async function simulate(arch: Architecture, seed: number) {
   const c = config(arch);
   return simulateFederation({
     sites: sites(), config: c, strategy: createStrategy({ name: 'fedavg' }), initial: initialWeights(c, seed), rounds: 3,
-    local: { epochs: 4, learningRate: 3e-3, batchSize: 1 }, seed, log: () => {},
+    local: { epochs: 8, learningRate: 1e-3, batchSize: 1 }, seed, log: () => {},
   });
 }
 
@@ -67,7 +75,7 @@ for (const arch of ['unet', 'attention-unet'] as const) {
 }
 
 test('the same seed on the same backend gives bit-identical global models', async () => {
-  const [a, b] = [await federate('attention-unet', 9), await federate('attention-unet', 9)];
+  const [a, b] = [await federate('attention-unet', 5), await simulate('attention-unet', 5)];
   const same = (x: TensorList, y: TensorList) => x.every((t, i) => Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength).equals(Buffer.from(y[i].data.buffer, y[i].data.byteOffset, y[i].data.byteLength)));
   assert.ok(same(a.global, b.global), 'global models differ between two runs with the same seed');
   assert.deepEqual(a.curve, b.curve);
