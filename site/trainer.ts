@@ -15,7 +15,7 @@ import { SegmentationModel } from '../core/model/network.js';
 import { preprocessConfig, type PreprocessConfig } from '../core/preprocess/index.js';
 import { describeBackend, initBackend, type BackendPreference } from '../core/tf/backend.js';
 import { CaseStore, prepareTrainingData } from '../core/train/data.js';
-import { trainLocal, type Augmentation } from '../core/train/trainer.js';
+import { trainLocal } from '../core/train/trainer.js';
 import type { LocalTrainer } from './runtime.js';
 
 export interface DataDirTrainerOptions {
@@ -27,10 +27,6 @@ export interface DataDirTrainerOptions {
   preprocess?: Partial<PreprocessConfig>;
   /** Patches drawn per training case per epoch (default 1). */
   patchesPerCase?: number;
-  /** Probability of centring a training patch on tumour (trainLocal's default when omitted). */
-  tumourBias?: number;
-  /** Training augmentation (trainLocal's default when omitted). */
-  augmentation?: Augmentation;
   backend?: BackendPreference;
   /** In-memory cache budget for preprocessed cases (bytes). */
   cacheBytes?: number;
@@ -84,7 +80,7 @@ export function createDataDirTrainer(opts: DataDirTrainerOptions): LocalTrainer 
         const result = await trainLocal({
           model, data: train, epochs: instructions.epochs, batchSize: instructions.batchSize,
           learningRate: instructions.learningRate, seed: instructions.seed, patchesPerCase: opts.patchesPerCase,
-          tumourBias: opts.tumourBias, augmentation: opts.augmentation, signal,
+          signal,
           proximal: instructions.mu > 0 ? { mu: instructions.mu, globalWeights: weights } : undefined,
           onProgress: (p) => {
             if (p.type === 'step') onProgress({ epoch: p.epoch, epochs: p.epochs, step: p.step, steps: p.stepsPerEpoch, loss: p.loss, etaSeconds: p.etaSeconds });
