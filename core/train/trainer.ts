@@ -8,8 +8,6 @@ import type { NamedTensor } from '../weights/types.js';
 import { CaseStore, type TrainingCase } from './data.js';
 import { disposeProximal, proximalAnchor, proximalTerm, segmentationLoss, type LossOptions, type ProximalAnchor } from './loss.js';
 import { checkPatchFits, DEFAULT_AUGMENTATION, extractPatch, NO_AUGMENTATION, samplePatch, samplePatchOrigin, type Augmentation, type Patch, type PatchSampling, type Shape3 } from './patches.js';
-
-export type { Augmentation } from './patches.js';
 import { RegionDiceAccumulator, type RegionDice } from './region-dice.js';
 
 export type TrainProgress =
