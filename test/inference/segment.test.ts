@@ -12,6 +12,7 @@ import { initialWeights } from '../../core/model/init.js';
 import { createModel } from '../../core/model/network.js';
 import { readNifti } from '../../core/nifti/index.js';
 import { preprocessConfig } from '../../core/preprocess/config.js';
+import { averagePool, createCaseTensor, upsampleArgmax } from '../../core/preprocess/index.js';
 import { generateCase, generateMiniCase, siteProfile, writeCaseFolder } from '../../core/synth/index.js';
 import { initBackend, tf } from '../../core/tf/backend.js';
 import { saveModelFile } from '../../core/weights/index.js';
@@ -58,6 +59,18 @@ test('a single window covering the volume gives exactly the argmax of one forwar
   const tiled = await predictVolume(model, mini.image, { window: [8, 8, 8], overlap: 0.5, batchSize: 4 });
   assert.deepEqual(tiled.shape, [16, 16, 16]);
   assert.ok(tiled.data.every((c) => c <= 3));
+  model.dispose();
+});
+
+test('a model with downsample f sees the crop block-averaged by f and answers on the crop grid (trilinear on its probabilities)', async () => {
+  const mini = await generateMiniCase({ size: 32 });
+  const model = createModel(makeModelConfig({ baseFilters: 4, depth: 3, inputShape: [16, 16, 16], downsample: 2 }), 2);
+  const classes = await predictVolume(model, mini.image);
+  assert.deepEqual(classes.shape, [32, 32, 32]);
+  const reduced = averagePool(mini.image, 2);
+  const probs = tf.tidy(() => model.predict(tf.tensor5d(reduced.data, [1, 16, 16, 16, 3])).dataSync() as Float32Array);
+  assert.deepEqual(Array.from(classes.data), Array.from(upsampleArgmax(probs, [16, 16, 16], 4, 2).data));
+  await assert.rejects(predictVolume(model, createCaseTensor([17, 17, 17, 3])), /field downsample: the model reads the crop downsampled x2, which must divide the crop 17x17x17/);
   model.dispose();
 });
 
