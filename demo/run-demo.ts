@@ -41,12 +41,16 @@ export async function runDemo(options: DemoOptions, log: (line: string) => void,
     dataDir: options.dataDir, sites: options.sites, casesPerSite: options.casesPerSite, heldOutPerSite: options.heldOut, seed: options.seed,
   }, log);
   const backend = await initBackend();
-  const reducedSize = `Reduced size for a ${options.sites}-site federation on a CPU-only machine: the model's downsample option has every site `
-    + `see each case's 128^3 crop (SPEC section 3) block-averaged x${factor} to ${window}^3 (${factor} mm voxels; masks by block majority), `
+  const resolution = factor === 1
+    ? `Full resolution: each case's 128^3 crop (SPEC section 3) at 1 mm, `
+    : `Reduced size for a ${options.sites}-site federation on a CPU-only machine: the model's downsample option has every site `
+      + `see each case's 128^3 crop (SPEC section 3) block-averaged x${factor} to ${window}^3 (${factor} mm voxels; masks by block majority), `;
+  const reducedSize = resolution
     + `${options.model} with base filters ${options.baseFilters} and depth ${options.depth}, batch ${options.batchSize}, `
-    + `Adam lr ${options.learningRate} (the original 1e-4 needs far more steps than a few-minute demo has), `
-    + `${options.localEpochs} local epoch(s) per round, all through the site trainer every hospital runs. Predictions are upsampled `
-    + `(trilinear on probabilities) back to the crop and evaluated on the full 240x240x155 grid (Dice and HD95 per region, SPEC section 4).`;
+    + `Adam lr ${options.learningRate}${options.learningRate === 1e-4 ? ' (the original project\'s)' : ' (the original 1e-4 needs far more steps than a few-minute demo has)'}, `
+    + `${options.localEpochs} local epoch(s) per round, all through the site trainer every hospital runs. `
+    + (factor === 1 ? 'Predictions are evaluated' : 'Predictions are upsampled (trilinear on probabilities) back to the crop and evaluated')
+    + ` on the full 240x240x155 grid (Dice and HD95 per region, SPEC section 4).`;
   log(reducedSize);
 
   const rounds: RoundEntry[] = [];
