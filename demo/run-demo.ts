@@ -65,8 +65,9 @@ export async function runDemo(options: DemoOptions, log: (line: string) => void,
       heartbeatS: 60,
     },
     // At full resolution one site's training step needs GBs: the five site processes on this one
-    // machine take turns (each real hospital has its own machine).
-    worker: options.downsample === 1 ? { machineLock: join(options.outDir, 'machine.lock') } : {},
+    // machine take turns (each real hospital has its own machine), on the cpu backend, whose tensors
+    // are returned to the system after the step (the wasm heap would keep each site's peak for good).
+    worker: options.downsample === 1 ? { machineLock: join(options.outDir, 'machine.lock'), backend: 'cpu' } : {},
     log,
     onRound: (entry) => {
       rounds.push(entry);
