@@ -5,6 +5,8 @@ import { CLOSE, ServerMessageSchema, type ServerMessage } from '../core/federati
 export class SiteConnection {
   site: string | null = null;
   declaredTrain = 0;
+  /** Training cases the operator registered for this site (null: none registered). */
+  registeredCases: number | null = null;
   declaredValidation = 0;
   lastSeen = Date.now();
   readonly connectedAt = Date.now();

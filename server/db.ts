@@ -36,7 +36,16 @@ const MIGRATIONS: string[] = [
      round INTEGER, detail TEXT NOT NULL, model_in_hash TEXT, model_out_hash TEXT);
    CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
    CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;`,
+  // Byzantine bounds: the case count the operator registered (NULL for sites added before, see
+  // core/federation/bound-updates.ts), and what clipping and the weight cap did to each update.
+  `ALTER TABLE sites ADD COLUMN registered_cases INTEGER;
+   ALTER TABLE updates ADD COLUMN clipped_norm REAL;
+   ALTER TABLE updates ADD COLUMN weight REAL;`,
 ];
+
+/** A site is flagged when at least this many of its last FLAG_WINDOW updates were clipped or rejected. */
+export const FLAG_THRESHOLD = 2;
+export const FLAG_WINDOW = 5;
 
 export type RoundStatus = 'approval' | 'training' | 'completed' | 'abandoned' | 'interrupted' | 'invalid-checkpoint';
 
@@ -47,7 +56,11 @@ export interface SiteRow {
   declared_train: number | null;
   declared_validation: number | null;
   last_seen_at: string | null;
+  /** Training cases the operator registered; an update may not claim more. */
+  registered_cases: number | null;
 }
+
+const SITE_COLUMNS = 'name, created_at, removed_at, declared_train, declared_validation, last_seen_at, registered_cases';
 
 export interface RoundRow {
   round: number;
@@ -96,6 +109,8 @@ export interface UpdateRow {
   sha256: string;
   status: 'accepted' | 'rejected';
   reason: string | null;
+  clipped_norm: number | null;
+  weight: number | null;
 }
 
 const now = (): string => new Date().toISOString();
@@ -157,14 +172,15 @@ export class Store {
   }
 
   // ---- sites ----
-  addSite(name: string, tokenHash: string): void {
+  addSite(name: string, tokenHash: string, registeredCases: number | null = null): void {
     const existing = this.db.prepare('SELECT removed_at FROM sites WHERE name = ?').get(name) as { removed_at: string | null } | undefined;
     if (existing && existing.removed_at === null) throw new FedSegError(`site "${name}" is already registered`, { field: 'name' });
     this.transaction(() => {
-      this.db.prepare(`INSERT INTO sites (name, token_hash, created_at) VALUES (?, ?, ?)
-        ON CONFLICT (name) DO UPDATE SET token_hash = excluded.token_hash, created_at = excluded.created_at, removed_at = NULL`)
-        .run(name, tokenHash, now());
-      this.audit({ actor: 'operator', action: 'site-added', detail: { site: name } });
+      this.db.prepare(`INSERT INTO sites (name, token_hash, created_at, registered_cases) VALUES (?, ?, ?, ?)
+        ON CONFLICT (name) DO UPDATE SET token_hash = excluded.token_hash, created_at = excluded.created_at, removed_at = NULL,
+          registered_cases = excluded.registered_cases`)
+        .run(name, tokenHash, now(), registeredCases);
+      this.audit({ actor: 'operator', action: 'site-added', detail: { site: name, registeredCases } });
     });
   }
 
@@ -176,14 +192,22 @@ export class Store {
     });
   }
 
+  setRegisteredCases(name: string, cases: number): void {
+    this.transaction(() => {
+      const result = this.db.prepare('UPDATE sites SET registered_cases = ? WHERE name = ? AND removed_at IS NULL').run(cases, name);
+      if (result.changes === 0) throw new FedSegError(`no registered site named "${name}"`, { field: 'name' });
+      this.audit({ actor: 'operator', action: 'site-cases-registered', detail: { site: name, registeredCases: cases } });
+    });
+  }
+
   sites(includeRemoved = false): SiteRow[] {
-    const sql = `SELECT name, created_at, removed_at, declared_train, declared_validation, last_seen_at FROM sites
+    const sql = `SELECT ${SITE_COLUMNS} FROM sites
       ${includeRemoved ? '' : 'WHERE removed_at IS NULL'} ORDER BY name`;
     return this.db.prepare(sql).all() as SiteRow[];
   }
 
   siteByTokenHash(hash: string): SiteRow | null {
-    return (this.db.prepare('SELECT name, created_at, removed_at, declared_train, declared_validation, last_seen_at FROM sites WHERE token_hash = ? AND removed_at IS NULL')
+    return (this.db.prepare(`SELECT ${SITE_COLUMNS} FROM sites WHERE token_hash = ? AND removed_at IS NULL`)
       .get(hash) as SiteRow | undefined) ?? null;
   }
 
@@ -238,12 +262,24 @@ export class Store {
       .run(status, reason, ended, round, attempt);
   }
 
-  completeRound(r: { round: number; attempt: number; modelIn: string; modelOut: string; checkpoint: string; checkpointSha256: string; sites: string[]; numCases: number; strategy: string }): void {
+  completeRound(r: {
+    round: number; attempt: number; modelIn: string; modelOut: string; checkpoint: string; checkpointSha256: string; sites: string[]; numCases: number; strategy: string;
+    bounds: { site: string; clippedTo: number | null; weight: number }[]; clipBound: number;
+  }): void {
     this.transaction(() => {
+      const mark = this.db.prepare("UPDATE updates SET clipped_norm = ?, weight = ? WHERE round = ? AND attempt = ? AND site = ? AND status = 'accepted'");
+      for (const b of r.bounds) mark.run(b.clippedTo, b.weight, r.round, r.attempt, b.site);
       this.db.prepare(`UPDATE rounds SET status = 'completed', ended_at = ?, model_out_hash = ?, checkpoint = ?, checkpoint_sha256 = ?,
         sites_returned = ?, num_cases = ? WHERE round = ? AND attempt = ?`)
         .run(now(), r.modelOut, r.checkpoint, r.checkpointSha256, r.sites.length, r.numCases, r.round, r.attempt);
-      this.audit({ actor: 'server', action: 'round-completed', round: r.round, detail: { attempt: r.attempt, sites: r.sites, numCases: r.numCases, strategy: r.strategy, checkpointSha256: r.checkpointSha256 }, modelIn: r.modelIn, modelOut: r.modelOut });
+      this.audit({
+        actor: 'server', action: 'round-completed', round: r.round,
+        detail: {
+          attempt: r.attempt, sites: r.sites, numCases: r.numCases, strategy: r.strategy, checkpointSha256: r.checkpointSha256,
+          clipBound: r.clipBound, clipped: r.bounds.filter((b) => b.clippedTo !== null).map((b) => b.site),
+        },
+        modelIn: r.modelIn, modelOut: r.modelOut,
+      });
     });
   }
 
@@ -288,6 +324,25 @@ export class Store {
     return (round === undefined
       ? this.db.prepare('SELECT * FROM updates ORDER BY id').all()
       : this.db.prepare('SELECT * FROM updates WHERE round = ? ORDER BY id').all(round)) as UpdateRow[];
+  }
+
+  /**
+   * Sites whose updates were clipped or rejected at least FLAG_THRESHOLD times among their last
+   * FLAG_WINDOW updates, with those counts (for the status page).
+   */
+  flaggedSites(): Map<string, { clipped: number; rejected: number; of: number }> {
+    const rows = this.db.prepare(`SELECT site, status, clipped_norm FROM (
+        SELECT site, status, clipped_norm, ROW_NUMBER() OVER (PARTITION BY site ORDER BY id DESC) AS recent FROM updates)
+      WHERE recent <= ?`).all(FLAG_WINDOW) as { site: string; status: string; clipped_norm: number | null }[];
+    const counts = new Map<string, { clipped: number; rejected: number; of: number }>();
+    for (const r of rows) {
+      const c = counts.get(r.site) ?? { clipped: 0, rejected: 0, of: 0 };
+      c.of++;
+      if (r.status === 'rejected') c.rejected++;
+      else if (r.clipped_norm !== null) c.clipped++;
+      counts.set(r.site, c);
+    }
+    return new Map([...counts].filter(([, c]) => c.clipped + c.rejected >= FLAG_THRESHOLD));
   }
 
   recordEvaluation(round: number, site: string, numCases: number, metrics: Record<string, number>): void {

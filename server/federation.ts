@@ -11,8 +11,9 @@ import {
   CLOSE, decodeFrame, decodeJson, encodeFrame, PROTOCOL_VERSION, SiteMessageSchema,
   type Announce, type RoundInstructions, type SiteMessage, type UpdateFrameHeader,
 } from '../core/federation/protocol.js';
-import { createStrategy, type ClientUpdate, type Strategy } from '../core/federation/strategies/index.js';
-import type { TensorList } from '../core/federation/tensors.js';
+import { boundUpdates, type BoundedRound, type UpdateToBound } from '../core/federation/bound-updates.js';
+import { createStrategy, type Strategy } from '../core/federation/strategies/index.js';
+import { firstNonFinite, type TensorList } from '../core/federation/tensors.js';
 import { checkUpdateHeader, validateUpdate, type UpdateContext } from '../core/federation/validate-update.js';
 import { initialWeights } from '../core/model/init.js';
 import { architectureHash, decodeModel } from '../core/weights/index.js';
@@ -33,7 +34,7 @@ const LEAVES_SITE = [
 export type FederationState = 'starting' | 'running' | 'finished' | 'failed' | 'stopped';
 type Phase = 'approval' | 'training' | 'aggregating';
 
-interface AcceptedUpdate extends ClientUpdate {
+interface AcceptedUpdate extends UpdateToBound {
   metrics: Record<string, number>;
 }
 
@@ -287,11 +288,28 @@ export class Federation extends EventEmitter<FederationEvents> {
 
     state.phase = 'aggregating';
     const modelIn = this.globalHash;
-    const next = this.strategy.aggregate(round, updates, this.global);
+    // Weight caps and norm clipping come before the strategy; a strategy that still produces a
+    // non-finite model (or whose optimiser would overflow) abandons the round, so nothing
+    // non-finite is ever checkpointed and the federation carries on with the previous model.
+    let bounded: BoundedRound;
+    let next: TensorList;
+    try {
+      bounded = boundUpdates(updates, this.global, config.clipping);
+      next = this.strategy.aggregate(round, bounded.updates, this.global);
+      const bad = firstNonFinite(next);
+      if (bad) throw new FedSegError(`the aggregate holds NaN or Infinity in "${bad}"`, { field: 'weights' });
+    } catch (err) {
+      return this.abandon(state, `aggregation refused: ${errorMessage(err)}`);
+    }
     const written = this.checkpoints.write(round, config.modelConfig, next, this.strategy.exportState());
     const sites = updates.map((u) => u.site);
-    const numCases = updates.reduce((n, u) => n + u.numCases, 0);
-    this.store.completeRound({ round, attempt, modelIn, modelOut: written.modelHash, checkpoint: written.file, checkpointSha256: written.sha256, sites, numCases, strategy: this.strategy.name });
+    const numCases = bounded.updates.reduce((n, u) => n + u.numCases, 0);
+    const clipped = bounded.reports.filter((r) => r.clippedTo !== null);
+    for (const r of clipped) this.log(`round ${round}: update from ${r.site} clipped from norm ${r.norm.toPrecision(4)} to ${bounded.bound.toPrecision(4)}`);
+    this.store.completeRound({
+      round, attempt, modelIn, modelOut: written.modelHash, checkpoint: written.file, checkpointSha256: written.sha256, sites, numCases,
+      strategy: this.strategy.name, bounds: bounded.reports, clipBound: bounded.bound,
+    });
     this.global = next;
     this.globalHash = written.modelHash;
     this.globalBytes = written.bytes;
@@ -439,6 +457,7 @@ export class Federation extends EventEmitter<FederationEvents> {
     }
     c.site = site.name;
     c.declaredTrain = hello.cases.train;
+    c.registeredCases = site.registered_cases;
     c.declaredValidation = hello.cases.validation;
     this.bySite.set(site.name, c);
     this.store.siteSeen(site.name, hello.cases.train, hello.cases.validation);
@@ -514,6 +533,7 @@ export class Federation extends EventEmitter<FederationEvents> {
       architectureHash: this.architectureHash,
       global: this.global,
       declaredCases: c.declaredTrain,
+      registeredCases: c.registeredCases,
       alreadySubmitted: this.store.hasAcceptedUpdate(header.round, header.attempt, site),
       participating: state?.participants.has(site) ?? false,
     };
@@ -541,7 +561,7 @@ export class Federation extends EventEmitter<FederationEvents> {
     }
     const verdict = validateUpdate(header, decoded.tensors, decoded.architectureHash, ctx);
     if (!verdict.ok) return reject(verdict.reason);
-    state!.accepted.set(site, { site, numCases: header.numCases, weights: decoded.tensors, metrics: header.metrics });
+    state!.accepted.set(site, { site, numCases: header.numCases, registeredCases: c.registeredCases, weights: decoded.tensors, metrics: header.metrics });
     state!.pending.delete(site);
     this.store.recordUpdate({ round: header.round, attempt: header.attempt, site, numCases: header.numCases, norm: verdict.norm, bytes: bytes.length, sha256: decoded.sha256, status: 'accepted', reason: null, metrics: header.metrics });
     c.send({ type: 'update-accepted', round: header.round, norm: verdict.norm });

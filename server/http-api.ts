@@ -37,6 +37,7 @@ export function statusView(ctx: ApiContext): StatusView {
   const { federation, store } = ctx;
   const online = new Set(federation.onlineSites());
   const traffic = federation.connectionStats();
+  const flagged = store.flaggedSites();
   return {
     state: federation.state,
     strategy: federation.strategy.name,
@@ -44,7 +45,8 @@ export function statusView(ctx: ApiContext): StatusView {
     completedRounds: federation.completedRounds,
     current: federation.currentRound(),
     sites: store.sites().map((s) => ({
-      name: s.name, online: online.has(s.name), declaredTrain: s.declared_train, lastSeen: s.last_seen_at,
+      name: s.name, online: online.has(s.name), declaredTrain: s.declared_train, registeredCases: s.registered_cases, lastSeen: s.last_seen_at,
+      flag: flagged.get(s.name) ?? null,
       bytesSent: traffic[s.name]?.bytesSent ?? null, bytesReceived: traffic[s.name]?.bytesReceived ?? null,
     })),
     rounds: store.rounds(),

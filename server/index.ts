@@ -56,16 +56,36 @@ export interface RunningServer {
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
 
-/** Registers a site in the server database; returns its token, which is shown once and stored only as a hash. */
-export function registerSite(dbFile: string, name: string): { site: string; token: string } {
+/**
+ * Registers a site in the server database; returns its token, which is shown once and stored only
+ * as a hash. `cases` is the most training cases the site's updates may claim (its FedAvg weight);
+ * without it the site weighs at most the round's median case count (core/federation/bound-updates.ts).
+ */
+export function registerSite(dbFile: string, name: string, opts: { cases?: number } = {}): { site: string; token: string } {
   if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(name)) {
     throw new FedSegError('site name must be 1-64 letters, digits, ".", "_" or "-", starting with a letter or digit', { field: 'name' });
   }
+  if (opts.cases !== undefined) checkCases(opts.cases);
   const store = new Store(dbFile);
   try {
     const token = newToken();
-    store.addSite(name, hashToken(token));
+    store.addSite(name, hashToken(token), opts.cases ?? null);
     return { site: name, token };
+  } finally {
+    store.close();
+  }
+}
+
+function checkCases(cases: number): void {
+  if (!Number.isInteger(cases) || cases < 1 || cases > 1_000_000) throw new FedSegError(`--cases must be an integer from 1 to 1000000, got ${cases}`, { field: 'cases' });
+}
+
+/** Registers (or changes) the most training cases a site's updates may claim. */
+export function setSiteCases(dbFile: string, name: string, cases: number): void {
+  checkCases(cases);
+  const store = new Store(dbFile);
+  try {
+    store.setRegisteredCases(name, cases);
   } finally {
     store.close();
   }

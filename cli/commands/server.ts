@@ -1,14 +1,15 @@
 import { parseArgs } from 'node:util';
 import { FedSegError } from '../../core/errors.js';
 import { loadFederationConfig } from '../../server/config.js';
-import { listSites, registerSite, removeSite, startServer } from '../../server/index.js';
+import { listSites, registerSite, removeSite, setSiteCases, startServer } from '../../server/index.js';
 import { printResult, type CliCommand } from '../command.js';
 import { intOption, requiredOption } from '../options.js';
 
 const usage = `Usage:
   fedseg server start --config FILE --db FILE [--host 127.0.0.1] [--port 8787] [--cert PEM --key PEM]
                       [--insecure] [--admin-token T] [--checkpoints DIR] [--exit-when-done] [--json]
-  fedseg server add-site NAME --db FILE [--json]     registers a site; prints its token ONCE
+  fedseg server add-site NAME --db FILE [--cases N] [--json]   registers a site; prints its token ONCE
+  fedseg server set-cases NAME --db FILE --cases N [--json]    registers a site's training case count
   fedseg server remove-site NAME --db FILE [--json]  revokes a site's token
   fedseg server list-sites --db FILE [--json]
 
@@ -17,12 +18,14 @@ http(s)://HOST:PORT/ (open /?token=ADMIN_TOKEN once in a browser) and JSON under
 sites, audit, rounds/R/model), all behind the admin token (Authorization: Bearer). The admin token is
 --admin-token, else $FEDSEG_ADMIN_TOKEN, else the stored one, else a new one printed once.
 A non-loopback --host needs --cert/--key (TLS) or --insecure.
+--cases N is the most training cases the site's updates may claim: its FedAvg weight, which the site
+cannot raise. A site without one weighs at most the median case count of each round's updates.
 The config file is JSON: {"rounds": 3, "minSites": 3, "localEpochs": 1, "strategy": {"name": "fedavg"},
 "model": {"baseFilters": 8, "depth": 3, "inputShape": [32,32,32]}, "approvalDeadlineS": 60,
 "trainingDeadlineS": 600, "seed": 1, ...}.`;
 
 const command: CliCommand = {
-  summary: 'run the aggregation server and manage sites (add-site, remove-site, list-sites)',
+  summary: 'run the aggregation server and manage sites (add-site, set-cases, remove-site, list-sites)',
   usage,
   async run(args) {
     const { values, positionals } = parseServerArgs(args);
@@ -32,9 +35,18 @@ const command: CliCommand = {
     switch (sub) {
       case 'add-site': {
         if (!name) throw new FedSegError('add-site needs a site NAME', { field: 'NAME' });
-        const { token } = registerSite(db, name);
+        const cases = intOption(values, 'cases', { min: 1, max: 1_000_000 });
+        const { token } = registerSite(db, name, { cases });
         printResult(json, { ok: true, site: name, token }, () =>
           `Registered site "${name}". Its token (shown only now; give it to the site's admin):\n${token}`);
+        return 0;
+      }
+      case 'set-cases': {
+        if (!name) throw new FedSegError('set-cases needs a site NAME', { field: 'NAME' });
+        const cases = intOption(values, 'cases', { min: 1, max: 1_000_000 });
+        if (cases === undefined) throw new FedSegError('set-cases needs --cases N', { field: 'cases' });
+        setSiteCases(db, name, cases);
+        printResult(json, { ok: true, site: name, registeredCases: cases }, () => `Site "${name}" may now claim at most ${cases} training cases.`);
         return 0;
       }
       case 'remove-site': {
@@ -46,13 +58,13 @@ const command: CliCommand = {
       case 'list-sites': {
         const sites = listSites(db);
         printResult(json, { ok: true, sites }, () => sites.length === 0 ? 'No sites registered.'
-          : sites.map((s) => `${s.name.padEnd(24)} ${s.removed_at ? `removed ${s.removed_at}` : 'active'}  last seen ${s.last_seen_at ?? 'never'}  cases ${s.declared_train ?? '?'}`).join('\n'));
+          : sites.map((s) => `${s.name.padEnd(24)} ${s.removed_at ? `removed ${s.removed_at}` : 'active'}  last seen ${s.last_seen_at ?? 'never'}  cases ${s.declared_train ?? '?'} declared, ${s.registered_cases ?? 'none'} registered`).join('\n'));
         return 0;
       }
       case 'start':
         return start(values, db, json);
       default:
-        throw new FedSegError(`unknown server subcommand "${sub ?? ''}" (start, add-site, remove-site, list-sites)`, { field: 'subcommand' });
+        throw new FedSegError(`unknown server subcommand "${sub ?? ''}" (start, add-site, set-cases, remove-site, list-sites)`, { field: 'subcommand' });
     }
   },
 };
@@ -63,7 +75,7 @@ function parseServerArgs(args: string[]) {
     options: {
       config: { type: 'string' }, db: { type: 'string' }, host: { type: 'string' }, port: { type: 'string' },
       cert: { type: 'string' }, key: { type: 'string' }, insecure: { type: 'boolean' }, 'admin-token': { type: 'string' },
-      checkpoints: { type: 'string' }, 'exit-when-done': { type: 'boolean' }, json: { type: 'boolean' },
+      checkpoints: { type: 'string' }, cases: { type: 'string' }, 'exit-when-done': { type: 'boolean' }, json: { type: 'boolean' },
     },
   });
 }

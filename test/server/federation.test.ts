@@ -11,7 +11,8 @@ const tmp = tempDir('fed');
 after(() => tmp.cleanup());
 
 test('three sites run two FedAvg rounds over real sockets; the global model is the case-weighted mean', async () => {
-  const { server, tokens } = await startTestServer(tmp.dir, { rounds: 2, minSites: 3 }, ['alpha', 'beta', 'gamma']);
+  // Registered counts: FedAvg weighs each site by its n_k (an unregistered site would weigh at most the median).
+  const { server, tokens } = await startTestServer(tmp.dir, { rounds: 2, minSites: 3 }, ['alpha', 'beta', 'gamma'], { alpha: 2, beta: 3, gamma: 5 });
   try {
     const a = startSite(server, tokens.alpha, shiftTrainer(0.1, { train: 2, validation: 1 }));
     const b = startSite(server, tokens.beta, shiftTrainer(0.2, { train: 3, validation: 1 }));

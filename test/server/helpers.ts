@@ -32,10 +32,11 @@ export function federationConfig(overrides: Partial<FederationConfigInput> = {})
   });
 }
 
-export async function startTestServer(dir: string, overrides: Partial<FederationConfigInput> = {}, sites: string[] = []) {
+/** `cases` registers a training case count for the sites it names (add-site --cases). */
+export async function startTestServer(dir: string, overrides: Partial<FederationConfigInput> = {}, sites: string[] = [], cases: Record<string, number> = {}) {
   const dbFile = join(dir, 'server.db');
   const tokens: Record<string, string> = {};
-  for (const s of sites) tokens[s] = registerSite(dbFile, s).token;
+  for (const s of sites) tokens[s] = registerSite(dbFile, s, { cases: cases[s] }).token;
   const server = await startServer({ config: federationConfig(overrides), dbFile, port: 0, adminToken: ADMIN });
   return { server, tokens, dbFile };
 }

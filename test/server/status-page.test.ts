@@ -13,12 +13,18 @@ test('the status page shows "k of n sites returned", per-site progress and a Dic
   const html = renderStatusPage({
     state: 'running', strategy: 'fedavg', totalRounds: 5, completedRounds: 2,
     current: { round: 3, attempt: 1, phase: 'training', deadline: '2026-01-01T00:00:00.000Z', approvals: { a: 'approved', b: 'approved', c: 'approved' }, participants: ['a', 'b', 'c'], returned: ['a', 'b'], progress: { c: { epoch: 1, epochs: 2 } } },
-    sites: ['a', 'b', 'c'].map((name) => ({ name, online: true, declaredTrain: 4, lastSeen: null, bytesSent: 1e6, bytesReceived: 2e6 })),
+    sites: ['a', 'b', 'c'].map((name) => ({
+      name, online: true, declaredTrain: 4, registeredCases: name === 'c' ? null : 4, lastSeen: null, bytesSent: 1e6, bytesReceived: 2e6,
+      flag: name === 'b' ? { clipped: 2, rejected: 1, of: 5 } : null,
+    })),
     rounds: [{ round: 1, attempt: 1, status: 'abandoned', sites_returned: null, num_cases: null, reason: '<script>alert(1)</script>', ended_at: null }],
     globalMetrics,
   });
   assert.match(html, /2 of 3 sites returned/);
   assert.match(html, /training \(epoch 1\/2\)/);
   assert.match(html, /<polyline/);
+  assert.match(html, /⚠ 2 clipped, 1 rejected of last 5 updates/);
+  assert.equal(html.match(/class="flag"/g)?.length, 1, 'only the site with repeated clipped or rejected updates is flagged');
+  assert.match(html, /<td>not registered<\/td>/);
   assert.ok(!html.includes('<script>'));
 });
