@@ -4,7 +4,7 @@
  * power loss; every write is one statement or one transaction.
  */
 import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { FedSegError } from '../core/errors.js';
 
@@ -41,6 +41,11 @@ const MIGRATIONS: string[] = [
   `ALTER TABLE sites ADD COLUMN registered_cases INTEGER;
    ALTER TABLE updates ADD COLUMN clipped_norm REAL;
    ALTER TABLE updates ADD COLUMN weight REAL;`,
+  // Salted slow token verifiers (server/tokens.ts): token_hash now holds scrypt strings; the
+  // locator finds the row. For the SHA-256 hex rows before, the locator is the hash's first 16 digits.
+  `ALTER TABLE sites ADD COLUMN token_locator TEXT;
+   UPDATE sites SET token_locator = substr(token_hash, 1, 16);
+   CREATE UNIQUE INDEX sites_token_locator ON sites (token_locator);`,
 ];
 
 /** A site is flagged when at least this many of its last FLAG_WINDOW updates were clipped or rejected. */
@@ -118,14 +123,21 @@ const now = (): string => new Date().toISOString();
 export class Store {
   readonly db: Database.Database;
 
+  /**
+   * Opens (creating) the database. The file, its WAL and shared-memory files are 0600 and a folder
+   * created for it is 0700: the DB holds token verifiers and the audit log.
+   */
   constructor(readonly file: string) {
-    mkdirSync(dirname(file), { recursive: true });
+    mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
     try {
+      closeSync(openSync(file, 'a', 0o600));
+      chmodSync(file, 0o600);
       this.db = new Database(file);
     } catch (err) {
       throw new FedSegError(`cannot open the server database: ${(err as Error).message}`, { file }, { cause: err });
     }
     this.db.pragma('journal_mode = WAL');
+    for (const suffix of ['-wal', '-shm']) if (existsSync(file + suffix)) chmodSync(file + suffix, 0o600);
     this.db.pragma('synchronous = FULL');
     this.db.pragma('foreign_keys = ON');
     this.db.pragma('busy_timeout = 5000');
@@ -172,14 +184,15 @@ export class Store {
   }
 
   // ---- sites ----
-  addSite(name: string, tokenHash: string, registeredCases: number | null = null): void {
+  /** `token` is the site's locator and salted verifier (server/tokens.ts). */
+  addSite(name: string, token: { locator: string; hash: string }, registeredCases: number | null = null): void {
     const existing = this.db.prepare('SELECT removed_at FROM sites WHERE name = ?').get(name) as { removed_at: string | null } | undefined;
     if (existing && existing.removed_at === null) throw new FedSegError(`site "${name}" is already registered`, { field: 'name' });
     this.transaction(() => {
-      this.db.prepare(`INSERT INTO sites (name, token_hash, created_at, registered_cases) VALUES (?, ?, ?, ?)
-        ON CONFLICT (name) DO UPDATE SET token_hash = excluded.token_hash, created_at = excluded.created_at, removed_at = NULL,
-          registered_cases = excluded.registered_cases`)
-        .run(name, tokenHash, now(), registeredCases);
+      this.db.prepare(`INSERT INTO sites (name, token_hash, token_locator, created_at, registered_cases) VALUES (?, ?, ?, ?, ?)
+        ON CONFLICT (name) DO UPDATE SET token_hash = excluded.token_hash, token_locator = excluded.token_locator,
+          created_at = excluded.created_at, removed_at = NULL, registered_cases = excluded.registered_cases`)
+        .run(name, token.hash, token.locator, now(), registeredCases);
       this.audit({ actor: 'operator', action: 'site-added', detail: { site: name, registeredCases } });
     });
   }
@@ -206,9 +219,15 @@ export class Store {
     return this.db.prepare(sql).all() as SiteRow[];
   }
 
-  siteByTokenHash(hash: string): SiteRow | null {
-    return (this.db.prepare(`SELECT ${SITE_COLUMNS} FROM sites WHERE token_hash = ? AND removed_at IS NULL`)
-      .get(hash) as SiteRow | undefined) ?? null;
+  /** The active site whose token has this locator, with its stored verifier. */
+  siteByTokenLocator(locator: string): (SiteRow & { token_hash: string }) | null {
+    return (this.db.prepare(`SELECT ${SITE_COLUMNS}, token_hash FROM sites WHERE token_locator = ? AND removed_at IS NULL`)
+      .get(locator) as (SiteRow & { token_hash: string }) | undefined) ?? null;
+  }
+
+  /** Replaces a site's legacy SHA-256 verifier with a salted one after it authenticated. */
+  setSiteTokenHash(name: string, hash: string): void {
+    this.db.prepare('UPDATE sites SET token_hash = ? WHERE name = ?').run(hash, name);
   }
 
   siteSeen(name: string, declaredTrain: number, declaredValidation: number): void {

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { FedSegError } from '../../core/errors.js';
 import { loadFederationConfig } from '../../server/config.js';
@@ -7,7 +8,7 @@ import { intOption, requiredOption } from '../options.js';
 
 const usage = `Usage:
   fedseg server start --config FILE --db FILE [--host 127.0.0.1] [--port 8787] [--cert PEM --key PEM]
-                      [--insecure] [--admin-token T] [--checkpoints DIR] [--exit-when-done] [--json]
+                      [--insecure] [--admin-token-file FILE] [--checkpoints DIR] [--exit-when-done] [--json]
   fedseg server add-site NAME --db FILE [--cases N] [--json]   registers a site; prints its token ONCE
   fedseg server set-cases NAME --db FILE --cases N [--json]    registers a site's training case count
   fedseg server remove-site NAME --db FILE [--json]  revokes a site's token
@@ -16,7 +17,9 @@ const usage = `Usage:
 start runs the aggregation server: site WebSocket at ws(s)://HOST:PORT/ws, operator status page at
 http(s)://HOST:PORT/ (open /?token=ADMIN_TOKEN once in a browser) and JSON under /api/ (status, rounds,
 sites, audit, rounds/R/model), all behind the admin token (Authorization: Bearer). The admin token is
---admin-token, else $FEDSEG_ADMIN_TOKEN, else the stored one, else a new one printed once.
+the first line of --admin-token-file, else $FEDSEG_ADMIN_TOKEN, else the stored one, else a new one
+printed once; never a command-line argument (visible to every user in ps). It needs at least 20
+characters, 8 of them different; only a salted scrypt hash of it is stored.
 A non-loopback --host needs --cert/--key (TLS) or --insecure.
 --cases N is the most training cases the site's updates may claim: its FedAvg weight, which the site
 cannot raise. A site without one weighs at most the median case count of each round's updates.
@@ -74,13 +77,16 @@ function parseServerArgs(args: string[]) {
     args, allowPositionals: true,
     options: {
       config: { type: 'string' }, db: { type: 'string' }, host: { type: 'string' }, port: { type: 'string' },
-      cert: { type: 'string' }, key: { type: 'string' }, insecure: { type: 'boolean' }, 'admin-token': { type: 'string' },
+      cert: { type: 'string' }, key: { type: 'string' }, insecure: { type: 'boolean' }, 'admin-token': { type: 'string' }, 'admin-token-file': { type: 'string' },
       checkpoints: { type: 'string' }, cases: { type: 'string' }, 'exit-when-done': { type: 'boolean' }, json: { type: 'boolean' },
     },
   });
 }
 
 async function start(values: ReturnType<typeof parseServerArgs>['values'], db: string, json: boolean): Promise<number> {
+  if (values['admin-token'] !== undefined) {
+    throw new FedSegError('--admin-token on the command line is visible to every user (ps); use --admin-token-file FILE or $FEDSEG_ADMIN_TOKEN', { field: 'admin-token' });
+  }
   if (values.config === undefined) throw new FedSegError('start needs --config FILE', { field: 'config' });
   if (Boolean(values.cert) !== Boolean(values.key)) throw new FedSegError('TLS needs both --cert and --key', { field: 'cert' });
   const port = intOption(values, 'port', { min: 0, max: 65535, fallback: 8787 });
@@ -91,7 +97,7 @@ async function start(values: ReturnType<typeof parseServerArgs>['values'], db: s
     host: values.host ?? '127.0.0.1', port,
     tls: values.cert && values.key ? { certFile: values.cert, keyFile: values.key } : undefined,
     insecure: values.insecure === true,
-    adminToken: values['admin-token'] ?? process.env.FEDSEG_ADMIN_TOKEN,
+    adminToken: values['admin-token-file'] !== undefined ? readAdminTokenFile(values['admin-token-file']) : process.env.FEDSEG_ADMIN_TOKEN,
     log: (line) => emit({ event: 'log', message: line }, `[server] ${line}`),
   });
   emit({ event: 'listening', wsUrl: server.wsUrl, httpUrl: server.httpUrl, port: server.port, adminToken: server.generatedAdminToken },
@@ -111,6 +117,18 @@ async function start(values: ReturnType<typeof parseServerArgs>['values'], db: s
   }
   await new Promise<never>(() => {}); // keep serving the operator API until interrupted
   return 0;
+}
+
+function readAdminTokenFile(file: string): string {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new FedSegError(`cannot read the admin token file (${(err as NodeJS.ErrnoException).code ?? 'error'})`, { file, field: 'admin-token-file' }, { cause: err });
+  }
+  const token = text.split(/\r?\n/)[0].trim();
+  if (!token) throw new FedSegError('the admin token file is empty', { file, field: 'admin-token-file' });
+  return token;
 }
 
 export default command;

@@ -9,7 +9,8 @@ test('the status page shows "k of n sites returned", per-site progress and a Dic
     { round: 1, site: 'b', name: 'dice_WT', value: 0.8 }, { round: 1, site: 'b', name: 'numCases', value: 2 },
     { round: 2, site: 'a', name: 'dice_WT', value: 0.7 }, { round: 2, site: 'a', name: 'numCases', value: 1 },
   ]);
-  assert.ok(Math.abs(globalMetrics[0].metrics.dice_WT - 0.7) < 1e-12);
+  // Case counts 1 and 2, each capped at the lower median 1: (0.5 + 0.8) / 2.
+  assert.ok(Math.abs(globalMetrics[0].metrics.dice_WT - 0.65) < 1e-12);
   const html = renderStatusPage({
     state: 'running', strategy: 'fedavg', totalRounds: 5, completedRounds: 2,
     current: { round: 3, attempt: 1, phase: 'training', deadline: '2026-01-01T00:00:00.000Z', approvals: { a: 'approved', b: 'approved', c: 'approved' }, participants: ['a', 'b', 'c'], returned: ['a', 'b'], progress: { c: { epoch: 1, epochs: 2 } } },
