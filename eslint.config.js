@@ -3,7 +3,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'dist/', 'dist-electron/', 'renderer/dist/', 'demo-output/', 'native/build/', 'test-artifacts/'] },
+  { ignores: ['node_modules/', 'dist/', 'dist-electron/', 'renderer/dist/', 'demo-output/', 'native/build/', 'test-artifacts/', 'core/tf/tfjs-stock-gradients.generated.js'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -62,7 +62,7 @@ export async function runAggregationBench(options: { quick?: boolean } = {}) {
   const validate = timeIt(repeats, () => {
     const decoded = decodeModel(modelBytes, { expectConfig: config });
     validateUpdate({ kind: 'update', round: 1, attempt: 1, architectureHash: hash, numCases: 10, metrics: {}, trainingSeconds: 1 }, decoded.tensors, decoded.architectureHash,
-      { round: 1, attempt: 1, architectureHash: hash, global, declaredCases: 10, alreadySubmitted: false, participating: true });
+      { round: 1, attempt: 1, architectureHash: hash, global, declaredCases: 10, registeredCases: null, alreadySubmitted: false, participating: true });
   });
   // Steady state per site per round: the new global arrives once (to evaluate, and then named by
   // hash as next round's starting point) and the update goes up once. Round 1 adds one full copy.

@@ -53,6 +53,7 @@ export interface ElectronMain {
         ) => void): void;
       };
       setPermissionRequestHandler(handler: (contents: unknown, permission: string, callback: (granted: boolean) => void) => void): void;
+      setPermissionCheckHandler(handler: (contents: unknown, permission: string) => boolean): void;
     };
   };
   net: { fetch(url: string): Promise<Response> };

@@ -110,6 +110,8 @@ async function main(): Promise<void> {
   app.on('web-contents-created', (_event, contents) => lockDown(contents));
   const defaultSession = session.defaultSession;
   defaultSession.setPermissionRequestHandler((_contents, _permission, callback) => callback(false));
+  // Permission checks (e.g. navigator.permissions.query, clipboard, media) answer "denied" too.
+  defaultSession.setPermissionCheckHandler(() => false);
   defaultSession.webRequest.onHeadersReceived((details, callback) => {
     callback({ responseHeaders: { ...details.responseHeaders, 'Content-Security-Policy': [CONTENT_SECURITY_POLICY] } });
   });

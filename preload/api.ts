@@ -19,7 +19,18 @@ const httpUrl = z
   .string()
   .trim()
   .max(2048)
-  .refine((s) => /^(wss?|https?):\/\/[^\s]+$/i.test(s), 'must start with ws://, wss://, http:// or https://');
+  .refine((s) => /^(wss?|https?):\/\/[^\s]+$/i.test(s), 'must start with ws://, wss://, http:// or https://')
+  // The site token travels in the first message: in clear over ws://, so only to this computer.
+  .refine((s) => !/^(ws|http):/i.test(s) || isLoopbackUrl(s), 'plain ws:// and http:// only reach this computer (localhost); use wss:// so the site token is encrypted');
+
+function isLoopbackUrl(url: string): boolean {
+  try {
+    const host = new URL(url).hostname.replace(/^\[|\]$/g, '');
+    return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+  } catch {
+    return false;
+  }
+}
 
 /** Request schema of every channel; the keys are the IPC allow-list. */
 export const requestSchemas = {

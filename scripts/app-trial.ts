@@ -54,9 +54,11 @@ async function main(): Promise<void> {
   const serverDir = join(dir, 'server');
   rmSync(serverDir, { recursive: true, force: true });
   const dbFile = join(serverDir, 'fedseg.db');
-  const appToken = registerSite(dbFile, 'app-site').token;
-  const headlessToken = registerSite(dbFile, 'headless-site').token;
-  const adminToken = randomBytes(24).toString('hex');
+  // Each site's case cap (`add-site --cases`) is the number of cases in its folder: its training cases are
+  // at most that, and an update claiming more would be rejected (docs/SERVER-SECURITY.md).
+  const appToken = registerSite(dbFile, 'app-site', { cases: 3 }).token;
+  const headlessToken = registerSite(dbFile, 'headless-site', { cases: 2 }).token;
+  const adminToken = randomBytes(24).toString('hex'); // 48 hex digits: passes the server's admin-token strength check
   const server = await startServer({
     config: parseFederationConfig({
       model: { baseFilters: 2, depth: 2, inputShape: [16, 16, 16] }, rounds, minSites: 2, localEpochs: 1, batchSize: 1,

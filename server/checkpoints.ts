@@ -5,7 +5,7 @@
  * hash to that value is torn or tampered with and is never loaded.
  */
 import { createHash } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { FedSegError } from '../core/errors.js';
 import { writeFileAtomicSync } from '../core/fs/atomic-write.js';
@@ -29,8 +29,10 @@ export interface WrittenCheckpoint {
 }
 
 export class CheckpointStore {
+  /** The folder is the server's own: 0700, and every checkpoint in it 0600. */
   constructor(readonly dir: string) {
-    mkdirSync(dir, { recursive: true });
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    chmodSync(dir, 0o700);
   }
 
   /** Removes temp files left by a write that was interrupted (they were never renamed into place). */
@@ -79,6 +81,6 @@ export class CheckpointStore {
   }
 
   private writeAtomic(file: string, bytes: Uint8Array): void {
-    writeFileAtomicSync(join(this.dir, file), bytes, { fsync: true, what: 'checkpoint' });
+    writeFileAtomicSync(join(this.dir, file), bytes, { fsync: true, what: 'checkpoint', mode: 0o600 });
   }
 }

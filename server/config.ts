@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { FedSegError } from '../core/errors.js';
 import { DEFAULT_MAX_MESSAGE_BYTES } from '../core/federation/protocol.js';
+import { DEFAULT_CLIP_POLICY } from '../core/federation/bound-updates.js';
 import { StrategyConfigSchema } from '../core/federation/strategies/index.js';
 import { makeModelConfig, type ModelConfig } from '../core/model/config.js';
 
@@ -17,6 +18,11 @@ export const FederationConfigSchema = z.object({
   batchSize: z.int().positive().max(64).default(2),
   strategy: StrategyConfigSchema.default({ name: 'fedavg' }),
   minSites: z.int().positive().default(1),
+  /** Norm clipping of every update before the strategy sees it (core/federation/bound-updates.ts). */
+  clipping: z.object({
+    medianMultiplier: z.number().min(1).max(100),
+    maxRelativeNorm: z.number().positive().max(1e6),
+  }).strict().default(DEFAULT_CLIP_POLICY),
   approvalDeadlineS: z.number().positive().max(7 * 24 * 3600).default(300),
   trainingDeadlineS: z.number().positive().max(7 * 24 * 3600).default(3600),
   /** How long to wait for sites' evaluations of the final global model before declaring the federation done. */

@@ -5,15 +5,25 @@ import { CLOSE, ServerMessageSchema, type ServerMessage } from '../core/federati
 export class SiteConnection {
   site: string | null = null;
   declaredTrain = 0;
+  /** Training cases the operator registered for this site (null: none registered). */
+  registeredCases: number | null = null;
   declaredValidation = 0;
   lastSeen = Date.now();
   readonly connectedAt = Date.now();
   bytesSent = 0;
   bytesReceived = 0;
+  /** Rounds whose global model was sent to evaluate and whose evaluation has not arrived. */
+  readonly evaluationsOwed = new Set<number>();
+  /** Round whose weights were last resent on request (one resend per round). */
+  resentRound: number | null = null;
+  protocolErrors = 0;
+  /** Set when the operator removed this site: nothing it sends is handled any more. */
+  revoked = false;
   /** Hash of the last global model sent on this connection, so it need not be sent again to train on. */
   lastGlobalHash: string | null = null;
 
-  constructor(readonly ws: WebSocket, readonly remote: string) {}
+  /** `remote` is address:port for the log; `ip` keys the failed-login limiter. */
+  constructor(readonly ws: WebSocket, readonly remote: string, readonly ip: string) {}
 
   get authenticated(): boolean {
     return this.site !== null;

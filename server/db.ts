@@ -4,7 +4,7 @@
  * power loss; every write is one statement or one transaction.
  */
 import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { FedSegError } from '../core/errors.js';
 
@@ -36,7 +36,21 @@ const MIGRATIONS: string[] = [
      round INTEGER, detail TEXT NOT NULL, model_in_hash TEXT, model_out_hash TEXT);
    CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
    CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;`,
+  // Byzantine bounds: the case count the operator registered (NULL for sites added before, see
+  // core/federation/bound-updates.ts), and what clipping and the weight cap did to each update.
+  `ALTER TABLE sites ADD COLUMN registered_cases INTEGER;
+   ALTER TABLE updates ADD COLUMN clipped_norm REAL;
+   ALTER TABLE updates ADD COLUMN weight REAL;`,
+  // Salted slow token verifiers (server/tokens.ts): token_hash now holds scrypt strings; the
+  // locator finds the row. For the SHA-256 hex rows before, the locator is the hash's first 16 digits.
+  `ALTER TABLE sites ADD COLUMN token_locator TEXT;
+   UPDATE sites SET token_locator = substr(token_hash, 1, 16);
+   CREATE UNIQUE INDEX sites_token_locator ON sites (token_locator);`,
 ];
+
+/** A site is flagged when at least this many of its last FLAG_WINDOW updates were clipped or rejected. */
+export const FLAG_THRESHOLD = 2;
+export const FLAG_WINDOW = 5;
 
 export type RoundStatus = 'approval' | 'training' | 'completed' | 'abandoned' | 'interrupted' | 'invalid-checkpoint';
 
@@ -47,7 +61,11 @@ export interface SiteRow {
   declared_train: number | null;
   declared_validation: number | null;
   last_seen_at: string | null;
+  /** Training cases the operator registered; an update may not claim more. */
+  registered_cases: number | null;
 }
+
+const SITE_COLUMNS = 'name, created_at, removed_at, declared_train, declared_validation, last_seen_at, registered_cases';
 
 export interface RoundRow {
   round: number;
@@ -96,6 +114,8 @@ export interface UpdateRow {
   sha256: string;
   status: 'accepted' | 'rejected';
   reason: string | null;
+  clipped_norm: number | null;
+  weight: number | null;
 }
 
 const now = (): string => new Date().toISOString();
@@ -103,14 +123,21 @@ const now = (): string => new Date().toISOString();
 export class Store {
   readonly db: Database.Database;
 
+  /**
+   * Opens (creating) the database. The file, its WAL and shared-memory files are 0600 and a folder
+   * created for it is 0700: the DB holds token verifiers and the audit log.
+   */
   constructor(readonly file: string) {
-    mkdirSync(dirname(file), { recursive: true });
+    mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
     try {
+      closeSync(openSync(file, 'a', 0o600));
+      chmodSync(file, 0o600);
       this.db = new Database(file);
     } catch (err) {
       throw new FedSegError(`cannot open the server database: ${(err as Error).message}`, { file }, { cause: err });
     }
     this.db.pragma('journal_mode = WAL');
+    for (const suffix of ['-wal', '-shm']) if (existsSync(file + suffix)) chmodSync(file + suffix, 0o600);
     this.db.pragma('synchronous = FULL');
     this.db.pragma('foreign_keys = ON');
     this.db.pragma('busy_timeout = 5000');
@@ -157,14 +184,16 @@ export class Store {
   }
 
   // ---- sites ----
-  addSite(name: string, tokenHash: string): void {
+  /** `token` is the site's locator and salted verifier (server/tokens.ts). */
+  addSite(name: string, token: { locator: string; hash: string }, registeredCases: number | null = null): void {
     const existing = this.db.prepare('SELECT removed_at FROM sites WHERE name = ?').get(name) as { removed_at: string | null } | undefined;
     if (existing && existing.removed_at === null) throw new FedSegError(`site "${name}" is already registered`, { field: 'name' });
     this.transaction(() => {
-      this.db.prepare(`INSERT INTO sites (name, token_hash, created_at) VALUES (?, ?, ?)
-        ON CONFLICT (name) DO UPDATE SET token_hash = excluded.token_hash, created_at = excluded.created_at, removed_at = NULL`)
-        .run(name, tokenHash, now());
-      this.audit({ actor: 'operator', action: 'site-added', detail: { site: name } });
+      this.db.prepare(`INSERT INTO sites (name, token_hash, token_locator, created_at, registered_cases) VALUES (?, ?, ?, ?, ?)
+        ON CONFLICT (name) DO UPDATE SET token_hash = excluded.token_hash, token_locator = excluded.token_locator,
+          created_at = excluded.created_at, removed_at = NULL, registered_cases = excluded.registered_cases`)
+        .run(name, token.hash, token.locator, now(), registeredCases);
+      this.audit({ actor: 'operator', action: 'site-added', detail: { site: name, registeredCases } });
     });
   }
 
@@ -176,15 +205,29 @@ export class Store {
     });
   }
 
+  setRegisteredCases(name: string, cases: number): void {
+    this.transaction(() => {
+      const result = this.db.prepare('UPDATE sites SET registered_cases = ? WHERE name = ? AND removed_at IS NULL').run(cases, name);
+      if (result.changes === 0) throw new FedSegError(`no registered site named "${name}"`, { field: 'name' });
+      this.audit({ actor: 'operator', action: 'site-cases-registered', detail: { site: name, registeredCases: cases } });
+    });
+  }
+
   sites(includeRemoved = false): SiteRow[] {
-    const sql = `SELECT name, created_at, removed_at, declared_train, declared_validation, last_seen_at FROM sites
+    const sql = `SELECT ${SITE_COLUMNS} FROM sites
       ${includeRemoved ? '' : 'WHERE removed_at IS NULL'} ORDER BY name`;
     return this.db.prepare(sql).all() as SiteRow[];
   }
 
-  siteByTokenHash(hash: string): SiteRow | null {
-    return (this.db.prepare('SELECT name, created_at, removed_at, declared_train, declared_validation, last_seen_at FROM sites WHERE token_hash = ? AND removed_at IS NULL')
-      .get(hash) as SiteRow | undefined) ?? null;
+  /** The active site whose token has this locator, with its stored verifier. */
+  siteByTokenLocator(locator: string): (SiteRow & { token_hash: string }) | null {
+    return (this.db.prepare(`SELECT ${SITE_COLUMNS}, token_hash FROM sites WHERE token_locator = ? AND removed_at IS NULL`)
+      .get(locator) as (SiteRow & { token_hash: string }) | undefined) ?? null;
+  }
+
+  /** Replaces a site's legacy SHA-256 verifier with a salted one after it authenticated. */
+  setSiteTokenHash(name: string, hash: string): void {
+    this.db.prepare('UPDATE sites SET token_hash = ? WHERE name = ?').run(hash, name);
   }
 
   siteSeen(name: string, declaredTrain: number, declaredValidation: number): void {
@@ -238,12 +281,24 @@ export class Store {
       .run(status, reason, ended, round, attempt);
   }
 
-  completeRound(r: { round: number; attempt: number; modelIn: string; modelOut: string; checkpoint: string; checkpointSha256: string; sites: string[]; numCases: number; strategy: string }): void {
+  completeRound(r: {
+    round: number; attempt: number; modelIn: string; modelOut: string; checkpoint: string; checkpointSha256: string; sites: string[]; numCases: number; strategy: string;
+    bounds: { site: string; clippedTo: number | null; weight: number }[]; clipBound: number;
+  }): void {
     this.transaction(() => {
+      const mark = this.db.prepare("UPDATE updates SET clipped_norm = ?, weight = ? WHERE round = ? AND attempt = ? AND site = ? AND status = 'accepted'");
+      for (const b of r.bounds) mark.run(b.clippedTo, b.weight, r.round, r.attempt, b.site);
       this.db.prepare(`UPDATE rounds SET status = 'completed', ended_at = ?, model_out_hash = ?, checkpoint = ?, checkpoint_sha256 = ?,
         sites_returned = ?, num_cases = ? WHERE round = ? AND attempt = ?`)
         .run(now(), r.modelOut, r.checkpoint, r.checkpointSha256, r.sites.length, r.numCases, r.round, r.attempt);
-      this.audit({ actor: 'server', action: 'round-completed', round: r.round, detail: { attempt: r.attempt, sites: r.sites, numCases: r.numCases, strategy: r.strategy, checkpointSha256: r.checkpointSha256 }, modelIn: r.modelIn, modelOut: r.modelOut });
+      this.audit({
+        actor: 'server', action: 'round-completed', round: r.round,
+        detail: {
+          attempt: r.attempt, sites: r.sites, numCases: r.numCases, strategy: r.strategy, checkpointSha256: r.checkpointSha256,
+          clipBound: r.clipBound, clipped: r.bounds.filter((b) => b.clippedTo !== null).map((b) => b.site),
+        },
+        modelIn: r.modelIn, modelOut: r.modelOut,
+      });
     });
   }
 
@@ -288,6 +343,25 @@ export class Store {
     return (round === undefined
       ? this.db.prepare('SELECT * FROM updates ORDER BY id').all()
       : this.db.prepare('SELECT * FROM updates WHERE round = ? ORDER BY id').all(round)) as UpdateRow[];
+  }
+
+  /**
+   * Sites whose updates were clipped or rejected at least FLAG_THRESHOLD times among their last
+   * FLAG_WINDOW updates, with those counts (for the status page).
+   */
+  flaggedSites(): Map<string, { clipped: number; rejected: number; of: number }> {
+    const rows = this.db.prepare(`SELECT site, status, clipped_norm FROM (
+        SELECT site, status, clipped_norm, ROW_NUMBER() OVER (PARTITION BY site ORDER BY id DESC) AS recent FROM updates)
+      WHERE recent <= ?`).all(FLAG_WINDOW) as { site: string; status: string; clipped_norm: number | null }[];
+    const counts = new Map<string, { clipped: number; rejected: number; of: number }>();
+    for (const r of rows) {
+      const c = counts.get(r.site) ?? { clipped: 0, rejected: 0, of: 0 };
+      c.of++;
+      if (r.status === 'rejected') c.rejected++;
+      else if (r.clipped_norm !== null) c.clipped++;
+      counts.set(r.site, c);
+    }
+    return new Map([...counts].filter(([, c]) => c.clipped + c.rejected >= FLAG_THRESHOLD));
   }
 
   recordEvaluation(round: number, site: string, numCases: number, metrics: Record<string, number>): void {

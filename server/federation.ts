@@ -11,9 +11,10 @@ import {
   CLOSE, decodeFrame, decodeJson, encodeFrame, PROTOCOL_VERSION, SiteMessageSchema,
   type Announce, type RoundInstructions, type SiteMessage, type UpdateFrameHeader,
 } from '../core/federation/protocol.js';
+import { boundUpdates, type BoundedRound, type UpdateToBound } from '../core/federation/bound-updates.js';
 import { roundSeed } from '../core/federation/round-seed.js';
-import { createStrategy, type ClientUpdate, type Strategy } from '../core/federation/strategies/index.js';
-import type { TensorList } from '../core/federation/tensors.js';
+import { createStrategy, type Strategy } from '../core/federation/strategies/index.js';
+import { firstNonFinite, type TensorList } from '../core/federation/tensors.js';
 import { checkUpdateHeader, validateUpdate, type UpdateContext } from '../core/federation/validate-update.js';
 import { initialWeights } from '../core/model/init.js';
 import { architectureHash, decodeModel } from '../core/weights/index.js';
@@ -21,9 +22,12 @@ import { CheckpointStore, sha256Hex } from './checkpoints.js';
 import type { FederationConfig } from './config.js';
 import type { SiteConnection } from './connection.js';
 import type { Store } from './db.js';
-import { hashToken } from './tokens.js';
+import type { FailureLimiter } from './rate-limit.js';
+import { hashSecret, isLegacyHash, tokenLocator, verifySecret } from './tokens.js';
 
 const AUTH_TIMEOUT_MS = 10_000;
+/** Bad messages one connection may send before it is closed (each is answered and audited). */
+const MAX_PROTOCOL_ERRORS = 20;
 /** Shown to a site admin before approval: everything that leaves the site if they approve. */
 const LEAVES_SITE = [
   'the locally trained model weights (same architecture as the global model)',
@@ -34,7 +38,7 @@ const LEAVES_SITE = [
 export type FederationState = 'starting' | 'running' | 'finished' | 'failed' | 'stopped';
 type Phase = 'approval' | 'training' | 'aggregating';
 
-interface AcceptedUpdate extends ClientUpdate {
+interface AcceptedUpdate extends UpdateToBound {
   metrics: Record<string, number>;
 }
 
@@ -87,7 +91,11 @@ export class Federation extends EventEmitter<FederationEvents> {
   readonly done: Promise<FederationState>;
   private resolveDone!: (s: FederationState) => void;
 
-  constructor(readonly config: FederationConfig, readonly store: Store, readonly checkpoints: CheckpointStore, private readonly log: (line: string) => void) {
+  constructor(
+    readonly config: FederationConfig, readonly store: Store, readonly checkpoints: CheckpointStore, private readonly log: (line: string) => void,
+    /** Failed hellos count toward the remote address's lockout (shared with the operator API). */
+    private readonly authFailures: FailureLimiter,
+  ) {
     super();
     this.architectureHash = architectureHash(config.modelConfig);
     this.strategy = createStrategy(config.strategy);
@@ -282,6 +290,7 @@ export class Federation extends EventEmitter<FederationEvents> {
       this.bySite.get(site)?.send({ type: 'left-out', round, reason: 'no update before the training deadline' });
     }
     state.pending.clear();
+    this.disconnectRemovedSites();
     // Sorted by site so the aggregate (float sums, medians) does not depend on arrival order.
     const updates = [...state.accepted.values()].sort((a, b) => (a.site < b.site ? -1 : a.site > b.site ? 1 : 0));
     if (updates.length < config.minSites) {
@@ -290,11 +299,28 @@ export class Federation extends EventEmitter<FederationEvents> {
 
     state.phase = 'aggregating';
     const modelIn = this.globalHash;
-    const next = this.strategy.aggregate(round, updates, this.global);
+    // Weight caps and norm clipping come before the strategy; a strategy that still produces a
+    // non-finite model (or whose optimiser would overflow) abandons the round, so nothing
+    // non-finite is ever checkpointed and the federation carries on with the previous model.
+    let bounded: BoundedRound;
+    let next: TensorList;
+    try {
+      bounded = boundUpdates(updates, this.global, config.clipping);
+      next = this.strategy.aggregate(round, bounded.updates, this.global);
+      const bad = firstNonFinite(next);
+      if (bad) throw new FedSegError(`the aggregate holds NaN or Infinity in "${bad}"`, { field: 'weights' });
+    } catch (err) {
+      return this.abandon(state, `aggregation refused: ${errorMessage(err)}`);
+    }
     const written = this.checkpoints.write(round, config.modelConfig, next, this.strategy.exportState());
     const sites = updates.map((u) => u.site);
-    const numCases = updates.reduce((n, u) => n + u.numCases, 0);
-    this.store.completeRound({ round, attempt, modelIn, modelOut: written.modelHash, checkpoint: written.file, checkpointSha256: written.sha256, sites, numCases, strategy: this.strategy.name });
+    const numCases = bounded.updates.reduce((n, u) => n + u.numCases, 0);
+    const clipped = bounded.reports.filter((r) => r.clippedTo !== null);
+    for (const r of clipped) this.log(`round ${round}: update from ${r.site} clipped from norm ${r.norm.toPrecision(4)} to ${bounded.bound.toPrecision(4)}`);
+    this.store.completeRound({
+      round, attempt, modelIn, modelOut: written.modelHash, checkpoint: written.file, checkpointSha256: written.sha256, sites, numCases,
+      strategy: this.strategy.name, bounds: bounded.reports, clipBound: bounded.bound,
+    });
     this.global = next;
     this.globalHash = written.modelHash;
     this.globalBytes = written.bytes;
@@ -306,6 +332,7 @@ export class Federation extends EventEmitter<FederationEvents> {
     for (const c of this.bySite.values()) {
       c.send({ type: 'round-result', round, attempt, status: 'completed', sites, numCases, modelHash: written.modelHash, sitesRegistered: this.store.sites().length });
       c.sendFrame(evalFrame, written.modelHash);
+      c.evaluationsOwed.add(round);
     }
     this.emit('round-completed', round, sites, written.modelHash);
     return 'completed';
@@ -361,6 +388,7 @@ export class Federation extends EventEmitter<FederationEvents> {
       if (!c.authenticated) this.refuse(c, 'no hello within 10 s');
     }, AUTH_TIMEOUT_MS);
     c.ws.on('message', (data: RawData, isBinary: boolean) => {
+      if (c.revoked) return;
       c.lastSeen = Date.now();
       const bytes = toBuffer(data);
       c.bytesReceived += bytes.length;
@@ -373,6 +401,7 @@ export class Federation extends EventEmitter<FederationEvents> {
     });
     c.ws.on('error', (err: Error & { code?: string }) => {
       const oversized = err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH';
+      if (!c.authenticated && !this.authFailures.fail(c.ip).audit) return;
       this.store.audit({ actor: c.site ?? `unauthenticated ${c.remote}`, action: oversized ? 'oversized-frame' : 'connection-error', round: this.round, detail: { error: err.message, limit: this.config.maxMessageBytes } });
     });
     c.ws.on('close', (code: number) => {
@@ -388,13 +417,32 @@ export class Federation extends EventEmitter<FederationEvents> {
     });
   }
 
+  /**
+   * Refuses an unauthenticated connection. Each refusal counts toward its address's lockout; only
+   * those up to the lockout are audited, so a flood of bad hellos cannot fill the audit log.
+   */
   private refuse(c: SiteConnection, reason: string): void {
-    this.store.audit({ actor: `unauthenticated ${c.remote}`, action: 'auth-failed', detail: { reason } });
+    const { audit, blocked } = this.authFailures.fail(c.ip);
+    if (audit) this.store.audit({ actor: `unauthenticated ${c.remote}`, action: 'auth-failed', detail: { reason, ...(blocked ? { lockedOutForS: this.authFailures.retryAfterS(c.ip) } : {}) } });
     c.send({ type: 'auth-failed', reason });
     c.close(CLOSE.authFailed, reason);
   }
 
+  /** Cuts off a connection that misbehaves before authenticating (e.g. sends megabytes), without reading on. */
+  dropUnauthenticated(c: SiteConnection, reason: string): void {
+    const { audit } = this.authFailures.fail(c.ip);
+    if (audit) this.store.audit({ actor: `unauthenticated ${c.remote}`, action: 'pre-auth-limit', detail: { reason } });
+    c.ws.terminate();
+  }
+
+  /** Answers a bad message; a connection that keeps sending them is closed, so it cannot fill the audit log. */
   private protocolError(c: SiteConnection, message: string): void {
+    c.protocolErrors++;
+    if (c.protocolErrors > MAX_PROTOCOL_ERRORS) {
+      if (c.protocolErrors > MAX_PROTOCOL_ERRORS + 1) return;
+      this.store.audit({ actor: c.site ?? `unauthenticated ${c.remote}`, action: 'protocol-errors-exceeded', round: this.round, detail: { limit: MAX_PROTOCOL_ERRORS, last: message } });
+      return c.close(CLOSE.protocolError, `more than ${MAX_PROTOCOL_ERRORS} bad messages`);
+    }
     this.store.audit({ actor: c.site ?? `unauthenticated ${c.remote}`, action: 'protocol-error', round: this.round, detail: { error: message } });
     c.send({ type: 'error', code: 'bad-message', message });
   }
@@ -424,6 +472,8 @@ export class Federation extends EventEmitter<FederationEvents> {
       case 'resend-weights': {
         const state = this.current;
         if (!state || state.round !== message.round || !state.pending.has(c.site!)) return this.protocolError(c, `no weights to resend for round ${message.round}`);
+        if (c.resentRound === state.round) return this.protocolError(c, `weights for round ${message.round} were already resent once`);
+        c.resentRound = state.round;
         return c.sendFrame(this.globalFrame('train', state.round), this.globalHash);
       }
       case 'ping': return c.send({ type: 'pong', t: message.t });
@@ -433,8 +483,9 @@ export class Federation extends EventEmitter<FederationEvents> {
 
   private onHello(c: SiteConnection, hello: Extract<SiteMessage, { type: 'hello' }>): void {
     if (hello.protocol !== PROTOCOL_VERSION) return this.refuse(c, `protocol version ${hello.protocol} is not supported (server speaks ${PROTOCOL_VERSION})`);
-    const site = this.store.siteByTokenHash(hashToken(hello.token));
-    if (!site) return this.refuse(c, 'unknown or revoked site token');
+    const site = this.store.siteByTokenLocator(tokenLocator(hello.token));
+    if (!site || !verifySecret(hello.token, site.token_hash)) return this.refuse(c, 'unknown or revoked site token');
+    if (isLegacyHash(site.token_hash)) this.store.setSiteTokenHash(site.name, hashSecret(hello.token));
     const previous = this.bySite.get(site.name);
     if (previous && previous !== c) {
       this.bySite.delete(site.name);
@@ -442,6 +493,7 @@ export class Federation extends EventEmitter<FederationEvents> {
     }
     c.site = site.name;
     c.declaredTrain = hello.cases.train;
+    c.registeredCases = site.registered_cases;
     c.declaredValidation = hello.cases.validation;
     this.bySite.set(site.name, c);
     this.store.siteSeen(site.name, hello.cases.train, hello.cases.validation);
@@ -485,9 +537,13 @@ export class Federation extends EventEmitter<FederationEvents> {
     this.poke();
   }
 
+  /**
+   * One evaluation per global model this connection was sent to evaluate: no replay for old rounds,
+   * no flood. The operator's global metric caps each site's case count (metrics-summary.ts).
+   */
   private onEvaluation(c: SiteConnection, round: number, numCases: number, metrics: Record<string, number>): void {
-    if (round < 1 || round > this.lastCompleted || !this.store.completedRound(round)) {
-      return this.protocolError(c, `evaluation for round ${round}, which has no completed global model`);
+    if (!c.evaluationsOwed.delete(round)) {
+      return this.protocolError(c, `evaluation for round ${round} was not asked for (one per global model sent to this site to evaluate)`);
     }
     this.store.recordEvaluation(round, c.site!, numCases, metrics);
     this.emit('evaluation', round, c.site!, metrics);
@@ -499,6 +555,8 @@ export class Federation extends EventEmitter<FederationEvents> {
 
   private onBinary(c: SiteConnection, bytes: Buffer): void {
     if (!c.authenticated) return this.refuse(c, 'binary frame before authentication');
+    this.disconnectRemovedSites();
+    if (!c.authenticated || !c.open) return;
     const site = c.site!;
     let header: UpdateFrameHeader;
     let payload: Uint8Array;
@@ -517,6 +575,7 @@ export class Federation extends EventEmitter<FederationEvents> {
       architectureHash: this.architectureHash,
       global: this.global,
       declaredCases: c.declaredTrain,
+      registeredCases: c.registeredCases,
       alreadySubmitted: this.store.hasAcceptedUpdate(header.round, header.attempt, site),
       participating: state?.participants.has(site) ?? false,
     };
@@ -530,6 +589,7 @@ export class Federation extends EventEmitter<FederationEvents> {
       // a duplicate or stale update leaves its standing unchanged.
       if (state && ctx.round === header.round && ctx.attempt === header.attempt && state.pending.has(site)) {
         state.pending.delete(site);
+        state.participants.delete(site);
         c.send({ type: 'left-out', round: header.round, reason: `update rejected: ${reason}` });
         this.poke();
       }
@@ -544,7 +604,7 @@ export class Federation extends EventEmitter<FederationEvents> {
     }
     const verdict = validateUpdate(header, decoded.tensors, decoded.architectureHash, ctx);
     if (!verdict.ok) return reject(verdict.reason);
-    state!.accepted.set(site, { site, numCases: header.numCases, weights: decoded.tensors, metrics: header.metrics });
+    state!.accepted.set(site, { site, numCases: header.numCases, registeredCases: c.registeredCases, weights: decoded.tensors, metrics: header.metrics });
     state!.pending.delete(site);
     this.store.recordUpdate({ round: header.round, attempt: header.attempt, site, numCases: header.numCases, norm: verdict.norm, bytes: bytes.length, sha256: decoded.sha256, status: 'accepted', reason: null, metrics: header.metrics });
     c.send({ type: 'update-accepted', round: header.round, norm: verdict.norm });
@@ -552,7 +612,34 @@ export class Federation extends EventEmitter<FederationEvents> {
     this.poke();
   }
 
+  /**
+   * Disconnects sites the operator removed (`fedseg server remove-site` runs in another process and
+   * only writes the DB): checked every heartbeat, before accepting an update and before aggregating.
+   */
+  private disconnectRemovedSites(): void {
+    const active = new Set(this.store.sites().map((s) => s.name));
+    for (const c of this.connections) {
+      if (!c.site || c.revoked || active.has(c.site)) continue;
+      const site = c.site;
+      c.revoked = true;
+      this.awaitingFinalEval.delete(site);
+      const state = this.current;
+      if (state) {
+        state.pending.delete(site);
+        state.participants.delete(site);
+        state.accepted.delete(site);
+      }
+      this.store.audit({ actor: 'server', action: 'site-revoked-disconnected', round: this.round, detail: { site } });
+      this.log(`site ${site} was removed by the operator; disconnecting it`);
+      c.send({ type: 'auth-failed', reason: 'site removed by the operator' });
+      c.close(CLOSE.authFailed, 'site removed by the operator');
+      if (this.bySite.get(site) === c) this.bySite.delete(site);
+      this.poke();
+    }
+  }
+
   private checkHeartbeats(): void {
+    this.disconnectRemovedSites();
     const limit = 3 * this.config.heartbeatS * 1000;
     const now = Date.now();
     for (const c of this.connections) {

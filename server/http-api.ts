@@ -4,12 +4,15 @@
  * opening `/?token=<token>` once.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { z } from 'zod';
+import { formatIssues } from '../core/federation/protocol.js';
 import type { FederationConfig } from './config.js';
 import type { Store } from './db.js';
 import type { Federation } from './federation.js';
 import { globalMetricsByRound } from './metrics-summary.js';
 import { renderStatusPage, type StatusView } from './status-page.js';
-import { tokenMatches } from './tokens.js';
+import type { FailureLimiter } from './rate-limit.js';
+import { hashSecret, isLegacyHash, verifySecret } from './tokens.js';
 import { waitingOf } from './waiting.js';
 
 export interface ApiContext {
@@ -17,7 +20,24 @@ export interface ApiContext {
   store: Store;
   config: FederationConfig;
   secure: boolean;
+  /** Wrong admin tokens count toward the remote address's lockout (shared with site hellos). */
+  authFailures: FailureLimiter;
+  log: (line: string) => void;
 }
+
+/** Sent with every response, including errors and the model download. */
+const SECURITY_HEADERS: Record<string, string> = {
+  'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+  'x-content-type-options': 'nosniff',
+  'x-frame-options': 'DENY',
+  'referrer-policy': 'no-referrer',
+  'cross-origin-resource-policy': 'same-origin',
+};
+
+const AuditQuerySchema = z.object({
+  after: z.coerce.number().int().nonnegative().default(0),
+  limit: z.coerce.number().int().min(1).max(10_000).default(1000),
+});
 
 const COOKIE = 'fedseg_admin';
 
@@ -38,6 +58,7 @@ export function statusView(ctx: ApiContext): StatusView {
   const { federation, store } = ctx;
   const online = new Set(federation.onlineSites());
   const traffic = federation.connectionStats();
+  const flagged = store.flaggedSites();
   return {
     state: federation.state,
     strategy: federation.strategy.name,
@@ -45,7 +66,8 @@ export function statusView(ctx: ApiContext): StatusView {
     completedRounds: federation.completedRounds,
     current: federation.currentRound(),
     sites: store.sites().map((s) => ({
-      name: s.name, online: online.has(s.name), declaredTrain: s.declared_train, lastSeen: s.last_seen_at,
+      name: s.name, online: online.has(s.name), declaredTrain: s.declared_train, registeredCases: s.registered_cases, lastSeen: s.last_seen_at,
+      flag: flagged.get(s.name) ?? null,
       bytesSent: traffic[s.name]?.bytesSent ?? null, bytesReceived: traffic[s.name]?.bytesReceived ?? null,
     })),
     rounds: store.rounds(),
@@ -55,37 +77,61 @@ export function statusView(ctx: ApiContext): StatusView {
 }
 
 export function handleHttp(req: IncomingMessage, res: ServerResponse, ctx: ApiContext): void {
+  for (const [name, value] of Object.entries(SECURITY_HEADERS)) res.setHeader(name, value);
   try {
     route(req, res, ctx);
   } catch (err) {
-    json(res, 500, { ok: false, error: (err as Error).message });
+    // The details (e.g. a raw SQLite message) go to the server log, not to the client.
+    ctx.log(`operator API error on ${req.method} ${req.url?.split('?')[0]}: ${(err as Error).message}`);
+    json(res, 500, { ok: false, error: 'internal error (see the server log)' });
   }
+}
+
+/** Checks a presented admin token, counting failures toward the address's lockout and auditing them. */
+function adminTokenOk(req: IncomingMessage, ctx: ApiContext, token: string | null): boolean {
+  const stored = ctx.store.getMeta('admin_token_hash');
+  if (stored && token !== null && verifySecret(token, stored)) {
+    if (isLegacyHash(stored)) ctx.store.setMeta('admin_token_hash', hashSecret(token));
+    return true;
+  }
+  const ip = req.socket.remoteAddress ?? '';
+  const { audit, blocked } = ctx.authFailures.fail(ip);
+  if (audit) {
+    ctx.store.audit({
+      actor: `operator API ${ip}`, action: 'admin-auth-failed',
+      detail: { path: new URL(req.url ?? '/', 'http://localhost').pathname, reason: token === null ? 'no token' : 'wrong token', ...(blocked ? { lockedOutForS: ctx.authFailures.retryAfterS(ip) } : {}) },
+    });
+  }
+  return false;
 }
 
 function route(req: IncomingMessage, res: ServerResponse, ctx: ApiContext): void {
   const url = new URL(req.url ?? '/', 'http://localhost');
-  const adminHash = ctx.store.getMeta('admin_token_hash');
   if (req.method !== 'GET') return json(res, 405, { ok: false, error: 'the operator API is read-only' });
+  const ip = req.socket.remoteAddress ?? '';
+  if (ctx.authFailures.blocked(ip)) {
+    res.setHeader('retry-after', String(ctx.authFailures.retryAfterS(ip)));
+    return json(res, 429, { ok: false, error: 'too many failed logins from this address; try again later' });
+  }
 
   // Browser login: exchange ?token= for an HttpOnly cookie, then drop the token from the URL.
   const queryToken = url.pathname === '/' ? url.searchParams.get('token') : null;
   if (queryToken !== null) {
-    if (!adminHash || !tokenMatches(queryToken, adminHash)) return json(res, 401, { ok: false, error: 'invalid admin token' });
+    if (!adminTokenOk(req, ctx, queryToken)) return json(res, 401, { ok: false, error: 'invalid admin token' });
     res.writeHead(303, {
       location: '/',
       'set-cookie': `${COOKIE}=${encodeURIComponent(queryToken)}; HttpOnly; SameSite=Strict; Path=/${ctx.secure ? '; Secure' : ''}`,
     });
     return void res.end();
   }
-  const token = presentedToken(req);
-  if (!adminHash || !token || !tokenMatches(token, adminHash)) {
+  if (!adminTokenOk(req, ctx, presentedToken(req))) {
     res.setHeader('www-authenticate', 'Bearer realm="fedseg"');
     return json(res, 401, { ok: false, error: 'admin token required (Authorization: Bearer <token>, or open /?token=<token>)' });
   }
 
   const path = url.pathname;
   if (path === '/') {
-    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store', 'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; img-src data:" });
+    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
     return void res.end(renderStatusPage(statusView(ctx)));
   }
   if (path === '/api/status') {
@@ -110,9 +156,9 @@ function route(req: IncomingMessage, res: ServerResponse, ctx: ApiContext): void
     })));
   }
   if (path === '/api/audit') {
-    const after = Number(url.searchParams.get('after') ?? 0);
-    const limit = Math.min(10_000, Number(url.searchParams.get('limit') ?? 1000));
-    return json(res, 200, ctx.store.auditLog(Number.isFinite(after) ? after : 0, Number.isFinite(limit) ? limit : 1000)
+    const query = AuditQuerySchema.safeParse(Object.fromEntries(url.searchParams));
+    if (!query.success) return json(res, 400, { ok: false, error: `bad query: ${formatIssues(query.error)}`, field: String(query.error.issues[0]?.path[0] ?? '') });
+    return json(res, 200, ctx.store.auditLog(query.data.after, query.data.limit)
       .map((e) => ({ ...e, detail: JSON.parse(e.detail) as unknown })));
   }
   const model = /^\/api\/rounds\/(\d+)\/model$/.exec(path);

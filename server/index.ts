@@ -20,7 +20,8 @@ import { SiteConnection } from './connection.js';
 import { Store } from './db.js';
 import { Federation } from './federation.js';
 import { handleHttp } from './http-api.js';
-import { hashToken, newToken } from './tokens.js';
+import { FailureLimiter } from './rate-limit.js';
+import { checkAdminTokenStrength, hashSecret, newToken, tokenLocator } from './tokens.js';
 import { waitingOf, type Waiting } from './waiting.js';
 
 export interface ServerOptions {
@@ -37,7 +38,10 @@ export interface ServerOptions {
   tls?: { certFile: string; keyFile: string };
   /** Allow plain http/ws on a non-loopback address. */
   insecure?: boolean;
-  /** Operator token for the HTTP API; when omitted, the stored one is kept or a new one is generated. */
+  /**
+   * Operator token for the HTTP API (at least 20 characters, 8 different); when omitted, the stored
+   * one is kept or a new one is generated. The CLI reads it from a file or the environment, never argv.
+   */
   adminToken?: string;
   log?: (line: string) => void;
 }
@@ -56,17 +60,39 @@ export interface RunningServer {
 }
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
+/** Bytes a connection may send before its hello is verified (a hello is well under 1 KiB). */
+const PRE_AUTH_MAX_BYTES = 64 * 1024;
 
-/** Registers a site in the server database; returns its token, which is shown once and stored only as a hash. */
-export function registerSite(dbFile: string, name: string): { site: string; token: string } {
+/**
+ * Registers a site in the server database; returns its token, which is shown once and stored only
+ * as a hash. `cases` is the most training cases the site's updates may claim (its FedAvg weight);
+ * without it the site weighs at most the round's median case count (core/federation/bound-updates.ts).
+ */
+export function registerSite(dbFile: string, name: string, opts: { cases?: number } = {}): { site: string; token: string } {
   if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(name)) {
     throw new FedSegError('site name must be 1-64 letters, digits, ".", "_" or "-", starting with a letter or digit', { field: 'name' });
   }
+  if (opts.cases !== undefined) checkCases(opts.cases);
   const store = new Store(dbFile);
   try {
     const token = newToken();
-    store.addSite(name, hashToken(token));
+    store.addSite(name, { locator: tokenLocator(token), hash: hashSecret(token) }, opts.cases ?? null);
     return { site: name, token };
+  } finally {
+    store.close();
+  }
+}
+
+function checkCases(cases: number): void {
+  if (!Number.isInteger(cases) || cases < 1 || cases > 1_000_000) throw new FedSegError(`--cases must be an integer from 1 to 1000000, got ${cases}`, { field: 'cases' });
+}
+
+/** Registers (or changes) the most training cases a site's updates may claim. */
+export function setSiteCases(dbFile: string, name: string, cases: number): void {
+  checkCases(cases);
+  const store = new Store(dbFile);
+  try {
+    store.setRegisteredCases(name, cases);
   } finally {
     store.close();
   }
@@ -127,31 +153,59 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   if (!opts.tls && !opts.insecure && !LOOPBACK.has(host)) {
     throw new FedSegError(`refusing to listen on ${host} without TLS: give a certificate and key, or --insecure`, { field: 'host' });
   }
+  if (opts.adminToken !== undefined) checkAdminTokenStrength(opts.adminToken);
   const log = opts.log ?? (() => {});
   const store = new Store(opts.dbFile);
   let federation: Federation;
   let generatedAdminToken: string | null = null;
+  // One lockout for wrong site tokens and wrong admin tokens, by remote address.
+  const authFailures = new FailureLimiter();
   try {
     if (opts.adminToken) {
-      store.setMeta('admin_token_hash', hashToken(opts.adminToken));
+      store.setMeta('admin_token_hash', hashSecret(opts.adminToken));
     } else if (!store.getMeta('admin_token_hash')) {
       generatedAdminToken = newToken();
-      store.setMeta('admin_token_hash', hashToken(generatedAdminToken));
+      store.setMeta('admin_token_hash', hashSecret(generatedAdminToken));
     }
     const checkpoints = new CheckpointStore(opts.checkpointDir ?? join(dirname(opts.dbFile), 'checkpoints'));
-    federation = new Federation(opts.config, store, checkpoints, log);
+    federation = new Federation(opts.config, store, checkpoints, log, authFailures);
     federation.recover();
   } catch (err) {
     store.close();
     throw err;
   }
 
-  const handler = (req: IncomingMessage, res: ServerResponse) => handleHttp(req, res, { federation, store, config: opts.config, secure: Boolean(opts.tls) });
+  const handler = (req: IncomingMessage, res: ServerResponse) => handleHttp(req, res, { federation, store, config: opts.config, secure: Boolean(opts.tls), authFailures, log });
   const http: Server = opts.tls
     ? createHttpsServer({ cert: readFileSync(opts.tls.certFile), key: readFileSync(opts.tls.keyFile) }, handler)
     : createHttpServer(handler);
-  const wss = new WebSocketServer({ server: http, path: '/ws', maxPayload: opts.config.maxMessageBytes, perMessageDeflate: false });
-  wss.on('connection', (ws, req) => federation.attach(new SiteConnection(ws, `${req.socket.remoteAddress}:${req.socket.remotePort}`)));
+  const wss = new WebSocketServer({
+    server: http, path: '/ws', maxPayload: opts.config.maxMessageBytes, perMessageDeflate: false,
+    // Sites are programs (ws, Node), which send no Origin; a browser always does, so a page the
+    // operator or a site admin has open cannot open a socket here. Locked-out addresses get 429.
+    verifyClient: ({ req, origin }, done) => {
+      if (origin) return done(false, 403, 'browsers may not open the site endpoint');
+      const ip = req.socket.remoteAddress ?? '';
+      if (authFailures.blocked(ip)) return done(false, 429, 'too many failed logins from this address; try again later', { 'retry-after': String(authFailures.retryAfterS(ip)) });
+      done(true);
+    },
+  });
+  wss.on('connection', (ws, req) => {
+    const c = new SiteConnection(ws, `${req.socket.remoteAddress}:${req.socket.remotePort}`, req.socket.remoteAddress ?? '');
+    // Until hello is verified, a connection may send PRE_AUTH_MAX_BYTES in all: a 60 MiB "hello"
+    // is cut off after 64 KiB instead of being buffered and parsed (the frame cap is for models).
+    let preAuth = 0;
+    const count = (chunk: Buffer) => {
+      if (c.authenticated) return void req.socket.off('data', count);
+      preAuth += chunk.length;
+      if (preAuth > PRE_AUTH_MAX_BYTES) {
+        req.socket.off('data', count);
+        federation.dropUnauthenticated(c, `sent more than ${PRE_AUTH_MAX_BYTES} bytes before authenticating`);
+      }
+    };
+    req.socket.on('data', count);
+    federation.attach(c);
+  });
 
   await new Promise<void>((resolve, reject) => {
     http.once('error', (err) => reject(new FedSegError(`cannot listen on ${host}:${opts.port ?? 8787}: ${err.message}`, { field: 'port' }, { cause: err })));

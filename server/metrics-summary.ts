@@ -1,4 +1,10 @@
-/** Per-round global metrics: each site's evaluation of the round's global model, weighted by its validation cases. */
+import { lowerMedian } from '../core/federation/bound-updates.js';
+
+/**
+ * Per-round global metrics: each site's evaluation of the round's global model, weighted by its
+ * validation cases, each count capped at the round's lower-median count (as for training weights
+ * of unregistered sites), so one site claiming a huge count cannot set the operator's Dice.
+ */
 export interface RoundMetrics {
   round: number;
   sites: string[];
@@ -19,8 +25,9 @@ export function globalMetricsByRound(rows: readonly { round: number; site: strin
     const sums: Record<string, number> = {};
     const weights: Record<string, number> = {};
     let numCases = 0;
+    const cap = lowerMedian([...sites.values()].map((m) => m.numCases ?? 0));
     for (const m of sites.values()) {
-      const w = m.numCases ?? 0;
+      const w = Math.min(m.numCases ?? 0, cap);
       numCases += w;
       for (const [name, value] of Object.entries(m)) {
         if (name === 'numCases' || w <= 0) continue;

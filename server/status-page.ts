@@ -10,7 +10,11 @@ export interface StatusView {
     round: number; attempt: number; phase: string; deadline: string; approvals: Record<string, string>; participants: string[]; returned: string[];
     progress: Record<string, { epoch: number; epochs: number; loss?: number }>;
   } | null;
-  sites: { name: string; online: boolean; declaredTrain: number | null; lastSeen: string | null; bytesSent: number | null; bytesReceived: number | null }[];
+  sites: {
+    name: string; online: boolean; declaredTrain: number | null; registeredCases: number | null; lastSeen: string | null; bytesSent: number | null; bytesReceived: number | null;
+    /** Set when the site's recent updates were clipped or rejected again and again (Store.flaggedSites). */
+    flag: { clipped: number; rejected: number; of: number } | null;
+  }[];
   rounds: { round: number; attempt: number; status: string; sites_returned: number | null; num_cases: number | null; reason: string | null; ended_at: string | null }[];
   globalMetrics: RoundMetrics[];
   strategy: string;
@@ -58,7 +62,8 @@ export function renderStatusPage(v: StatusView): string {
     const p = c?.progress[s.name];
     const returned = c?.returned.includes(s.name) ? 'returned' : c?.participants.includes(s.name) ? `training${p ? ` (epoch ${p.epoch}/${p.epochs})` : ''}` : '';
     const traffic = s.bytesSent === null ? '' : `${(s.bytesSent / 1e6).toFixed(2)} / ${((s.bytesReceived ?? 0) / 1e6).toFixed(2)}`;
-    return `<tr><td>${escape(s.name)}</td><td>${s.online ? '🟢 online' : '⚪ offline'}</td><td>${s.declaredTrain ?? ''}</td><td>${escape(approval)}</td><td>${escape(returned)}</td><td>${traffic}</td><td>${escape(s.lastSeen ?? '')}</td></tr>`;
+    const flag = s.flag ? `<td class="flag">⚠ ${s.flag.clipped} clipped, ${s.flag.rejected} rejected of last ${s.flag.of} updates</td>` : '<td></td>';
+    return `<tr><td>${escape(s.name)}</td><td>${s.online ? '🟢 online' : '⚪ offline'}</td><td>${s.declaredTrain ?? ''}</td><td>${s.registeredCases ?? 'not registered'}</td>${flag}<td>${escape(approval)}</td><td>${escape(returned)}</td><td>${traffic}</td><td>${escape(s.lastSeen ?? '')}</td></tr>`;
   }).join('');
   const metricsByRound = new Map(v.globalMetrics.map((m) => [m.round, m]));
   const fmt = (n: number | undefined) => (n === undefined || !Number.isFinite(n) ? '' : n.toFixed(3));
@@ -70,11 +75,11 @@ export function renderStatusPage(v: StatusView): string {
   }).join('');
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="5">
 <title>FedSeg aggregation server</title>
-<style>body{font:14px system-ui,sans-serif;margin:24px;color:#222}table{border-collapse:collapse;margin:8px 0 20px}td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}th{background:#f4f4f4}</style>
+<style>body{font:14px system-ui,sans-serif;margin:24px;color:#222}table{border-collapse:collapse;margin:8px 0 20px}td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}th{background:#f4f4f4}.flag{background:#fde2e1;color:#8a1c13}</style>
 </head><body><h1>FedSeg aggregation server</h1>
 <p>${roundLine} Strategy: ${escape(v.strategy)}. Sites online: ${online} of ${v.sites.length}.</p>
 ${v.waiting ? `<p id="waiting" style="background:#fff3cd;padding:6px 10px"><b>Now ${escape(v.waiting.message)}</b></p>` : ''}
-<h2>Sites</h2><table><tr><th>site</th><th>connection</th><th>training cases</th><th>approval</th><th>update</th><th>MB to / from site</th><th>last seen</th></tr>${siteRows}</table>
+<h2>Sites</h2><table><tr><th>site</th><th>connection</th><th>training cases (declared)</th><th>registered cases (cap)</th><th>updates</th><th>approval</th><th>update</th><th>MB to / from site</th><th>last seen</th></tr>${siteRows}</table>
 <h2>Global metrics per round</h2>${metricsChart(v.globalMetrics)}
 <h2>Rounds</h2><table><tr><th>round</th><th>attempt</th><th>status</th><th>sites returned</th><th>cases</th><th>WT</th><th>TC</th><th>ET</th><th>note</th><th></th></tr>${roundRows}</table>
 <p><a href="/api/audit">audit log (JSON)</a></p></body></html>`;

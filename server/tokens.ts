@@ -1,11 +1,22 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes, scryptSync, timingSafeEqual } from 'node:crypto';
+import { FedSegError } from '../core/errors.js';
 
 /**
- * Site and admin tokens: 32 random bytes, base64url. Only SHA-256 of a token is stored; with 256
- * bits of entropy a fast hash is as safe as a slow KDF and lets the server look a site up by hash.
- * A token never starts with "-" or "_": one starting with "-" reads as an option on a command line
- * (`--token "$T"` breaks), so such draws are discarded (about 1 in 32; the rest keep 256 bits).
+ * Site and admin tokens. Generated ones are 32 random bytes, base64url, and never start with "-" or
+ * "_": one starting with "-" reads as an option on a command line (`--token "$T"` breaks), so such
+ * draws are discarded (about 1 in 32; the rest keep 256 bits). What is stored:
+ * - a locator, the first 16 hex digits of SHA-256(token): not secret (64 bits of a hash of the
+ *   token), it only lets the server find the one row to verify against;
+ * - the verifier, `scrypt$N$r$p$salt$key` (salted, memory-hard), so a copied database does not
+ *   give away weak operator-chosen tokens. Rows from before (plain SHA-256 hex) still verify and
+ *   are re-hashed with scrypt on their first successful use.
+ * Verified tokens are remembered in memory (as SHA-256) so the status page's refresh does not run
+ * scrypt every 5 s.
  */
+const SCRYPT = { N: 16384, r: 8, p: 1, keylen: 32, maxmem: 64 * 1024 * 1024 };
+const MIN_ADMIN_TOKEN_LENGTH = 20;
+const MIN_ADMIN_TOKEN_DISTINCT = 8;
+
 export function newToken(): string {
   for (;;) {
     const token = randomBytes(32).toString('base64url');
@@ -13,13 +24,49 @@ export function newToken(): string {
   }
 }
 
-export function hashToken(token: string): string {
-  return createHash('sha256').update(token, 'utf8').digest('hex');
+function sha256(token: string): Buffer {
+  return createHash('sha256').update(token, 'utf8').digest();
 }
 
-/** Constant-time check of a presented token against a stored hash. */
-export function tokenMatches(token: string, storedHash: string): boolean {
-  const a = Buffer.from(hashToken(token), 'hex');
-  const b = Buffer.from(storedHash, 'hex');
-  return a.length === b.length && timingSafeEqual(a, b);
+export function tokenLocator(token: string): string {
+  return sha256(token).toString('hex').slice(0, 16);
+}
+
+export function hashSecret(token: string): string {
+  const salt = randomBytes(16);
+  const key = scryptSync(token, salt, SCRYPT.keylen, SCRYPT);
+  return `scrypt$${SCRYPT.N}$${SCRYPT.r}$${SCRYPT.p}$${salt.toString('base64url')}$${key.toString('base64url')}`;
+}
+
+/** True when `stored` is a legacy unsalted SHA-256 verifier that should be re-hashed. */
+export function isLegacyHash(stored: string): boolean {
+  return /^[0-9a-f]{64}$/.test(stored);
+}
+
+const verified = new Map<string, Buffer>();
+
+/** Constant-time check of a presented token against a stored verifier (scrypt, or legacy SHA-256). */
+export function verifySecret(token: string, stored: string): boolean {
+  const digest = sha256(token);
+  const known = verified.get(stored);
+  if (known) return timingSafeEqual(known, digest);
+  let ok = false;
+  if (isLegacyHash(stored)) {
+    ok = timingSafeEqual(digest, Buffer.from(stored, 'hex'));
+  } else {
+    const [scheme, n, r, p, salt, key] = stored.split('$');
+    if (scheme !== 'scrypt' || !salt || !key) return false;
+    const expected = Buffer.from(key, 'base64url');
+    const actual = scryptSync(token, Buffer.from(salt, 'base64url'), expected.length, { N: Number(n), r: Number(r), p: Number(p), maxmem: SCRYPT.maxmem });
+    ok = timingSafeEqual(actual, expected);
+  }
+  if (ok) verified.set(stored, digest);
+  return ok;
+}
+
+/** The operator's token guards the whole API: at least 20 characters, at least 8 of them different. */
+export function checkAdminTokenStrength(token: string): void {
+  if (token.length < MIN_ADMIN_TOKEN_LENGTH || new Set(token).size < MIN_ADMIN_TOKEN_DISTINCT) {
+    throw new FedSegError(`admin token is too weak: it needs at least ${MIN_ADMIN_TOKEN_LENGTH} characters, ${MIN_ADMIN_TOKEN_DISTINCT} of them different (leave it out to have one generated)`, { field: 'adminToken' });
+  }
 }

@@ -10,6 +10,8 @@ export interface UpdateContext {
   global: TensorList;
   /** Training cases the site declared when it connected. */
   declaredCases: number;
+  /** Training cases the operator registered for the site (hello cannot raise it); null when none was registered. */
+  registeredCases: number | null;
   /** True when this site already has an accepted update for the round and attempt the update names. */
   alreadySubmitted: boolean;
   /** True when this site approved the round and was sent the weights. */
@@ -29,6 +31,7 @@ export function checkUpdateHeader(header: UpdateFrameHeader, ctx: UpdateContext)
   if (header.architectureHash !== ctx.architectureHash) return { ok: false, reason: `architecture hash ${header.architectureHash.slice(0, 12)} does not match the federation's ${ctx.architectureHash.slice(0, 12)}` };
   const n = header.numCases;
   if (!Number.isInteger(n) || n <= 0) return { ok: false, reason: `numCases must be a positive integer, got ${n}` };
+  if (ctx.registeredCases !== null && n > ctx.registeredCases) return { ok: false, reason: `numCases ${n} exceeds the ${ctx.registeredCases} training cases registered for the site` };
   if (n > ctx.declaredCases) return { ok: false, reason: `numCases ${n} exceeds the ${ctx.declaredCases} training cases the site declared` };
   return null;
 }

@@ -5,7 +5,7 @@
  * never share a temp file; a failed write removes its temp file and leaves the old file untouched.
  * `fsync` also flushes the file and its folder entry to disk, for files that must survive a power cut.
  */
-import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, fchmodSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { open, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { FedSegError } from '../errors.js';
@@ -15,6 +15,8 @@ export interface AtomicWriteOptions {
   fsync?: boolean;
   /** What the file is, for the error message (default 'file'). */
   what?: string;
+  /** Permission bits of the new file, exactly (not reduced by the umask), e.g. 0o600 for secrets; default 0o666 less the umask. */
+  mode?: number;
 }
 
 let tmpCounter = 0;
@@ -27,8 +29,9 @@ function tempPathFor(path: string): string {
 export async function writeFileAtomic(path: string, data: Uint8Array | string, options: AtomicWriteOptions = {}): Promise<void> {
   const tmp = tempPathFor(path);
   try {
-    const handle = await open(tmp, 'w');
+    const handle = await open(tmp, 'w', options.mode ?? 0o666);
     try {
+      if (options.mode !== undefined) await handle.chmod(options.mode);
       await handle.writeFile(data);
       if (options.fsync) await handle.sync();
     } finally {
@@ -47,8 +50,9 @@ export function writeFileAtomicSync(path: string, data: Uint8Array | string, opt
   const tmp = tempPathFor(path);
   try {
     const bytes = typeof data === 'string' ? Buffer.from(data) : data;
-    const fd = openSync(tmp, 'w');
+    const fd = openSync(tmp, 'w', options.mode ?? 0o666);
     try {
+      if (options.mode !== undefined) fchmodSync(fd, options.mode);
       let offset = 0;
       while (offset < bytes.length) offset += writeSync(fd, bytes, offset, bytes.length - offset);
       if (options.fsync) fsyncSync(fd);

@@ -1,24 +1,13 @@
 /**
  * TF.js's own gradients and chained ops (x.reshape(), x.sum(), ...). The Node build of tfjs-core
- * (`dist/tf-core.node.js`) ships neither; they are ESM files with extension-less imports that Node
- * cannot load directly, and the `@tensorflow/tfjs` umbrella package that normally bundles them is not a
- * dependency. We bundle them once with esbuild (already present through tsx) into a cached module.
- * They register into tfjs-core's process-global registries, so they serve the CJS copy we use.
+ * (`dist/tf-core.node.js`) ships neither, and the `@tensorflow/tfjs` umbrella package that normally
+ * bundles them is not a dependency. `scripts/build-gradients.js` bundles them at install time into
+ * `tfjs-stock-gradients.generated.js` beside this file; they register into tfjs-core's
+ * process-global registries, so they serve the CJS copy we use. Nothing is built or loaded from a
+ * temp folder at run time, and the Electron build inlines the bundle (a literal import specifier).
  */
-import { build } from 'esbuild';
-import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
-import { writeFileAtomic } from '../fs/atomic-write.js';
-
-const ENTRY = [
-  "import '@tensorflow/tfjs-core/dist/register_all_gradients.js';",
-  "import '@tensorflow/tfjs-core/dist/public/chained_ops/register_all_chained_ops.js';",
-].join('\n');
+import { FedSegError } from '../errors.js';
 
 let loading: Promise<void> | undefined;
 
@@ -31,22 +20,11 @@ export function loadStockGradients(): Promise<void> {
 async function load(): Promise<void> {
   // Already there when something else (e.g. tfjs-node's umbrella bundle) registered them.
   if (tf.getGradient(tf.Square) && typeof (tf.zeros([0]) as unknown as { square?: unknown }).square === 'function') return;
-  const require = createRequire(import.meta.url);
-  const corePackage = require.resolve('@tensorflow/tfjs-core/package.json');
-  const key = createHash('sha256').update(`${tf.version_core}\n${corePackage}\n${ENTRY}`).digest('hex').slice(0, 16);
-  const cacheDir = join(tmpdir(), 'fedseg-cache');
-  const file = join(cacheDir, `tfjs-stock-gradients-${key}.mjs`);
-  if (!existsSync(file)) {
-    const result = await build({
-      stdin: { contents: ENTRY, resolveDir: dirname(corePackage) },
-      bundle: true,
-      format: 'esm',
-      platform: 'node',
-      write: false,
-      logLevel: 'error',
-    });
-    mkdirSync(cacheDir, { recursive: true });
-    await writeFileAtomic(file, result.outputFiles[0].text, { what: 'TF.js gradient bundle' });
+  try {
+    await import('./tfjs-stock-gradients.generated.js');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw err;
+    throw new FedSegError('TF.js gradient bundle is missing: run `npm run build:gradients` (npm install and npm ci run it)',
+      { file: 'core/tf/tfjs-stock-gradients.generated.js' }, { cause: err });
   }
-  await import(pathToFileURL(file).href);
 }

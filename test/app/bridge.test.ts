@@ -59,6 +59,9 @@ test('unknown channels and malformed requests get one plain sentence', async () 
   assert.match(bad.error!, /^caseId: not a case id$/);
   const noUrl = await call('connect', { serverUrl: 'ftp://x' });
   assert.match(noUrl.error!, /serverUrl: must start with ws:\/\//);
+  // E1: the token would cross the network in clear.
+  const clear = await call('connect', { serverUrl: 'ws://10.1.2.3:8787/ws', token: 'some-token' });
+  assert.match(clear.error!, /serverUrl: plain ws:\/\/ and http:\/\/ only reach this computer/);
 });
 
 test('only the site admin can approve rounds or connect; the role is enforced by the runtime', async () => {

@@ -33,7 +33,7 @@ test('JSON control messages: not JSON and schema failures are distinct FedSegErr
 
 test('update validation: header checks, shapes, finiteness and the norm', () => {
   const global = [{ name: 'w', shape: [2], data: Float32Array.of(0, 0) }];
-  const ctx: UpdateContext = { round: 3, attempt: 1, architectureHash: 'abc', global, declaredCases: 4, alreadySubmitted: false, participating: true };
+  const ctx: UpdateContext = { round: 3, attempt: 1, architectureHash: 'abc', global, declaredCases: 4, registeredCases: null, alreadySubmitted: false, participating: true };
   assert.deepEqual(validateUpdate(header, [{ name: 'w', shape: [2], data: Float32Array.of(3, 4) }], 'abc', ctx), { ok: true, norm: 5 });
   const reason = (h = header, w = global, c = ctx) => {
     const v = validateUpdate(h, w, 'abc', c);

@@ -3,7 +3,8 @@ import { test } from 'node:test';
 import {
   coordinateMedian, createStrategy, FedOpt, federatedAverage, StrategyConfigSchema, trimmedMean, WeightedAverage, type ClientUpdate,
 } from '../../core/federation/strategies/index.js';
-import type { TensorList } from '../../core/federation/tensors.js';
+import { boundUpdates, lowerMedian } from '../../core/federation/bound-updates.js';
+import { l2Distance, type TensorList } from '../../core/federation/tensors.js';
 import { FedSegError } from '../../core/errors.js';
 
 const like: TensorList = [{ name: 'w', shape: [2, 2], data: new Float32Array(4) }, { name: 'b', shape: [1], data: new Float32Array(1) }];
@@ -69,4 +70,45 @@ test('FedAvgM: velocity v = beta v + (average - global), global moves by eta v; 
   const second = restored.aggregate(2, [upd('a', 1, [2, 2, 2, 2], 2)], first);
   assert.deepEqual([...second[0].data], [2.5, 2.5, 2.5, 2.5]);
   assert.equal(restored.configureRound(2, ['a'], { ...base, mu: 0.3 }).get('a')?.mu, 0, 'no proximal term');
+});
+
+test('FedAdam refuses a step whose moments would overflow and keeps its previous state', () => {
+  const adam = createStrategy(StrategyConfigSchema.parse({ name: 'fedadam' }));
+  const first = adam.aggregate(1, [upd('a', 1, [0.1, 0.1, 0.1, 0.1], 0.1)], like);
+  const before = adam.exportState()!.map((part) => part.map((t) => [...t.data]));
+  assert.throws(() => adam.aggregate(2, [upd('a', 1, [1e21, 0, 0, 0], 0)], first), /overflows at w\[0\].*kept as it was/);
+  assert.deepEqual(adam.exportState()!.map((part) => part.map((t) => [...t.data])), before);
+  const infState = adam.exportState()!.map((part) => part.map((t) => ({ ...t, data: t.data.map(() => Infinity) })));
+  assert.throws(() => adam.importState(infState), /NaN or Infinity/);
+});
+
+test('FedAvgM refuses a step whose velocity would overflow and keeps its previous velocity', () => {
+  const avgm = createStrategy(StrategyConfigSchema.parse({ name: 'fedavgm', eta: 1, beta: 0.5 }));
+  const first = avgm.aggregate(1, [upd('a', 1, [0.1, 0.1, 0.1, 0.1], 0.1)], like);
+  const before = avgm.exportState()!.map((part) => part.map((t) => [...t.data]));
+  // delta = 3e38 - (-3e38) does not fit in float32: the new velocity would be Infinity.
+  const far: TensorList = [{ ...first[0], data: Float32Array.of(-3e38, 0, 0, 0) }, first[1]];
+  assert.throws(() => avgm.aggregate(2, [upd('a', 1, [3e38, 0, 0, 0], 0)], far), /overflows at w\[0\].*kept as it was/);
+  assert.deepEqual(avgm.exportState()!.map((part) => part.map((t) => [...t.data])), before);
+  const nanState = avgm.exportState()!.map((part) => part.map((t) => ({ ...t, data: t.data.map(() => NaN) })));
+  assert.throws(() => avgm.importState(nanState), /NaN or Infinity/);
+});
+
+test('bounding caps an unregistered site at the median case count and clips updates beyond 3x the lower-median norm', () => {
+  const updates = [
+    { ...upd('a', 2, [1, 0, 0, 0], 0), registeredCases: 2 },
+    { ...upd('b', 2, [0, 1, 0, 0], 0), registeredCases: 2 },
+    { ...upd('c', 1e12, [0, 0, 30, 40], 0), registeredCases: null },
+  ];
+  const global: TensorList = [{ name: 'w', shape: [2, 2], data: new Float32Array(4) }, { name: 'b', shape: [1], data: Float32Array.of(100) }];
+  const shiftedUpdates = updates.map((u) => ({ ...u, weights: [u.weights[0], { ...u.weights[1], data: Float32Array.of(100) }] }));
+  const { updates: out, reports, bound } = boundUpdates(shiftedUpdates, global);
+  assert.equal(bound, 3);
+  assert.deepEqual(out.map((u) => u.numCases), [2, 2, 2]);
+  assert.deepEqual(reports.map((r) => r.clippedTo), [null, null, 3]);
+  assert.ok(Math.abs(l2Distance(out[2].weights, global) - 3) < 1e-5);
+  assert.deepEqual([...out[2].weights[0].data].map((v) => Math.round(v * 1e5) / 1e5), [0, 0, 1.8, 2.4]);
+  assert.equal(lowerMedian([5, 1, 4, 2]), 2);
+  // The ceiling: a lone site is clipped to maxRelativeNorm x ||global|| = 5 x 100.
+  assert.equal(boundUpdates([{ ...upd('solo', 1, [1e6, 0, 0, 0], 100), registeredCases: 1 }], global).bound, 500);
 });

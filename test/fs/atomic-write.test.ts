@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -59,4 +59,18 @@ test('concurrent writes of one path in one process both succeed and one of them 
     assert.equal(final.length, first.length);
     assert.ok(final.every((b) => b === final[0]) && (final[0] === 1 || final[0] === 2), 'final file is one write, whole');
     assert.deepEqual(await readdir(dir), ['shared.bin']);
+  }));
+
+test('mode gives the new file exactly those permission bits, whatever the umask', () =>
+  withDir(async (dir) => {
+    const path = join(dir, 'secret.bin');
+    const old = process.umask(0o000);
+    try {
+      writeFileAtomicSync(path, 'a', { mode: 0o600 });
+      assert.equal((await stat(path)).mode & 0o777, 0o600);
+      await writeFileAtomic(path, 'b', { mode: 0o640 });
+      assert.equal((await stat(path)).mode & 0o777, 0o640);
+    } finally {
+      process.umask(old);
+    }
   }));

@@ -25,7 +25,7 @@ interface ServerProcess {
 }
 
 function spawnServer(configFile: string, dbFile: string, port: number): ServerProcess {
-  const child = spawn(process.execPath, ['bin/fedseg.js', 'server', 'start', '--config', configFile, '--db', dbFile, '--port', String(port), '--admin-token', ADMIN, '--json', '--exit-when-done'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['bin/fedseg.js', 'server', 'start', '--config', configFile, '--db', dbFile, '--port', String(port), '--json', '--exit-when-done'], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, FEDSEG_ADMIN_TOKEN: ADMIN } });
   const events: Record<string, unknown>[] = [];
   createInterface({ input: child.stdout! }).on('line', (line) => events.push(JSON.parse(line) as Record<string, unknown>));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));

@@ -10,7 +10,7 @@ import { initialWeights } from '../../core/model/init.js';
 import { makeModelConfig } from '../../core/model/config.js';
 import { architectureHash, decodeModel, encodeModel } from '../../core/weights/index.js';
 import type { RunningServer } from '../../server/index.js';
-import { api, ScriptedSite, shifted, shiftTrainer, startSite, startTestServer, tempDir, tinyConfig, tinyHash, waitFor } from './helpers.js';
+import { api, rawSocket, ScriptedSite, shifted, shiftTrainer, startSite, startTestServer, tempDir, tinyConfig, tinyHash, waitFor } from './helpers.js';
 
 const tmp = tempDir('faults');
 after(() => tmp.cleanup());
@@ -33,19 +33,6 @@ function assertShifted(actual: ReturnType<typeof initialWeights>, base: ReturnTy
       assert.ok(Math.abs(actual[k].data[i] - (base[k].data[i] + shift)) < 1e-5, `tensor ${base[k].name}[${i}] should be shifted by ${shift}`);
     }
   }
-}
-
-/** Opens a raw socket and collects what the server sends until it closes. */
-function rawSocket(url: string) {
-  const ws = new WebSocket(url);
-  const received: { text?: string; binary?: number }[] = [];
-  const closed = new Promise<number>((resolve) => ws.on('close', (code) => resolve(code)));
-  ws.on('message', (d, isBinary) => received.push(isBinary ? { binary: (d as Buffer).length } : { text: d.toString() }));
-  const opened = new Promise<void>((resolve, reject) => {
-    ws.on('open', () => resolve());
-    ws.on('error', reject);
-  });
-  return { ws, received, closed, opened };
 }
 
 test('wrong token, no token, binary before hello and an oversized frame are refused; a valid site still completes the round', async () => {

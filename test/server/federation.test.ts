@@ -11,7 +11,8 @@ const tmp = tempDir('fed');
 after(() => tmp.cleanup());
 
 test('three sites run two FedAvg rounds over real sockets; the global model is the case-weighted mean', async () => {
-  const { server, tokens } = await startTestServer(tmp.dir, { rounds: 2, minSites: 3 }, ['alpha', 'beta', 'gamma']);
+  // Registered counts: FedAvg weighs each site by its n_k (an unregistered site would weigh at most the median).
+  const { server, tokens } = await startTestServer(tmp.dir, { rounds: 2, minSites: 3 }, ['alpha', 'beta', 'gamma'], { alpha: 2, beta: 3, gamma: 5 });
   try {
     const a = startSite(server, tokens.alpha, shiftTrainer(0.1, { train: 2, validation: 1 }));
     const b = startSite(server, tokens.beta, shiftTrainer(0.2, { train: 3, validation: 1 }));
@@ -32,8 +33,9 @@ test('three sites run two FedAvg rounds over real sockets; the global model is t
     const { body: rounds } = await api<{ round: number; status: string; sites_returned: number; globalMetrics: Record<string, number> | null }[]>(server, '/api/rounds');
     const done = rounds.filter((r) => r.status === 'completed' && r.round > 0);
     assert.deepEqual(done.map((r) => [r.round, r.sites_returned]), [[1, 3], [2, 3]]);
-    // Global metric = validation-case-weighted mean of the sites' evaluations: (0.6 + 0.7 + 2 * 0.9) / 4.
-    assert.ok(Math.abs(done[1].globalMetrics!.dice_WT - 0.775) < 1e-9);
+    // Global metric = validation-case-weighted mean of the sites' evaluations, each count capped at
+    // the lower median (1 of 1, 1, 2): (0.6 + 0.7 + 0.9) / 3.
+    assert.ok(Math.abs(done[1].globalMetrics!.dice_WT - 2.2 / 3) < 1e-9);
 
     for (const s of [a, b, c]) {
       const types = s.events.map((e) => e.type);

@@ -6,6 +6,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import WebSocket from 'ws';
 import { encodeFrame, type ServerMessage, type UpdateFrameHeader } from '../../core/federation/protocol.js';
 import type { TensorList } from '../../core/federation/tensors.js';
 import { makeModelConfig, type ModelConfig } from '../../core/model/config.js';
@@ -18,7 +19,7 @@ import { SiteRuntime, type LocalTrainer, type SiteEvent } from '../../site/runti
 export const TINY_MODEL = { baseFilters: 2, depth: 2, inputShape: [16, 16, 16] as [number, number, number] };
 export const tinyConfig: ModelConfig = makeModelConfig(TINY_MODEL);
 export const tinyHash = architectureHash(tinyConfig);
-export const ADMIN = 'test-admin-token';
+export const ADMIN = 'test-admin-token-4f9c2b7e1d';
 
 export function tempDir(prefix: string): { dir: string; cleanup: () => void } {
   const dir = mkdtempSync(join(tmpdir(), `fedseg-${prefix}-`));
@@ -32,10 +33,11 @@ export function federationConfig(overrides: Partial<FederationConfigInput> = {})
   });
 }
 
-export async function startTestServer(dir: string, overrides: Partial<FederationConfigInput> = {}, sites: string[] = []) {
+/** `cases` registers a training case count for the sites it names (add-site --cases). */
+export async function startTestServer(dir: string, overrides: Partial<FederationConfigInput> = {}, sites: string[] = [], cases: Record<string, number> = {}) {
   const dbFile = join(dir, 'server.db');
   const tokens: Record<string, string> = {};
-  for (const s of sites) tokens[s] = registerSite(dbFile, s).token;
+  for (const s of sites) tokens[s] = registerSite(dbFile, s, { cases: cases[s] }).token;
   const server = await startServer({ config: federationConfig(overrides), dbFile, port: 0, adminToken: ADMIN });
   return { server, tokens, dbFile };
 }
@@ -146,4 +148,17 @@ export async function api<T = unknown>(server: RunningServer, path: string, toke
 
 export function shifted(weights: TensorList, shift: number): TensorList {
   return weights.map((t) => ({ ...t, data: t.data.map((v) => v + shift) }));
+}
+
+/** Opens a raw socket and collects what the server sends until it closes. */
+export function rawSocket(url: string, options: WebSocket.ClientOptions = {}) {
+  const ws = new WebSocket(url, options);
+  const received: { text?: string; binary?: number }[] = [];
+  const closed = new Promise<number>((resolve) => ws.on('close', (code) => resolve(code)));
+  ws.on('message', (d, isBinary) => received.push(isBinary ? { binary: (d as Buffer).length } : { text: d.toString() }));
+  const opened = new Promise<void>((resolve, reject) => {
+    ws.on('open', () => resolve());
+    ws.on('error', reject);
+  });
+  return { ws, received, closed, opened };
 }

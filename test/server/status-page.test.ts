@@ -10,11 +10,15 @@ test('the status page shows "k of n sites returned", per-site progress and a Dic
     { round: 1, site: 'b', name: 'dice_WT', value: 0.8 }, { round: 1, site: 'b', name: 'numCases', value: 2 },
     { round: 2, site: 'a', name: 'dice_WT', value: 0.7 }, { round: 2, site: 'a', name: 'numCases', value: 1 },
   ]);
-  assert.ok(Math.abs(globalMetrics[0].metrics.dice_WT - 0.7) < 1e-12);
+  // Case counts 1 and 2, each capped at the lower median 1: (0.5 + 0.8) / 2.
+  assert.ok(Math.abs(globalMetrics[0].metrics.dice_WT - 0.65) < 1e-12);
   const html = renderStatusPage({
     state: 'running', strategy: 'fedavg', totalRounds: 5, completedRounds: 2,
     current: { round: 3, attempt: 1, phase: 'training', deadline: '2026-01-01T00:00:00.000Z', approvals: { a: 'approved', b: 'approved', c: 'approved' }, participants: ['a', 'b', 'c'], returned: ['a', 'b'], progress: { c: { epoch: 1, epochs: 2 } } },
-    sites: ['a', 'b', 'c'].map((name) => ({ name, online: true, declaredTrain: 4, lastSeen: null, bytesSent: 1e6, bytesReceived: 2e6 })),
+    sites: ['a', 'b', 'c'].map((name) => ({
+      name, online: true, declaredTrain: 4, registeredCases: name === 'c' ? null : 4, lastSeen: null, bytesSent: 1e6, bytesReceived: 2e6,
+      flag: name === 'b' ? { clipped: 2, rejected: 1, of: 5 } : null,
+    })),
     rounds: [{ round: 1, attempt: 1, status: 'abandoned', sites_returned: null, num_cases: null, reason: '<script>alert(1)</script>', ended_at: null }],
     globalMetrics,
     waiting: describeWaiting({
@@ -27,5 +31,8 @@ test('the status page shows "k of n sites returned", per-site progress and a Dic
   assert.match(html, /2 of 3 sites returned/);
   assert.match(html, /training \(epoch 1\/2\)/);
   assert.match(html, /<polyline/);
+  assert.match(html, /⚠ 2 clipped, 1 rejected of last 5 updates/);
+  assert.equal(html.match(/class="flag"/g)?.length, 1, 'only the site with repeated clipped or rejected updates is flagged');
+  assert.match(html, /<td>not registered<\/td>/);
   assert.ok(!html.includes('<script>'));
 });

@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { get } from 'node:https';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { registerSite, startServer } from '../../server/index.js';
 import { FederationClient } from '../../site/client.js';
-import { federationConfig, tempDir, waitFor } from './helpers.js';
+import { ADMIN, federationConfig, tempDir, waitFor } from './helpers.js';
 
 const tmp = tempDir('tls');
 after(() => tmp.cleanup());
@@ -29,7 +29,7 @@ test('wss:// with a certificate: a site trusting the CA authenticates; the admin
   assert.equal(made.status, 0, made.stderr?.toString());
   const dbFile = join(tmp.dir, 'tls.db');
   const { token } = registerSite(dbFile, 'secure');
-  const server = await startServer({ config: federationConfig(), dbFile, port: 0, tls: { certFile: cert, keyFile: key }, adminToken: 'admin' });
+  const server = await startServer({ config: federationConfig(), dbFile, port: 0, tls: { certFile: cert, keyFile: key }, adminToken: ADMIN });
   try {
     assert.match(server.wsUrl, /^wss:\/\//);
     const client = new FederationClient({ url: server.wsUrl, token, cases: { train: 1, validation: 0 }, ca: readFileSync(cert) });
@@ -44,7 +44,7 @@ test('wss:// with a certificate: a site trusting the CA authenticates; the admin
     untrusting.stop();
     await waitFor(() => server.store.auditLog().some((e) => e.action === 'site-connected'), 'audit of the TLS connection');
     const status = await new Promise<{ code: number; body: string }>((resolve, reject) => {
-      get(`${server.httpUrl}/api/status`, { ca: readFileSync(cert), headers: { authorization: 'Bearer admin' } }, (res) => {
+      get(`${server.httpUrl}/api/status`, { ca: readFileSync(cert), headers: { authorization: `Bearer ${ADMIN}` } }, (res) => {
         let body = '';
         res.on('data', (d) => (body += d));
         res.on('end', () => resolve({ code: res.statusCode ?? 0, body }));
@@ -93,4 +93,23 @@ test('add-site --token-file writes the token to a new file readable only by its 
   assert.equal(readFileSync(file, 'utf8').trim(), token);
   const listed = JSON.parse(fedseg('server', 'list-sites', '--db', db, '--json').stdout) as { sites: { name: string }[] };
   assert.deepEqual(listed.sites.map((s) => s.name), ['hospital-2'], 'a refused token file registers nothing');
+});
+
+test('D9: the admin token never comes from argv and must be strong; add-site --cases registers the cap', () => {
+  const db = join(tmp.dir, 'cli-admin.db');
+  const config = join(tmp.dir, 'federation.json');
+  writeFileSync(config, JSON.stringify({ rounds: 1, model: { baseFilters: 2, depth: 2, inputShape: [16, 16, 16] } }));
+  const argv = fedseg('server', 'start', '--db', db, '--config', config, '--admin-token', 'a-perfectly-strong-token-1234567');
+  assert.equal(argv.status, 1);
+  assert.match(argv.stderr, /--admin-token on the command line is visible to every user/);
+  const weakFile = join(tmp.dir, 'weak-token');
+  writeFileSync(weakFile, 'admin\n', { mode: 0o600 });
+  const weak = fedseg('server', 'start', '--db', db, '--config', config, '--admin-token-file', weakFile);
+  assert.equal(weak.status, 1);
+  assert.match(weak.stderr, /admin token is too weak/);
+  const added = fedseg('server', 'add-site', 'capped', '--db', db, '--cases', '12', '--json');
+  assert.equal(added.status, 0, added.stderr);
+  assert.equal(fedseg('server', 'set-cases', 'capped', '--db', db, '--cases', '15').status, 0);
+  const listed = JSON.parse(fedseg('server', 'list-sites', '--db', db, '--json').stdout) as { sites: { name: string; registered_cases: number }[] };
+  assert.deepEqual(listed.sites.map((s) => [s.name, s.registered_cases]), [['capped', 15]]);
 });

@@ -1,7 +1,7 @@
 import { FedSegError } from '../../errors.js';
 import type { RoundInstructions } from '../protocol.js';
 import type { TensorList } from '../tensors.js';
-import { manifestMismatch, withData } from '../tensors.js';
+import { firstNonFinite, manifestMismatch, withData } from '../tensors.js';
 import { federatedAverage } from './fedavg.js';
 import { sameForAll, type ClientUpdate, type Strategy } from './types.js';
 
@@ -10,6 +10,9 @@ import { sameForAll, type ClientUpdate, type Strategy } from './types.js';
  * momentum on the FedAvg pseudo-gradient. With delta = average - global, the server keeps
  * v <- beta v + delta and moves global <- global + eta v. Consecutive rounds that agree add up,
  * which helps when sites differ and each round's average moves only a little. v is checkpointed.
+ * Like FedAdam's moments, the new velocity is computed into new arrays and adopted only when it and
+ * every new weight are finite: an overflowing step throws and leaves v as it was, so the server
+ * abandons the round and never checkpoints a non-finite state.
  */
 export class FedAvgM implements Strategy {
   readonly name = 'fedavgm';
@@ -28,20 +31,28 @@ export class FedAvgM implements Strategy {
   aggregate(_round: number, updates: readonly ClientUpdate[], global: TensorList): TensorList {
     const avg = federatedAverage(updates, global);
     if (this.like && manifestMismatch(this.like, global)) throw new FedSegError('fedavgm state does not match the global model', { field: 'strategyState' });
-    this.like ??= global;
-    this.velocity ??= global.map((t) => new Float32Array(t.data.length));
+    const velocity = this.velocity;
+    const nextVelocity: Float32Array[] = [];
     const { eta, beta } = this.p;
-    return withData(global, global.map((t, k) => {
+    const out = global.map((t, k) => {
       const x = t.data;
       const a = avg[k].data;
-      const v = this.velocity![k];
-      const out = new Float32Array(x.length);
+      const v = (nextVelocity[k] = new Float32Array(x.length));
+      const w = new Float32Array(x.length);
       for (let i = 0; i < x.length; i++) {
-        v[i] = beta * v[i] + (a[i] - x[i]);
-        out[i] = x[i] + eta * v[i];
+        const delta = a[i] - x[i];
+        v[i] = (velocity ? beta * velocity[k][i] : 0) + delta;
+        w[i] = x[i] + eta * v[i];
+        // x - x is NaN exactly for NaN and +-Infinity.
+        if (v[i] - v[i] !== 0 || w[i] - w[i] !== 0) {
+          throw new FedSegError(`fedavgm step overflows at ${t.name}[${i}] (pseudo-gradient ${delta}); the velocity is kept as it was`, { field: 'strategyState' });
+        }
       }
-      return out;
-    }));
+      return w;
+    });
+    this.like ??= global;
+    this.velocity = nextVelocity;
+    return withData(global, out);
   }
 
   exportState(): TensorList[] | null {
@@ -50,6 +61,8 @@ export class FedAvgM implements Strategy {
 
   importState(state: TensorList[]): void {
     if (state.length !== 1) throw new FedSegError(`fedavgm state must hold the velocity only, got ${state.length} parts`, { field: 'strategyState' });
+    const bad = firstNonFinite(state[0]);
+    if (bad) throw new FedSegError(`fedavgm state holds NaN or Infinity in "${bad}"`, { field: 'strategyState' });
     this.like = state[0];
     this.velocity = state[0].map((t) => new Float32Array(t.data));
   }

@@ -1,7 +1,7 @@
 import { FedSegError } from '../../errors.js';
 import type { RoundInstructions } from '../protocol.js';
 import type { TensorList } from '../tensors.js';
-import { manifestMismatch, withData } from '../tensors.js';
+import { firstNonFinite, manifestMismatch, withData } from '../tensors.js';
 import { federatedAverage } from './fedavg.js';
 import { sameForAll, type ClientUpdate, type Strategy } from './types.js';
 
@@ -37,32 +37,44 @@ export class FedOpt implements Strategy {
     return sameForAll(sites, { ...base, mu: 0 });
   }
 
+  /**
+   * One server step. The moments are computed into new arrays and adopted only when every moment
+   * and every new weight is finite, so an overflowing pseudo-gradient (e.g. d^2 of 1e21 in float32)
+   * throws, leaves the optimiser state as it was, and is never checkpointed.
+   */
   aggregate(_round: number, updates: readonly ClientUpdate[], global: TensorList): TensorList {
     const avg = federatedAverage(updates, global);
     const { eta, beta1, beta2, tau } = this.p;
     if (this.like && manifestMismatch(this.like, global)) throw new FedSegError(`${this.name} state does not match the global model`, { field: 'strategyState' });
-    this.like ??= global;
-    this.m ??= global.map((t) => new Float32Array(t.data.length));
-    this.v ??= global.map((t) => new Float32Array(t.data.length).fill(tau * tau));
-    const m = this.m;
-    const v = this.v;
-    return withData(global, global.map((t, k) => {
+    const m = this.m ?? global.map((t) => new Float32Array(t.data.length));
+    const v = this.v ?? global.map((t) => new Float32Array(t.data.length).fill(tau * tau));
+    const nextM: Float32Array[] = [];
+    const nextV: Float32Array[] = [];
+    const out = global.map((t, k) => {
       const x = t.data;
       const a = avg[k].data;
-      const mk = m[k];
-      const vk = v[k];
-      const out = new Float32Array(x.length);
+      const mk = (nextM[k] = new Float32Array(x.length));
+      const vk = (nextV[k] = new Float32Array(x.length));
+      const wk = new Float32Array(x.length);
       for (let i = 0; i < x.length; i++) {
         const delta = a[i] - x[i];
         const d2 = delta * delta;
-        mk[i] = beta1 * mk[i] + (1 - beta1) * delta;
+        mk[i] = beta1 * m[k][i] + (1 - beta1) * delta;
         vk[i] = this.name === 'fedadam'
-          ? beta2 * vk[i] + (1 - beta2) * d2
-          : vk[i] - (1 - beta2) * d2 * Math.sign(vk[i] - d2);
-        out[i] = x[i] + eta * mk[i] / (Math.sqrt(vk[i]) + tau);
+          ? beta2 * v[k][i] + (1 - beta2) * d2
+          : v[k][i] - (1 - beta2) * d2 * Math.sign(v[k][i] - d2);
+        wk[i] = x[i] + eta * mk[i] / (Math.sqrt(vk[i]) + tau);
+        // x - x is NaN exactly for NaN and +-Infinity.
+        if (mk[i] - mk[i] !== 0 || vk[i] - vk[i] !== 0 || wk[i] - wk[i] !== 0) {
+          throw new FedSegError(`${this.name} step overflows at ${t.name}[${i}] (pseudo-gradient ${delta}); the optimiser state is kept as it was`, { field: 'strategyState' });
+        }
       }
-      return out;
-    }));
+      return wk;
+    });
+    this.like ??= global;
+    this.m = nextM;
+    this.v = nextV;
+    return withData(global, out);
   }
 
   exportState(): TensorList[] | null {
@@ -74,6 +86,8 @@ export class FedOpt implements Strategy {
     if (state.length !== 2) throw new FedSegError(`${this.name} state must hold the moments m and v, got ${state.length} parts`, { field: 'strategyState' });
     const mismatch = manifestMismatch(state[0], state[1]);
     if (mismatch) throw new FedSegError(`${this.name} state is inconsistent: ${mismatch}`, { field: 'strategyState' });
+    const bad = firstNonFinite(state[0]) ?? firstNonFinite(state[1]);
+    if (bad) throw new FedSegError(`${this.name} state holds NaN or Infinity in "${bad}"`, { field: 'strategyState' });
     this.like = state[0];
     this.m = state[0].map((t) => new Float32Array(t.data));
     this.v = state[1].map((t) => new Float32Array(t.data));
