@@ -50,7 +50,8 @@ export async function runFederation(opts: FederationRunOptions): Promise<Federat
   await mkdir(logDir, { recursive: true });
   const dbFile = join(serverDir, 'federation.sqlite');
   parseFederationConfig(opts.federation); // fail here, naming the field, rather than in the server process
-  const tokens = opts.sites.map((s) => registerSite(dbFile, s.name).token);
+  // As an operator would: each hospital registered with the training cases it agreed to bring, the cap on its FedAvg weight.
+  const tokens = opts.sites.map((s) => registerSite(dbFile, s.name, { cases: s.train.length }).token);
   const serverLog = createWriteStream(join(logDir, 'server.log'), { flags: 'w' });
   const server = spawn(process.execPath, ['--import', 'tsx', SERVER_WORKER, JSON.stringify({ dbFile, config: opts.federation })], {
     cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
