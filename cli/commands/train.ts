@@ -23,6 +23,8 @@ always holds the last finished epoch (Ctrl-C stops after the current step).
 Options:
   --epochs N            epochs (default 10)
   --patch N             cubic patch edge in voxels, divisible by 2^(depth-1) (default 64)
+  --downsample F        the model sees the 128^3 crop block-averaged by F (4: 4 mm voxels, as the demo and
+                        experiment train); --patch then counts reduced voxels (default 1)
   --base-filters N      filters at the first level (default 16; levels double)
   --depth N             resolution levels incl. the bottleneck (default 5: 16..256 filters)
   --upsampling MODE     transpose (original Conv3DTranspose) | nearest (default transpose)
@@ -73,7 +75,7 @@ const command: CliCommand = {
       args,
       options: {
         data: { type: 'string', multiple: true }, model: { type: 'string' }, out: { type: 'string' },
-        epochs: { type: 'string' }, patch: { type: 'string' }, 'base-filters': { type: 'string' }, depth: { type: 'string' },
+        epochs: { type: 'string' }, patch: { type: 'string' }, downsample: { type: 'string' }, 'base-filters': { type: 'string' }, depth: { type: 'string' },
         upsampling: { type: 'string' }, lr: { type: 'string' }, 'batch-size': { type: 'string' }, 'patches-per-case': { type: 'string' },
         validation: { type: 'string' }, scaling: { type: 'string' }, init: { type: 'string' }, seed: { type: 'string' },
         'cache-mb': { type: 'string' }, backend: { type: 'string' }, json: { type: 'boolean', default: false },
@@ -85,8 +87,9 @@ const command: CliCommand = {
     const arch = choiceOption(values, 'model', ARCHITECTURES, 'unet');
     const depth = intOption(values, 'depth', { min: 1, fallback: 5 });
     const patch = intOption(values, 'patch', { min: 1, fallback: 64 });
+    const downsample = intOption(values, 'downsample', { min: 1, max: 16, fallback: 1 });
     const config = makeModelConfig({
-      arch, depth, inputShape: [patch, patch, patch], baseFilters: intOption(values, 'base-filters', { min: 1, fallback: 16 }),
+      arch, depth, downsample, inputShape: [patch, patch, patch], baseFilters: intOption(values, 'base-filters', { min: 1, fallback: 16 }),
       upsampling: choiceOption(values, 'upsampling', UPSAMPLING_MODES, 'transpose'),
     });
     const preprocess = preprocessConfig({ scaling: choiceOption(values, 'scaling', ['volume', 'per-slice'] as const, 'volume') });
@@ -119,7 +122,8 @@ const command: CliCommand = {
     process.once('SIGINT', onSigint);
     try {
       const result = await trainLocal({
-        model, data, epochs, seed, learningRate,
+        // At the model's own resolution, as every site trains (site/trainer.ts).
+        model, data: { train: data.train.downsampled(downsample), validation: data.validation.downsampled(downsample) }, epochs, seed, learningRate,
         batchSize, patchesPerCase,
         onProgress: progressPrinter(Boolean(process.stderr.isTTY) && !values.json),
         signal: controller.signal,

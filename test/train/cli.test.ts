@@ -43,6 +43,18 @@ test('fedseg train writes a model file carrying the architecture and preprocessi
   assert.deepEqual((await readdir(dir)).sort(), ['model.fsm', 'site-1']);
 });
 
+test('fedseg train --downsample trains at the reduced resolution and records it in the model', async () => {
+  const out = join(dir, 'model-4mm.fsm');
+  const run = fedseg('train', '--data', join(dir, 'site-1'), '--epochs', '1', '--downsample', '4', '--patch', '16', '--base-filters', '2',
+    '--depth', '2', '--validation', '0', '--out', out, '--json');
+  assert.equal(run.status, 0, run.stderr);
+  const model = await loadModelFile(out);
+  assert.equal(model.config.downsample, 4);
+  assert.deepEqual(model.config.inputShape, [16, 16, 16]);
+  await rm(out);
+  assert.match(fedseg('train', '--data', join(dir, 'site-1'), '--downsample', '4', '--patch', '64', '--depth', '2', '--out', out).stderr, /patch 64x64x64 is larger than the preprocessed case \(32x32x32\)/);
+});
+
 test('bad training input fails with exit 1 and a message naming what is wrong', () => {
   const out = join(dir, 'never.fsm');
   const noCases = fedseg('train', '--data', join(dir, 'missing'), '--out', out);
