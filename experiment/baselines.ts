@@ -10,9 +10,7 @@ import type { TensorList } from '../core/federation/tensors.js';
 import type { ModelConfig } from '../core/model/config.js';
 import type { LocalTrainer } from '../site/runtime.js';
 import type { SiteScore } from './scores.js';
-import { evaluateAtSites, type LocalBudget, type SimulatedSite } from './simulate.js';
-
-const never = new AbortController().signal;
+import { evaluateAtSites, never, type LocalBudget, type SimulatedSite } from './simulate.js';
 
 export interface BaselineRun {
   sites: readonly SimulatedSite[];

@@ -40,7 +40,8 @@ export interface RoundScores {
   perSite: Record<string, SiteScore>;
 }
 
-const never = new AbortController().signal;
+/** In-process runs are never cancelled. */
+export const never = new AbortController().signal;
 
 /** Runs `rounds` rounds and scores the global model at every site as it goes (the learning curve). */
 export async function simulateFederation(o: SimulationOptions): Promise<{ global: TensorList; curve: RoundScores[] }> {
