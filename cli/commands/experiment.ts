@@ -93,12 +93,19 @@ export default command;
 
 /** --combine: one report from runs of the same experiment with different seeds. */
 async function combine(dirs: string[], outDir: string, json: boolean): Promise<number> {
+  if (dirs.length === 0) throw new FedSegError('--combine needs at least one folder holding a report.json', { field: 'combine' });
   const sources = dirs.map((d) => join(resolve(d), 'report.json'));
   const reports = await Promise.all(sources.map(async (file) => {
     const text = await readFile(file, 'utf8').catch((err: Error) => {
       throw new FedSegError(`cannot read an experiment report (${err.message})`, { file });
     });
-    const parsed = ExperimentReportSchema.safeParse(JSON.parse(text));
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch (err) {
+      throw new FedSegError(`not JSON (${(err as Error).message})`, { file });
+    }
+    const parsed = ExperimentReportSchema.safeParse(value);
     if (!parsed.success) throw new FedSegError(`not an experiment report: ${z.prettifyError(parsed.error).replace(/\n/g, ' ')}`, { file });
     return parsed.data;
   }));
