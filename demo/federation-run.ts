@@ -12,6 +12,8 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { FedSegError } from '../core/errors.js';
+import { regionMetricKey } from '../core/inference/evaluate.js';
+import type { Region } from '../core/metrics/index.js';
 import type { RoundEntry, SiteDice } from '../core/report/index.js';
 import { parseFederationConfig, type FederationConfigInput } from '../server/config.js';
 import { registerSite } from '../server/index.js';
@@ -171,7 +173,8 @@ export async function runFederation(opts: FederationRunOptions): Promise<Federat
 function roundEntry(round: number, done: { sites: string[]; seconds: number }, evals: Map<string, Record<string, number>>, heldOut: Map<string, number>): RoundEntry {
   const perSite: Record<string, SiteDice> = {};
   for (const [site, m] of [...evals].sort(([a], [b]) => a.localeCompare(b, 'en', { numeric: true }))) {
-    perSite[site] = { ET: m.dice_ET ?? null, TC: m.dice_TC ?? null, WT: m.dice_WT ?? null, cases: heldOut.get(site) ?? 0 };
+    const dice = (region: Region) => m[regionMetricKey('dice', region)] ?? null;
+    perSite[site] = { ET: dice('ET'), TC: dice('TC'), WT: dice('WT'), cases: heldOut.get(site) ?? 0 };
   }
   const mean = (values: Array<number | null | undefined>) => {
     const finite = values.filter((v): v is number => v !== null && v !== undefined && Number.isFinite(v));
@@ -179,10 +182,11 @@ function roundEntry(round: number, done: { sites: string[]; seconds: number }, e
   };
   const sites = Object.values(perSite);
   const metrics = [...evals.values()];
+  const hd95 = (region: Region) => mean(metrics.map((m) => m[regionMetricKey('hd95', region)]));
   return {
     round, sitesReturned: done.sites, perSite, seconds: done.seconds,
     dice: { ET: mean(sites.map((s) => s.ET)), TC: mean(sites.map((s) => s.TC)), WT: mean(sites.map((s) => s.WT)) },
-    hd95: { ET: mean(metrics.map((m) => m.hd95_ET)), TC: mean(metrics.map((m) => m.hd95_TC)), WT: mean(metrics.map((m) => m.hd95_WT)) },
+    hd95: { ET: hd95('ET'), TC: hd95('TC'), WT: hd95('WT') },
   };
 }
 
