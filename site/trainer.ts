@@ -7,7 +7,6 @@
  * held-out cases with the BraTS metrics on the full original grid. Only counts and aggregate
  * metrics come out of here; case ids and voxels stay inside.
  */
-import { discoverDataset } from '../core/brats/index.js';
 import { FedSegError } from '../core/errors.js';
 import { evaluateHeldOut, type EvaluationCase } from '../core/inference/index.js';
 import { SeededRandom } from '../core/model/random.js';
@@ -49,18 +48,14 @@ export function createDataDirTrainer(opts: DataDirTrainerOptions): LocalTrainer 
     await initBackend(opts.backend);
     const config = preprocessConfig(opts.preprocess ?? {});
     const options = { seed: opts.seed ?? 0, cacheBytes: opts.cacheBytes };
-    const masks = new Map<string, string>();
-    for (const dir of [...opts.trainDirs, ...(opts.validationDirs ?? [])]) {
-      for (const files of (await discoverDataset(dir)).cases) if (files.mask) masks.set(files.caseId, files.mask);
-    }
     if (opts.validationDirs && opts.validationDirs.length > 0) {
       const train = await prepareTrainingData(opts.trainDirs, config, { ...options, validationFraction: 0 });
       // Held-out cases are scored as they are: no tumour filter, so small tumours count too.
       const held = await prepareTrainingData(opts.validationDirs, config, { ...options, validationFraction: 0, tumourFilter: false });
-      return { config, train: train.train, validation: held.train, masks, reduced: new Map() };
+      return { config, train: train.train, validation: held.train, masks: held.masks, reduced: new Map() };
     }
     const split = await prepareTrainingData(opts.trainDirs, config, { ...options, validationFraction: opts.validationFraction });
-    return { config, train: split.train, validation: split.validation, masks, reduced: new Map() };
+    return { config, train: split.train, validation: split.validation, masks: split.masks, reduced: new Map() };
   })());
 
   return {

@@ -56,6 +56,8 @@ export interface PreparedData {
   stats: DatasetPassStats;
   /** Folders the cases came from. */
   roots: string[];
+  /** caseId -> mask file of every discovered case that has one (for scoring on the original grid). */
+  masks: Map<string, string>;
 }
 
 export interface PrepareOptions {
@@ -114,6 +116,7 @@ export async function prepareTrainingData(dirs: readonly string[], config: Prepr
     validation: new CaseStore(cached.filter((c) => held.has(c.caseId)), streamed.filter((f) => held.has(f.caseId)), config),
     stats,
     roots: [...dirs],
+    masks: new Map(files.flatMap((f) => (f.mask ? [[f.caseId, f.mask] as const] : []))),
   };
 }
 
