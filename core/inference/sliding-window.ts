@@ -70,10 +70,10 @@ export async function predictVolume(model: SegmentationModel, image: CaseTensor,
   }
   if (reduction === 1) return predictScores(model, image, options).then(({ scores, shape }) => argmaxClasses(scores, shape, model.config.numClasses));
   const { scores, shape } = await predictScores(model, averagePool(image, reduction), options);
-  return upsampleArgmax(scores, shape, model.config.numClasses, reduction);
+  return upsampleArgmax(normalise(scores, model.config.numClasses), shape, model.config.numClasses, reduction);
 }
 
-/** Blended class probabilities [i][j][k][class] of a volume (each voxel's scores sum to 1). */
+/** Importance-weighted sums of class probabilities [i][j][k][class] over the windows covering each voxel. */
 async function predictScores(model: SegmentationModel, image: CaseTensor, options: SlidingWindowOptions): Promise<{ scores: Float32Array; shape: Shape3 }> {
   const [ni, nj, nk, nc] = image.shape;
   const { numClasses, inChannels, depth } = model.config;
@@ -122,14 +122,21 @@ async function predictScores(model: SegmentationModel, image: CaseTensor, option
     await yieldToEventLoop();
   }
 
-  // Each voxel's softmax sums to 1, so its blended scores sum to its total window weight: normalise
-  // so that interpolating between voxels covered by different windows compares like with like.
-  for (let v = 0; v < ni * nj * nk; v++) {
-    let total = 0;
-    for (let k = 0; k < numClasses; k++) total += scores[v * numClasses + k];
-    for (let k = 0; k < numClasses; k++) scores[v * numClasses + k] /= total;
-  }
   return { scores, shape: [ni, nj, nk] };
+}
+
+/**
+ * Each voxel's softmax sums to 1, so its blended scores sum to its total window weight: divide by it
+ * so that interpolating between voxels covered by different windows compares like with like (the
+ * argmax alone needs no normalisation).
+ */
+function normalise(scores: Float32Array, numClasses: number): Float32Array {
+  for (let v = 0; v < scores.length; v += numClasses) {
+    let total = 0;
+    for (let k = 0; k < numClasses; k++) total += scores[v + k];
+    for (let k = 0; k < numClasses; k++) scores[v + k] /= total;
+  }
+  return scores;
 }
 
 function argmaxClasses(scores: Float32Array, shape: Shape3, numClasses: number): ClassVolume {
