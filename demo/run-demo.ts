@@ -65,10 +65,10 @@ export async function runDemo(options: DemoOptions, log: (line: string) => void,
       // Sites evaluate and train on a CPU shared by every process here: be patient before calling one dead.
       heartbeatS: 60,
     },
-    // At full resolution one site's training step needs GBs: the five site processes on this one
-    // machine take turns (each real hospital has its own machine), on the cpu backend, whose tensors
-    // are returned to the system after the step (the wasm heap would keep each site's peak for good).
-    worker: options.downsample === 1 ? { machineLock: join(options.outDir, 'machine.lock'), backend: 'cpu' } : {},
+    // At full resolution one site's training step needs GBs (about 4 at batch 2): the five site
+    // processes on this one machine take turns (each real hospital has its own machine), and each
+    // round trains in a worker thread of its own, whose wasm heap goes back to the system with it.
+    worker: options.downsample === 1 ? { machineLock: join(options.outDir, 'machine.lock'), threadPerRound: true } : {},
     log,
     onRound: (entry) => {
       rounds.push(entry);

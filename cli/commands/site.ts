@@ -4,12 +4,13 @@ import { parseArgs } from 'node:util';
 import { FedSegError } from '../../core/errors.js';
 import { BACKEND_PREFERENCES } from '../../core/tf/backend.js';
 import { SiteRuntime, type ApprovalRequest, type SiteEvent } from '../../site/runtime.js';
+import { createIsolatedTrainer } from '../../site/isolated-trainer.js';
 import { createDataDirTrainer } from '../../site/trainer.js';
 import type { CliCommand } from '../command.js';
 import { choiceOption, requiredOption, secretOption } from '../options.js';
 
 const usage = `Usage: fedseg site --server URL (--token-file FILE | --token T) --data DIR [--validation DIR]
-                   [--auto-approve] [--ca PEM] [--backend auto|wasm|cpu|tensorflow|tensorflow-gpu] [--json]
+                   [--auto-approve] [--ca PEM] [--backend auto|wasm|cpu|tensorflow|tensorflow-gpu] [--thread-per-round] [--json]
 
 Runs this site headless in the federation at URL (ws://host:port/ws or wss://...). The site token
 comes from --token-file FILE (its first line), --token T, or $FEDSEG_SITE_TOKEN; the file and the
@@ -21,6 +22,9 @@ its training and validation case counts; if it approves a round, the model weigh
 count and aggregate training metrics (loss, Dice; per-epoch loss while training); after every completed
 round, aggregate metrics of the new global model on the validation cases. Never images, masks, file names
 or header text.
+--thread-per-round trains and evaluates each round in a fresh worker thread, so the memory of a
+full-size (128^3) training step goes back to the system between rounds instead of staying with the
+wasm backend's heap; the cases are preprocessed again each round.
 --json prints one JSON event per line.`;
 
 const command: CliCommand = {
@@ -32,7 +36,7 @@ const command: CliCommand = {
       options: {
         server: { type: 'string' }, token: { type: 'string' }, 'token-file': { type: 'string' }, data: { type: 'string', multiple: true },
         validation: { type: 'string', multiple: true }, 'auto-approve': { type: 'boolean' }, ca: { type: 'string' },
-        backend: { type: 'string' }, json: { type: 'boolean' },
+        backend: { type: 'string' }, 'thread-per-round': { type: 'boolean' }, json: { type: 'boolean' },
       },
     });
     const json = values.json ?? false;
@@ -46,9 +50,8 @@ const command: CliCommand = {
     if (!autoApprove && !process.stdin.isTTY) {
       throw new FedSegError('approvals need a terminal; use --auto-approve for unattended sites', { field: 'auto-approve' });
     }
-    const trainer = createDataDirTrainer({
-      trainDirs, validationDirs: values.validation, backend,
-    });
+    const trainerOptions = { trainDirs, validationDirs: values.validation, backend };
+    const trainer = values['thread-per-round'] ? createIsolatedTrainer(trainerOptions) : createDataDirTrainer(trainerOptions);
     const site = new SiteRuntime({
       url: server, token, trainer, ca: values.ca ? readCa(values.ca) : undefined,
       approve: autoApprove ? () => true : askOnTerminal,
