@@ -65,10 +65,11 @@ export async function runDemo(options: DemoOptions, log: (line: string) => void,
       // Sites evaluate and train on a CPU shared by every process here: be patient before calling one dead.
       heartbeatS: 60,
     },
-    // At full resolution one site's training step needs GBs (about 4 at batch 2): the five site
-    // processes on this one machine take turns (each real hospital has its own machine), and each
-    // round trains in a worker thread of its own, whose wasm heap goes back to the system with it.
-    worker: options.downsample === 1 ? { machineLock: join(options.outDir, 'machine.lock'), threadPerRound: true } : {},
+    // At full resolution one 128^3 sample's training step needs more than the wasm backend's 4 GB
+    // heap, so the sites train on the cpu backend (about 10 GB at batch 2). The five site processes
+    // on this one machine take turns (each real hospital has its own machine), and each round runs
+    // in a worker thread of its own, so its memory goes back to the system after it.
+    worker: options.downsample === 1 ? { machineLock: join(options.outDir, 'machine.lock'), threadPerRound: true, backend: 'cpu' } : {},
     log,
     onRound: (entry) => {
       rounds.push(entry);

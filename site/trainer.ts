@@ -12,8 +12,9 @@ import { evaluateHeldOut, type EvaluationCase } from '../core/inference/index.js
 import { SeededRandom } from '../core/model/random.js';
 import { SegmentationModel } from '../core/model/network.js';
 import { preprocessConfig, type PreprocessConfig } from '../core/preprocess/index.js';
-import { describeBackend, initBackend, type BackendPreference } from '../core/tf/backend.js';
+import { activeBackend, describeBackend, initBackend, type BackendPreference } from '../core/tf/backend.js';
 import { CaseStore, prepareTrainingData } from '../core/train/data.js';
+import { wasmMicroBatch } from '../core/train/micro-batches.js';
 import { trainLocal } from '../core/train/trainer.js';
 import type { LocalTrainer } from './runtime.js';
 
@@ -70,10 +71,17 @@ export function createDataDirTrainer(opts: DataDirTrainerOptions): LocalTrainer 
       const site = await data();
       let train = site.reduced.get(config.downsample);
       if (!train) site.reduced.set(config.downsample, (train = site.train.downsampled(config.downsample)));
+      const microBatch = activeBackend()?.name === 'wasm' ? wasmMicroBatch(config) : undefined;
+      if (microBatch === 0) {
+        throw new FedSegError(`the model's ${config.inputShape.join('x')} training step with ${config.baseFilters} base filters needs more than the wasm backend's 4 GB heap; `
+          + 'run this site with --backend cpu (no such limit, slower) or tensorflow', { field: 'backend' });
+      }
       const model = new SegmentationModel(config, weights);
       try {
         const result = await trainLocal({
           model, data: train, epochs: instructions.epochs, batchSize: instructions.batchSize,
+          // The batch the server asks for, in passes that fit the wasm heap when it cannot hold it whole.
+          microBatch,
           learningRate: instructions.learningRate, seed: instructions.seed, patchesPerCase: opts.patchesPerCase,
           signal,
           proximal: instructions.mu > 0 ? { mu: instructions.mu, globalWeights: weights } : undefined,

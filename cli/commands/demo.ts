@@ -25,7 +25,7 @@ profile's share) --held-out 2 --local-epochs 3 --downsample 4 (the model sees th
 --base-filters 8 --depth 3 --lr 0.001 --batch 1 --seed 2020.
 
 --preset seed runs the original project's configuration: the full 128^3 crop (--downsample 1), U-Net filters
-16..256 (depth 5) with dropout, Dice + focal loss, Adam 1e-4, batch 2, 2 rounds of 1 local epoch, --cases 4;
+16..256 (depth 5) with dropout, Dice + focal loss, Adam 1e-4, batch 2, 2 rounds of 1 local epoch, --cases 3 --held-out 1;
 without --model it runs the U-Net and then the Attention U-Net (DIR/unet, DIR/attention-unet, one DIR/data).
 At full resolution the site processes on this one machine take turns to train and evaluate.`;
 

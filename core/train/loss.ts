@@ -28,26 +28,55 @@ export interface LossOptions {
   smooth?: number;
 }
 
-/** Per-class soft Dice over batch + space: shape [numClasses]. */
-export function softDicePerClass(yTrue: tf.Tensor, yPred: tf.Tensor, smooth = 1e-5): tf.Tensor1D {
+/** Per-class sums over batch + space that the soft Dice needs: each of shape [numClasses]. */
+export interface DiceSums {
+  /** sum(y * p): the soft true positives. */
+  overlap: tf.Tensor1D;
+  /** sum(p). */
+  predicted: tf.Tensor1D;
+  /** sum(y). */
+  truth: tf.Tensor1D;
+}
+
+export function diceSums(yTrue: tf.Tensor, yPred: tf.Tensor): DiceSums {
   return tf.tidy(() => {
     const axes = [...Array(yTrue.rank - 1).keys()];
-    const tp = tf.sum(tf.mul(yTrue, yPred), axes);
-    const fp = tf.sub(tf.sum(yPred, axes), tp);
-    const fn = tf.sub(tf.sum(yTrue, axes), tp);
-    const twoTp = tf.mul(tp, 2);
+    return {
+      overlap: tf.sum(tf.mul(yTrue, yPred), axes) as tf.Tensor1D,
+      predicted: tf.sum(yPred, axes) as tf.Tensor1D,
+      truth: tf.sum(yTrue, axes) as tf.Tensor1D,
+    };
+  });
+}
+
+/** Per-class soft Dice (2 tp + s) / (2 tp + fn + fp + s) from the sums: shape [numClasses]. */
+export function softDiceFromSums(sums: DiceSums, smooth = 1e-5): tf.Tensor1D {
+  return tf.tidy(() => {
+    const twoTp = tf.mul(sums.overlap, 2);
+    const fn = tf.sub(sums.truth, sums.overlap);
+    const fp = tf.sub(sums.predicted, sums.overlap);
     return tf.div(tf.add(twoTp, smooth), tf.add(tf.add(tf.add(twoTp, fn), fp), smooth)) as tf.Tensor1D;
+  });
+}
+
+/** Per-class soft Dice over batch + space: shape [numClasses]. */
+export function softDicePerClass(yTrue: tf.Tensor, yPred: tf.Tensor, smooth = 1e-5): tf.Tensor1D {
+  return tf.tidy(() => softDiceFromSums(diceSums(yTrue, yPred), smooth));
+}
+
+/** 1 - weighted mean of the per-class soft Dice, from the sums (also for sums gathered over micro-batches). */
+export function diceLossFromSums(sums: DiceSums, options: LossOptions = {}): tf.Scalar {
+  return tf.tidy(() => {
+    const classes = sums.overlap.shape[0];
+    const weights = tf.tensor1d(options.classWeights ? [...options.classWeights] : new Array(classes).fill(1 / classes));
+    const weighted = tf.div(tf.sum(tf.mul(softDiceFromSums(sums, options.smooth), weights)), tf.sum(weights));
+    return tf.sub(1, weighted) as tf.Scalar;
   });
 }
 
 /** 1 - weighted mean of the per-class soft Dice. */
 export function diceLoss(yTrue: tf.Tensor, yPred: tf.Tensor, options: LossOptions = {}): tf.Scalar {
-  return tf.tidy(() => {
-    const classes = yTrue.shape[yTrue.rank - 1] as number;
-    const weights = tf.tensor1d(options.classWeights ? [...options.classWeights] : new Array(classes).fill(1 / classes));
-    const weighted = tf.div(tf.sum(tf.mul(softDicePerClass(yTrue, yPred, options.smooth), weights)), tf.sum(weights));
-    return tf.sub(1, weighted) as tf.Scalar;
-  });
+  return tf.tidy(() => diceLossFromSums(diceSums(yTrue, yPred), options));
 }
 
 /**

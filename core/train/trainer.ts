@@ -8,6 +8,7 @@ import type { NamedTensor } from '../weights/types.js';
 import { CaseStore, type TrainingCase } from './data.js';
 import { disposeProximal, proximalAnchor, proximalTerm, segmentationLoss, type LossOptions, type ProximalAnchor } from './loss.js';
 import { checkPatchFits, DEFAULT_AUGMENTATION, extractPatch, NO_AUGMENTATION, samplePatch, samplePatchOrigin, type Augmentation, type Patch, type PatchSampling, type Shape3 } from './patches.js';
+import { microBatchGradients, type MicroBatch } from './micro-batches.js';
 import { RegionDiceAccumulator, type RegionDice } from './region-dice.js';
 
 export type TrainProgress =
@@ -30,6 +31,11 @@ export interface TrainLocalOptions {
   epochs: number;
   /** Default 2 (the original project). */
   batchSize?: number;
+  /**
+   * Most patches in one forward/backward pass (default: the batch size). A larger batch is run as
+   * micro-batches with the exact batch gradient (core/train/micro-batches.ts), for memory.
+   */
+  microBatch?: number;
   /** Adam learning rate, default 1e-4 (the original project). */
   learningRate?: number;
   /** Patch size; default the model's inputShape. */
@@ -97,6 +103,8 @@ export async function trainLocal(options: TrainLocalOptions): Promise<TrainResul
   const { model, epochs, onProgress, signal } = options;
   const config = model.config;
   const batchSize = options.batchSize ?? 2;
+  const microBatch = Math.min(batchSize, options.microBatch ?? batchSize);
+  if (!Number.isInteger(microBatch) || microBatch < 1) throw new FedSegError(`microBatch must be a positive integer, got ${options.microBatch}`, { field: 'microBatch' });
   const patch = options.patch ?? config.inputShape;
   const rng = new SeededRandom(options.seed ?? 0);
   const validationSeed = rng.seed();
@@ -128,16 +136,26 @@ export async function trainLocal(options: TrainLocalOptions): Promise<TrainResul
 
   const step = async (patches: Patch[]): Promise<number> => {
     signal?.throwIfAborted();
-    const { x, y } = stack(patches, patch, config.inChannels);
-    const dropoutSeed = rng.seed();
-    const cost = optimizer.minimize(() => {
-      const loss = segmentationLoss(y, model.logits(x, { training: true, seed: dropoutSeed }), options.loss);
-      return anchor ? tf.add(loss, proximalTerm(model.variables, anchor)) : loss;
-    }, true, model.variables);
-    x.dispose();
-    y.dispose();
-    const value = (await (cost as tf.Scalar).data())[0];
-    cost?.dispose();
+    let cost: tf.Scalar;
+    if (patches.length <= microBatch) {
+      const { x, y } = stack(patches, patch, config.inChannels);
+      const dropoutSeed = rng.seed();
+      cost = optimizer.minimize(() => {
+        const loss = segmentationLoss(y, model.logits(x, { training: true, seed: dropoutSeed }), options.loss);
+        return anchor ? tf.add(loss, proximalTerm(model.variables, anchor)) : loss;
+      }, true, model.variables)!;
+      x.dispose();
+      y.dispose();
+    } else {
+      const parts: MicroBatch[] = [];
+      for (let i = 0; i < patches.length; i += microBatch) parts.push({ ...stack(patches.slice(i, i + microBatch), patch, config.inChannels), dropoutSeed: rng.seed() });
+      const { loss, grads } = microBatchGradients(model, parts, options.loss, anchor);
+      optimizer.applyGradients(Object.entries(grads).map(([name, tensor]) => ({ name, tensor })));
+      for (const t of [...Object.values(grads), ...parts.flatMap((p) => [p.x, p.y])]) t.dispose();
+      cost = loss;
+    }
+    const value = (await cost.data())[0];
+    cost.dispose();
     if (!Number.isFinite(value)) throw new FedSegError(`training diverged: loss is ${value} at step ${stepsDone + 1}; lower the learning rate`, { field: 'learningRate' });
     stepsDone++;
     await yieldToEventLoop();
@@ -168,7 +186,7 @@ export async function trainLocal(options: TrainLocalOptions): Promise<TrainResul
       if (queue.length > 0) await runStep(queue.splice(0));
       lastLoss = sum / count;
       signal?.throwIfAborted();
-      lastValidation = validation.size > 0 ? await validate(model, validation, patch, batchSize, validationSeed, options.loss) : undefined;
+      lastValidation = validation.size > 0 ? await validate(model, validation, patch, microBatch, validationSeed, options.loss) : undefined;
       let checkpoint: string | undefined;
       if (options.checkpointPath) {
         checkpoint = options.checkpointPath;
