@@ -137,9 +137,10 @@ export async function trainLocal(options: TrainLocalOptions): Promise<TrainResul
   const step = async (patches: Patch[]): Promise<number> => {
     signal?.throwIfAborted();
     let cost: tf.Scalar;
+    // One draw per step whatever the micro-batching, so case order and patches stay the same.
+    const dropoutSeed = rng.seed();
     if (patches.length <= microBatch) {
       const { x, y } = stack(patches, patch, config.inChannels);
-      const dropoutSeed = rng.seed();
       cost = optimizer.minimize(() => {
         const loss = segmentationLoss(y, model.logits(x, { training: true, seed: dropoutSeed }), options.loss);
         return anchor ? tf.add(loss, proximalTerm(model.variables, anchor)) : loss;
@@ -148,7 +149,7 @@ export async function trainLocal(options: TrainLocalOptions): Promise<TrainResul
       y.dispose();
     } else {
       const parts: MicroBatch[] = [];
-      for (let i = 0; i < patches.length; i += microBatch) parts.push({ ...stack(patches.slice(i, i + microBatch), patch, config.inChannels), dropoutSeed: rng.seed() });
+      for (let i = 0; i < patches.length; i += microBatch) parts.push({ ...stack(patches.slice(i, i + microBatch), patch, config.inChannels), dropoutSeed: (dropoutSeed + i) >>> 0 });
       const { loss, grads } = microBatchGradients(model, parts, options.loss, anchor);
       optimizer.applyGradients(Object.entries(grads).map(([name, tensor]) => ({ name, tensor })));
       for (const t of [...Object.values(grads), ...parts.flatMap((p) => [p.x, p.y])]) t.dispose();

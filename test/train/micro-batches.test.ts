@@ -4,9 +4,12 @@ import { makeModelConfig } from '../../core/model/config.js';
 import { initialWeights } from '../../core/model/init.js';
 import { SegmentationModel } from '../../core/model/network.js';
 import { SeededRandom } from '../../core/model/random.js';
+import { generateMiniCase } from '../../core/synth/index.js';
 import { initBackend, tf } from '../../core/tf/backend.js';
 import { proximalAnchor, proximalTerm, segmentationLoss } from '../../core/train/loss.js';
 import { microBatchGradients, type MicroBatch } from '../../core/train/micro-batches.js';
+import { NO_AUGMENTATION } from '../../core/train/patches.js';
+import { trainLocal } from '../../core/train/trainer.js';
 
 before(async () => {
   await initBackend('cpu');
@@ -66,4 +69,27 @@ test('both passes see the same dropout masks: one micro-batch with dropout repro
     assert.ok(error < 1e-5, `${name}: relative gradient error ${error}`);
   }
   model.dispose();
+});
+
+test('trainLocal with micro-batches of 1 ends where the batch-of-2 run ends (no dropout): same case count, loss and weights to float rounding', async () => {
+  const cases = await Promise.all([0, 1, 2, 3].map(async (caseIndex) => {
+    const mini = await generateMiniCase({ size: 16, site: 1, caseIndex });
+    return { caseId: mini.caseId, image: mini.image, classes: mini.classes! };
+  }));
+  const config = makeModelConfig({ baseFilters: 4, depth: 2, inputShape: [16, 16, 16], dropout: [0, 0] });
+  const run = async (microBatch: number) => {
+    const model = new SegmentationModel(config, initialWeights(config, 9));
+    const result = await trainLocal({ model, data: cases, epochs: 2, batchSize: 2, microBatch, learningRate: 1e-3, seed: 4, augmentation: NO_AUGMENTATION });
+    model.dispose();
+    return result;
+  };
+  const whole = await run(2);
+  const parts = await run(1);
+  assert.equal(parts.numCases, whole.numCases);
+  assert.ok(Math.abs(parts.metrics.loss - whole.metrics.loss) < 1e-5, `loss ${parts.metrics.loss} vs ${whole.metrics.loss}`);
+  parts.weights.forEach((t, i) => {
+    const error = relativeError(t.data, whole.weights[i].data);
+    assert.ok(error < 1e-4, `${t.name}: relative difference ${error} after 4 Adam steps`);
+  });
+  await assert.rejects(trainLocal({ model: new SegmentationModel(config, initialWeights(config, 9)), data: cases, epochs: 1, batchSize: 2, microBatch: 0.5 }), /microBatch/);
 });
