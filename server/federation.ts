@@ -463,6 +463,7 @@ export class Federation extends EventEmitter<FederationEvents> {
       case 'hello': return this.protocolError(c, 'already authenticated');
       case 'approve':
       case 'decline': return this.onDecision(c, message.type, message.round, message.attempt, message.type === 'decline' ? message.reason : undefined);
+      case 'withdraw': return this.onWithdraw(c, message.round, message.attempt, message.reason);
       case 'progress':
         if (this.current?.round === message.round && this.current.pending.has(c.site!)) {
           this.current.progress.set(c.site!, { epoch: message.epoch, epochs: message.epochs, loss: message.loss });
@@ -534,6 +535,19 @@ export class Federation extends EventEmitter<FederationEvents> {
     state.responses.set(site, decision === 'approve' ? 'approved' : 'declined');
     this.store.recordApproval(round, attempt, site, decision === 'approve' ? 'approved' : 'declined', reason ?? null);
     if (decision === 'decline') c.send({ type: 'left-out', round, reason: 'declined by the site' });
+    this.poke();
+  }
+
+  /** A participant that cannot deliver leaves the round now, not at the training deadline. */
+  private onWithdraw(c: SiteConnection, round: number, attempt: number, reason: string): void {
+    const state = this.current;
+    const site = c.site!;
+    if (!state || state.round !== round || state.attempt !== attempt || !state.pending.delete(site)) {
+      return this.protocolError(c, `withdraw from round ${round} attempt ${attempt}: the site has no update owed in it`);
+    }
+    this.store.audit({ actor: site, action: 'left-out', round, detail: { attempt, site, reason: `withdrawn by the site: ${reason}` } });
+    this.log(`round ${round}: ${site} withdrew (${reason})`);
+    c.send({ type: 'left-out', round, reason: 'withdrawn by the site' });
     this.poke();
   }
 

@@ -264,6 +264,9 @@ export class SiteRuntime extends EventEmitter<{ event: [SiteEvent] }> {
       });
     } catch (err) {
       if (abort.signal.aborted) return; // left out or round over: stopping was the point
+      // Tell the server at once, so the round does not wait for this site until its deadline. The
+      // error itself stays here: its text can name local files, and file names can carry patient ids.
+      this.client?.send({ type: 'withdraw', round: a.round, attempt: a.attempt, reason: 'local training failed (the reason is in the site\'s own log)' });
       throw err;
     }
     if (abort.signal.aborted) return;

@@ -56,6 +56,10 @@ export const ApproveSchema = z.object({ type: z.literal('approve'), round, attem
 export const DeclineSchema = z.object({
   type: z.literal('decline'), round, attempt: z.number().int().positive(), reason: z.string().max(500).optional(),
 });
+/** After approving: the site cannot deliver this round's update (its training failed); the round goes on without it. */
+export const WithdrawSchema = z.object({
+  type: z.literal('withdraw'), round, attempt: z.number().int().positive(), reason: z.string().max(500),
+});
 export const TrainingProgressSchema = z.object({
   type: z.literal('progress'), round, epoch: z.number().int().nonnegative(), epochs: z.number().int().positive(),
   loss: finite.optional(),
@@ -70,7 +74,7 @@ export const PingSchema = z.object({ type: z.literal('ping'), t: z.number() });
 export const PongSchema = z.object({ type: z.literal('pong'), t: z.number() });
 
 export const SiteMessageSchema = z.discriminatedUnion('type', [
-  HelloSchema, ApproveSchema, DeclineSchema, TrainingProgressSchema, EvaluationSchema, ResendWeightsSchema, PingSchema, PongSchema,
+  HelloSchema, ApproveSchema, DeclineSchema, WithdrawSchema, TrainingProgressSchema, EvaluationSchema, ResendWeightsSchema, PingSchema, PongSchema,
 ]);
 export type SiteMessage = z.infer<typeof SiteMessageSchema>;
 

@@ -242,3 +242,24 @@ test('a frame that is not a FedSeg update is answered with an error and the site
     await server.close();
   }
 });
+
+test('a site whose training fails withdraws at once: the round completes with the others long before its training deadline, and no file name leaves the site', async () => {
+  const { server, tokens } = await startTestServer(dir(), { rounds: 1, minSites: 1, trainingDeadlineS: 600, approvalDeadlineS: 5 }, ['h1', 'broken']);
+  try {
+    const started = Date.now();
+    const h1 = startSite(server, tokens.h1, shiftTrainer(0.1, { train: 2, validation: 1 }));
+    const failing = shiftTrainer(0);
+    const broken = startSite(server, tokens.broken, { ...failing, train: async () => { throw new Error('cannot read /data/patient-0042/flair.nii.gz'); } });
+    assert.equal(await server.federation.done, 'finished');
+    assert.ok(Date.now() - started < 60_000, 'the round did not wait for the 600 s training deadline');
+    assertShifted(await globalOf(server, 1), initialWeights(tinyConfig, 7), 0.1);
+    const left = (await audit(server)).find((e) => e.action === 'left-out' && e.detail.site === 'broken');
+    assert.ok(left, 'the withdrawal is audited');
+    assert.doesNotMatch(JSON.stringify(left), /patient|nii/);
+    assert.ok(broken.events.some((e) => e.type === 'left-out' && /withdrawn/.test(e.reason)));
+    assert.ok(broken.events.some((e) => e.type === 'error' && /patient-0042/.test(e.message)), 'the site itself still shows the real error');
+    await Promise.all([h1.site.done, broken.site.done]);
+  } finally {
+    await server.close();
+  }
+});
