@@ -10,6 +10,8 @@ export const SiteWorkerConfigSchema = z.object({
   machineLock: z.string().min(1).optional(),
   /** Train and evaluate each round in a fresh worker thread (site/isolated-trainer.ts), so a full-size step's memory is freed after it. */
   threadPerRound: z.boolean().default(false),
+  /** Most samples per forward/backward pass (exact micro-batches), to bound a full-size step's memory. */
+  microBatch: z.int().positive().optional(),
   backend: z.enum(['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu']).default('auto'),
 });
 export type SiteWorkerConfig = z.input<typeof SiteWorkerConfigSchema>;

@@ -19,7 +19,7 @@ async function main(): Promise<number> {
   const config = SiteWorkerConfigSchema.parse(JSON.parse(process.argv[2] ?? '{}'));
   const token = process.env.FEDSEG_SITE_TOKEN;
   if (!token) throw new Error('FEDSEG_SITE_TOKEN is not set');
-  const trainerOptions = { trainDirs: [config.trainDir], validationDirs: [config.heldOutDir], backend: config.backend };
+  const trainerOptions = { trainDirs: [config.trainDir], validationDirs: [config.heldOutDir], backend: config.backend, microBatch: config.microBatch };
   // With a thread per round the backend lives in those threads; this one only talks to the server.
   if (!config.threadPerRound) print({ type: 'backend', detail: (await initBackend(config.backend)).detail });
   const siteTrainer = config.threadPerRound ? createIsolatedTrainer(trainerOptions) : createDataDirTrainer(trainerOptions);

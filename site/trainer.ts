@@ -28,6 +28,11 @@ export interface DataDirTrainerOptions {
   /** Patches drawn per training case per epoch (default 1). */
   patchesPerCase?: number;
   backend?: BackendPreference;
+  /**
+   * Most samples per forward/backward pass; a larger batch from the server runs as exact micro-batches
+   * (core/train/micro-batches.ts). Default: the whole batch, or what fits the heap on wasm.
+   */
+  microBatch?: number;
   /** In-memory cache budget for preprocessed cases (bytes). */
   cacheBytes?: number;
   seed?: number;
@@ -71,17 +76,18 @@ export function createDataDirTrainer(opts: DataDirTrainerOptions): LocalTrainer 
       const site = await data();
       let train = site.reduced.get(config.downsample);
       if (!train) site.reduced.set(config.downsample, (train = site.train.downsampled(config.downsample)));
-      const microBatch = activeBackend()?.name === 'wasm' ? wasmMicroBatch(config) : undefined;
-      if (microBatch === 0) {
+      const fits = activeBackend()?.name === 'wasm' ? wasmMicroBatch(config) : undefined;
+      if (fits === 0) {
         throw new FedSegError(`the model's ${config.inputShape.join('x')} training step with ${config.baseFilters} base filters needs more than the wasm backend's 4 GB heap; `
           + 'run this site with --backend cpu (no such limit, slower) or tensorflow', { field: 'backend' });
       }
+      const microBatch = Math.min(opts.microBatch ?? Infinity, fits ?? Infinity);
       const model = new SegmentationModel(config, weights);
       try {
         const result = await trainLocal({
           model, data: train, epochs: instructions.epochs, batchSize: instructions.batchSize,
           // The batch the server asks for, in passes that fit the wasm heap when it cannot hold it whole.
-          microBatch,
+          microBatch: Number.isFinite(microBatch) ? microBatch : undefined,
           learningRate: instructions.learningRate, seed: instructions.seed, patchesPerCase: opts.patchesPerCase,
           signal,
           proximal: instructions.mu > 0 ? { mu: instructions.mu, globalWeights: weights } : undefined,

@@ -7,10 +7,10 @@ import { SiteRuntime, type ApprovalRequest, type SiteEvent } from '../../site/ru
 import { createIsolatedTrainer } from '../../site/isolated-trainer.js';
 import { createDataDirTrainer } from '../../site/trainer.js';
 import type { CliCommand } from '../command.js';
-import { choiceOption, requiredOption, secretOption } from '../options.js';
+import { choiceOption, intOption, requiredOption, secretOption } from '../options.js';
 
 const usage = `Usage: fedseg site --server URL (--token-file FILE | --token T) --data DIR [--validation DIR]
-                   [--auto-approve] [--ca PEM] [--backend auto|wasm|cpu|tensorflow|tensorflow-gpu] [--thread-per-round] [--json]
+                   [--auto-approve] [--ca PEM] [--backend auto|wasm|cpu|tensorflow|tensorflow-gpu] [--thread-per-round] [--micro-batch N] [--json]
 
 Runs this site headless in the federation at URL (ws://host:port/ws or wss://...). The site token
 comes from --token-file FILE (its first line), --token T, or $FEDSEG_SITE_TOKEN; the file and the
@@ -25,6 +25,8 @@ or header text.
 --thread-per-round trains and evaluates each round in a fresh worker thread, so the memory of a
 full-size (128^3) training step goes back to the system between rounds instead of staying with the
 wasm backend's heap; the cases are preprocessed again each round.
+--micro-batch N runs the server's batch in passes of at most N samples with the same gradient
+(less memory per step, a little more time).
 --json prints one JSON event per line.`;
 
 const command: CliCommand = {
@@ -36,7 +38,7 @@ const command: CliCommand = {
       options: {
         server: { type: 'string' }, token: { type: 'string' }, 'token-file': { type: 'string' }, data: { type: 'string', multiple: true },
         validation: { type: 'string', multiple: true }, 'auto-approve': { type: 'boolean' }, ca: { type: 'string' },
-        backend: { type: 'string' }, 'thread-per-round': { type: 'boolean' }, json: { type: 'boolean' },
+        backend: { type: 'string' }, 'thread-per-round': { type: 'boolean' }, 'micro-batch': { type: 'string' }, json: { type: 'boolean' },
       },
     });
     const json = values.json ?? false;
@@ -50,7 +52,7 @@ const command: CliCommand = {
     if (!autoApprove && !process.stdin.isTTY) {
       throw new FedSegError('approvals need a terminal; use --auto-approve for unattended sites', { field: 'auto-approve' });
     }
-    const trainerOptions = { trainDirs, validationDirs: values.validation, backend };
+    const trainerOptions = { trainDirs, validationDirs: values.validation, backend, microBatch: intOption(values, 'micro-batch', { min: 1 }) };
     const trainer = values['thread-per-round'] ? createIsolatedTrainer(trainerOptions) : createDataDirTrainer(trainerOptions);
     const site = new SiteRuntime({
       url: server, token, trainer, ca: values.ca ? readCa(values.ca) : undefined,
