@@ -66,11 +66,11 @@ export async function runDemo(options: DemoOptions, log: (line: string) => void,
       heartbeatS: 60,
     },
     // At full resolution one 128^3 sample's training step needs more than the wasm backend's 4 GB
-    // heap, so the sites train on the cpu backend, one sample per pass (exact micro-batches: the
-    // batch of 2 peaks at about 10.8 GB whole, about half in two passes). The five site processes
-    // on this one machine take turns (each real hospital has its own machine), and each round runs
-    // in a worker thread of its own, so its memory goes back to the system after it.
-    worker: options.downsample === 1 ? { machineLock: join(options.outDir, 'machine.lock'), threadPerRound: true, backend: 'cpu', microBatch: 1 } : {},
+    // heap, so the sites train on the cpu backend, whose memory goes back to the system after each
+    // step, one sample per pass (exact micro-batches: the batch of 2 peaks at about 10.8 GB whole,
+    // about half in two passes). The five site processes on this one machine take turns (each real
+    // hospital has its own machine).
+    worker: options.downsample === 1 ? { machineLock: join(options.outDir, 'machine.lock'), backend: 'cpu', microBatch: 1 } : {},
     log,
     onRound: (entry) => {
       rounds.push(entry);

@@ -8,8 +8,6 @@ export const SiteWorkerConfigSchema = z.object({
   heldOutDir: z.string().min(1),
   /** When set, the site trains and evaluates only while holding this machine-wide lock file (demo/machine-lock.ts). */
   machineLock: z.string().min(1).optional(),
-  /** Train and evaluate each round in a fresh worker thread (site/isolated-trainer.ts), so a full-size step's memory is freed after it. */
-  threadPerRound: z.boolean().default(false),
   /** Most samples per forward/backward pass (exact micro-batches), to bound a full-size step's memory. */
   microBatch: z.int().positive().optional(),
   backend: z.enum(['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu']).default('auto'),

@@ -1,14 +1,12 @@
 /**
  * One demo hospital as its own Node process: the shared site runtime (site/runtime.ts) with
  * automatic approval, training and evaluating through the site trainer every hospital runs
- * (site/trainer.ts), at the resolution the federation's model asks for; at full size each round
- * runs in a worker thread of its own (site/isolated-trainer.ts), so its memory is freed after it. Every runtime
+ * (site/trainer.ts), at the resolution the federation's model asks for. Every runtime
  * event is printed as one JSON line (the demo writes them to logs/<site>.log).
  */
 import { errorMessage } from '../core/errors.js';
 import { initBackend } from '../core/tf/backend.js';
 import { SiteRuntime, type LocalTrainer } from '../site/runtime.js';
-import { createIsolatedTrainer } from '../site/isolated-trainer.js';
 import { createDataDirTrainer } from '../site/trainer.js';
 import { withMachineLock } from './machine-lock.js';
 import { SiteWorkerConfigSchema } from './site-worker-config.js';
@@ -20,9 +18,8 @@ async function main(): Promise<number> {
   const token = process.env.FEDSEG_SITE_TOKEN;
   if (!token) throw new Error('FEDSEG_SITE_TOKEN is not set');
   const trainerOptions = { trainDirs: [config.trainDir], validationDirs: [config.heldOutDir], backend: config.backend, microBatch: config.microBatch };
-  // With a thread per round the backend lives in those threads; this one only talks to the server.
-  if (!config.threadPerRound) print({ type: 'backend', detail: (await initBackend(config.backend)).detail });
-  const siteTrainer = config.threadPerRound ? createIsolatedTrainer(trainerOptions) : createDataDirTrainer(trainerOptions);
+  print({ type: 'backend', detail: (await initBackend(config.backend)).detail });
+  const siteTrainer = createDataDirTrainer(trainerOptions);
   const lock = config.machineLock;
   const trainer: LocalTrainer = lock
     ? { ...siteTrainer, train: (args) => withMachineLock(lock, () => siteTrainer.train(args)), evaluate: (args) => withMachineLock(lock, () => siteTrainer.evaluate(args)) }

@@ -15,6 +15,7 @@
  * [d, h, w]; pads = padding before each spatial dimension [front, top, left], as TF.js computes it
  * (negative for some odd "same" cases, where TF.js skips leading input). */
 #include <node_api.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -327,7 +328,26 @@ static napi_value get_info(napi_env env, napi_callback_info info) {
   return obj;
 }
 
+/*
+ * Node loads this library once per process but initialises it once per environment (the main
+ * thread and each worker thread that requires it), and unloads it when the last of them ends. The
+ * pool's threads must not outlive that: the last environment to go stops them.
+ */
+static pthread_mutex_t env_lock = PTHREAD_MUTEX_INITIALIZER;
+static int live_envs;
+
+static void env_gone(void *arg) {
+  (void)arg;
+  pthread_mutex_lock(&env_lock);
+  if (--live_envs == 0) pool_shutdown();
+  pthread_mutex_unlock(&env_lock);
+}
+
 NAPI_MODULE_INIT() {
+  pthread_mutex_lock(&env_lock);
+  live_envs++;
+  pthread_mutex_unlock(&env_lock);
+  if (napi_add_env_cleanup_hook(env, env_gone, NULL) != napi_ok) return NULL;
   napi_property_descriptor props[] = {
       {"conv3d", NULL, conv3d, NULL, NULL, NULL, napi_enumerable, NULL},
       {"conv3dBackpropInput", NULL, conv3d_bi, NULL, NULL, NULL, napi_enumerable, NULL},

@@ -20,13 +20,15 @@ static void *current_ctx;
 static int current_count;       /* threads taking part in the current job */
 static unsigned long generation; /* bumps once per job so sleeping workers see new work */
 static int pending_workers;
+static int stopping; /* set by pool_shutdown: workers return */
 
 static void *worker_main(void *arg) {
   int index = (int)(long)arg;
   unsigned long seen = 0;
   pthread_mutex_lock(&state_lock);
   for (;;) {
-    while (generation == seen) pthread_cond_wait(&work_ready, &state_lock);
+    while (generation == seen && !stopping) pthread_cond_wait(&work_ready, &state_lock);
+    if (stopping) break;
     seen = generation;
     if (index >= current_count) continue; /* this job uses fewer threads */
     pool_job_fn job = current_job;
@@ -37,6 +39,7 @@ static void *worker_main(void *arg) {
     pthread_mutex_lock(&state_lock);
     if (--pending_workers == 0) pthread_cond_signal(&work_done);
   }
+  pthread_mutex_unlock(&state_lock);
   return NULL;
 }
 
@@ -71,7 +74,6 @@ void pool_run(pool_job_fn job, void *ctx) {
   /* Workers are never stopped (fewer threads just sit out a job); start any missing ones. */
   while (started_workers < count - 1) {
     if (pthread_create(&workers[started_workers], NULL, worker_main, (void *)(long)(started_workers + 1)) != 0) break;
-    pthread_detach(workers[started_workers]);
     started_workers++;
   }
   if (count > started_workers + 1) count = started_workers + 1;
@@ -91,5 +93,17 @@ void pool_run(pool_job_fn job, void *ctx) {
     while (pending_workers > 0) pthread_cond_wait(&work_done, &state_lock);
     pthread_mutex_unlock(&state_lock);
   }
+  pthread_mutex_unlock(&run_lock);
+}
+
+void pool_shutdown(void) {
+  pthread_mutex_lock(&run_lock);
+  pthread_mutex_lock(&state_lock);
+  stopping = 1;
+  pthread_cond_broadcast(&work_ready);
+  pthread_mutex_unlock(&state_lock);
+  for (int i = 0; i < started_workers; i++) pthread_join(workers[i], NULL);
+  started_workers = 0;
+  stopping = 0;
   pthread_mutex_unlock(&run_lock);
 }

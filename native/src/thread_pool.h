@@ -11,5 +11,9 @@ void pool_set_threads(int threads);
 int pool_get_threads(void);
 /* Runs job on every pool thread and returns when all have finished. Calls are serialised. */
 void pool_run(pool_job_fn job, void *ctx);
+/* Stops and joins every worker (the next pool_run starts them again). Must run before this code is
+ * unloaded: a worker left blocked on the pool's condition variable breaks it when the library is
+ * mapped again, and the next job's broadcast then never returns. */
+void pool_shutdown(void);
 
 #endif
