@@ -1,0 +1,85 @@
+/**
+ * Bounds how many sites may be part-way through sending a weight frame at once. ws buffers a whole
+ * message before handing it over, so a hundred sites uploading 22 MB updates at the same moment
+ * would hold 2.2 GB; here a connection that has sent more than `thresholdBytes` of an unfinished
+ * message holds one of `slots` upload slots, or waits with its socket paused (TCP then holds the
+ * site back) until a slot frees. A slot whose upload has stalled for `stallMs` while others wait is
+ * handed on, so a site that trickles its frame cannot block the rest.
+ */
+import type { WebSocket } from 'ws';
+
+interface Upload {
+  ws: WebSocket;
+  /** Bytes received since the connection's last complete message. */
+  unfinished: number;
+  lastData: number;
+}
+
+export class UploadGate {
+  private readonly uploads = new Map<WebSocket, Upload>();
+  private readonly active = new Set<Upload>();
+  private readonly waiting: Upload[] = [];
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(readonly slots: number, private readonly thresholdBytes: number, private readonly stallMs: number) {}
+
+  /** Call for every chunk the connection's socket delivers. */
+  data(ws: WebSocket, bytes: number): void {
+    let u = this.uploads.get(ws);
+    if (!u) this.uploads.set(ws, (u = { ws, unfinished: 0, lastData: 0 }));
+    u.unfinished += bytes;
+    u.lastData = Date.now();
+    if (u.unfinished <= this.thresholdBytes || this.active.has(u) || this.waiting.includes(u)) return;
+    if (this.active.size < this.slots) {
+      this.active.add(u);
+      return;
+    }
+    ws.pause();
+    this.waiting.push(u);
+    this.timer ??= setInterval(() => this.handOnStalled(), Math.max(100, this.stallMs / 4)).unref();
+  }
+
+  /** Call when a message has arrived complete. */
+  message(ws: WebSocket): void {
+    const u = this.uploads.get(ws);
+    if (!u) return;
+    u.unfinished = 0;
+    if (this.active.delete(u)) this.admitNext();
+  }
+
+  /** Call when the connection closes. */
+  closed(ws: WebSocket): void {
+    const u = this.uploads.get(ws);
+    if (!u) return;
+    this.uploads.delete(ws);
+    const at = this.waiting.indexOf(u);
+    if (at >= 0) this.waiting.splice(at, 1);
+    this.active.delete(u);
+    this.admitNext();
+  }
+
+  private admitNext(): void {
+    while (this.active.size < this.slots && this.waiting.length > 0) {
+      const next = this.waiting.shift()!;
+      next.lastData = Date.now();
+      this.active.add(next);
+      next.ws.resume();
+    }
+    if (this.waiting.length === 0 && this.timer) {
+      clearInterval(this.timer);
+      this.timer = null;
+    }
+  }
+
+  private handOnStalled(): void {
+    const now = Date.now();
+    for (const u of [...this.active]) {
+      if (this.waiting.length === 0) break;
+      if (now - u.lastData < this.stallMs) continue;
+      this.active.delete(u);
+      u.ws.pause();
+      this.waiting.push(u);
+      this.admitNext();
+    }
+  }
+}
