@@ -210,7 +210,11 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     // After that its weight frames go through the upload gate.
     let preAuth = 0;
     req.socket.on('data', (chunk: Buffer) => {
-      if (c.authenticated) return uploads.data(ws, chunk.length);
+      if (c.authenticated) {
+        // A site part-way through a large frame is alive, though no message has completed yet.
+        c.lastSeen = Date.now();
+        return uploads.data(ws, chunk.length);
+      }
       preAuth += chunk.length;
       if (preAuth > PRE_AUTH_MAX_BYTES && preAuth - chunk.length <= PRE_AUTH_MAX_BYTES) {
         federation.dropUnauthenticated(c, `sent more than ${PRE_AUTH_MAX_BYTES} bytes before authenticating`);
