@@ -58,8 +58,8 @@ interface RoundState {
   /** Validated updates whose weights are in `spool`; only their norms and counts stay in memory. */
   accepted: Map<string, AcceptedUpdate>;
   spool: RoundSpool;
-  /** Sites whose update passed validation and is being written to the spool. */
-  storing: Set<string>;
+  /** Sites whose update passed the header checks and is being validated or written to the spool. */
+  receiving: Set<string>;
   /** Latest training progress each participant reported (for the operator view). */
   progress: Map<string, { epoch: number; epochs: number; loss?: number }>;
 }
@@ -263,7 +263,7 @@ export class Federation extends EventEmitter<FederationEvents> {
       instructions: this.strategy.configureRound(round, registered, base),
       approvalDeadline: Date.now() + config.approvalDeadlineS * 1000,
       trainingDeadline: 0,
-      responses: new Map(), pending: new Set(), participants: new Set(), accepted: new Map(), spool, storing: new Set(), progress: new Map(),
+      responses: new Map(), pending: new Set(), participants: new Set(), accepted: new Map(), spool, receiving: new Set(), progress: new Map(),
     };
     this.store.startRound(round, attempt, this.globalHash);
     this.current = state;
@@ -595,35 +595,35 @@ export class Federation extends EventEmitter<FederationEvents> {
       global: this.global,
       declaredCases: c.declaredTrain,
       registeredCases: c.registeredCases,
-      alreadySubmitted: this.store.hasAcceptedUpdate(header.round, header.attempt, site) || (collecting?.storing.has(site) ?? false),
+      alreadySubmitted: this.store.hasAcceptedUpdate(header.round, header.attempt, site) || (collecting?.receiving.has(site) ?? false),
       participating: state?.participants.has(site) ?? false,
     };
     const early = checkUpdateHeader(header, ctx);
     if (early && !early.ok) return this.rejectUpdate(c, header, payload, bytes.length, early.reason);
-    const inspected = inspectUpdate(payload, header, ctx, this.config.modelConfig, site);
-    if (!inspected.ok) return this.rejectUpdate(c, header, payload, bytes.length, inspected.reason);
-    // Validation passed, so this is the round collecting now and the site one of its participants.
-    void this.storeUpdate(c, collecting!, header, payload, bytes.length, inspected.sha256, inspected.norm, inspected.tensorBytes);
+    // The header checks passed, so this is the round collecting now and the site one of its participants.
+    void this.takeUpdate(c, collecting!, header, payload, bytes.length, ctx);
   }
 
   /**
-   * Writes a validated update to the round's spool, then accepts it, unless the round moved on (its
-   * deadline passed, the site was removed) while the file was written. Only the norm and counts are
-   * kept; the frame is released once written.
+   * Validates an update (server/update-intake.ts), writes it to the round's spool and accepts it,
+   * unless the round moved on (its deadline passed, the site was removed) meanwhile. Only the norm
+   * and counts are kept; the frame is released once written.
    */
-  private async storeUpdate(
-    c: SiteConnection, state: RoundState, header: UpdateFrameHeader, payload: Uint8Array, frameBytes: number, sha256: string, norm: number, tensorBytes: Uint8Array,
-  ): Promise<void> {
+  private async takeUpdate(c: SiteConnection, state: RoundState, header: UpdateFrameHeader, payload: Uint8Array, frameBytes: number, ctx: UpdateContext): Promise<void> {
     const site = c.site!;
-    state.storing.add(site);
+    state.receiving.add(site);
+    let inspected;
     try {
-      await state.spool.write(site, tensorBytes);
+      inspected = await inspectUpdate(payload, header, ctx, this.config.modelConfig, site);
+      if (inspected.ok) await state.spool.write(site, inspected.tensorBytes);
     } catch (err) {
-      state.storing.delete(site);
+      state.receiving.delete(site);
       this.log(`round ${header.round}: cannot store the update from ${site}: ${errorMessage(err)}`);
       return this.rejectUpdate(c, header, payload, frameBytes, 'the server could not store the update');
     }
-    state.storing.delete(site);
+    state.receiving.delete(site);
+    if (!inspected.ok) return this.rejectUpdate(c, header, payload, frameBytes, inspected.reason);
+    const { norm, sha256 } = inspected;
     if (this.current !== state || state.phase !== 'training' || !state.pending.has(site)) {
       state.spool.remove(site);
       return this.rejectUpdate(c, header, payload, frameBytes, `round ${header.round} stopped collecting updates while this one was being stored`);
@@ -648,7 +648,7 @@ export class Federation extends EventEmitter<FederationEvents> {
     c.send({ type: 'update-rejected', round: header.round, reason });
     this.emit('update-rejected', header.round, site, reason);
     this.log(`round ${header.round}: update from ${site} rejected: ${reason}`);
-    if (state?.phase === 'training' && state.round === header.round && state.attempt === header.attempt && state.pending.has(site) && !state.storing.has(site)) {
+    if (state?.phase === 'training' && state.round === header.round && state.attempt === header.attempt && state.pending.has(site) && !state.receiving.has(site)) {
       state.pending.delete(site);
       state.participants.delete(site);
       c.send({ type: 'left-out', round: header.round, reason: `update rejected: ${reason}` });
