@@ -22,6 +22,7 @@ import {
 import { makeModelConfig, type ModelConfig } from '../core/model/config.js';
 import { initialWeights } from '../core/model/init.js';
 import { architectureHash, encodeModel } from '../core/weights/index.js';
+import { COLUMN_BUDGET_BYTES } from '../server/update-spool.js';
 import type { ScaleRoundReport, ScaleServerMessage, ScaleServerOptions } from './scale-server.js';
 
 const ROUNDS = 2;
@@ -199,6 +200,7 @@ export async function runScaleBench(options: { quick?: boolean } = {}) {
     `model: ${rows[0]?.parameters.toLocaleString('en-US')} parameters, frame cap ${f(rows[0]?.frameCapMB ?? 0, 1)} MB; ${ROUNDS} rounds; all N updates sent at once`,
     ...(rss ? [`FedAvg peak RSS ~ ${f(rss.a)} MB + ${f(rss.b, 2)} MB x N`] : []),
     ...(smallest && largest && smallest !== largest ? [`FedAvg peak RSS N=${largest.sites} / N=${smallest.sites}: ${(largest.serverPeakRssMB / smallest.serverPeakRssMB).toFixed(2)}x`] : []),
+    ...rows.filter((r) => r.strategy === 'median').map((r) => `median N=${r.sites}: blocks of ${Math.floor(COLUMN_BUDGET_BYTES / (4 * r.sites)).toLocaleString('en-US')} parameters per update (${COLUMN_BUDGET_BYTES / 2 ** 20} MiB for all ${r.sites})`),
   ];
   const table = [line(header), ...body.map(line), ...notes].join('\n');
   return { table, json: { name: 'scale', rounds: ROUNDS, rows, peakRssFit: rss } };
