@@ -194,16 +194,19 @@ export async function runScaleBench(options: { quick?: boolean } = {}) {
   const line = (cells: string[]) => cells.map((c, i) => c.padStart(widths[i])).join('  ');
   const fedavg = rows.filter((r) => r.strategy === 'fedavg');
   const rss = fedavg.length >= 2 ? fitLine(fedavg.map((r) => [r.sites, r.serverPeakRssMB])) : null;
+  // Round 2's server CPU against N: the slope is what one more update costs, the intercept the round's fixed work.
+  const cpu = fedavg.length >= 2 ? fitLine(fedavg.map((r) => [r.sites, (r.roundCpuMsPerUpdate * r.sites) / 1000])) : null;
   const smallest = fedavg.reduce<ScaleRow | null>((m, r) => (m === null || r.sites < m.sites ? r : m), null);
   const largest = fedavg.reduce<ScaleRow | null>((m, r) => (m === null || r.sites > m.sites ? r : m), null);
   const notes = [
     `model: ${rows[0]?.parameters.toLocaleString('en-US')} parameters, frame cap ${f(rows[0]?.frameCapMB ?? 0, 1)} MB; ${ROUNDS} rounds; all N updates sent at once`,
     ...(rss ? [`FedAvg peak RSS ~ ${f(rss.a)} MB + ${f(rss.b, 2)} MB x N`] : []),
+    ...(cpu ? [`FedAvg server CPU per round (round 2) ~ ${f(cpu.a, 2)} s + ${f(1000 * cpu.b, 1)} ms x N`] : []),
     ...(smallest && largest && smallest !== largest ? [`FedAvg peak RSS N=${largest.sites} / N=${smallest.sites}: ${(largest.serverPeakRssMB / smallest.serverPeakRssMB).toFixed(2)}x`] : []),
     ...rows.filter((r) => r.strategy === 'median').map((r) => `median N=${r.sites}: blocks of ${Math.floor(COLUMN_BUDGET_BYTES / (4 * r.sites)).toLocaleString('en-US')} parameters per update (${COLUMN_BUDGET_BYTES / 2 ** 20} MiB for all ${r.sites})`),
   ];
   const table = [line(header), ...body.map(line), ...notes].join('\n');
-  return { table, json: { name: 'scale', rounds: ROUNDS, rows, peakRssFit: rss } };
+  return { table, json: { name: 'scale', rounds: ROUNDS, rows, peakRssFit: rss, roundCpuFit: cpu } };
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
