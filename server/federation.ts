@@ -410,12 +410,17 @@ export class Federation extends EventEmitter<FederationEvents> {
       c.lastSeen = Date.now();
       const bytes = toBuffer(data);
       c.bytesReceived += bytes.length;
+      const failed = (err: unknown) => this.log(`internal error handling a message from ${c.site ?? c.remote}: ${errorMessage(err)}`);
+      let intake: Promise<void> | void = undefined;
       try {
-        if (isBinary) this.onBinary(c, bytes);
+        if (isBinary) intake = this.onBinary(c, bytes);
         else this.onText(c, bytes.toString('utf8'));
       } catch (err) {
-        this.log(`internal error handling a message from ${c.site ?? c.remote}: ${errorMessage(err)}`);
+        failed(err);
       }
+      // An update is done with once validated and spooled; only then may the next upload's bytes come in.
+      if (intake) void intake.catch(failed).finally(() => c.messageHandled());
+      else c.messageHandled();
     });
     c.ws.on('error', (err: Error & { code?: string }) => {
       const oversized = err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH';
@@ -571,7 +576,8 @@ export class Federation extends EventEmitter<FederationEvents> {
     }
   }
 
-  private onBinary(c: SiteConnection, bytes: Buffer): void {
+  /** Returns the update's intake while it runs (validation and spooling are asynchronous). */
+  private onBinary(c: SiteConnection, bytes: Buffer): Promise<void> | void {
     if (!c.authenticated) return this.refuse(c, 'binary frame before authentication');
     this.disconnectRemovedSites();
     if (!c.authenticated || !c.open) return;
@@ -601,7 +607,7 @@ export class Federation extends EventEmitter<FederationEvents> {
     const early = checkUpdateHeader(header, ctx);
     if (early && !early.ok) return this.rejectUpdate(c, header, payload, bytes.length, early.reason);
     // The header checks passed, so this is the round collecting now and the site one of its participants.
-    void this.takeUpdate(c, collecting!, header, payload, bytes.length, ctx);
+    return this.takeUpdate(c, collecting!, header, payload, bytes.length, ctx);
   }
 
   /**

@@ -204,7 +204,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   });
   const uploads = new UploadGate(Math.max(2, Math.floor(UPLOAD_BUFFER_BYTES / opts.config.maxMessageBytes)), UPLOAD_THRESHOLD_BYTES, UPLOAD_STALL_MS);
   wss.on('connection', (ws, req) => {
-    const c = new SiteConnection(ws, `${req.socket.remoteAddress}:${req.socket.remotePort}`, req.socket.remoteAddress ?? '');
+    const c = new SiteConnection(ws, `${req.socket.remoteAddress}:${req.socket.remotePort}`, req.socket.remoteAddress ?? '', () => uploads.handled(ws));
     // Until hello is verified, a connection may send PRE_AUTH_MAX_BYTES in all: a 60 MiB "hello"
     // is cut off after 64 KiB instead of being buffered and parsed (the frame cap is for models).
     // After that its weight frames go through the upload gate.
@@ -221,7 +221,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       }
     });
     federation.attach(c);
-    ws.on('message', () => uploads.message(ws));
+    ws.on('message', () => uploads.arrived(ws));
     ws.on('close', () => uploads.closed(ws));
   });
 

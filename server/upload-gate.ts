@@ -1,10 +1,11 @@
 /**
- * Bounds how many sites may be part-way through sending a weight frame at once. ws buffers a whole
- * message before handing it over, so a hundred sites uploading 22 MB updates at the same moment
- * would hold 2.2 GB; here a connection that has sent more than `thresholdBytes` of an unfinished
- * message holds one of `slots` upload slots, or waits with its socket paused (TCP then holds the
- * site back) until a slot frees. A slot whose upload has stalled for `stallMs` while others wait is
- * handed on, so a site that trickles its frame cannot block the rest.
+ * Bounds how many weight frames the server holds at once. ws buffers a whole message before handing
+ * it over, so a hundred sites uploading 22 MB updates at the same moment would hold 2.2 GB; here a
+ * connection that has sent more than `thresholdBytes` of an unfinished message takes one of
+ * `slots` upload slots, or waits with its socket paused (TCP then holds the site back), and keeps
+ * the slot until the server is done with the frame (validated and spooled), not merely received
+ * it. A slot whose upload has stalled mid-frame for `stallMs` while others wait is handed on, so a
+ * site that trickles its frame cannot block the rest.
  */
 import type { WebSocket } from 'ws';
 
@@ -39,12 +40,16 @@ export class UploadGate {
     this.timer ??= setInterval(() => this.handOnStalled(), Math.max(100, this.stallMs / 4)).unref();
   }
 
-  /** Call when a message has arrived complete. */
-  message(ws: WebSocket): void {
+  /** Call when a message has arrived complete: the next bytes start a new one. */
+  arrived(ws: WebSocket): void {
     const u = this.uploads.get(ws);
-    if (!u) return;
-    u.unfinished = 0;
-    if (this.active.delete(u)) this.admitNext();
+    if (u) u.unfinished = 0;
+  }
+
+  /** Call when the server is done with a message (for a weight frame: validated and spooled). */
+  handled(ws: WebSocket): void {
+    const u = this.uploads.get(ws);
+    if (u && this.active.delete(u)) this.admitNext();
   }
 
   /** Call when the connection closes. */
@@ -75,7 +80,8 @@ export class UploadGate {
     const now = Date.now();
     for (const u of [...this.active]) {
       if (this.waiting.length === 0) break;
-      if (now - u.lastData < this.stallMs) continue;
+      // A frame that has arrived and is being processed is not stalled.
+      if (u.unfinished === 0 || now - u.lastData < this.stallMs) continue;
       this.active.delete(u);
       u.ws.pause();
       this.waiting.push(u);
