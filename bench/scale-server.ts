@@ -30,6 +30,8 @@ export interface ScaleRoundReport {
   /** Server CPU seconds (user + system, all threads) spent while the round was in each phase. */
   cpuSeconds: Record<PhaseName, number>;
   peakRssMB: number;
+  /** At the sampled peak: V8 heap and ArrayBuffer (Buffer) memory, live or awaiting collection. */
+  atPeak: { heapMB: number; arrayBuffersMB: number };
   rssAfterMB: number;
   lagMaxMs: number;
   lagP99Ms: number;
@@ -39,7 +41,7 @@ export interface ScaleRoundReport {
 
 export type ScaleServerMessage =
   | { type: 'ready'; wsUrl: string; tokens: string[]; parameters: number; frameCap: number }
-  | { type: 'done'; state: string; rounds: ScaleRoundReport[]; peakRssMB: number; startRssMB: number };
+  | { type: 'done'; state: string; rounds: ScaleRoundReport[]; peakRssMB: number; startRssMB: number; sampledPeak: { rssMB: number; heapMB: number; arrayBuffersMB: number; when: string } };
 
 const SAMPLE_MS = 20;
 const MB = 1e6;
@@ -62,32 +64,47 @@ async function main(): Promise<void> {
   const lag = monitorEventLoopDelay({ resolution: 5 });
   lag.enable();
   let cpu = process.cpuUsage();
-  let round: { started: number; cpuSeconds: Record<PhaseName, number>; peakRss: number; bytesIn: number; bytesOut: number } | null = null;
+  let round: { started: number; cpuSeconds: Record<PhaseName, number>; peakRss: number; atPeak: ScaleRoundReport['atPeak']; bytesIn: number; bytesOut: number } | null = null;
+  let completed = 0;
+  const sampledPeak = { rssMB: 0, heapMB: 0, arrayBuffersMB: 0, when: 'start' };
+  let peakSeen = 0;
   const traffic = () => Object.values(federation.connectionStats()).reduce((t, s) => ({ in: t.in + s.bytesReceived, out: t.out + s.bytesSent }), { in: 0, out: 0 });
   let lastPhase: PhaseName = 'between';
   const sample = () => {
     const used = process.cpuUsage(cpu);
     cpu = process.cpuUsage();
+    const memory = process.memoryUsage();
+    const breakdown = { heapMB: memory.heapTotal / MB, arrayBuffersMB: memory.arrayBuffers / MB };
     if (round) {
       round.cpuSeconds[lastPhase] += (used.user + used.system) / 1e6;
-      round.peakRss = Math.max(round.peakRss, process.memoryUsage.rss());
+      if (memory.rss > round.peakRss) {
+        round.peakRss = memory.rss;
+        round.atPeak = breakdown;
+      }
     }
+    const maxRss = (process.resourceUsage().maxRSS * 1024) / MB;
+    if (maxRss > peakSeen + 50) {
+      console.error(`scale server: peak RSS ${peakSeen.toFixed(0)} -> ${maxRss.toFixed(0)} MB by ${lastPhase} after round ${completed}`);
+      peakSeen = maxRss;
+    }
+    if (memory.rss / MB > sampledPeak.rssMB) Object.assign(sampledPeak, { rssMB: memory.rss / MB, ...breakdown, when: `after round ${completed}, ${lastPhase}` });
     lastPhase = federation.currentRound()?.phase ?? 'between';
   };
   const sampler = setInterval(sample, SAMPLE_MS);
   federation.on('round-started', () => {
     sample();
     const t = traffic();
-    round = { started: performance.now(), cpuSeconds: { approval: 0, training: 0, aggregating: 0, between: 0 }, peakRss: process.memoryUsage.rss(), bytesIn: t.in, bytesOut: t.out };
+    round = { started: performance.now(), cpuSeconds: { approval: 0, training: 0, aggregating: 0, between: 0 }, peakRss: 0, atPeak: { heapMB: 0, arrayBuffersMB: 0 }, bytesIn: t.in, bytesOut: t.out };
     lag.reset();
   });
   federation.on('round-completed', (n) => {
     sample();
     const r = round!;
+    completed = n;
     // The evaluation frames were queued (and counted) before this event.
     const t = traffic();
     reports.push({
-      round: n, seconds: (performance.now() - r.started) / 1000, cpuSeconds: r.cpuSeconds, peakRssMB: r.peakRss / MB, rssAfterMB: process.memoryUsage.rss() / MB,
+      round: n, seconds: (performance.now() - r.started) / 1000, cpuSeconds: r.cpuSeconds, peakRssMB: r.peakRss / MB, atPeak: r.atPeak, rssAfterMB: process.memoryUsage.rss() / MB,
       lagMaxMs: lag.max / 1e6, lagP99Ms: lag.percentile(99) / 1e6, mbIn: (t.in - r.bytesIn) / MB, mbOut: (t.out - r.bytesOut) / MB,
     });
   });
@@ -95,7 +112,7 @@ async function main(): Promise<void> {
   sample();
   clearInterval(sampler);
   await server.close();
-  process.send!({ type: 'done', state, rounds: reports, peakRssMB: (process.resourceUsage().maxRSS * 1024) / MB, startRssMB } satisfies ScaleServerMessage, () => process.exit(0));
+  process.send!({ type: 'done', state, rounds: reports, peakRssMB: (process.resourceUsage().maxRSS * 1024) / MB, startRssMB, sampledPeak } satisfies ScaleServerMessage, () => process.exit(0));
 }
 
 await main();

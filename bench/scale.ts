@@ -41,6 +41,8 @@ export interface ScaleRow {
   roundSeconds: number[];
   serverPeakRssMB: number;
   serverStartRssMB: number;
+  /** The highest RSS the server's 20 ms sampler saw, with its V8 heap and Buffer memory and when. */
+  serverSampledPeak: Extract<ScaleServerMessage, { type: 'done' }>['sampledPeak'];
   /** Round 2: training-phase CPU / N (update intake only; the weights are named by hash). */
   intakeCpuMsPerUpdate: number;
   /** Round 2: aggregation CPU / N. */
@@ -153,7 +155,7 @@ async function runOne(run: Run, config: ModelConfig, payloads: Uint8Array[]): Pr
     const cpu = steady.cpuSeconds;
     return {
       strategy: run.strategy, sites: run.sites, parameters: ready.parameters, frameCapMB: ready.frameCap / 1e6,
-      roundSeconds: done.rounds.map((r) => r.seconds), serverPeakRssMB: done.peakRssMB, serverStartRssMB: done.startRssMB,
+      roundSeconds: done.rounds.map((r) => r.seconds), serverPeakRssMB: done.peakRssMB, serverStartRssMB: done.startRssMB, serverSampledPeak: done.sampledPeak,
       intakeCpuMsPerUpdate: perUpdate(cpu.training), aggregationCpuMsPerUpdate: perUpdate(cpu.aggregating),
       roundCpuMsPerUpdate: perUpdate(cpu.approval + cpu.training + cpu.aggregating + cpu.between),
       lagMaxMs: Math.max(...done.rounds.map((r) => r.lagMaxMs)),

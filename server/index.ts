@@ -72,7 +72,7 @@ const PRE_AUTH_MAX_BYTES = 64 * 1024;
  */
 const UPLOAD_BUFFER_BYTES = 128 * 1024 * 1024;
 const UPLOAD_THRESHOLD_BYTES = 1024 * 1024;
-const UPLOAD_STALL_MS = 5_000;
+const UPLOAD_STALL_MS = 10_000;
 
 /**
  * Registers a site in the server database; returns its token, which is shown once and stored only

@@ -4,8 +4,9 @@
  * connection that has sent more than `thresholdBytes` of an unfinished message takes one of
  * `slots` upload slots, or waits with its socket paused (TCP then holds the site back), and keeps
  * the slot until the server is done with the frame (validated and spooled), not merely received
- * it. A slot whose upload has stalled mid-frame for `stallMs` while others wait is handed on, so a
- * site that trickles its frame cannot block the rest.
+ * it. A connection whose upload has stalled mid-frame for `stallMs` while others wait is closed,
+ * freeing its slot and the part of the frame it had sent, so a site that trickles its frame can
+ * neither block the rest nor make the server hold more frames than there are slots.
  */
 import type { WebSocket } from 'ws';
 
@@ -21,6 +22,7 @@ export class UploadGate {
   private readonly active = new Set<Upload>();
   private readonly waiting: Upload[] = [];
   private timer: NodeJS.Timeout | null = null;
+  private lastCheck = 0;
 
   constructor(readonly slots: number, private readonly thresholdBytes: number, private readonly stallMs: number) {}
 
@@ -37,7 +39,10 @@ export class UploadGate {
     }
     ws.pause();
     this.waiting.push(u);
-    this.timer ??= setInterval(() => this.handOnStalled(), Math.max(100, this.stallMs / 4)).unref();
+    if (!this.timer) {
+      this.lastCheck = Date.now();
+      this.timer = setInterval(() => this.closeStalled(), this.checkEveryMs).unref();
+    }
   }
 
   /** Call when a message has arrived complete: the next bytes start a new one. */
@@ -76,16 +81,19 @@ export class UploadGate {
     }
   }
 
-  private handOnStalled(): void {
+  private get checkEveryMs(): number {
+    return Math.max(100, this.stallMs / 4);
+  }
+
+  private closeStalled(): void {
     const now = Date.now();
-    for (const u of [...this.active]) {
-      if (this.waiting.length === 0) break;
+    // When this check itself ran late, the server was busy and did not read: no site stalled.
+    const late = now - this.lastCheck > 2 * this.checkEveryMs;
+    this.lastCheck = now;
+    for (const u of this.active) {
+      if (late) u.lastData = now;
       // A frame that has arrived and is being processed is not stalled.
-      if (u.unfinished === 0 || now - u.lastData < this.stallMs) continue;
-      this.active.delete(u);
-      u.ws.pause();
-      this.waiting.push(u);
-      this.admitNext();
+      else if (this.waiting.length > 0 && u.unfinished > 0 && now - u.lastData >= this.stallMs) u.ws.terminate();
     }
   }
 }
