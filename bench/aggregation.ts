@@ -1,12 +1,13 @@
 /**
- * Federation costs for the full-size U-Net (filters 16..256): FedAvg time for 5 updates against the
- * memory-bandwidth floor (read 5 x 4P bytes + write 4P, at this machine's measured memcpy rate),
- * server-side decode + validation per update, and bytes on the wire per site per round against
+ * Federation costs for the full-size U-Net (filters 16..256): streaming FedAvg time for 5 updates
+ * (one update at a time into a float64 sum, as the server aggregates) against its memory-bandwidth
+ * floor (per update read 4P + read and write the 8P sum, at this machine's measured memcpy rate),
+ * server-side decode + validation per update (in place, as the server's intake does), and bytes on the wire per site per round against
  * 2 x 4 x P (global model down + update up, raw float32). The server sends each new global once
  * (the evaluation copy) and names it by hash when the next round trains on it.
  */
 import { encodeFrame } from '../core/federation/protocol.js';
-import { federatedAverage, type ClientUpdate } from '../core/federation/strategies/index.js';
+import { aggregateInMemory, FedAvg, type ClientUpdate } from '../core/federation/strategies/index.js';
 import { parameterCount } from '../core/federation/tensors.js';
 import { validateUpdate } from '../core/federation/validate-update.js';
 import { makeModelConfig } from '../core/model/config.js';
@@ -51,16 +52,16 @@ export async function runAggregationBench(options: { quick?: boolean } = {}) {
     weights: global.map((t) => ({ ...t, data: t.data.map((v, i) => v + 1e-3 * (((i + k) % 7) - 3)) })),
   }));
 
-  const fedAvg = timeIt(repeats, () => federatedAverage(updates, global));
+  const fedAvg = timeIt(repeats, () => aggregateInMemory(new FedAvg(), 1, updates, global));
   const bandwidth = memcpyBandwidth(repeats * 2);
-  const floorBytes = SITES * 4 * P + 4 * P;
+  const floorBytes = SITES * 20 * P + 4 * P;
   const floorMs = (floorBytes / bandwidth) * 1000;
 
   const modelBytes = encodeModel(config, updates[0].weights, { round: 1 });
   const globalFrame = encodeFrame({ kind: 'global', purpose: 'train', round: 1, architectureHash: hash, sha256: '0'.repeat(64) }, encodeModel(config, global));
   const updateFrame = encodeFrame({ kind: 'update', round: 1, attempt: 1, architectureHash: hash, numCases: 10, metrics: { loss: 0.5, val_dice_WT: 0.8 }, trainingSeconds: 100 }, modelBytes);
   const validate = timeIt(repeats, () => {
-    const decoded = decodeModel(modelBytes, { expectConfig: config });
+    const decoded = decodeModel(modelBytes, { expectConfig: config, shareMemory: true });
     validateUpdate({ kind: 'update', round: 1, attempt: 1, architectureHash: hash, numCases: 10, metrics: {}, trainingSeconds: 1 }, decoded.tensors, decoded.architectureHash,
       { round: 1, attempt: 1, architectureHash: hash, global, declaredCases: 10, registeredCases: null, alreadySubmitted: false, participating: true });
   });
@@ -72,9 +73,9 @@ export async function runAggregationBench(options: { quick?: boolean } = {}) {
 
   const rows: [string, string][] = [
     ['parameters P (U-Net 16..256, depth 5)', P.toLocaleString('en-US')],
-    [`FedAvg of ${SITES} updates (float64 partial sums), CPU time`, `${fedAvg.cpu.toFixed(1)} ms (wall ${fedAvg.wall.toFixed(1)} ms)`],
+    [`FedAvg of ${SITES} updates (streamed into a float64 sum), CPU time`, `${fedAvg.cpu.toFixed(1)} ms (wall ${fedAvg.wall.toFixed(1)} ms)`],
     ['memcpy bandwidth (read+write, per CPU second)', `${(bandwidth / 1e9).toFixed(2)} GB/s`],
-    [`bandwidth floor: read ${SITES}x4P + write 4P = ${(floorBytes / 1e6).toFixed(1)} MB`, `${floorMs.toFixed(1)} ms`],
+    [`bandwidth floor: ${SITES}x(read 4P + read/write 8P sum) + write 4P = ${(floorBytes / 1e6).toFixed(1)} MB`, `${floorMs.toFixed(1)} ms`],
     ['FedAvg CPU time / floor', `${(fedAvg.cpu / floorMs).toFixed(2)}x`],
     ['decode + validate one update (SHA-256, shapes, finite, norm)', `${validate.cpu.toFixed(1)} ms CPU (wall ${validate.wall.toFixed(1)} ms)`],
     ['wire per site per round: global down + update up', `${(wirePerSite / 1e6).toFixed(3)} MB`],

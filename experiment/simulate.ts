@@ -5,7 +5,7 @@
  * identical learning over WebSockets, SQLite and approvals.
  */
 import { roundSeed } from '../core/federation/round-seed.js';
-import type { ClientUpdate, Strategy } from '../core/federation/strategies/index.js';
+import { aggregateInMemory, type ClientUpdate, type Strategy } from '../core/federation/strategies/index.js';
 import type { TensorList } from '../core/federation/tensors.js';
 import type { ModelConfig } from '../core/model/config.js';
 import type { LocalTrainer } from '../site/runtime.js';
@@ -57,7 +57,7 @@ export async function simulateFederation(o: SimulationOptions): Promise<{ global
       });
       updates.push({ site: site.name, numCases: result.numCases, weights: result.weights });
     }
-    global = o.strategy.aggregate(round, updates, global);
+    global = aggregateInMemory(o.strategy, round, updates, global);
     if (round % (o.evaluateEvery ?? 1) === 0 || round === o.rounds) {
       curve.push({ round, perSite: await evaluateAtSites(o.sites, o.config, global) });
       o.log(`  ${o.strategy.name} round ${round}/${o.rounds}: mean WT Dice ${meanOver(curve[curve.length - 1].perSite).dice.WT.toFixed(3)}`);

@@ -1,10 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { FedSegError } from '../core/errors.js';
-import { DEFAULT_MAX_MESSAGE_BYTES } from '../core/federation/protocol.js';
+import { frameCapFor, MAX_FRAME_BYTES, minimumFrameCapFor } from '../core/federation/protocol.js';
 import { DEFAULT_CLIP_POLICY } from '../core/federation/bound-updates.js';
 import { StrategyConfigSchema } from '../core/federation/strategies/index.js';
 import { makeModelConfig, type ModelConfig } from '../core/model/config.js';
+import { parameterCount } from '../core/model/parameters.js';
 
 /**
  * The federation config file (JSON). `model` holds overrides on the original project's U-Net
@@ -31,7 +32,11 @@ export const FederationConfigSchema = z.object({
   maxAttemptsPerRound: z.int().positive().max(1000).default(5),
   retryDelayS: z.number().nonnegative().max(3600).default(5),
   seed: z.int().default(1),
-  maxMessageBytes: z.int().min(64 * 1024).max(1024 * 1024 * 1024).default(DEFAULT_MAX_MESSAGE_BYTES),
+  /**
+   * Cap on one frame from an authenticated site, enforced by the socket before the frame is
+   * buffered. Default: the model's float32 size plus 1 MiB (core/federation/protocol.ts frameCapFor).
+   */
+  maxMessageBytes: z.int().min(64 * 1024).max(MAX_FRAME_BYTES).optional(),
   /**
    * Ping interval; a connection silent for 3 intervals is dropped. Sites train on their main thread
    * and answer between training steps, so keep 3 intervals above the longest step.
@@ -40,7 +45,7 @@ export const FederationConfigSchema = z.object({
 }).strict();
 
 export type FederationConfigInput = z.input<typeof FederationConfigSchema>;
-export type FederationConfig = z.infer<typeof FederationConfigSchema> & { modelConfig: ModelConfig };
+export type FederationConfig = z.infer<typeof FederationConfigSchema> & { modelConfig: ModelConfig; maxMessageBytes: number };
 
 /** Validates a config object; `file` names its source in errors. */
 export function parseFederationConfig(value: unknown, file?: string): FederationConfig {
@@ -49,7 +54,14 @@ export function parseFederationConfig(value: unknown, file?: string): Federation
     throw new FedSegError(`invalid federation config: ${z.prettifyError(parsed.error).replace(/\n/g, ' ')}`, { file, field: String(parsed.error.issues[0]?.path.join('.') ?? '') });
   }
   const modelConfig = makeModelConfig(parsed.data.model as Partial<ModelConfig>);
-  return { ...parsed.data, modelConfig };
+  const parameters = parameterCount(modelConfig);
+  const needed = minimumFrameCapFor(parameters);
+  if (needed > MAX_FRAME_BYTES) throw new FedSegError(`the model has ${parameters} parameters; its ${needed}-byte weight frames exceed the ${MAX_FRAME_BYTES}-byte limit`, { file, field: 'model' });
+  const given = parsed.data.maxMessageBytes;
+  if (given !== undefined && given < needed) {
+    throw new FedSegError(`maxMessageBytes ${given} cannot carry this model's updates (${parameters} parameters need at least ${needed} bytes); leave it out to derive the cap from the model`, { file, field: 'maxMessageBytes' });
+  }
+  return { ...parsed.data, modelConfig, maxMessageBytes: given ?? frameCapFor(parameters) };
 }
 
 export function loadFederationConfig(file: string): FederationConfig {

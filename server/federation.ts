@@ -11,19 +11,21 @@ import {
   CLOSE, decodeFrame, decodeJson, encodeFrame, PROTOCOL_VERSION, SiteMessageSchema,
   type Announce, type RoundInstructions, type SiteMessage, type UpdateFrameHeader,
 } from '../core/federation/protocol.js';
-import { boundUpdates, type BoundedRound, type UpdateToBound } from '../core/federation/bound-updates.js';
+import { planBounds, type BoundPlan, type UpdateToBound } from '../core/federation/bound-updates.js';
 import { roundSeed } from '../core/federation/round-seed.js';
 import { createStrategy, type Strategy } from '../core/federation/strategies/index.js';
-import { firstNonFinite, type TensorList } from '../core/federation/tensors.js';
-import { checkUpdateHeader, validateUpdate, type UpdateContext } from '../core/federation/validate-update.js';
+import { firstNonFinite, l2Distance, type TensorList } from '../core/federation/tensors.js';
+import { checkUpdateHeader, type UpdateContext } from '../core/federation/validate-update.js';
 import { initialWeights } from '../core/model/init.js';
-import { architectureHash, decodeModel } from '../core/weights/index.js';
+import { architectureHash } from '../core/weights/index.js';
 import { CheckpointStore, sha256Hex } from './checkpoints.js';
 import type { FederationConfig } from './config.js';
 import type { SiteConnection } from './connection.js';
 import type { Store } from './db.js';
 import type { FailureLimiter } from './rate-limit.js';
 import { hashSecret, isLegacyHash, tokenLocator, verifySecret } from './tokens.js';
+import { inspectUpdate } from './update-intake.js';
+import { aggregateSpooled, type RoundSpool, type UpdateSpool } from './update-spool.js';
 
 const AUTH_TIMEOUT_MS = 10_000;
 /** Bad messages one connection may send before it is closed (each is answered and audited). */
@@ -53,7 +55,11 @@ interface RoundState {
   /** Approvers that were sent the weights and have not yet returned or been left out. */
   pending: Set<string>;
   participants: Set<string>;
+  /** Validated updates whose weights are in `spool`; only their norms and counts stay in memory. */
   accepted: Map<string, AcceptedUpdate>;
+  spool: RoundSpool;
+  /** Sites whose update passed the header checks and is being validated or written to the spool. */
+  receiving: Set<string>;
   /** Latest training progress each participant reported (for the operator view). */
   progress: Map<string, { epoch: number; epochs: number; loss?: number }>;
 }
@@ -95,6 +101,8 @@ export class Federation extends EventEmitter<FederationEvents> {
     readonly config: FederationConfig, readonly store: Store, readonly checkpoints: CheckpointStore, private readonly log: (line: string) => void,
     /** Failed hellos count toward the remote address's lockout (shared with the operator API). */
     private readonly authFailures: FailureLimiter,
+    /** Where accepted updates wait for aggregation (the server's data folder). */
+    private readonly spool: UpdateSpool,
   ) {
     super();
     this.architectureHash = architectureHash(config.modelConfig);
@@ -149,6 +157,8 @@ export class Federation extends EventEmitter<FederationEvents> {
     this.store.setMeta('config', identity);
     const swept = this.checkpoints.sweepTemporaryFiles();
     if (swept.length > 0) this.store.audit({ actor: 'server', action: 'partial-checkpoint-removed', detail: { files: swept } });
+    const spooled = this.spool.sweep();
+    if (spooled.length > 0) this.store.audit({ actor: 'server', action: 'spooled-updates-removed', detail: { rounds: spooled } });
     for (const row of this.store.rounds()) {
       if (row.status === 'approval' || row.status === 'training') {
         this.store.setRoundStatus(row.round, row.attempt, 'interrupted', 'server stopped during the round');
@@ -193,7 +203,14 @@ export class Federation extends EventEmitter<FederationEvents> {
         await this.waitFor(Number.POSITIVE_INFINITY, () => this.bySite.size >= this.config.minSites);
         if (this.stopping) break;
         const attempt = this.store.nextAttempt(round);
-        const outcome = await this.runRound(round, attempt);
+        const spool = this.spool.round(round, attempt);
+        let outcome: 'completed' | 'abandoned';
+        try {
+          outcome = await this.runRound(round, attempt, spool);
+        } finally {
+          // Completed, abandoned or stopped: the round's updates are not needed any more.
+          spool.discard();
+        }
         if (this.stopping) break;
         if (outcome === 'completed') continue;
         const missed = this.store.missedAttempts(round);
@@ -234,7 +251,7 @@ export class Federation extends EventEmitter<FederationEvents> {
 
   // ---------------------------------------------------------------- the round
 
-  private async runRound(round: number, attempt: number): Promise<'completed' | 'abandoned'> {
+  private async runRound(round: number, attempt: number, spool: RoundSpool): Promise<'completed' | 'abandoned'> {
     const config = this.config;
     const registered = this.store.sites().map((s) => s.name);
     const base: RoundInstructions = {
@@ -246,7 +263,7 @@ export class Federation extends EventEmitter<FederationEvents> {
       instructions: this.strategy.configureRound(round, registered, base),
       approvalDeadline: Date.now() + config.approvalDeadlineS * 1000,
       trainingDeadline: 0,
-      responses: new Map(), pending: new Set(), participants: new Set(), accepted: new Map(), progress: new Map(),
+      responses: new Map(), pending: new Set(), participants: new Set(), accepted: new Map(), spool, receiving: new Set(), progress: new Map(),
     };
     this.store.startRound(round, attempt, this.globalHash);
     this.current = state;
@@ -299,14 +316,15 @@ export class Federation extends EventEmitter<FederationEvents> {
 
     state.phase = 'aggregating';
     const modelIn = this.globalHash;
-    // Weight caps and norm clipping come before the strategy; a strategy that still produces a
-    // non-finite model (or whose optimiser would overflow) abandons the round, so nothing
-    // non-finite is ever checkpointed and the federation carries on with the previous model.
-    let bounded: BoundedRound;
+    // Weight caps and norm clipping come before the strategy: the bound comes from the norms taken
+    // at intake, then each update is clipped as it is read back from the spool. A strategy that
+    // still produces a non-finite model (or whose optimiser would overflow) abandons the round, so
+    // nothing non-finite is ever checkpointed and the federation carries on with the previous model.
+    let bounded: BoundPlan;
     let next: TensorList;
     try {
-      bounded = boundUpdates(updates, this.global, config.clipping);
-      next = this.strategy.aggregate(round, bounded.updates, this.global);
+      bounded = planBounds(updates, l2Distance(this.global), config.clipping);
+      next = await aggregateSpooled(this.strategy, round, this.global, state.spool, bounded.reports);
       const bad = firstNonFinite(next);
       if (bad) throw new FedSegError(`the aggregate holds NaN or Infinity in "${bad}"`, { field: 'weights' });
     } catch (err) {
@@ -314,7 +332,7 @@ export class Federation extends EventEmitter<FederationEvents> {
     }
     const written = this.checkpoints.write(round, config.modelConfig, next, this.strategy.exportState());
     const sites = updates.map((u) => u.site);
-    const numCases = bounded.updates.reduce((n, u) => n + u.numCases, 0);
+    const numCases = bounded.reports.reduce((n, r) => n + r.weight, 0);
     const clipped = bounded.reports.filter((r) => r.clippedTo !== null);
     for (const r of clipped) this.log(`round ${round}: update from ${r.site} clipped from norm ${r.norm.toPrecision(4)} to ${bounded.bound.toPrecision(4)}`);
     this.store.completeRound({
@@ -392,12 +410,17 @@ export class Federation extends EventEmitter<FederationEvents> {
       c.lastSeen = Date.now();
       const bytes = toBuffer(data);
       c.bytesReceived += bytes.length;
+      const failed = (err: unknown) => this.log(`internal error handling a message from ${c.site ?? c.remote}: ${errorMessage(err)}`);
+      let intake: Promise<void> | void = undefined;
       try {
-        if (isBinary) this.onBinary(c, bytes);
+        if (isBinary) intake = this.onBinary(c, bytes);
         else this.onText(c, bytes.toString('utf8'));
       } catch (err) {
-        this.log(`internal error handling a message from ${c.site ?? c.remote}: ${errorMessage(err)}`);
+        failed(err);
       }
+      // An update is done with once validated and spooled; only then may the next upload's bytes come in.
+      if (intake) void intake.catch(failed).finally(() => c.messageHandled());
+      else c.messageHandled();
     });
     c.ws.on('error', (err: Error & { code?: string }) => {
       const oversized = err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH';
@@ -567,7 +590,8 @@ export class Federation extends EventEmitter<FederationEvents> {
     }
   }
 
-  private onBinary(c: SiteConnection, bytes: Buffer): void {
+  /** Returns the update's intake while it runs (validation and spooling are asynchronous). */
+  private onBinary(c: SiteConnection, bytes: Buffer): Promise<void> | void {
     if (!c.authenticated) return this.refuse(c, 'binary frame before authentication');
     this.disconnectRemovedSites();
     if (!c.authenticated || !c.open) return;
@@ -583,6 +607,7 @@ export class Federation extends EventEmitter<FederationEvents> {
       return this.protocolError(c, errorMessage(err));
     }
     const state = this.current;
+    const collecting = state?.phase === 'training' && state.round === header.round && state.attempt === header.attempt ? state : null;
     const ctx: UpdateContext = {
       round: state?.phase === 'training' ? state.round : null,
       attempt: state?.phase === 'training' ? state.attempt : null,
@@ -590,40 +615,65 @@ export class Federation extends EventEmitter<FederationEvents> {
       global: this.global,
       declaredCases: c.declaredTrain,
       registeredCases: c.registeredCases,
-      alreadySubmitted: this.store.hasAcceptedUpdate(header.round, header.attempt, site),
+      alreadySubmitted: this.store.hasAcceptedUpdate(header.round, header.attempt, site) || (collecting?.receiving.has(site) ?? false),
       participating: state?.participants.has(site) ?? false,
     };
-    const payloadHash = sha256Hex(payload);
-    const reject = (reason: string, norm: number | null = null): void => {
-      this.store.recordUpdate({ round: header.round, attempt: header.attempt, site, numCases: Number.isFinite(header.numCases) ? header.numCases : null, norm, bytes: bytes.length, sha256: payloadHash, status: 'rejected', reason });
-      c.send({ type: 'update-rejected', round: header.round, reason });
-      this.emit('update-rejected', header.round, site, reason);
-      this.log(`round ${header.round}: update from ${site} rejected: ${reason}`);
-      // A participant whose update for the current round fails validation is out of this round;
-      // a duplicate or stale update leaves its standing unchanged.
-      if (state && ctx.round === header.round && ctx.attempt === header.attempt && state.pending.has(site)) {
-        state.pending.delete(site);
-        state.participants.delete(site);
-        c.send({ type: 'left-out', round: header.round, reason: `update rejected: ${reason}` });
-        this.poke();
-      }
-    };
     const early = checkUpdateHeader(header, ctx);
-    if (early && !early.ok) return reject(early.reason);
-    let decoded;
+    if (early && !early.ok) return this.rejectUpdate(c, header, payload, bytes.length, early.reason);
+    // The header checks passed, so this is the round collecting now and the site one of its participants.
+    return this.takeUpdate(c, collecting!, header, payload, bytes.length, ctx);
+  }
+
+  /**
+   * Validates an update (server/update-intake.ts), writes it to the round's spool and accepts it,
+   * unless the round moved on (its deadline passed, the site was removed) meanwhile. Only the norm
+   * and counts are kept; the frame is released once written.
+   */
+  private async takeUpdate(c: SiteConnection, state: RoundState, header: UpdateFrameHeader, payload: Uint8Array, frameBytes: number, ctx: UpdateContext): Promise<void> {
+    const site = c.site!;
+    state.receiving.add(site);
+    let inspected;
     try {
-      decoded = decodeModel(payload, { expectConfig: this.config.modelConfig, source: `update from ${site}` });
+      inspected = await inspectUpdate(payload, header, ctx, this.config.modelConfig, site);
+      if (inspected.ok) await state.spool.write(site, inspected.tensorBytes);
     } catch (err) {
-      return reject(`model file rejected: ${errorMessage(err)}`);
+      state.receiving.delete(site);
+      this.log(`round ${header.round}: cannot store the update from ${site}: ${errorMessage(err)}`);
+      return this.rejectUpdate(c, header, payload, frameBytes, 'the server could not store the update');
     }
-    const verdict = validateUpdate(header, decoded.tensors, decoded.architectureHash, ctx);
-    if (!verdict.ok) return reject(verdict.reason);
-    state!.accepted.set(site, { site, numCases: header.numCases, registeredCases: c.registeredCases, weights: decoded.tensors, metrics: header.metrics });
-    state!.pending.delete(site);
-    this.store.recordUpdate({ round: header.round, attempt: header.attempt, site, numCases: header.numCases, norm: verdict.norm, bytes: bytes.length, sha256: decoded.sha256, status: 'accepted', reason: null, metrics: header.metrics });
-    c.send({ type: 'update-accepted', round: header.round, norm: verdict.norm });
-    this.log(`round ${header.round}: update from ${site} accepted (${header.numCases} cases, norm ${verdict.norm.toPrecision(4)})`);
+    state.receiving.delete(site);
+    if (!inspected.ok) return this.rejectUpdate(c, header, payload, frameBytes, inspected.reason);
+    const { norm, sha256 } = inspected;
+    if (this.current !== state || state.phase !== 'training' || !state.pending.has(site)) {
+      state.spool.remove(site);
+      return this.rejectUpdate(c, header, payload, frameBytes, `round ${header.round} stopped collecting updates while this one was being stored`);
+    }
+    state.accepted.set(site, { site, numCases: header.numCases, registeredCases: c.registeredCases, norm, metrics: header.metrics });
+    state.pending.delete(site);
+    this.store.recordUpdate({ round: header.round, attempt: header.attempt, site, numCases: header.numCases, norm, bytes: frameBytes, sha256, status: 'accepted', reason: null, metrics: header.metrics });
+    c.send({ type: 'update-accepted', round: header.round, norm });
+    this.log(`round ${header.round}: update from ${site} accepted (${header.numCases} cases, norm ${norm.toPrecision(4)})`);
     this.poke();
+  }
+
+  /**
+   * Records and answers a refused update. A participant whose update for the current round fails
+   * validation is out of this round; a duplicate or stale update leaves its standing unchanged.
+   * The audit log names the update by the SHA-256 of its model bytes, hashed here only on refusal.
+   */
+  private rejectUpdate(c: SiteConnection, header: UpdateFrameHeader, payload: Uint8Array, frameBytes: number, reason: string): void {
+    const site = c.site!;
+    const state = this.current;
+    this.store.recordUpdate({ round: header.round, attempt: header.attempt, site, numCases: Number.isFinite(header.numCases) ? header.numCases : null, norm: null, bytes: frameBytes, sha256: sha256Hex(payload), status: 'rejected', reason });
+    c.send({ type: 'update-rejected', round: header.round, reason });
+    this.emit('update-rejected', header.round, site, reason);
+    this.log(`round ${header.round}: update from ${site} rejected: ${reason}`);
+    if (state?.phase === 'training' && state.round === header.round && state.attempt === header.attempt && state.pending.has(site) && !state.receiving.has(site)) {
+      state.pending.delete(site);
+      state.participants.delete(site);
+      c.send({ type: 'left-out', round: header.round, reason: `update rejected: ${reason}` });
+      this.poke();
+    }
   }
 
   /**
@@ -658,6 +708,8 @@ export class Federation extends EventEmitter<FederationEvents> {
     const now = Date.now();
     for (const c of this.connections) {
       if (!c.authenticated) continue;
+      // A connection waiting for an upload slot (server/upload-gate.ts) is paused, so silent by design.
+      if (c.ws.isPaused) continue;
       if (now - c.lastSeen > limit) {
         this.store.audit({ actor: c.site!, action: 'heartbeat-timeout', round: this.round, detail: { silentMs: now - c.lastSeen } });
         c.ws.terminate();

@@ -22,6 +22,8 @@ import { Federation } from './federation.js';
 import { handleHttp } from './http-api.js';
 import { FailureLimiter } from './rate-limit.js';
 import { checkAdminTokenStrength, hashSecret, newToken, tokenLocator } from './tokens.js';
+import { UploadGate } from './upload-gate.js';
+import { UpdateSpool } from './update-spool.js';
 import { waitingOf, type Waiting } from './waiting.js';
 
 export interface ServerOptions {
@@ -30,6 +32,8 @@ export interface ServerOptions {
   dbFile: string;
   /** Checkpoint folder; default `<dir of dbFile>/checkpoints`. */
   checkpointDir?: string;
+  /** Folder for the round's accepted updates until they are aggregated; default `<dir of dbFile>/spool`. */
+  spoolDir?: string;
   /** Default 127.0.0.1. */
   host?: string;
   /** Default 8787; 0 picks a free port. */
@@ -62,6 +66,13 @@ export interface RunningServer {
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
 /** Bytes a connection may send before its hello is verified (a hello is well under 1 KiB). */
 const PRE_AUTH_MAX_BYTES = 64 * 1024;
+/**
+ * Memory for weight frames being received at once (server/upload-gate.ts): 128 MiB is five
+ * full-size U-Net updates, two at least whatever the model. A message past 1 MiB is a weight frame.
+ */
+const UPLOAD_BUFFER_BYTES = 128 * 1024 * 1024;
+const UPLOAD_THRESHOLD_BYTES = 1024 * 1024;
+const UPLOAD_STALL_MS = 10_000;
 
 /**
  * Registers a site in the server database; returns its token, which is shown once and stored only
@@ -168,7 +179,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       store.setMeta('admin_token_hash', hashSecret(generatedAdminToken));
     }
     const checkpoints = new CheckpointStore(opts.checkpointDir ?? join(dirname(opts.dbFile), 'checkpoints'));
-    federation = new Federation(opts.config, store, checkpoints, log, authFailures);
+    const spool = new UpdateSpool(opts.spoolDir ?? join(dirname(opts.dbFile), 'spool'));
+    federation = new Federation(opts.config, store, checkpoints, log, authFailures, spool);
     federation.recover();
   } catch (err) {
     store.close();
@@ -190,21 +202,27 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       done(true);
     },
   });
+  const uploads = new UploadGate(Math.max(2, Math.floor(UPLOAD_BUFFER_BYTES / opts.config.maxMessageBytes)), UPLOAD_THRESHOLD_BYTES, UPLOAD_STALL_MS);
   wss.on('connection', (ws, req) => {
-    const c = new SiteConnection(ws, `${req.socket.remoteAddress}:${req.socket.remotePort}`, req.socket.remoteAddress ?? '');
+    const c = new SiteConnection(ws, `${req.socket.remoteAddress}:${req.socket.remotePort}`, req.socket.remoteAddress ?? '', () => uploads.handled(ws));
     // Until hello is verified, a connection may send PRE_AUTH_MAX_BYTES in all: a 60 MiB "hello"
     // is cut off after 64 KiB instead of being buffered and parsed (the frame cap is for models).
+    // After that its weight frames go through the upload gate.
     let preAuth = 0;
-    const count = (chunk: Buffer) => {
-      if (c.authenticated) return void req.socket.off('data', count);
+    req.socket.on('data', (chunk: Buffer) => {
+      if (c.authenticated) {
+        // A site part-way through a large frame is alive, though no message has completed yet.
+        c.lastSeen = Date.now();
+        return uploads.data(ws, chunk.length);
+      }
       preAuth += chunk.length;
-      if (preAuth > PRE_AUTH_MAX_BYTES) {
-        req.socket.off('data', count);
+      if (preAuth > PRE_AUTH_MAX_BYTES && preAuth - chunk.length <= PRE_AUTH_MAX_BYTES) {
         federation.dropUnauthenticated(c, `sent more than ${PRE_AUTH_MAX_BYTES} bytes before authenticating`);
       }
-    };
-    req.socket.on('data', count);
+    });
     federation.attach(c);
+    ws.on('message', () => uploads.arrived(ws));
+    ws.on('close', () => uploads.closed(ws));
   });
 
   await new Promise<void>((resolve, reject) => {

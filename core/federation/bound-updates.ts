@@ -26,8 +26,6 @@
  * and trimmed mean are bounded coordinate-wise on top.
  */
 import { FedSegError } from '../errors.js';
-import type { ClientUpdate } from './strategies/types.js';
-import { l2Distance, type TensorList, withData } from './tensors.js';
 
 export interface ClipPolicy {
   /** Bound = this times the round's lower-median update norm ... */
@@ -38,25 +36,34 @@ export interface ClipPolicy {
 
 export const DEFAULT_CLIP_POLICY: ClipPolicy = { medianMultiplier: 3, maxRelativeNorm: 5 };
 
-export interface UpdateToBound extends ClientUpdate {
+/**
+ * What bounding needs to know of one accepted update: its norm ||w_k - w_global|| (computed when
+ * the update was validated) and case counts, not its weights, so the plan is made once every norm
+ * is in and each update is clipped as it is fed to the strategy.
+ */
+export interface UpdateToBound {
+  site: string;
+  norm: number;
+  /** n_k as claimed. */
+  numCases: number;
   /** Cases the operator registered for the site; null when none was registered. */
   registeredCases: number | null;
 }
 
-/** What bounding did to one site's update, for the audit log and the status page. */
+/** What bounding does to one site's update, for the audit log and the status page. */
 export interface BoundReport {
   site: string;
   /** ||w_k - w_global|| as received. */
   norm: number;
-  /** The norm the update was clipped to, or null when it was within the bound. */
+  /** The norm the update is clipped to, or null when it is within the bound. */
   clippedTo: number | null;
   /** n_k as claimed, and the weight the strategy sees. */
   numCases: number;
   weight: number;
 }
 
-export interface BoundedRound {
-  updates: ClientUpdate[];
+export interface BoundPlan {
+  /** One report per update, in the order given. */
   reports: BoundReport[];
   /** The clipping bound B of this round. */
   bound: number;
@@ -69,32 +76,28 @@ export function lowerMedian(values: readonly number[]): number {
   return sorted[(sorted.length - 1) >> 1];
 }
 
-export function boundUpdates(updates: readonly UpdateToBound[], global: TensorList, policy: ClipPolicy = DEFAULT_CLIP_POLICY): BoundedRound {
+/** The round's clipping bound and each update's capped weight, from the norms alone; `globalNorm` is ||w_global||. */
+export function planBounds(updates: readonly UpdateToBound[], globalNorm: number, policy: ClipPolicy = DEFAULT_CLIP_POLICY): BoundPlan {
   if (!(policy.medianMultiplier >= 1) || !(policy.maxRelativeNorm > 0)) {
     throw new FedSegError(`clipping needs medianMultiplier >= 1 and maxRelativeNorm > 0, got ${policy.medianMultiplier} and ${policy.maxRelativeNorm}`, { field: 'clipping' });
   }
-  const norms = updates.map((u) => l2Distance(u.weights, global));
-  const bad = norms.findIndex((n) => !Number.isFinite(n));
-  if (bad >= 0) throw new FedSegError(`update norm of site ${updates[bad].site} is not finite`, { field: 'weights' });
-  const bound = Math.min(policy.medianMultiplier * lowerMedian(norms), policy.maxRelativeNorm * l2Distance(global));
+  const bad = updates.find((u) => !Number.isFinite(u.norm));
+  if (bad) throw new FedSegError(`update norm of site ${bad.site} is not finite`, { field: 'weights' });
+  const bound = Math.min(policy.medianMultiplier * lowerMedian(updates.map((u) => u.norm)), policy.maxRelativeNorm * globalNorm);
   const medianCases = lowerMedian(updates.map((u) => u.numCases));
-  const reports: BoundReport[] = [];
-  const bounded = updates.map((u, i) => {
-    const cap = u.registeredCases ?? medianCases;
-    const weight = Math.min(u.numCases, cap);
-    const clip = norms[i] > bound;
-    reports.push({ site: u.site, norm: norms[i], clippedTo: clip ? bound : null, numCases: u.numCases, weight });
-    return { site: u.site, numCases: weight, weights: clip ? scaleTowards(global, u.weights, bound / norms[i]) : u.weights };
-  });
-  return { updates: bounded, reports, bound };
+  const reports = updates.map((u): BoundReport => ({
+    site: u.site, norm: u.norm, clippedTo: u.norm > bound ? bound : null, numCases: u.numCases, weight: Math.min(u.numCases, u.registeredCases ?? medianCases),
+  }));
+  return { reports, bound };
 }
 
-/** global + (weights - global) * factor, computed in float64 per value. */
-function scaleTowards(global: TensorList, weights: TensorList, factor: number): TensorList {
-  return withData(global, global.map((g, k) => {
-    const x = weights[k].data;
-    const out = new Float32Array(x.length);
-    for (let i = 0; i < x.length; i++) out[i] = g.data[i] + (x[i] - g.data[i]) * factor;
-    return out;
-  }));
+/**
+ * Clips `values` (a stretch of one update's parameters, overwritten) to the round's bound when the
+ * report says so: global + (values - global) * B / norm, in float64 per value. `global` is the same
+ * stretch of the global model. Per value, so it applies equally to whole tensors and to blocks.
+ */
+export function clipInPlace(global: Float32Array, values: Float32Array, report: BoundReport): void {
+  if (report.clippedTo === null) return;
+  const factor = report.clippedTo / report.norm;
+  for (let i = 0; i < values.length; i++) values[i] = global[i] + (values[i] - global[i]) * factor;
 }

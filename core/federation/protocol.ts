@@ -11,8 +11,29 @@ import { z } from 'zod';
 import { FedSegError } from '../errors.js';
 
 export const PROTOCOL_VERSION = 1;
-/** Default cap on any single frame (text or binary); the full-size U-Net is ~22 MB of float32. */
-export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
+/** "FSGW" + version byte + 3 reserved bytes + u32 LE header length, then header JSON, then payload. */
+const MAGIC = [0x46, 0x53, 0x47, 0x57];
+const PRELUDE_BYTES = 12;
+const MAX_HEADER_BYTES = 64 * 1024;
+
+/** The most any peer accepts in one frame (1 GiB, about 268 M float32 parameters). */
+export const MAX_FRAME_BYTES = 1024 * 1024 * 1024;
+/** Beyond the float32 data a weight frame carries its prelude and header (<= 64 KiB) and the model file's header and trailer. */
+const FRAME_MARGIN_BYTES = 1024 * 1024;
+
+/**
+ * The frame cap of a federation whose model has `parameters` float32 parameters: the weights plus a
+ * margin, so a 32-filter U-Net (~90 MB) fits and nothing much larger is ever buffered.
+ */
+export function frameCapFor(parameters: number): number {
+  return Math.min(MAX_FRAME_BYTES, 4 * parameters + FRAME_MARGIN_BYTES);
+}
+
+/** The smallest cap that can carry a model of `parameters` parameters at all (the floats and a full frame header). */
+export function minimumFrameCapFor(parameters: number): number {
+  return 4 * parameters + MAX_HEADER_BYTES;
+}
+
 /** WebSocket close codes FedSeg uses (4000-4999 are application-defined). */
 export const CLOSE = {
   authFailed: 4401,
@@ -157,13 +178,17 @@ export type GlobalFrameHeader = z.infer<typeof GlobalFrameHeaderSchema>;
 export type UpdateFrameHeader = z.infer<typeof UpdateFrameHeaderSchema>;
 export type FrameHeader = z.infer<typeof FrameHeaderSchema>;
 
-/** "FSGW" + version byte + 3 reserved bytes + u32 LE header length, then header JSON, then payload. */
-const MAGIC = [0x46, 0x53, 0x47, 0x57];
-const PRELUDE_BYTES = 12;
-const MAX_HEADER_BYTES = 64 * 1024;
 
+/**
+ * The header JSON is padded with spaces to a multiple of 8 bytes, so the payload (a model file,
+ * whose tensor data is 8-aligned within it) lands 8-aligned in the frame and the receiver can read
+ * the floats in place instead of copying them. JSON allows trailing whitespace, so older readers
+ * parse padded headers unchanged.
+ */
 export function encodeFrame(header: FrameHeader, payload: Uint8Array): Buffer {
-  const headerBytes = Buffer.from(JSON.stringify(FrameHeaderSchema.parse(header)), 'utf8');
+  const json = JSON.stringify(FrameHeaderSchema.parse(header));
+  const jsonBytes = Buffer.byteLength(json);
+  const headerBytes = Buffer.from(json.padEnd(json.length + ((8 - ((PRELUDE_BYTES + jsonBytes) % 8)) % 8)), 'utf8');
   const prelude = Buffer.alloc(PRELUDE_BYTES);
   prelude.set(MAGIC, 0);
   prelude[4] = PROTOCOL_VERSION;
@@ -177,7 +202,7 @@ export interface DecodedFrame {
 }
 
 /** Parses a binary frame; throws FedSegError naming what is wrong. */
-export function decodeFrame(frame: Uint8Array, maxBytes = DEFAULT_MAX_MESSAGE_BYTES): DecodedFrame {
+export function decodeFrame(frame: Uint8Array, maxBytes = MAX_FRAME_BYTES): DecodedFrame {
   if (frame.byteLength > maxBytes) throw new FedSegError(`binary frame of ${frame.byteLength} bytes exceeds the ${maxBytes}-byte limit`, { field: 'frame' });
   if (frame.byteLength < PRELUDE_BYTES || MAGIC.some((b, i) => frame[i] !== b)) {
     throw new FedSegError('binary frame does not start with the FedSeg prelude', { field: 'frame' });
@@ -194,7 +219,7 @@ export function decodeFrame(frame: Uint8Array, maxBytes = DEFAULT_MAX_MESSAGE_BY
 }
 
 /** Parses a JSON text frame with `schema`; throws FedSegError saying whether it was not JSON or failed the schema. */
-export function decodeJson<T>(schema: z.ZodType<T>, text: string, maxBytes = DEFAULT_MAX_MESSAGE_BYTES): T {
+export function decodeJson<T>(schema: z.ZodType<T>, text: string, maxBytes = MAX_FRAME_BYTES): T {
   if (Buffer.byteLength(text, 'utf8') > maxBytes) throw new FedSegError(`message exceeds the ${maxBytes}-byte limit`, { field: 'message' });
   return parseJsonText(schema, text, { what: 'message', failsSchema: 'fails the protocol schema', field: 'message' });
 }

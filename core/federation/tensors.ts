@@ -42,15 +42,22 @@ export function firstNonFinite(tensors: TensorList): string | null {
 /** L2 norm of (a - b) over all tensors, accumulated in float64; b omitted means the norm of a. */
 export function l2Distance(a: TensorList, b?: TensorList): number {
   let sum = 0;
-  for (let k = 0; k < a.length; k++) {
-    const x = a[k].data;
-    const y = b?.[k].data;
+  for (let k = 0; k < a.length; k++) sum += b ? squaredDistance(a[k].data, b[k].data) : squaredDistance(a[k].data);
+  return Math.sqrt(sum);
+}
+
+/** Two loops rather than a branch per value: this runs over every parameter of every update. */
+function squaredDistance(x: Float32Array, y?: Float32Array): number {
+  let sum = 0;
+  if (y) {
     for (let i = 0; i < x.length; i++) {
-      const v = y ? x[i] - y[i] : x[i];
+      const v = x[i] - y[i];
       sum += v * v;
     }
+  } else {
+    for (let i = 0; i < x.length; i++) sum += x[i] * x[i];
   }
-  return Math.sqrt(sum);
+  return sum;
 }
 
 /** Same manifest as `like`, with the given data arrays. */

@@ -38,7 +38,10 @@ export function checkUpdateHeader(header: UpdateFrameHeader, ctx: UpdateContext)
 
 /**
  * Full validation of a decoded update (SPEC section 5): same manifest and shapes as the global
- * model, every value finite; returns the update norm ||w_k - w_global|| for the log.
+ * model, every value finite; returns the update norm ||w_k - w_global||, which norm clipping uses.
+ * One pass over the weights: with a finite global model, the float64 norm is finite exactly when
+ * every value is (a float32 difference squared cannot overflow float64), so the search for the
+ * offending tensor runs only for a bad update.
  */
 export function validateUpdate(header: UpdateFrameHeader, weights: TensorList, weightsArchitectureHash: string, ctx: UpdateContext): UpdateVerdict {
   const headerVerdict = checkUpdateHeader(header, ctx);
@@ -46,9 +49,10 @@ export function validateUpdate(header: UpdateFrameHeader, weights: TensorList, w
   if (weightsArchitectureHash !== ctx.architectureHash) return { ok: false, reason: `model file's architecture hash ${weightsArchitectureHash.slice(0, 12)} does not match the federation's ${ctx.architectureHash.slice(0, 12)}` };
   const mismatch = manifestMismatch(ctx.global, weights);
   if (mismatch) return { ok: false, reason: `wrong shapes: ${mismatch}` };
-  const bad = firstNonFinite(weights);
-  if (bad) return { ok: false, reason: `tensor "${bad}" holds NaN or Infinity` };
   const norm = l2Distance(weights, ctx.global);
-  if (!Number.isFinite(norm)) return { ok: false, reason: 'update norm overflows float64' };
+  if (!Number.isFinite(norm)) {
+    const bad = firstNonFinite(weights);
+    return { ok: false, reason: bad ? `tensor "${bad}" holds NaN or Infinity` : 'update norm is not finite' };
+  }
   return { ok: true, norm };
 }

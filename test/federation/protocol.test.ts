@@ -23,6 +23,15 @@ test('binary frames round-trip and reject a wrong prelude, version, header or si
   assert.throws(() => encodeFrame({ ...header, metrics: { loss: NaN } }, payload));
 });
 
+test('the frame header is padded so the payload starts 8-aligned (model data can be read in place)', () => {
+  const variants: Record<string, number>[] = [{}, { a: 1 }, { loss: 0.5, dice: 0.25 }, { l: 1.5, lo: 2, los: 3 }];
+  for (const metrics of variants) {
+    const frame = encodeFrame({ ...header, metrics }, Uint8Array.of(7));
+    assert.equal(frame.length % 8, 1, `payload offset for ${JSON.stringify(metrics)}`);
+    assert.deepEqual(decodeFrame(frame).header, { ...header, metrics });
+  }
+});
+
 test('JSON control messages: not JSON and schema failures are distinct FedSegErrors', () => {
   assert.deepEqual(decodeJson(SiteMessageSchema, '{"type":"approve","round":1,"attempt":1}'), { type: 'approve', round: 1, attempt: 1 });
   assert.throws(() => decodeJson(SiteMessageSchema, '{oops'), (e: FedSegError) => /not JSON/.test(e.message));

@@ -54,6 +54,22 @@ test('decoding works from an unaligned view (e.g. a slice of a network frame)', 
   assert.deepEqual(bits(decoded.tensors[5].data), bits(awkwardWeights()[5].data));
 });
 
+test('shareMemory views an aligned input in place and copies an unaligned one; a given contents digest replaces the hash', () => {
+  const bytes = encodeModel(unet, awkwardWeights());
+  const shared = decodeModel(bytes, { shareMemory: true });
+  assert.equal(shared.tensors[0].data.buffer, bytes.buffer, 'aligned: a view of the input');
+  assert.deepEqual(bits(shared.tensors[3].data), bits(awkwardWeights()[3].data));
+  assert.equal(shared.tensorBytes.byteLength, shared.tensors.reduce((n, t) => n + t.data.byteLength, 0));
+  const framed = new Uint8Array(bytes.length + 3);
+  framed.set(bytes, 3);
+  const unaligned = decodeModel(framed.subarray(3), { shareMemory: true });
+  assert.notEqual(unaligned.tensors[0].data.buffer, framed.buffer, 'unaligned: copied');
+  assert.deepEqual(bits(unaligned.tensors[3].data), bits(awkwardWeights()[3].data));
+  const contents = createHash('sha256').update(bytes.subarray(0, bytes.length - 32)).digest('hex');
+  assert.equal(decodeModel(bytes, { contentsSha256: contents }).sha256, shared.sha256);
+  assertRejects(() => decodeModel(bytes, { contentsSha256: '0'.repeat(64) }), /SHA-256 mismatch/);
+});
+
 test('architecture hash is stable, ignores the window size and separates architectures', () => {
   assert.equal(architectureHash(unet), architectureHash(makeModelConfig({ baseFilters: 4, depth: 3, inputShape: [16, 16, 16] })));
   assert.equal(architectureHash(unet), architectureHash({ ...unet, inputShape: [32, 64, 32] }));

@@ -2,12 +2,13 @@ import { FedSegError } from '../../errors.js';
 import type { RoundInstructions } from '../protocol.js';
 import type { TensorList } from '../tensors.js';
 import { withData } from '../tensors.js';
-import { sameForAll, StatelessStrategy, type ClientUpdate } from './types.js';
+import { sameForAll, StatelessStrategy, type MeanAggregation } from './types.js';
 
 /**
- * Streaming weighted average sum(n_k w_k) / sum(n_k). Accumulates in float64 so that the result does
- * not depend on update order beyond the last float32 rounding and so five or five hundred sites
- * lose no precision; only one update needs to be held at a time.
+ * Streaming weighted average sum(n_k w_k) / sum(n_k) (McMahan et al. 2017). Accumulates in float64
+ * so five or five hundred sites lose no precision, holding one update at a time. Float64 addition
+ * is not associative, so callers add in a fixed order (the server sorts by site) to keep the
+ * result bit-identical however the updates arrived.
  */
 export class WeightedAverage {
   private readonly sums: Float64Array[];
@@ -38,49 +39,17 @@ export class WeightedAverage {
   }
 }
 
-const BLOCK = 4096;
-
-/**
- * Case-count weighted mean of the updates (McMahan et al. 2017) when all updates are in memory.
- * Works in cache-sized blocks with float64 partial sums, folding four updates per pass over a
- * block, so each input is read once and each output written once (memory traffic at the floor,
- * read k x 4P + write 4P) while keeping the loops simple enough for the JIT.
- */
-export function federatedAverage(updates: readonly ClientUpdate[], like: TensorList): TensorList {
-  if (updates.length === 0) throw new FedSegError('FedAvg needs at least one update');
-  const weights = updates.map((u) => u.numCases);
-  if (weights.some((w) => !(w > 0) || !Number.isFinite(w))) throw new FedSegError(`aggregation weights must be positive, got ${weights.join(', ')}`, { field: 'numCases' });
-  const total = weights.reduce((a, b) => a + b, 0);
-  const scale = weights.map((w) => w / total);
-  const acc = new Float64Array(BLOCK);
-  return withData(like, like.map((t, ti) => {
-    const xs = updates.map((u) => u.weights[ti].data);
-    const out = new Float32Array(t.data.length);
-    for (let s = 0; s < out.length; s += BLOCK) {
-      const len = Math.min(BLOCK, out.length - s);
-      acc.fill(0, 0, len);
-      let j = 0;
-      for (; j + 4 <= xs.length; j += 4) {
-        const [a, b, c, d] = [xs[j], xs[j + 1], xs[j + 2], xs[j + 3]];
-        const [wa, wb, wc, wd] = [scale[j], scale[j + 1], scale[j + 2], scale[j + 3]];
-        for (let i = 0; i < len; i++) acc[i] += wa * a[s + i] + wb * b[s + i] + wc * c[s + i] + wd * d[s + i];
-      }
-      for (; j < xs.length; j++) {
-        const x = xs[j];
-        const w = scale[j];
-        for (let i = 0; i < len; i++) acc[i] += w * x[s + i];
-      }
-      for (let i = 0; i < len; i++) out[s + i] = acc[i];
-    }
-    return out;
-  }));
+/** A mean aggregation whose finish() passes the weighted average through `step` (none for FedAvg). */
+export function meanAggregation(global: TensorList, step: (average: TensorList) => TensorList = (average) => average): MeanAggregation {
+  const sum = new WeightedAverage(global);
+  return { kind: 'mean', add: (weights, weight) => sum.add(weights, weight), finish: () => step(sum.result()) };
 }
 
 export class FedAvg extends StatelessStrategy {
   readonly name: string = 'fedavg';
 
-  aggregate(_round: number, updates: readonly ClientUpdate[], global: TensorList): TensorList {
-    return federatedAverage(updates, global);
+  begin(_round: number, global: TensorList): MeanAggregation {
+    return meanAggregation(global);
   }
 }
 

@@ -2,8 +2,8 @@ import { FedSegError } from '../../errors.js';
 import type { RoundInstructions } from '../protocol.js';
 import type { TensorList } from '../tensors.js';
 import { firstNonFinite, manifestMismatch, withData } from '../tensors.js';
-import { federatedAverage } from './fedavg.js';
-import { sameForAll, type ClientUpdate, type Strategy } from './types.js';
+import { meanAggregation } from './fedavg.js';
+import { sameForAll, type MeanAggregation, type Strategy } from './types.js';
 
 /**
  * FedAvgM (Hsu et al. 2019, "Measuring the effects of non-identical data distribution"): server
@@ -28,8 +28,11 @@ export class FedAvgM implements Strategy {
     return sameForAll(sites, { ...base, mu: 0 });
   }
 
-  aggregate(_round: number, updates: readonly ClientUpdate[], global: TensorList): TensorList {
-    const avg = federatedAverage(updates, global);
+  begin(_round: number, global: TensorList): MeanAggregation {
+    return meanAggregation(global, (avg) => this.step(avg, global));
+  }
+
+  private step(avg: TensorList, global: TensorList): TensorList {
     if (this.like && manifestMismatch(this.like, global)) throw new FedSegError('fedavgm state does not match the global model', { field: 'strategyState' });
     const velocity = this.velocity;
     const nextVelocity: Float32Array[] = [];

@@ -2,8 +2,8 @@ import { FedSegError } from '../../errors.js';
 import type { RoundInstructions } from '../protocol.js';
 import type { TensorList } from '../tensors.js';
 import { firstNonFinite, manifestMismatch, withData } from '../tensors.js';
-import { federatedAverage } from './fedavg.js';
-import { sameForAll, type ClientUpdate, type Strategy } from './types.js';
+import { meanAggregation } from './fedavg.js';
+import { sameForAll, type MeanAggregation, type Strategy } from './types.js';
 
 export interface FedOptParams {
   /** Server learning rate. */
@@ -37,13 +37,16 @@ export class FedOpt implements Strategy {
     return sameForAll(sites, { ...base, mu: 0 });
   }
 
+  begin(_round: number, global: TensorList): MeanAggregation {
+    return meanAggregation(global, (avg) => this.step(avg, global));
+  }
+
   /**
    * One server step. The moments are computed into new arrays and adopted only when every moment
    * and every new weight is finite, so an overflowing pseudo-gradient (e.g. d^2 of 1e21 in float32)
    * throws, leaves the optimiser state as it was, and is never checkpointed.
    */
-  aggregate(_round: number, updates: readonly ClientUpdate[], global: TensorList): TensorList {
-    const avg = federatedAverage(updates, global);
+  private step(avg: TensorList, global: TensorList): TensorList {
     const { eta, beta1, beta2, tau } = this.p;
     if (this.like && manifestMismatch(this.like, global)) throw new FedSegError(`${this.name} state does not match the global model`, { field: 'strategyState' });
     const m = this.m ?? global.map((t) => new Float32Array(t.data.length));

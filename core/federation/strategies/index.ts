@@ -5,9 +5,10 @@ import { FedOpt } from './fedopt.js';
 import { CoordinateMedian, TrimmedMean } from './robust.js';
 import type { Strategy } from './types.js';
 
-export type { ClientUpdate, Strategy } from './types.js';
-export { FedAvg, FedProx, WeightedAverage, federatedAverage } from './fedavg.js';
-export { CoordinateMedian, TrimmedMean, coordinateMedian, trimmedMean } from './robust.js';
+export type { ClientUpdate, CoordinateAggregation, MeanAggregation, RoundAggregation, Strategy } from './types.js';
+export { aggregateInMemory } from './aggregate-in-memory.js';
+export { FedAvg, FedProx, WeightedAverage } from './fedavg.js';
+export { CoordinateMedian, TrimmedMean } from './robust.js';
 export { FedOpt } from './fedopt.js';
 export { FedAvgM } from './fedavgm.js';
 

@@ -10,16 +10,43 @@ export interface ClientUpdate {
 }
 
 /**
+ * Strategies that act on the case-weighted mean (FedAvg, FedProx, FedAvgM, FedAdam, FedYogi): fed
+ * one update at a time, so only a float64 running sum is held, never the updates.
+ */
+export interface MeanAggregation {
+  readonly kind: 'mean';
+  /** Adds one update with aggregation weight n_k; the caller may reuse `weights` once this returns. */
+  add(weights: TensorList, weight: number): void;
+  finish(): TensorList;
+}
+
+/**
+ * Coordinate-wise strategies (median, trimmed mean): fed one block of parameters at a time with
+ * every update's values for that block, so memory is bounded by updates x block, not by the model.
+ */
+export interface CoordinateAggregation {
+  readonly kind: 'coordinate';
+  /** values[k] holds update k's entries [start, start + length) of tensor `tensor`. */
+  addBlock(tensor: number, start: number, values: readonly Float32Array[]): void;
+  finish(): TensorList;
+}
+
+/** One round's aggregation in progress. Dropping it without finish() discards it and leaves the strategy's state as it was. */
+export type RoundAggregation = MeanAggregation | CoordinateAggregation;
+
+/**
  * A federated strategy, in the spirit of Flower's Strategy: it decides what each site is asked to
- * do in a round and how the accepted updates become the next global model. Strategies never see
- * rejected updates and must not mutate their inputs.
+ * do in a round (configureRound) and how the accepted updates become the next global model
+ * (begin -> add/addBlock -> finish). Callers feed updates in a fixed order (sorted by site), so the
+ * aggregate does not depend on arrival order. Strategies never see rejected updates and must not
+ * mutate their inputs.
  */
 export interface Strategy {
   readonly name: string;
   /** Per-site instructions for `round`, starting from the federation's base instructions. */
   configureRound(round: number, sites: readonly string[], base: RoundInstructions): Map<string, RoundInstructions>;
-  /** The next global model from the accepted updates of `round` and the current global model. */
-  aggregate(round: number, updates: readonly ClientUpdate[], global: TensorList): TensorList;
+  /** Starts aggregating `round` on top of the current global model. */
+  begin(round: number, global: TensorList): RoundAggregation;
   /**
    * Server-side optimiser state to checkpoint with the model (FedAdam/FedYogi moments), each part
    * shaped like the model so it is stored in the model file format; null when stateless.
@@ -41,7 +68,7 @@ export abstract class StatelessStrategy implements Strategy {
     return sameForAll(sites, { ...base, mu: 0 });
   }
 
-  abstract aggregate(round: number, updates: readonly ClientUpdate[], global: TensorList): TensorList;
+  abstract begin(round: number, global: TensorList): RoundAggregation;
 
   exportState(): TensorList[] | null {
     return null;

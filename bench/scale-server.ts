@@ -1,0 +1,118 @@
+/**
+ * The server side of `fedseg bench scale`, run in its own process so its memory and CPU are its own:
+ * registers the sites, runs the real aggregation server on loopback, and reports to the parent per
+ * round: wall time, CPU by round phase, RSS, event-loop lag and bytes on the wire.
+ *
+ *   node --import tsx bench/scale-server.ts '{"dir": "...", "sites": 20, "strategy": "fedavg", "rounds": 2, "model": {}}'
+ */
+import { join } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { z } from 'zod';
+import { parameterCount } from '../core/model/parameters.js';
+import { parseFederationConfig } from '../server/config.js';
+import { registerSite, startServer } from '../server/index.js';
+
+export const ScaleServerOptionsSchema = z.object({
+  dir: z.string(),
+  sites: z.int().positive(),
+  strategy: z.enum(['fedavg', 'median']),
+  rounds: z.int().positive(),
+  model: z.record(z.string(), z.unknown()),
+});
+export type ScaleServerOptions = z.infer<typeof ScaleServerOptionsSchema>;
+
+/** The federation's round phases, and 'between' rounds (evaluation frames, waiting). */
+type PhaseName = 'approval' | 'training' | 'aggregating' | 'between';
+
+export interface ScaleRoundReport {
+  round: number;
+  seconds: number;
+  /** Server CPU seconds (user + system, all threads) spent while the round was in each phase. */
+  cpuSeconds: Record<PhaseName, number>;
+  peakRssMB: number;
+  /** At the sampled peak: V8 heap and ArrayBuffer (Buffer) memory, live or awaiting collection. */
+  atPeak: { heapMB: number; arrayBuffersMB: number };
+  rssAfterMB: number;
+  lagMaxMs: number;
+  lagP99Ms: number;
+  mbIn: number;
+  mbOut: number;
+}
+
+export type ScaleServerMessage =
+  | { type: 'ready'; wsUrl: string; tokens: string[]; parameters: number; frameCap: number }
+  | { type: 'done'; state: string; rounds: ScaleRoundReport[]; peakRssMB: number; startRssMB: number; sampledPeak: { rssMB: number; heapMB: number; arrayBuffersMB: number; when: string } };
+
+const SAMPLE_MS = 20;
+const MB = 1e6;
+
+async function main(): Promise<void> {
+  const o = ScaleServerOptionsSchema.parse(JSON.parse(process.argv[2] ?? '{}'));
+  const dbFile = join(o.dir, 'server.db');
+  const tokens = Array.from({ length: o.sites }, (_, i) => registerSite(dbFile, `site-${String(i + 1).padStart(4, '0')}`, { cases: 10 }).token);
+  const config = parseFederationConfig({
+    model: o.model, rounds: o.rounds, minSites: o.sites, strategy: { name: o.strategy }, seed: 1,
+    approvalDeadlineS: 600, trainingDeadlineS: 900, evaluationDeadlineS: 120, retryDelayS: 0, heartbeatS: 60,
+  });
+  const startRssMB = process.memoryUsage.rss() / MB;
+  const server = await startServer({ config, dbFile, port: 0, adminToken: 'scale-bench-admin-token-7d3f9a' });
+  const federation = server.federation;
+  const parameters = parameterCount(config.modelConfig);
+  process.send!({ type: 'ready', wsUrl: server.wsUrl, tokens, parameters, frameCap: config.maxMessageBytes } satisfies ScaleServerMessage);
+
+  const reports: ScaleRoundReport[] = [];
+  const lag = monitorEventLoopDelay({ resolution: 5 });
+  lag.enable();
+  let cpu = process.cpuUsage();
+  let round: { started: number; cpuSeconds: Record<PhaseName, number>; peakRss: number; atPeak: ScaleRoundReport['atPeak']; bytesIn: number; bytesOut: number } | null = null;
+  let completed = 0;
+  const sampledPeak = { rssMB: 0, heapMB: 0, arrayBuffersMB: 0, when: 'start' };
+  let peakSeen = 0;
+  const traffic = () => Object.values(federation.connectionStats()).reduce((t, s) => ({ in: t.in + s.bytesReceived, out: t.out + s.bytesSent }), { in: 0, out: 0 });
+  let lastPhase: PhaseName = 'between';
+  const sample = () => {
+    const used = process.cpuUsage(cpu);
+    cpu = process.cpuUsage();
+    const memory = process.memoryUsage();
+    const breakdown = { heapMB: memory.heapTotal / MB, arrayBuffersMB: memory.arrayBuffers / MB };
+    if (round) {
+      round.cpuSeconds[lastPhase] += (used.user + used.system) / 1e6;
+      if (memory.rss > round.peakRss) {
+        round.peakRss = memory.rss;
+        round.atPeak = breakdown;
+      }
+    }
+    const maxRss = (process.resourceUsage().maxRSS * 1024) / MB;
+    if (maxRss > peakSeen + 50) {
+      console.error(`scale server: peak RSS ${peakSeen.toFixed(0)} -> ${maxRss.toFixed(0)} MB by ${lastPhase} after round ${completed}`);
+      peakSeen = maxRss;
+    }
+    if (memory.rss / MB > sampledPeak.rssMB) Object.assign(sampledPeak, { rssMB: memory.rss / MB, ...breakdown, when: `after round ${completed}, ${lastPhase}` });
+    lastPhase = federation.currentRound()?.phase ?? 'between';
+  };
+  const sampler = setInterval(sample, SAMPLE_MS);
+  federation.on('round-started', () => {
+    sample();
+    const t = traffic();
+    round = { started: performance.now(), cpuSeconds: { approval: 0, training: 0, aggregating: 0, between: 0 }, peakRss: 0, atPeak: { heapMB: 0, arrayBuffersMB: 0 }, bytesIn: t.in, bytesOut: t.out };
+    lag.reset();
+  });
+  federation.on('round-completed', (n) => {
+    sample();
+    const r = round!;
+    completed = n;
+    // The evaluation frames were queued (and counted) before this event.
+    const t = traffic();
+    reports.push({
+      round: n, seconds: (performance.now() - r.started) / 1000, cpuSeconds: r.cpuSeconds, peakRssMB: r.peakRss / MB, atPeak: r.atPeak, rssAfterMB: process.memoryUsage.rss() / MB,
+      lagMaxMs: lag.max / 1e6, lagP99Ms: lag.percentile(99) / 1e6, mbIn: (t.in - r.bytesIn) / MB, mbOut: (t.out - r.bytesOut) / MB,
+    });
+  });
+  const state = await federation.done;
+  sample();
+  clearInterval(sampler);
+  await server.close();
+  process.send!({ type: 'done', state, rounds: reports, peakRssMB: (process.resourceUsage().maxRSS * 1024) / MB, startRssMB, sampledPeak } satisfies ScaleServerMessage, () => process.exit(0));
+}
+
+await main();
