@@ -15,6 +15,7 @@ import { installFastConv, type FastConvStatus } from './fast-conv.js';
 import { installStepKernels } from './step-kernels.js';
 import { registerUpsampleKernels } from './upsample.js';
 import { activateWebGpu, describeAdapter, type WebGpuAdapterSummary } from './webgpu.js';
+import { installWebGpuKernels } from './webgpu-kernels.js';
 
 export { tf };
 
@@ -115,6 +116,7 @@ async function select(preference: BackendPreference): Promise<BackendInfo> {
     const name = tf.getBackend();
     registerUpsampleKernels(name);
     installStepKernels(name);
+    installWebGpuKernels(name);
     const fast: FastConvStatus = await installFastConv(name);
     let detail = fast.enabled ? `${loaded.base} + FedSeg fast conv3d (${fast.engine})` : loaded.base;
     // Say why a site trains on the CPU: which GPU routes were tried and what stopped them.

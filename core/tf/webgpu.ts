@@ -97,6 +97,30 @@ export function describeAdapter(a: WebGpuAdapterSummary): string {
 
 let registered: WebGpuAdapterSummary | undefined;
 
+interface DeviceLike {
+  addEventListener(type: 'uncapturederror', listener: (event: { error: { message: string } }) => void): void;
+}
+
+/**
+ * A WebGPU validation error (a shader that does not compile, a bad binding) drops the whole command
+ * buffer, and the tensors it should have written read back as zeros: training would go on with wrong
+ * numbers. The device's first uncaptured error is kept and every later read rejects with it, so the
+ * step, and the command, fails with the reason instead.
+ */
+function failLoudly(backend: tf.KernelBackend, device: DeviceLike): tf.KernelBackend {
+  let failure: string | undefined;
+  device.addEventListener('uncapturederror', (event) => {
+    failure ??= event.error.message.split('\n')[0];
+  });
+  const read = backend.read.bind(backend);
+  backend.read = async (dataId: object) => {
+    const values = await read(dataId);
+    if (failure) throw new Error(`WebGPU error, results are invalid: ${failure}`);
+    return values;
+  };
+  return backend;
+}
+
 /**
  * Registers and activates TF.js's 'webgpu' backend on Dawn's adapter. `allowSoftware` is false when
  * picking automatically: a software adapter is then refused with the reason.
@@ -126,7 +150,7 @@ export async function activateWebGpu(allowSoftware: boolean): Promise<WebGpuAdap
     // WebGPUBackend's constructor checks navigator.gpu (Node 20 has no navigator; Node 21+ has one without gpu).
     const nav = ((globalThis as { navigator?: object }).navigator ??= {});
     if (!('gpu' in nav)) Object.defineProperty(nav, 'gpu', { value: await dawn(), configurable: true });
-    tf.registerBackend('webgpu', () => new mod.WebGPUBackend(device, adapter.info));
+    tf.registerBackend('webgpu', () => failLoudly(new mod.WebGPUBackend(device, adapter.info), device as DeviceLike));
     registered = summary;
   } else if (registered.software && !allowSoftware) {
     throw new Error(`only a software adapter (${registered.vendor} ${registered.description}), used only with --backend webgpu / FEDSEG_BACKEND=webgpu`);
