@@ -16,6 +16,7 @@ import { installStepKernels } from './step-kernels.js';
 import { registerUpsampleKernels } from './upsample.js';
 import { activateWebGpu, describeAdapter, type WebGpuAdapterSummary } from './webgpu.js';
 import { installWebGpuKernels } from './webgpu-kernels.js';
+import { installWebGpuConv } from './webgpu-conv.js';
 
 export { tf };
 
@@ -28,7 +29,7 @@ export interface BackendInfo {
   /** The GPU adapter, on webgpu. */
   adapter?: WebGpuAdapterSummary;
   tf: typeof tf;
-  /** True when FedSeg's fast conv3d kernels replace the backend's stock ones. */
+  /** True when FedSeg's fast conv3d kernels (wasm/cpu engines, or the tiled WGSL ones on webgpu) replace the backend's stock ones. */
   fastConv: boolean;
   /**
    * Human-readable one-liner, e.g. "wasm (SIMD, 1 thread) + FedSeg fast conv3d (wasm-xnnpack)"; when
@@ -118,11 +119,13 @@ async function select(preference: BackendPreference): Promise<BackendInfo> {
     installStepKernels(name);
     installWebGpuKernels(name);
     const fast: FastConvStatus = await installFastConv(name);
-    let detail = fast.enabled ? `${loaded.base} + FedSeg fast conv3d (${fast.engine})` : loaded.base;
+    const tiled = installWebGpuConv(name);
+    let detail = fast.enabled ? `${loaded.base} + FedSeg fast conv3d (${fast.engine})`
+      : tiled ? `${loaded.base} + FedSeg tiled conv3d (WGSL implicit GEMM)` : loaded.base;
     // Say why a site trains on the CPU: which GPU routes were tried and what stopped them.
     const gpuFailures = failures.filter((f) => GPU_ROUTES.some((r) => f.startsWith(`${r}:`)));
     if (!GPU_ROUTES.includes(candidate) && gpuFailures.length > 0) detail += `; no GPU: ${gpuFailures.join('; ')}`;
-    return { name, tf, fastConv: fast.enabled, detail, adapter: loaded.adapter };
+    return { name, tf, fastConv: fast.enabled || tiled, detail, adapter: loaded.adapter };
   }
   throw new FedSegError(`no TensorFlow.js backend could be initialised (${failures.join('; ')})`, { field: 'backend' });
 }
