@@ -38,7 +38,7 @@ const GEOMETRY_FIELDS = [
 ] as const satisfies readonly (keyof Conv3DGeometry)[];
 
 /** The GEMM sizes of one call. */
-export function gemmSizes(mode: Mode, g: Conv3DGeometry): { m: number; n: number; k: number } {
+function gemmSizes(mode: Mode, g: Conv3DGeometry): { m: number; n: number; k: number } {
   const outVoxels = g.batch * g.outDepth * g.outHeight * g.outWidth;
   const taps = g.filterDepth * g.filterHeight * g.filterWidth;
   if (mode === 'forward') return { m: outVoxels, n: g.outChannels, k: taps * g.inChannels };

@@ -62,7 +62,7 @@ function firstLine(err: unknown): string {
   return (err instanceof Error ? err.message : String(err)).split('\n')[0];
 }
 
-export function summarise(adapter: AdapterLike): WebGpuAdapterSummary {
+function summarise(adapter: AdapterLike): WebGpuAdapterSummary {
   const info = adapter.info ?? {};
   const architecture = info.architecture ?? '';
   return {
