@@ -9,6 +9,9 @@ head to the classes, softmax, categorical cross-entropy, Adam (lr 1e-3). Batch 1
 Driven over stdin/stdout so the benchmark can alternate it with TF.js steps:
   prints 'ready <json>' once warmed up; then each input line 'step' runs one training step and
   prints 'step <seconds>'; 'quit' (or EOF) exits.
+
+--device cuda runs on the GPU in strict fp32 (TF32 off, so it computes what the WebGPU trainer
+computes) with cuDNN's autotuned convolutions; loss.item() waits for the step, as TF.js's read does.
 """
 import argparse
 import json
@@ -63,15 +66,21 @@ def main():
     parser.add_argument("--depth", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    model = UNet3D(args.in_channels, args.classes, args.base, args.depth)
+    device = torch.device(args.device)
+    if args.device == "cuda":
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cuda.matmul.allow_tf32 = False
+    model = UNet3D(args.in_channels, args.classes, args.base, args.depth).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     s = args.size
-    x = torch.rand(1, args.in_channels, s, s, s)
-    labels = torch.randint(0, args.classes, (1, s, s, s))
+    x = torch.rand(1, args.in_channels, s, s, s, device=device)
+    labels = torch.randint(0, args.classes, (1, s, s, s), device=device)
     onehot = F.one_hot(labels, args.classes).permute(0, 4, 1, 2, 3).float()
 
     def step():
@@ -88,6 +97,9 @@ def main():
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
         "mkldnn": torch.backends.mkldnn.is_available(),
+        "device": torch.cuda.get_device_name(0) if args.device == "cuda" else "cpu",
+        "cudnn": torch.backends.cudnn.version() if args.device == "cuda" else None,
+        "peak_gpu_mib": round(torch.cuda.max_memory_allocated() / 2**20) if args.device == "cuda" else None,
         "python": sys.version.split()[0],
     }
     print("ready " + json.dumps(info), flush=True)

@@ -10,7 +10,12 @@
  * FLOPs are counted analytically from the convolutions only: forward = 2 x multiply-adds
  * (core/model forwardMacs), a training step = 3 x forward (forward + backprop-input + backprop-filter).
  *
- * Run alone: node --import tsx bench/train.ts [--quick] [--steps N] [--backend wasm|cpu] [--no-torch]
+ * On webgpu (`--backend webgpu`) the table adds the adapter and the GPU memory TF.js holds after the
+ * steps; `--torch-device cuda` runs the PyTorch side on the GPU (fp32 without TF32, cuDNN), which is
+ * what scripts/gpu-check.sh compares on an NVIDIA machine, at `--size 64` and `--size 128`.
+ *
+ * Run alone: node --import tsx bench/train.ts [--quick] [--steps N] [--backend NAME] [--size S] [--no-torch]
+ *                                             [--torch-device cpu|cuda] [--no-big]
  *            node --import tsx bench/train.ts --big   (only the 128^3 step, prints one JSON line)
  */
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
@@ -33,6 +38,10 @@ export interface TrainBenchOptions {
   noTorch?: boolean;
   /** Also run the full 128^3 model (default: in full mode). */
   big?: boolean;
+  /** Input edge of the benchmark network (default 64). */
+  size?: number;
+  /** Where PyTorch runs (default cpu, 2 threads). */
+  torchDevice?: 'cpu' | 'cuda';
 }
 
 export interface BigStepResult {
@@ -44,6 +53,8 @@ export interface BigStepResult {
   gflopPerStep: number;
   gflops: number;
   peakRssMiB: number;
+  /** GPU memory TF.js's webgpu backend holds after the step (its buffer pool keeps the peak); null on other backends. */
+  gpuMiB: number | null;
 }
 
 export interface TrainBenchResult {
@@ -57,6 +68,9 @@ export interface TrainBenchResult {
     torchMedianS: number | null;
     torchStepsS: number[];
     torch: string;
+    torchDevice: 'cpu' | 'cuda';
+    size: number;
+    gpuMiB: number | null;
     ratio: number | null;
     gflopPerStep: number;
     tfjsGflops: number;
@@ -68,11 +82,11 @@ export interface TrainBenchResult {
   };
 }
 
-/** The issue-6 benchmark network. */
-export function benchConfig(): ModelConfig {
+/** The issue-6 benchmark network (64^3 unless another edge is given). */
+export function benchConfig(size = 64): ModelConfig {
   return makeModelConfig({
     arch: 'unet',
-    inputShape: [64, 64, 64],
+    inputShape: [size, size, size],
     inChannels: 3,
     numClasses: 4,
     baseFilters: 16,
@@ -92,9 +106,18 @@ export function trainingFlops(config: ModelConfig): number {
   return 3 * 2 * forwardMacs(config);
 }
 
-type Stepper = { step(): number; dispose(): void };
+type Stepper = { step(): Promise<number>; dispose(): void };
 
-/** One model + Adam + fixed random batch; step() runs a training step and returns its seconds. */
+/** GPU memory held by the webgpu backend's buffer pool, in MiB; null on other backends. */
+function gpuMiB(): number | null {
+  const bytes = (tf.memory() as { numBytesAllocatedInGPU?: number }).numBytesAllocatedInGPU;
+  return tf.getBackend() === 'webgpu' && bytes !== undefined ? Math.round(bytes / 2 ** 20) : null;
+}
+
+/**
+ * One model + Adam + fixed random batch; step() runs a training step and returns its seconds. Reading
+ * the loss back (asynchronously: webgpu cannot read synchronously) waits for the whole step.
+ */
 function makeTfjsStepper(config: ModelConfig): Stepper {
   const model = createModel(config, 1);
   const optimizer = tf.train.adam(1e-3);
@@ -104,7 +127,7 @@ function makeTfjsStepper(config: ModelConfig): Stepper {
   const onehot = tf.cast(tf.oneHot(labels, config.numClasses), 'float32') as tf.Tensor5D;
   labels.dispose();
   return {
-    step() {
+    async step() {
       const started = performance.now();
       const loss = optimizer.minimize(
         () => {
@@ -114,7 +137,7 @@ function makeTfjsStepper(config: ModelConfig): Stepper {
         true,
         model.variables,
       );
-      loss?.dataSync(); // forces the step to finish
+      await loss?.data(); // waits for the step to finish
       loss?.dispose();
       return (performance.now() - started) / 1000;
     },
@@ -140,10 +163,10 @@ class TorchProcess {
   private waiter: ((line: string) => void) | undefined;
   private stderr = '';
 
-  constructor(python: string, threads: number) {
+  constructor(python: string, threads: number, size: number, device: 'cpu' | 'cuda') {
     const script = fileURLToPath(new URL('./torch_unet.py', import.meta.url));
     // Same niceness as this process (run the whole benchmark under `nice` on a shared machine).
-    this.child = spawn(python, [script, '--threads', String(threads)], { stdio: ['pipe', 'pipe', 'pipe'] });
+    this.child = spawn(python, [script, '--threads', String(threads), '--size', String(size), '--device', device], { stdio: ['pipe', 'pipe', 'pipe'] });
     this.child.stderr.on('data', (chunk: Buffer) => (this.stderr = (this.stderr + chunk.toString()).slice(-2000)));
     this.lines = createInterface({ input: this.child.stdout });
     this.lines.on('line', (line) => {
@@ -220,10 +243,11 @@ export async function runBigStep(backend: BackendPreference = 'auto'): Promise<B
   const info = await initBackend(backend);
   const config = bigConfig();
   const stepper = makeTfjsStepper(config);
-  stepper.step(); // warm-up: kernel setup and first-use allocations
+  await stepper.step(); // warm-up: kernel setup and first-use allocations
   const cpuBefore = process.cpuUsage();
-  const seconds = stepper.step();
+  const seconds = await stepper.step();
   const cpu = process.cpuUsage(cpuBefore);
+  const gpu = gpuMiB();
   stepper.dispose();
   const flop = trainingFlops(config);
   return {
@@ -234,6 +258,7 @@ export async function runBigStep(backend: BackendPreference = 'auto'): Promise<B
     gflopPerStep: Math.round(flop / 1e9),
     gflops: Math.round(flop / seconds / 1e9),
     peakRssMiB: Math.round(process.resourceUsage().maxRSS / 1024),
+    gpuMiB: gpu,
   };
 }
 
@@ -266,27 +291,30 @@ export async function runTrainBench(options: TrainBenchOptions = {}): Promise<Tr
   const info = await initBackend(backendPref);
   // initBackend already installs these in native mode; the (idempotent) call returns the list to print.
   const extraKernels = info.detail.includes('native') ? installNativeKernels(info.name) : [];
-  const config = benchConfig();
+  const size = options.size ?? 64;
+  const torchDevice = options.torchDevice ?? 'cpu';
+  const config = benchConfig(size);
   const flop = trainingFlops(config);
 
   const python = options.noTorch ? undefined : findTorchPython();
-  const torch = python ? new TorchProcess(python, 2) : undefined;
+  const torch = python ? new TorchProcess(python, 2, size, torchDevice) : undefined;
   let torchInfo = options.noTorch ? 'skipped (--no-torch)' : 'not found (no python that imports torch; set FEDSEG_TORCH_PYTHON)';
   const stepper = makeTfjsStepper(config);
   const tfjsSteps: number[] = [];
   const torchSteps: number[] = [];
   try {
-    stepper.step(); // warm-up: kernel registration, buffer pools, JIT
-    stepper.step();
+    await stepper.step(); // warm-up: kernel registration, shader compilation, buffer pools, JIT
+    await stepper.step();
     if (torch) torchInfo = `${python}: ${await torch.ready()}`;
     for (let i = 0; i < steps; i++) {
-      tfjsSteps.push(stepper.step());
+      tfjsSteps.push(await stepper.step());
       if (torch) torchSteps.push(await torch.step());
     }
   } finally {
     torch?.close();
     stepper.dispose();
   }
+  const gpu = gpuMiB();
 
   const tfjsMedian = median(tfjsSteps);
   const torchMedian = torchSteps.length ? median(torchSteps) : null;
@@ -300,13 +328,14 @@ export async function runTrainBench(options: TrainBenchOptions = {}): Promise<Tr
 
   const rows = [
     `training step: ${describeConfig(config)}, batch 1, Adam; ${(flop / 1e9).toFixed(1)} GFLOP/step (conv only: 2 x MACs forward, x3 for training)`,
-    `TF.js backend: ${info.detail}; native ${extraKernels.join('/') || 'extra kernels: none'}`,
-    `PyTorch: ${torchInfo}`,
+    `TF.js backend: ${info.detail}; native ${extraKernels.join('/') || 'extra kernels: none'}` +
+      (gpu === null ? '' : `; GPU memory held by TF.js after the steps ${gpu} MiB`),
+    `PyTorch (${torchDevice}${torchDevice === 'cuda' ? ', fp32 without TF32, cuDNN' : ', 2 threads'}): ${torchInfo}`,
     '',
     'framework   median s   steps (s)                                   GFLOP/s',
     `TF.js       ${fmt(tfjsMedian, 3).padStart(8)}   ${tfjsSteps.map((s) => s.toFixed(2)).join(' ').padEnd(42)}  ${gf(tfjsMedian)}`,
     `PyTorch     ${fmt(torchMedian, 3).padStart(8)}   ${torchSteps.map((s) => s.toFixed(2)).join(' ').padEnd(42)}  ${torchMedian ? gf(torchMedian) : 'n/a'}`,
-    `ratio TF.js / PyTorch: ${fmt(ratio)} (target <= 1.0)`,
+    `ratio TF.js / PyTorch: ${fmt(ratio)} (target <= ${torchDevice === 'cuda' ? '2.0 on the same GPU, issue 12' : '1.0'})`,
     `CPU fp32 peak (rough, ${peak.cores} cores x ${peak.ghz} GHz nominal; turbo runs higher): AVX2 2xFMA ${peak.avx2} GFLOP/s` +
       (peak.avx512 ? `, AVX-512 2xFMA ${peak.avx512} GFLOP/s` : ''),
     `noise: step spread TF.js ${spreadPct(tfjsSteps)}%${torchSteps.length ? `, PyTorch ${spreadPct(torchSteps)}%` : ''}; load average ${loadAverage.join(' ')} (2 shared cores)`,
@@ -314,7 +343,7 @@ export async function runTrainBench(options: TrainBenchOptions = {}): Promise<Tr
   if (bigRun?.note) rows.push(`full model 128^3: ${bigRun.note}; retried on the cpu backend`);
   if (big && 'stepSeconds' in big) {
     rows.push(`full model ${big.config} on ${big.backend}: ${big.stepSeconds} s/step (${big.cpuSeconds} CPU s), ${big.gflops} GFLOP/s, ` +
-      `peak RSS ${big.peakRssMiB} MiB (target < 4096)`);
+      `peak RSS ${big.peakRssMiB} MiB (target < 4096)` + (big.gpuMiB === null ? '' : `, GPU memory ${big.gpuMiB} MiB (target < 8192)`));
   } else if (big) rows.push(`full model 128^3: ${big.skipped}`);
 
   return {
@@ -328,6 +357,9 @@ export async function runTrainBench(options: TrainBenchOptions = {}): Promise<Tr
       torchMedianS: torchMedian === null ? null : Math.round(torchMedian * 1000) / 1000,
       torchStepsS: torchSteps.map((s) => Math.round(s * 1000) / 1000),
       torch: torchInfo,
+      torchDevice,
+      size,
+      gpuMiB: gpu,
       ratio: ratio === null ? null : Math.round(ratio * 1000) / 1000,
       gflopPerStep: Math.round(flop / 1e8) / 10,
       tfjsGflops: gf(tfjsMedian),
@@ -346,10 +378,21 @@ async function main(): Promise<void> {
       quick: { type: 'boolean', default: false },
       big: { type: 'boolean', default: false },
       'no-torch': { type: 'boolean', default: false },
+      'no-big': { type: 'boolean', default: false },
       steps: { type: 'string' },
       backend: { type: 'string' },
+      size: { type: 'string' },
+      'torch-device': { type: 'string' },
     },
   });
+  const torchDevice = values['torch-device'];
+  if (torchDevice !== undefined && torchDevice !== 'cpu' && torchDevice !== 'cuda') {
+    throw new Error(`--torch-device must be cpu or cuda, got ${torchDevice}`);
+  }
+  const size = values.size === undefined ? undefined : Number(values.size);
+  if (size !== undefined && !(Number.isInteger(size) && size >= 16 && size % 4 === 0)) {
+    throw new Error(`--size must be a multiple of 4, at least 16; got ${values.size}`);
+  }
   const backend = values.backend as BackendPreference | undefined;
   if (values.big) {
     console.log(JSON.stringify(await runBigStep(backend)));
@@ -360,6 +403,9 @@ async function main(): Promise<void> {
     steps: values.steps ? Number(values.steps) : undefined,
     backend,
     noTorch: values['no-torch'],
+    big: values['no-big'] ? false : undefined,
+    size,
+    torchDevice,
   });
   console.log(result.table);
   console.log(JSON.stringify(result.json));

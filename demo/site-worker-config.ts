@@ -1,5 +1,6 @@
 /** What the demo hands each site process (argv JSON, validated); the token comes via FEDSEG_SITE_TOKEN. */
 import { z } from 'zod';
+import { BACKEND_PREFERENCES } from '../core/tf/backend.js';
 
 export const SiteWorkerConfigSchema = z.object({
   url: z.url({ protocol: /^wss?$/ }),
@@ -10,6 +11,6 @@ export const SiteWorkerConfigSchema = z.object({
   machineLock: z.string().min(1).optional(),
   /** Most samples per forward/backward pass (exact micro-batches), to bound a full-size step's memory. */
   microBatch: z.int().positive().optional(),
-  backend: z.enum(['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu']).default('auto'),
+  backend: z.enum(BACKEND_PREFERENCES).default('auto'),
 });
 export type SiteWorkerConfig = z.input<typeof SiteWorkerConfigSchema>;

@@ -5,7 +5,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { errorMessage, FedSegError } from '../../core/errors.js';
+import { BACKEND_PREFERENCES } from '../../core/tf/backend.js';
 import type { CliCommand } from '../command.js';
+import { choiceOption } from '../options.js';
 
 /** Benchmarks, each `bench/<name>.ts`, written by the owner of the code it measures. */
 const BENCHES = {
@@ -20,12 +22,14 @@ const BENCHES = {
 type BenchName = keyof typeof BENCHES;
 const NAMES = Object.keys(BENCHES) as BenchName[];
 
-const usage = `Usage: fedseg bench [${NAMES.join('|')}|all] [--quick] [--json]
+const usage = `Usage: fedseg bench [${NAMES.join('|')}|all] [--quick] [--json] [--backend NAME]
 
 Runs benchmarks, each in its own process (so one crash or memory peak does not affect the
 others), prints each one's table, then one combined JSON line (--json: only the JSON).
 With no name: every benchmark in quick mode (a few minutes). "all" or a name: full mode
 unless --quick. A benchmark whose module is not in this build is reported as "not available".
+--backend ${BACKEND_PREFERENCES.join('|')} sets FEDSEG_BACKEND for the benchmarks (e.g.
+\`fedseg bench train --backend webgpu\` times the training step on the GPU through WebGPU).
 ${NAMES.map((n) => `  ${n.padEnd(12)} ${BENCHES[n]}`).join('\n')}`;
 
 /** What a benchmark function may return: a printable table plus JSON, or any JSON value. */
@@ -47,6 +51,7 @@ const command: CliCommand = {
       options: {
         json: { type: 'boolean', default: false },
         quick: { type: 'boolean', default: false },
+        backend: { type: 'string' },
         'worker-result': { type: 'string' },
       },
     });
@@ -56,6 +61,7 @@ const command: CliCommand = {
       throw new FedSegError(`unknown benchmark "${target}"; choose one of ${NAMES.join(', ')}, all`);
     }
     const quick = values.quick || target === undefined;
+    const backend = choiceOption(values, 'backend', BACKEND_PREFERENCES);
     if (values['worker-result']) {
       await runInThisProcess(target as BenchName, quick, values['worker-result']);
       return 0;
@@ -63,7 +69,7 @@ const command: CliCommand = {
     const names = target === undefined || target === 'all' ? NAMES : [target as BenchName];
     const reports: BenchReport[] = [];
     for (const name of names) {
-      const report = await runInChild(name, quick, values.json);
+      const report = await runInChild(name, quick, values.json, backend);
       reports.push(report);
       if (!values.json) process.stdout.write(`${describe(report)}\n\n`);
     }
@@ -121,7 +127,7 @@ function normalise(returned: unknown): BenchOutcome {
   return { json: returned ?? null };
 }
 
-async function runInChild(name: BenchName, quick: boolean, json: boolean): Promise<BenchReport> {
+async function runInChild(name: BenchName, quick: boolean, json: boolean, backend: string | undefined): Promise<BenchReport> {
   const file = join(REPO_ROOT, 'bench', `${name}.ts`);
   if (!existsSync(file)) return { name, status: 'not available', reason: `bench/${name}.ts is not in this build` };
   const dir = mkdtempSync(join(tmpdir(), `fedseg-bench-${name}-`));
@@ -129,7 +135,8 @@ async function runInChild(name: BenchName, quick: boolean, json: boolean): Promi
   try {
     const args = [join(REPO_ROOT, 'bin', 'fedseg.js'), 'bench', name, '--worker-result', resultFile, ...(quick ? ['--quick'] : [])];
     // In --json mode the benchmark's own prints go to stderr so stdout stays one JSON document.
-    const child = spawn(process.execPath, args, { cwd: REPO_ROOT, stdio: ['ignore', json ? process.stderr : 'inherit', 'inherit'] });
+    const env = backend === undefined ? process.env : { ...process.env, FEDSEG_BACKEND: backend };
+    const child = spawn(process.execPath, args, { cwd: REPO_ROOT, env, stdio: ['ignore', json ? process.stderr : 'inherit', 'inherit'] });
     const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
     if (code !== 0 || !existsSync(resultFile)) return { name, status: 'failed', reason: `benchmark process exited with code ${code}` };
     const { seconds, outcome } = JSON.parse(readFileSync(resultFile, 'utf8')) as { seconds: number; outcome: BenchOutcome };

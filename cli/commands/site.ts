@@ -10,7 +10,7 @@ import type { CliCommand } from '../command.js';
 import { choiceOption, intOption, requiredOption, secretOption } from '../options.js';
 
 const usage = `Usage: fedseg site --server URL (--token-file FILE | --token T) --data DIR [--validation DIR]
-                   [--auto-approve] [--ca PEM] [--backend auto|wasm|cpu|tensorflow|tensorflow-gpu] [--thread-per-round] [--micro-batch N] [--json]
+                   [--auto-approve] [--ca PEM] [--backend ${BACKEND_PREFERENCES.join('|')}] [--thread-per-round] [--micro-batch N] [--json]
 
 Runs this site headless in the federation at URL (ws://host:port/ws or wss://...). The site token
 comes from --token-file FILE (its first line), --token T, or $FEDSEG_SITE_TOKEN; the file and the

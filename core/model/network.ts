@@ -97,9 +97,12 @@ export class SegmentationModel {
     return tf.tidy(() => this.forward(x, { training: false }));
   }
 
-  /** Copies of the current weights, in manifest order (what model files and the federation carry). */
-  getWeights(): NamedTensor[] {
-    return [...this.params].map(([name, v]) => ({ name, shape: [...v.shape], data: new Float32Array(v.dataSync()) }));
+  /**
+   * Copies of the current weights, in manifest order (what model files and the federation carry).
+   * Asynchronous because a GPU backend (webgpu in Node) cannot read its buffers synchronously.
+   */
+  async getWeights(): Promise<NamedTensor[]> {
+    return Promise.all([...this.params].map(async ([name, v]) => ({ name, shape: [...v.shape], data: new Float32Array(await v.data()) })));
   }
 
   /** Replaces every weight; the list must match this architecture's manifest exactly. */

@@ -191,7 +191,7 @@ export async function trainLocal(options: TrainLocalOptions): Promise<TrainResul
       let checkpoint: string | undefined;
       if (options.checkpointPath) {
         checkpoint = options.checkpointPath;
-        await saveModelFile(checkpoint, config, model.getWeights(), { ...options.checkpointMeta, epoch, loss: lastLoss });
+        await saveModelFile(checkpoint, config, await model.getWeights(), { ...options.checkpointMeta, epoch, loss: lastLoss });
       }
       onProgress?.({ type: 'epoch', epoch, epochs, loss: lastLoss, validation: lastValidation, seconds: (performance.now() - epochStart) / 1000, checkpoint });
     }
@@ -200,7 +200,7 @@ export async function trainLocal(options: TrainLocalOptions): Promise<TrainResul
     if (anchor) disposeProximal(anchor);
   }
   return {
-    weights: model.getWeights(),
+    weights: await model.getWeights(),
     numCases: train.size,
     metrics: { loss: lastLoss, validation: lastValidation, epochs, steps: stepsDone, seconds: (performance.now() - started) / 1000 },
   };

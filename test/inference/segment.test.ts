@@ -16,6 +16,7 @@ import { averagePool, createCaseTensor, upsampleArgmax } from '../../core/prepro
 import { generateCase, generateMiniCase, siteProfile, writeCaseFolder } from '../../core/synth/index.js';
 import { initBackend, tf } from '../../core/tf/backend.js';
 import { saveModelFile } from '../../core/weights/index.js';
+import { on } from '../tf/test-backends.js';
 
 let dir: string;
 let caseDir: string;
@@ -60,6 +61,23 @@ test('a single window covering the volume gives exactly the argmax of one forwar
   assert.deepEqual(tiled.shape, [16, 16, 16]);
   assert.ok(tiled.data.every((c) => c <= 3));
   model.dispose();
+});
+
+test('webgpu: sliding-window inference with overlapping windows gives the cpu backend\'s class map', on('webgpu'), async () => {
+  const mini = await generateMiniCase({ size: 16 });
+  const classMap = async (backend: 'cpu' | 'webgpu') => {
+    await initBackend(backend);
+    const model = createModel(makeModelConfig({ baseFilters: 4, depth: 3, inputShape: [16, 16, 16] }), 2);
+    const { data } = await predictVolume(model, mini.image, { window: [8, 8, 8], overlap: 0.5, batchSize: 4 });
+    model.dispose();
+    return data;
+  };
+  const cpu = await classMap('cpu');
+  const gpu = await classMap('webgpu');
+  await initBackend('cpu');
+  // Probabilities agree to float32 rounding; only a voxel whose two best classes tie to ~1e-6 could flip.
+  const differing = cpu.filter((c, i) => c !== gpu[i]).length;
+  assert.ok(differing <= cpu.length / 1000, `${differing} of ${cpu.length} voxels differ`);
 });
 
 test('a model with downsample f sees the crop block-averaged by f and answers on the crop grid (trilinear on its probabilities)', async () => {

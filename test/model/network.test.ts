@@ -66,17 +66,18 @@ test('same seed -> same weights and predictions; training-mode dropout is seeded
   b.dispose();
 });
 
-test('getWeights/setWeights round-trip exactly and refuse weights of another architecture', () => {
+test('getWeights/setWeights round-trip exactly and refuse weights of another architecture', async () => {
   const a = createModel(small(), 1);
   const b = createModel(small(), 2);
-  b.setWeights(a.getWeights());
-  assert.deepEqual(b.getWeights(), a.getWeights());
+  b.setWeights(await a.getWeights());
+  assert.deepEqual(await b.getWeights(), await a.getWeights());
   tf.tidy(() => {
     const x = tf.randomUniform([1, 16, 16, 16, 3], 0, 1, 'float32', 3);
     assert.deepEqual(a.predict(x).dataSync(), b.predict(x).dataSync());
   });
   const other = createModel(small({ baseFilters: 8 }), 1);
-  assert.throws(() => a.setWeights(other.getWeights()), (e: unknown) => e instanceof FedSegError && /shape/.test(e.message));
+  const otherWeights = await other.getWeights();
+  assert.throws(() => a.setWeights(otherWeights), (e: unknown) => e instanceof FedSegError && /shape/.test(e.message));
   for (const m of [a, b, other]) m.dispose();
 });
 

@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import { initBackend, tf } from '../../core/tf/backend.js';
 import { defaultConvMode, setConvKernels, stockConvKernel, type ConvKernelMode } from '../../core/tf/fast-conv.js';
 import { setColumnBudget } from '../../core/tf/wasm-conv.js';
+import { on } from './test-backends.js';
 
 type Shape5 = [number, number, number, number, number];
 interface ConvCase {
@@ -56,8 +57,8 @@ function relativeError(actual: Float32Array | Int32Array | Uint8Array, reference
 
 interface Results { forward: Float32Array; backpropInput: Float32Array; backpropFilter: Float32Array }
 
-/** Runs the three kernels directly (so each is tested alone) on the current backend. */
-function runKernels(c: ConvCase, seed: number): Results {
+/** The three kernels run directly (so each is tested alone) on the current backend; no gradients for dilated cases. */
+function kernelOutputs(c: ConvCase, seed: number): { forward: tf.Tensor; backpropInput?: tf.Tensor; backpropFilter?: tf.Tensor } {
   const dilated = c.dilations !== undefined && c.dilations !== 1;
   return tf.tidy(() => {
     const x = tf.tensor(random(c.x, seed), c.x);
@@ -65,19 +66,35 @@ function runKernels(c: ConvCase, seed: number): Results {
     const y = tf.engine().runKernel(tf.Conv3D, { x, filter }, {
       strides: c.strides, pad: c.pad, dataFormat: 'NDHWC', dilations: c.dilations ?? 1,
     }) as tf.Tensor;
-    const forward = y.dataSync() as Float32Array;
-    if (dilated) return { forward, backpropInput: new Float32Array(), backpropFilter: new Float32Array() };
+    if (dilated) return { forward: y };
     const dy = tf.tensor(random(y.shape, seed + 2), y.shape);
     const dx = tf.engine().runKernel(tf.Conv3DBackpropInputV2, { dy, filter }, { strides: c.strides, pad: c.pad, inputShape: c.x }) as tf.Tensor;
     const dw = tf.engine().runKernel(tf.Conv3DBackpropFilterV2, { x, dy }, { strides: c.strides, pad: c.pad, filterShape: c.filter }) as tf.Tensor;
-    return { forward, backpropInput: dx.dataSync() as Float32Array, backpropFilter: dw.dataSync() as Float32Array };
+    return { forward: y, backpropInput: dx, backpropFilter: dw };
   });
 }
 
-async function referenceResults(): Promise<Results[]> {
+function runKernels(c: ConvCase, seed: number): Results {
+  const out = kernelOutputs(c, seed);
+  const read = (t?: tf.Tensor) => (t ? (t.dataSync() as Float32Array) : new Float32Array());
+  const results = { forward: read(out.forward), backpropInput: read(out.backpropInput), backpropFilter: read(out.backpropFilter) };
+  tf.dispose(out);
+  return results;
+}
+
+/** runKernels with asynchronous reads, which webgpu needs. */
+async function runKernelsAsync(c: ConvCase, seed: number): Promise<Results> {
+  const out = kernelOutputs(c, seed);
+  const read = async (t?: tf.Tensor) => (t ? Float32Array.from(await t.data()) : new Float32Array());
+  const results = { forward: await read(out.forward), backpropInput: await read(out.backpropInput), backpropFilter: await read(out.backpropFilter) };
+  tf.dispose(out);
+  return results;
+}
+
+async function referenceResults(cases: ConvCase[] = CASES): Promise<Results[]> {
   await initBackend('cpu');
   await setConvKernels('cpu', 'stock');
-  const results = CASES.map((c, i) => runKernels(c, 100 * i + 7));
+  const results = cases.map((c, i) => runKernels(c, 100 * i + 7));
   await setConvKernels('cpu', await defaultConvMode('cpu'));
   return results;
 }
@@ -164,4 +181,22 @@ test('gradients through a small conv net equal the stock path', async () => {
       assert.ok(err < 1e-4, `${backend} ${i === 0 ? 'loss' : `gradient ${i - 1}`}: relative error ${err}`);
     });
   }
+});
+
+test('webgpu: the tiled WGSL conv3d kernels equal the reference kernels on every shape, stride, padding and dilation, with split-K', on('webgpu'), async () => {
+  // Wide channels (two 64-wide output tiles) and a volume of 4352 output voxels, over the 4096 that one
+  // backprop-filter workgroup sums (two split-K partial sums).
+  const cases: ConvCase[] = [...CASES, { x: [1, 4, 4, 4, 8], filter: [3, 3, 3, 8, 70], strides: 1, pad: 'same' },
+    { x: [1, 16, 16, 17, 2], filter: [3, 3, 3, 2, 3], strides: 1, pad: 'same' }];
+  const reference = await referenceResults(cases);
+  const info = await initBackend('webgpu');
+  assert.match(info.detail, /FedSeg tiled conv3d/);
+  for (const [i, c] of cases.entries()) {
+    const got = await runKernelsAsync(c, 100 * i + 7);
+    for (const kernel of ['forward', 'backpropInput', 'backpropFilter'] as const) {
+      const err = relativeError(got[kernel], reference[i][kernel]);
+      assert.ok(err < TOLERANCE, `webgpu case ${i} ${kernel}: relative error ${err}`);
+    }
+  }
+  await initBackend('cpu');
 });

@@ -18,20 +18,21 @@ export interface GradientCheck {
   checked: number;
 }
 
-function probeLoss(f: (...xs: tf.Tensor[]) => tf.Tensor, inputs: tf.Tensor[], weights: Float64Array): number {
+async function probeLoss(f: (...xs: tf.Tensor[]) => tf.Tensor, inputs: tf.Tensor[], weights: Float64Array): Promise<number> {
   const y = tf.tidy(() => f(...inputs));
-  const values = y.dataSync();
+  const values = await y.data();
   y.dispose();
   let sum = 0;
   for (let i = 0; i < values.length; i++) sum += weights[i] * values[i];
   return sum;
 }
 
-export function checkGradients(
+/** Asynchronous because it reads tensors with data(), which every backend (webgpu too) supports. */
+export async function checkGradients(
   f: (...xs: tf.Tensor[]) => tf.Tensor,
   inputs: tf.Tensor[],
   opts: { epsilon?: number; seed?: number } = {},
-): GradientCheck {
+): Promise<GradientCheck> {
   const epsilon = opts.epsilon ?? 1e-2;
   const outShape = tf.tidy(() => f(...inputs).shape);
   const size = outShape.reduce((a, b) => a * b, 1);
@@ -41,32 +42,33 @@ export function checkGradients(
     return state / 1073741824 - 1;
   });
   const r = tf.tensor(Float32Array.from(weights), outShape);
-  const analytic = tf.grads((...xs: tf.Tensor[]) => tf.sum(tf.mul(f(...xs), r)))(inputs).map((g) => g.dataSync());
-  r.dispose();
+  const gradients = tf.grads((...xs: tf.Tensor[]) => tf.sum(tf.mul(f(...xs), r)))(inputs);
+  const analytic = await Promise.all(gradients.map((g) => g.data()));
+  tf.dispose([r, ...gradients]);
 
   let maxError = 0;
   let maxMagnitude = 0;
   let checked = 0;
-  inputs.forEach((input, k) => {
-    const base = input.dataSync().slice();
+  for (const [k, input] of inputs.entries()) {
+    const base = Float32Array.from(await input.data());
     for (let j = 0; j < base.length; j++) {
-      const probe = (delta: number): number => {
+      const probe = async (delta: number): Promise<number> => {
         const values = base.slice();
         values[j] += delta;
         const moved = tf.tensor(values, input.shape);
         const args = inputs.map((x, i) => (i === k ? moved : x));
-        const loss = probeLoss(f, args, weights);
+        const loss = await probeLoss(f, args, weights);
         moved.dispose();
         return loss;
       };
       // The perturbation actually applied in float32, so the quotient uses the exact step.
       const up = Math.fround(base[j] + epsilon) - base[j];
       const down = base[j] - Math.fround(base[j] - epsilon);
-      const numeric = (probe(up) - probe(-down)) / (up + down);
+      const numeric = ((await probe(up)) - (await probe(-down))) / (up + down);
       maxError = Math.max(maxError, Math.abs(numeric - analytic[k][j]));
       maxMagnitude = Math.max(maxMagnitude, Math.abs(analytic[k][j]));
       checked++;
     }
-  });
+  }
   return { relativeError: maxError / Math.max(maxMagnitude, 1e-12), checked };
 }

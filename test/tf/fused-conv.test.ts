@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import { initBackend, tf } from '../../core/tf/backend.js';
 import { conv3dBiasRelu, multiConv3dBiasRelu, type FusedConvOptions } from '../../core/tf/fused-conv.js';
 import { checkGradients } from './finite-difference.js';
+import { on, TEST_BACKENDS, values } from './test-backends.js';
 
 type T5 = tf.Tensor5D;
 const FD_TOLERANCE = 1e-3; // justified in finite-difference.ts
@@ -12,9 +13,9 @@ function seeded(shape: number[], seed: number): tf.Tensor {
 }
 
 /** max |a - b| / max |b|. */
-function relativeDiff(a: tf.Tensor, b: tf.Tensor): number {
-  const av = a.dataSync();
-  const bv = b.dataSync();
+async function relativeDiff(a: tf.Tensor, b: tf.Tensor): Promise<number> {
+  const av = await values(a);
+  const bv = await values(b);
   assert.equal(av.length, bv.length);
   let diff = 0;
   let scale = 0;
@@ -45,57 +46,62 @@ function makeCase(c: (typeof CASES)[number], seed: number): { xs: T5[]; ws: T5[]
   return { xs, ws, b };
 }
 
-for (const backend of ['cpu', 'wasm'] as const) {
-  test(`${backend}: conv3dBiasRelu forward equals relu(conv3d + bias)`, async () => {
+for (const backend of TEST_BACKENDS) {
+  test(`${backend}: conv3dBiasRelu forward equals relu(conv3d + bias)`, on(backend), async () => {
     await initBackend(backend);
     for (const [i, c] of CASES.entries()) {
-      tf.tidy(() => {
+      const [fused, reference] = tf.tidy(() => {
         const { xs, ws, b } = makeCase(c, 100 * i);
-        const fused = xs.length === 1 ? conv3dBiasRelu(xs[0], ws[0], b, c.opts) : multiConv3dBiasRelu(xs, ws, b, c.opts);
-        const reference = unfused(xs, ws, b, c.opts);
-        assert.deepEqual(fused.shape, reference.shape);
-        const err = relativeDiff(fused, reference);
-        assert.ok(err <= 1e-6, `${c.name}: relative difference ${err}`);
-        assert.ok(fused.dataSync().some((v) => v === 0) && fused.dataSync().some((v) => v > 0), `${c.name}: ReLU both active and inactive`);
+        return [xs.length === 1 ? conv3dBiasRelu(xs[0], ws[0], b, c.opts) : multiConv3dBiasRelu(xs, ws, b, c.opts), unfused(xs, ws, b, c.opts)];
       });
+      assert.deepEqual(fused.shape, reference.shape);
+      const err = await relativeDiff(fused, reference);
+      assert.ok(err <= 1e-6, `${c.name}: relative difference ${err}`);
+      const y = await values(fused);
+      assert.ok(y.some((v) => v === 0) && y.some((v) => v > 0), `${c.name}: ReLU both active and inactive`);
+      tf.dispose([fused, reference]);
     }
   });
 
-  test(`${backend}: conv3dBiasRelu gradients (inputs, kernels, bias) match the unfused composition`, async () => {
+  test(`${backend}: conv3dBiasRelu gradients (inputs, kernels, bias) match the unfused composition`, on(backend), async () => {
     await initBackend(backend);
     for (const [i, c] of CASES.entries()) {
-      tf.tidy(() => {
+      const { inputs, fusedGrads, refGrads } = tf.tidy(() => {
         const { xs, ws, b } = makeCase(c, 100 * i + 7);
         const n = xs.length;
         const upstream = seeded(unfused(xs, ws, b, c.opts).shape, 999 + i);
         const loss = (f: (a: T5[], k: T5[], bias: tf.Tensor1D) => T5) => (...all: tf.Tensor[]) =>
           tf.sum(tf.mul(f(all.slice(0, n) as T5[], all.slice(n, 2 * n) as T5[], all[2 * n] as tf.Tensor1D), upstream));
         const inputs = [...xs, ...ws, b];
-        const fusedGrads = tf.grads(loss((a, k, bias) => multiConv3dBiasRelu(a, k, bias, c.opts)))(inputs);
-        const refGrads = tf.grads(loss((a, k, bias) => unfused(a, k, bias, c.opts)))(inputs);
-        fusedGrads.forEach((g, j) => {
-          assert.deepEqual(g.shape, inputs[j].shape);
-          const err = relativeDiff(g, refGrads[j]);
-          assert.ok(err < 1e-5, `${c.name}: gradient ${j} relative difference ${err}`);
-        });
+        return {
+          inputs,
+          fusedGrads: tf.grads(loss((a, k, bias) => multiConv3dBiasRelu(a, k, bias, c.opts)))(inputs),
+          refGrads: tf.grads(loss((a, k, bias) => unfused(a, k, bias, c.opts)))(inputs),
+        };
       });
+      for (const [j, g] of fusedGrads.entries()) {
+        assert.deepEqual(g.shape, inputs[j].shape);
+        const err = await relativeDiff(g, refGrads[j]);
+        assert.ok(err < 1e-5, `${c.name}: gradient ${j} relative difference ${err}`);
+      }
+      tf.dispose([...inputs, ...fusedGrads, ...refGrads]);
     }
   });
 
-  test(`${backend}: conv3dBiasRelu gradients match finite differences`, async () => {
+  test(`${backend}: conv3dBiasRelu gradients match finite differences`, on(backend), async () => {
     await initBackend(backend);
     for (const [i, c] of CASES.entries()) {
       const { xs, ws, b } = makeCase(c, 100 * i + 3);
       const n = xs.length;
       const f = (...all: tf.Tensor[]) => multiConv3dBiasRelu(all.slice(0, n) as T5[], all.slice(n, 2 * n) as T5[], all[2 * n] as tf.Tensor1D, c.opts);
       // ReLU kinks: a step of 1e-3 rarely crosses one (as for relu in gradients.test.ts).
-      const check = checkGradients(f, [...xs, ...ws, b], { epsilon: 1e-3 });
+      const check = await checkGradients(f, [...xs, ...ws, b], { epsilon: 1e-3 });
       assert.ok(check.relativeError < FD_TOLERANCE, `${c.name}: relative error ${check.relativeError}`);
       [...xs, ...ws, b].forEach((t) => t.dispose());
     }
   });
 
-  test(`${backend}: conv3dBiasRelu keeps no forward temporaries and frees its tape after a gradient`, async () => {
+  test(`${backend}: conv3dBiasRelu keeps no forward temporaries and frees its tape after a gradient`, on(backend), async () => {
     await initBackend(backend);
     const { xs, ws, b } = makeCase(CASES[0], 5);
     const before = tf.memory().numTensors;

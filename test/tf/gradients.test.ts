@@ -3,22 +3,25 @@ import { test } from 'node:test';
 import { initBackend, tf } from '../../core/tf/backend.js';
 import { upsample3d, upsample3dByTiling } from '../../core/tf/upsample.js';
 import { checkGradients } from './finite-difference.js';
+import { on, TEST_BACKENDS, values } from './test-backends.js';
 
-const TOLERANCE = 1e-3; // justified in finite-difference.ts
+// Justified in finite-difference.ts; the same on webgpu (SwiftShader computes in float32 like the CPU
+// backends and only the summation order differs).
+const TOLERANCE = 1e-3;
 
 function seeded(shape: number[], seed: number): tf.Tensor {
   return tf.randomUniform(shape, -1, 1, 'float32', seed);
 }
 
-for (const backend of ['cpu', 'wasm'] as const) {
-  test(`${backend}: upsample3d repeats every voxel factor^3 times`, async () => {
+for (const backend of TEST_BACKENDS) {
+  test(`${backend}: upsample3d repeats every voxel factor^3 times`, on(backend), async () => {
     await initBackend(backend);
     const x = seeded([2, 2, 3, 2, 3], 1) as tf.Tensor5D;
     for (const factor of [2, 3]) {
       const y = upsample3d(x, factor);
       assert.deepEqual(y.shape, [2, 2 * factor, 3 * factor, 2 * factor, 3]);
-      const xv = x.bufferSync();
-      const yv = y.bufferSync();
+      const xv = tf.buffer(x.shape, 'float32', await values(x));
+      const yv = tf.buffer(y.shape, 'float32', await values(y));
       for (let n = 0; n < 2; n++)
         for (let d = 0; d < 2 * factor; d++)
           for (let h = 0; h < 3 * factor; h++)
@@ -29,21 +32,21 @@ for (const backend of ['cpu', 'wasm'] as const) {
     }
   });
 
-  test(`${backend}: upsample3d gradient matches finite differences (raw kernels and the tiling path)`, async () => {
+  test(`${backend}: upsample3d gradient matches finite differences (raw kernels and the tiling path)`, on(backend), async () => {
     await initBackend(backend);
     for (const [name, op] of [['kernel', upsample3d], ['tiling', upsample3dByTiling]] as const) {
       for (const factor of [2, 3]) {
         const x = seeded([2, 2, 2, 3, 2], 2);
-        const check = checkGradients((a) => op(a as tf.Tensor5D, factor), [x]);
+        const check = await checkGradients((a) => op(a as tf.Tensor5D, factor), [x]);
         assert.ok(check.relativeError < TOLERANCE, `${name} factor ${factor}: relative error ${check.relativeError}`);
         assert.equal(check.checked, 48);
       }
     }
     const x = seeded([1, 3, 2, 4, 5], 3) as tf.Tensor5D;
-    assert.deepEqual(upsample3d(x, 2).dataSync(), upsample3dByTiling(x, 2).dataSync());
+    assert.deepEqual(await values(upsample3d(x, 2)), await values(upsample3dByTiling(x, 2)));
   });
 
-  test(`${backend}: conv3dTranspose gradients (dy and filter) match finite differences`, async () => {
+  test(`${backend}: conv3dTranspose gradients (dy and filter) match finite differences`, on(backend), async () => {
     await initBackend(backend);
     const cases: { xShape: number[]; filter: number[]; out: number[]; stride: number; pad: 'same' | 'valid' }[] = [
       { xShape: [1, 2, 2, 2, 3], filter: [2, 2, 2, 2, 3], out: [1, 4, 4, 4, 2], stride: 2, pad: 'same' },
@@ -55,12 +58,12 @@ for (const backend of ['cpu', 'wasm'] as const) {
       const w = seeded(c.filter, 20 + i);
       const f = (a: tf.Tensor, k: tf.Tensor) =>
         tf.conv3dTranspose(a as tf.Tensor5D, k as tf.Tensor5D, c.out as [number, number, number, number, number], c.stride, c.pad);
-      const check = checkGradients(f, [x, w]);
+      const check = await checkGradients(f, [x, w]);
       assert.ok(check.relativeError < TOLERANCE, `case ${i}: relative error ${check.relativeError}`);
     }
   });
 
-  test(`${backend}: rank-5 ops the U-Nets use have gradients matching finite differences`, async () => {
+  test(`${backend}: rank-5 ops the U-Nets use have gradients matching finite differences`, on(backend), async () => {
     await initBackend(backend);
     const x = seeded([1, 4, 4, 2, 2], 30);
     const y = seeded([1, 4, 4, 2, 1], 31);
@@ -78,7 +81,7 @@ for (const backend of ['cpu', 'wasm'] as const) {
     for (const [name, f, inputs] of ops) {
       // Small step for the piecewise-linear ops, so no probe crosses a max/relu switch point.
       const epsilon = name === 'maxPool3d' || name === 'relu' ? 1e-3 : 1e-2;
-      const check = checkGradients(f, inputs, { epsilon });
+      const check = await checkGradients(f, inputs, { epsilon });
       const tolerance = epsilon < 1e-2 ? 10 * TOLERANCE : TOLERANCE;
       assert.ok(check.relativeError < tolerance, `${name}: relative error ${check.relativeError}`);
     }

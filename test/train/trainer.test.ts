@@ -76,7 +76,7 @@ test('FedProx keeps the local model closer to the global weights', async () => {
   const data = [await miniCase()];
   const distance = async (mu: number) => {
     const model = createModel(tiny({ baseFilters: 4 }), 3);
-    const global = model.getWeights();
+    const global = await model.getWeights();
     const { weights } = await trainLocal({ model, data, epochs: 4, batchSize: 1, learningRate: 1e-2, seed: 2, proximal: { mu, globalWeights: global } });
     model.dispose();
     return weights.reduce((sum, w, i) => sum + w.data.reduce((s, v, j) => s + (v - global[i].data[j]) ** 2, 0), 0);
