@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { fileURLToPath } from 'node:url';
+import { nodeArgs } from '../../core/runtime/own-module.js';
 import {
   engineFromAddon,
   loadNativeAddon,
@@ -102,7 +102,7 @@ describe('native conv3d vs TF.js stock cpu kernels', { skip: skipReason }, () =>
 
   for (const isa of ['avx2', 'portable']) {
     it(`is exact on the ${isa} code path too`, () => {
-      const child = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./isa-check.ts', import.meta.url))], {
+      const child = spawnSync(process.execPath, nodeArgs(new URL('./isa-check.js', import.meta.url)), {
         encoding: 'utf8',
         env: { ...process.env, FEDSEG_NATIVE_ISA: isa, CASES: '16', SEED: '5' },
       });
