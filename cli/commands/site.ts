@@ -13,9 +13,10 @@ const usage = `Usage: fedseg site --server URL (--token-file FILE | --token T) -
                    [--auto-approve] [--ca PEM] [--backend auto|wasm|cpu|tensorflow|tensorflow-gpu] [--thread-per-round] [--json]
 
 Runs this site headless in the federation at URL (ws://host:port/ws or wss://...). The site token
-comes from --token-file FILE (its first line), --token T, or $FEDSEG_SITE_TOKEN; the file and the
-variable keep it out of the process list. --ca PEM trusts a private CA for wss://. --data holds the site's BraTS
-cases; --validation holds held-out cases for evaluating each global model (default: 20 % of --data).
+comes from --token-file FILE (its first line), --token T, the file $FEDSEG_SITE_TOKEN_FILE names, or
+$FEDSEG_SITE_TOKEN; files and variables keep it out of the process list. --ca PEM trusts a private CA
+for wss://. --data holds the site's BraTS cases; --validation holds held-out cases for evaluating each
+global model (default: 20 % of --data).
 Each round asks for approval on the terminal unless --auto-approve. While nothing happens it says what
 the server waits for (more sites, other sites' approvals or updates). What leaves the site: at connect,
 its training and validation case counts; if it approves a round, the model weights, the training case
