@@ -9,7 +9,7 @@ import type { RawData } from 'ws';
 import { errorMessage, FedSegError } from '../core/errors.js';
 import {
   CLOSE, decodeFrame, decodeJson, encodeFrame, PROTOCOL_VERSION, SiteMessageSchema,
-  type Announce, type RoundInstructions, type SiteMessage, type UpdateFrameHeader,
+  type Announce, type RefusalCode, type RoundInstructions, type SiteMessage, type UpdateFrameHeader,
 } from '../core/federation/protocol.js';
 import { boundUpdates, type BoundedRound, type UpdateToBound } from '../core/federation/bound-updates.js';
 import { roundSeed } from '../core/federation/round-seed.js';
@@ -385,7 +385,7 @@ export class Federation extends EventEmitter<FederationEvents> {
   attach(c: SiteConnection): void {
     this.connections.add(c);
     const authTimer = setTimeout(() => {
-      if (!c.authenticated) this.refuse(c, 'no hello within 10 s');
+      if (!c.authenticated) this.refuse(c, 'hello-timeout', 'no hello within 10 s');
     }, AUTH_TIMEOUT_MS);
     c.ws.on('message', (data: RawData, isBinary: boolean) => {
       if (c.revoked) return;
@@ -421,11 +421,11 @@ export class Federation extends EventEmitter<FederationEvents> {
    * Refuses an unauthenticated connection. Each refusal counts toward its address's lockout; only
    * those up to the lockout are audited, so a flood of bad hellos cannot fill the audit log.
    */
-  private refuse(c: SiteConnection, reason: string): void {
+  private refuse(c: SiteConnection, code: RefusalCode, reason: string): void {
     const { audit, blocked } = this.authFailures.fail(c.ip);
-    if (audit) this.store.audit({ actor: `unauthenticated ${c.remote}`, action: 'auth-failed', detail: { reason, ...(blocked ? { lockedOutForS: this.authFailures.retryAfterS(c.ip) } : {}) } });
-    c.send({ type: 'auth-failed', reason });
-    c.close(CLOSE.authFailed, reason);
+    if (audit) this.store.audit({ actor: `unauthenticated ${c.remote}`, action: 'auth-failed', detail: { code, reason, ...(blocked ? { lockedOutForS: this.authFailures.retryAfterS(c.ip) } : {}) } });
+    c.send({ type: 'auth-failed', code, reason });
+    c.close(CLOSE.authFailed, code);
   }
 
   /** Cuts off a connection that misbehaves before authenticating (e.g. sends megabytes), without reading on. */
@@ -452,11 +452,11 @@ export class Federation extends EventEmitter<FederationEvents> {
     try {
       message = decodeJson(SiteMessageSchema, text, this.config.maxMessageBytes);
     } catch (err) {
-      if (!c.authenticated) return this.refuse(c, `first message must be a valid hello: ${errorMessage(err)}`);
+      if (!c.authenticated) return this.refuse(c, 'bad-hello', `first message must be a valid hello: ${errorMessage(err)}`);
       return this.protocolError(c, errorMessage(err));
     }
     if (!c.authenticated) {
-      if (message.type !== 'hello') return this.refuse(c, `first message must be hello, got ${message.type}`);
+      if (message.type !== 'hello') return this.refuse(c, 'bad-hello', `first message must be hello, got ${message.type}`);
       return this.onHello(c, message);
     }
     switch (message.type) {
@@ -482,9 +482,9 @@ export class Federation extends EventEmitter<FederationEvents> {
   }
 
   private onHello(c: SiteConnection, hello: Extract<SiteMessage, { type: 'hello' }>): void {
-    if (hello.protocol !== PROTOCOL_VERSION) return this.refuse(c, `protocol version ${hello.protocol} is not supported (server speaks ${PROTOCOL_VERSION})`);
+    if (hello.protocol !== PROTOCOL_VERSION) return this.refuse(c, 'protocol-version', `protocol version ${hello.protocol} is not supported (server speaks ${PROTOCOL_VERSION})`);
     const site = this.store.siteByTokenLocator(tokenLocator(hello.token));
-    if (!site || !verifySecret(hello.token, site.token_hash)) return this.refuse(c, 'unknown or revoked site token');
+    if (!site || !verifySecret(hello.token, site.token_hash)) return this.refuse(c, 'unknown-token', 'unknown or revoked site token');
     if (isLegacyHash(site.token_hash)) this.store.setSiteTokenHash(site.name, hashSecret(hello.token));
     const previous = this.bySite.get(site.name);
     if (previous && previous !== c) {
@@ -554,7 +554,7 @@ export class Federation extends EventEmitter<FederationEvents> {
   }
 
   private onBinary(c: SiteConnection, bytes: Buffer): void {
-    if (!c.authenticated) return this.refuse(c, 'binary frame before authentication');
+    if (!c.authenticated) return this.refuse(c, 'frame-before-hello', 'binary frame before authentication');
     this.disconnectRemovedSites();
     if (!c.authenticated || !c.open) return;
     const site = c.site!;
@@ -631,8 +631,8 @@ export class Federation extends EventEmitter<FederationEvents> {
       }
       this.store.audit({ actor: 'server', action: 'site-revoked-disconnected', round: this.round, detail: { site } });
       this.log(`site ${site} was removed by the operator; disconnecting it`);
-      c.send({ type: 'auth-failed', reason: 'site removed by the operator' });
-      c.close(CLOSE.authFailed, 'site removed by the operator');
+      c.send({ type: 'auth-failed', code: 'site-removed', reason: 'site removed by the operator' });
+      c.close(CLOSE.authFailed, 'site-removed');
       if (this.bySite.get(site) === c) this.bySite.delete(site);
       this.poke();
     }

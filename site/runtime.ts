@@ -13,7 +13,7 @@ import { l2Distance, type TensorList } from '../core/federation/tensors.js';
 import { parseModelConfig, type ModelConfig } from '../core/model/config.js';
 import { parameterCount } from '../core/model/parameters.js';
 import { decodeModel, encodeModel } from '../core/weights/index.js';
-import { FederationClient } from './client.js';
+import { FederationClient, type Refusal } from './client.js';
 
 /** Training progress a trainer reports: per step (step/steps/ETA) and at the end of each epoch. */
 export interface TrainingProgress {
@@ -72,6 +72,8 @@ export type SiteEvent =
   /** What the server waits for (more sites, approvals, updates...); message null when it no longer waits. */
   | { type: 'waiting'; message: string | null; for: WaitingMessage['for']; sites: string[]; deadline: number | null }
   | { type: 'finished'; rounds: number }
+  /** The server refused this site (code and words from the server); the runtime ends. */
+  | ({ type: 'refused' } & Refusal)
   | { type: 'error'; message: string };
 
 export interface SiteRuntimeOptions {
@@ -126,8 +128,8 @@ export class SiteRuntime extends EventEmitter<{ event: [SiteEvent] }> {
     // onGlobal then resends an update that was never acknowledged.
     client.on('welcome', (site) => this.emitEvent({ type: 'connected', site, server: this.opts.url }));
     client.on('disconnected', (reason, retryInMs) => this.emitEvent({ type: 'disconnected', reason, retryInMs }));
-    client.on('fatal', (reason) => {
-      this.emitEvent({ type: 'error', message: reason });
+    client.on('refused', (refusal) => {
+      this.emitEvent({ type: 'refused', ...refusal });
       this.finish('refused');
     });
     client.on('protocol-error', (message) => this.emitEvent({ type: 'error', message }));

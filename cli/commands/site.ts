@@ -109,6 +109,7 @@ function describe(e: SiteEvent): string {
     case 'round-result': return `round ${e.round} ${e.status}${e.status === 'completed' ? ` with ${e.sites.length} site(s)` : `: ${e.reason ?? ''}`}`;
     case 'global-metrics': return `round ${e.round} global model on ${e.numCases} local validation case(s): ${Object.entries(e.metrics).map(([k, v]) => `${k} ${v.toFixed(3)}`).join(', ')}`;
     case 'finished': return `federation finished after ${e.rounds} round(s)`;
+    case 'refused': return `error: the server refused this site (${e.code}): ${e.reason}`;
     case 'error': return `error: ${e.message}`;
     case 'waiting': return `server: ${e.message ?? 'no longer waiting'}`;
   }

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { activeBackend } from '../../core/tf/backend.js';
 import { saveModelFile } from '../../core/weights/index.js';
 import type { ConnectionState, RoundRecord, TrainingProgress } from '../../preload/api.js';
+import type { Refusal } from '../../site/client.js';
 import { SiteRuntime, type ApprovalRequest, type LocalTrainer, type SiteEvent as RuntimeEvent } from '../../site/runtime.js';
 import { regionScores, type TrainingCase } from './cases.js';
 import { UserFacingError } from './errors.js';
@@ -63,9 +64,9 @@ export class FederationLink {
           if (event.type === 'connected') {
             clearTimeout(timer);
             resolve(event.site);
-          } else if (event.type === 'error' && /refused the site/.test(event.message)) {
+          } else if (event.type === 'refused') {
             clearTimeout(timer);
-            reject(new UserFacingError(wrongTokenMessage(event.message)));
+            reject(new UserFacingError(refusalMessage(event)));
           } else if (event.type === 'disconnected') {
             // Never welcomed: the first failed attempt already tells the admin what is wrong.
             clearTimeout(timer);
@@ -219,6 +220,9 @@ export class FederationLink {
       case 'finished':
         this.emit({ type: 'connection', state: { waiting: null } });
         return this.emit({ type: 'log', level: 'info', message: `The federation finished after ${event.rounds} rounds.` });
+      case 'refused':
+        // During connect() the rejection says it; later (the operator removed the site) the connection state does.
+        return this.emit({ type: 'connection', state: { phase: 'offline', waiting: null, error: refusalMessage(event) } });
       case 'error':
         return this.emit({ type: 'log', level: 'error', message: event.message.length > 300 ? `${event.message.slice(0, 300)}…` : event.message });
       default:
@@ -244,8 +248,18 @@ function toWebSocketUrl(url: string): string {
   return u.toString();
 }
 
-function wrongTokenMessage(reason: string): string {
-  return /token|auth/i.test(reason)
-    ? 'The server refused this site: the site token is wrong or was revoked. Ask the federation operator for a new token.'
-    : `The server refused this site: ${reason.replace(/^server refused the site: /, '')}`;
+/** What the admin reads when the server refuses this site, by the refusal's code. */
+export function refusalMessage(refusal: Refusal): string {
+  switch (refusal.code) {
+    case 'unknown-token':
+      return 'The server refused this site: the site token is wrong or was revoked. Ask the federation operator for a new token.';
+    case 'site-removed':
+      return 'The federation operator removed this site, so its token no longer works. Ask the operator whether to rejoin with a new token.';
+    case 'protocol-version':
+      return `This app and the federation server speak different protocol versions (${refusal.reason}). Update whichever FedSeg is older.`;
+    case 'bad-hello':
+    case 'hello-timeout':
+    case 'frame-before-hello':
+      return `The server refused this site: ${refusal.reason}.`;
+  }
 }
