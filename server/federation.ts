@@ -360,7 +360,7 @@ export class Federation extends EventEmitter<FederationEvents> {
       type: 'announce', round: state.round, attempt: state.attempt, totalRounds: this.config.rounds,
       approvalDeadline: state.approvalDeadline, trainingDeadlineS: this.config.trainingDeadlineS,
       strategy: this.strategy.name, architectureHash: this.architectureHash,
-      model: this.config.modelConfig as unknown as Record<string, unknown>, instructions, leavesSite: LEAVES_SITE,
+      model: this.config.modelConfig, instructions, leavesSite: LEAVES_SITE,
       sitesRegistered: this.store.sites().length,
     };
     c.send(announce);

@@ -10,7 +10,7 @@ import { EventEmitter } from 'node:events';
 import { errorMessage } from '../core/errors.js';
 import type { Announce, GlobalFrameHeader, RoundInstructions, ServerMessage, WaitingMessage } from '../core/federation/protocol.js';
 import { l2Distance, type TensorList } from '../core/federation/tensors.js';
-import { parseModelConfig, type ModelConfig } from '../core/model/config.js';
+import type { ModelConfig } from '../core/model/config.js';
 import { parameterCount } from '../core/model/parameters.js';
 import { decodeModel, encodeModel } from '../core/weights/index.js';
 import { FederationClient, type Refusal } from './client.js';
@@ -191,7 +191,7 @@ export class SiteRuntime extends EventEmitter<{ event: [SiteEvent] }> {
     this.emitEvent({ type: 'round-announced', round: a.round, attempt: a.attempt, totalRounds: a.totalRounds });
     let decision: { approve: boolean; reason?: string };
     try {
-      const config = parseModelConfig(a.model);
+      const config = a.model;
       const parameters = parameterCount(config);
       const raw = await this.opts.approve({
         round: a.round, attempt: a.attempt, totalRounds: a.totalRounds, strategy: a.strategy,

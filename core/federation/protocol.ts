@@ -9,6 +9,7 @@
  */
 import { z } from 'zod';
 import { FedSegError } from '../errors.js';
+import { ModelConfigSchema } from '../model/config.js';
 
 export const PROTOCOL_VERSION = 1;
 /** Default cap on any single frame (text or binary); the full-size U-Net is ~22 MB of float32. */
@@ -100,7 +101,7 @@ export const AnnounceSchema = z.object({
   strategy: z.string(),
   architectureHash: z.string(),
   /** Model architecture config, shown to the site admin and used to build the local model. */
-  model: z.record(z.string(), z.unknown()),
+  model: ModelConfigSchema,
   instructions: RoundInstructionsSchema,
   /** What the site would send if it approves; shown verbatim to the admin. */
   leavesSite: z.array(z.string()),
