@@ -16,7 +16,7 @@ import { decodeModel, encodeModel } from '../core/weights/index.js';
 import { FederationClient, type Refusal } from './client.js';
 
 /** Training progress a trainer reports: per step (step/steps/ETA) and at the end of each epoch. */
-export interface TrainingProgress {
+export interface TrainerProgress {
   epoch: number;
   epochs: number;
   step?: number;
@@ -31,7 +31,7 @@ export interface LocalTrainer {
   caseCounts(): Promise<{ train: number; validation: number }>;
   train(args: {
     config: ModelConfig; weights: TensorList; instructions: RoundInstructions; signal: AbortSignal;
-    onProgress: (p: TrainingProgress) => void;
+    onProgress: (p: TrainerProgress) => void;
   }): Promise<{ weights: TensorList; numCases: number; metrics: Record<string, number> }>;
   /** Aggregate metrics of `weights` on the local validation cases (e.g. dice_WT, dice_TC, dice_ET). */
   evaluate(args: { config: ModelConfig; weights: TensorList; signal: AbortSignal }): Promise<{ numCases: number; metrics: Record<string, number> }>;
@@ -56,13 +56,13 @@ export interface ApprovalRequest {
 export type ApprovalDecision = boolean | { approve: boolean; reason?: string };
 export type ApprovalHook = (request: ApprovalRequest) => Promise<ApprovalDecision> | ApprovalDecision;
 
-export type SiteEvent =
+export type RuntimeEvent =
   | { type: 'connected'; site: string; server: string }
   | { type: 'disconnected'; reason: string; retryInMs: number | null }
   | { type: 'round-announced'; round: number; attempt: number; totalRounds: number }
   | { type: 'approval'; round: number; attempt: number; approved: boolean; reason?: string }
   | { type: 'training-started'; round: number; numCases: number; backend?: string }
-  | ({ type: 'training-progress'; round: number } & TrainingProgress)
+  | ({ type: 'training-progress'; round: number } & TrainerProgress)
   | { type: 'update-sent'; round: number; numCases: number; bytes: number; norm: number; metrics: Record<string, number> }
   | { type: 'update-accepted'; round: number; norm: number }
   | { type: 'update-rejected'; round: number; reason: string }
@@ -89,7 +89,7 @@ export interface SiteRuntimeOptions {
 
 export type SiteOutcome = 'finished' | 'stopped' | 'refused';
 
-export class SiteRuntime extends EventEmitter<{ event: [SiteEvent] }> {
+export class SiteRuntime extends EventEmitter<{ event: [RuntimeEvent] }> {
   private client: FederationClient | null = null;
   private announces = new Map<string, Announce>();
   private answered = new Set<string>();
@@ -149,7 +149,7 @@ export class SiteRuntime extends EventEmitter<{ event: [SiteEvent] }> {
     this.resolveDone(outcome);
   }
 
-  private emitEvent(e: SiteEvent): void {
+  private emitEvent(e: RuntimeEvent): void {
     this.emit('event', e);
   }
 

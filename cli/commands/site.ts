@@ -3,7 +3,7 @@ import { createInterface } from 'node:readline/promises';
 import { parseArgs } from 'node:util';
 import { FedSegError } from '../../core/errors.js';
 import { BACKEND_PREFERENCES } from '../../core/tf/backend.js';
-import { SiteRuntime, type ApprovalRequest, type SiteEvent } from '../../site/runtime.js';
+import { SiteRuntime, type ApprovalRequest, type RuntimeEvent } from '../../site/runtime.js';
 import { createIsolatedTrainer } from '../../site/isolated-trainer.js';
 import { createDataDirTrainer } from '../../site/trainer.js';
 import type { CliCommand } from '../command.js';
@@ -93,7 +93,7 @@ async function askOnTerminal(r: ApprovalRequest): Promise<{ approve: boolean; re
   }
 }
 
-function describe(e: SiteEvent): string {
+function describe(e: RuntimeEvent): string {
   switch (e.type) {
     case 'connected': return `connected to ${e.server} as ${e.site}`;
     case 'disconnected': return `disconnected (${e.reason})${e.retryInMs !== null ? `; retrying in ${(e.retryInMs / 1000).toFixed(1)} s` : ''}`;

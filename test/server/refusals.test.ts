@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { WebSocketServer } from 'ws';
 import { AuthFailedSchema, type RefusalCode } from '../../core/federation/protocol.js';
-import { FederationLink, refusalMessage, type FederationEvent } from '../../main/service/federation.js';
+import { FederationLink, refusalMessage, type FederationEvent } from '../../main/service/federation-link.js';
 import { SiteStore } from '../../main/service/site-store.js';
 import { removeSite } from '../../server/index.js';
 import { FederationClient, type Refusal } from '../../site/client.js';

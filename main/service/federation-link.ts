@@ -9,8 +9,8 @@ import { activeBackend } from '../../core/tf/backend.js';
 import { saveModelFile } from '../../core/weights/index.js';
 import type { ConnectionState, RoundRecord, TrainingProgress } from '../../preload/api.js';
 import type { Refusal } from '../../site/client.js';
-import { SiteRuntime, type ApprovalRequest, type LocalTrainer, type SiteEvent as RuntimeEvent } from '../../site/runtime.js';
-import { regionScores, type TrainingCase } from './cases.js';
+import { SiteRuntime, type ApprovalRequest, type LocalTrainer, type RuntimeEvent } from '../../site/runtime.js';
+import { regionScores, type TrainingCaseFiles } from './cases.js';
 import { UserFacingError } from './errors.js';
 import type { SiteStore } from './site-store.js';
 
@@ -22,7 +22,7 @@ export type FederationEvent =
   | { type: 'model'; path: string }
   | { type: 'log'; level: 'info' | 'warning' | 'error'; message: string };
 
-export type TrainerFactory = (cases: TrainingCase[]) => LocalTrainer;
+export type TrainerFactory = (cases: TrainingCaseFiles[]) => LocalTrainer;
 
 /** How long to wait for the server's welcome before telling the admin the connection failed. */
 const CONNECT_TIMEOUT_MS = 15_000;
@@ -31,14 +31,14 @@ const DECISION_GRACE_MS = 2_000;
 
 export class FederationLink {
   private runtime: SiteRuntime | null = null;
-  private cases: TrainingCase[] = [];
+  private cases: TrainingCaseFiles[] = [];
   private readonly decisions = new Map<number, (approve: boolean) => void>();
   private trainingStart: { round: number; at: number } | null = null;
   private lastCompletedRound = 0;
 
   constructor(private readonly store: SiteStore, private readonly makeTrainer: TrainerFactory, private readonly emit: (event: FederationEvent) => void) {}
 
-  setCases(cases: TrainingCase[]): void {
+  setCases(cases: TrainingCaseFiles[]): void {
     this.cases = cases;
   }
 
