@@ -5,7 +5,7 @@
 // gradients bundle it copies), by `npm run build`, and before every test run (scripts/run-tests.js),
 // so tests never start a stale build. Incremental: a run with nothing changed takes a few seconds.
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,8 +14,8 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const dist = join(root, 'dist');
 /** Files the compiled code reads beside itself at run time, copied as they are. */
 const ASSETS = ['core/tf/tfjs-stock-gradients.generated.js', 'bench/torch_unet.py'];
-/** The folders tsconfig.build.json compiles; anything else in dist/ is left alone. */
-const COMPILED = ['core', 'cli', 'server', 'site', 'demo', 'experiment', 'bench'];
+/** The folders tsconfig.build.json compiles (its `include`); anything else in dist/ is left alone. */
+const COMPILED = JSON.parse(readFileSync(join(root, 'tsconfig.build.json'), 'utf8')).include;
 
 function fail(message) {
   console.error(`[fedseg build] ${message}`);
@@ -51,4 +51,6 @@ function prune(dir) {
 }
 for (const folder of COMPILED) if (existsSync(join(dist, folder))) prune(join(dist, folder));
 
+// bin/fedseg.js warns when a source file in these folders is newer than this stamp.
+writeFileSync(join(dist, '.built'), `${JSON.stringify({ folders: COMPILED })}\n`);
 console.log(`[fedseg build] compiled ${COMPILED.join(', ')} into ${relative(root, dist)}/`);

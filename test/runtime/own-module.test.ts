@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -53,7 +53,7 @@ test('the package root, and the native addon path under it, are the same from so
   assert.equal(defaultAddonPath(), join(REPO, 'native/build/Release/fedseg_native.node'));
 });
 
-test('the build copies the gradients bundle, and drops compiled output whose source is gone', () => {
+test('the build copies the gradients bundle and drops compiled output whose source is gone; bin/fedseg.js warns when the build is older than the sources', () => {
   const stray = join(DIST, 'core/runtime/removed-module.js');
   mkdirSync(join(DIST, 'core/runtime'), { recursive: true });
   writeFileSync(stray, 'export {};\n');
@@ -63,4 +63,17 @@ test('the build copies the gradients bundle, and drops compiled output whose sou
   const gradients = 'core/tf/tfjs-stock-gradients.generated.js';
   assert.equal(readFileSync(join(DIST, gradients), 'utf8'), readFileSync(join(REPO, gradients), 'utf8'));
   assert.ok(existsSync(join(DIST, 'cli/entry.js')));
+
+  const fedseg = () => spawnSync(process.execPath, ['bin/fedseg.js', 'help'], { cwd: REPO, encoding: 'utf8' });
+  assert.equal(fedseg().stderr, '', 'a fresh build runs without a word');
+  const stamp = join(DIST, '.built');
+  const builtAt = statSync(stamp).mtime;
+  utimesSync(stamp, new Date(0), new Date(0)); // as if every source had changed since
+  try {
+    const stale = fedseg();
+    assert.equal(stale.status, 0);
+    assert.match(stale.stderr, /^fedseg: warning: .*\.ts changed after the last build; this runs the older build in dist\/ \(run `npm run build`\)\n$/);
+  } finally {
+    utimesSync(stamp, builtAt, builtAt);
+  }
 });
