@@ -10,9 +10,10 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
 import { discoverCase } from '../core/brats/index.js';
 import { readNifti } from '../core/nifti/index.js';
+import { nodeArgs } from '../core/runtime/own-module.js';
 import { caseVolumesFromFiles, preprocessCase, preprocessConfig, writePreprocessedCase } from '../core/preprocess/index.js';
 import { generateCase, siteProfile, writeCaseFolder } from '../core/synth/index.js';
 
@@ -63,8 +64,8 @@ export async function runIoBench(options: { quick?: boolean } = {}): Promise<IoB
     const synthWriteMs = performance.now() - started;
     const synthWriteCpuMs = cpuMsSince(cpu);
 
-    const child = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--measure', caseDir, String(repeats), join(dir, 'out')], {
-      encoding: 'utf8', cwd: fileURLToPath(new URL('..', import.meta.url)),
+    const child = spawnSync(process.execPath, nodeArgs(new URL(import.meta.url), ['--measure', caseDir, String(repeats), join(dir, 'out')]), {
+      encoding: 'utf8',
     });
     if (child.status !== 0) throw new Error(`load measurement failed: ${child.stderr}`);
     const load = JSON.parse(child.stdout.trim().split('\n').pop() as string) as LoadMeasurement;

@@ -26,6 +26,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { forwardMacs, createModel } from '../core/model/network.js';
 import { makeModelConfig, type ModelConfig } from '../core/model/config.js';
+import { nodeArgs } from '../core/runtime/own-module.js';
 import { initBackend, describeBackend, tf, type BackendPreference } from '../core/tf/backend.js';
 import { installNativeKernels } from '../core/tf/native-engine.js';
 
@@ -263,8 +264,7 @@ export async function runBigStep(backend: BackendPreference = 'auto'): Promise<B
 }
 
 function runBigInChild(backend: BackendPreference): BigStepResult | { skipped: string } {
-  const self = fileURLToPath(import.meta.url);
-  const child = spawnSync(process.execPath, ['--import', 'tsx', self, '--big', '--backend', backend], {
+  const child = spawnSync(process.execPath, nodeArgs(new URL(import.meta.url), ['--big', '--backend', backend]), {
     encoding: 'utf8',
     timeout: 30 * 60_000,
     maxBuffer: 16 << 20,

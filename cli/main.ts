@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { pathToFileURL } from 'node:url';
 import { errorMessage, FedSegError } from '../core/errors.js';
+import { ownModuleFile } from '../core/runtime/own-module.js';
 import type { CliCommand } from './command.js';
 
 /** Subcommands, each in cli/commands/<name>.ts, loaded on demand so start-up stays fast. */
@@ -10,9 +11,9 @@ const COMMANDS = [
 ] as const;
 
 async function load(name: string): Promise<CliCommand> {
-  const file = new URL(`./commands/${name}.ts`, import.meta.url);
-  if (!existsSync(fileURLToPath(file))) throw new FedSegError(`command "${name}" is not available in this build`);
-  return (await import(file.href)).default as CliCommand;
+  const file = ownModuleFile(new URL(`./commands/${name}.js`, import.meta.url));
+  if (!existsSync(file)) throw new FedSegError(`command "${name}" is not available in this build`);
+  return (await import(pathToFileURL(file).href)).default as CliCommand;
 }
 
 async function help(): Promise<string> {

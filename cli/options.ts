@@ -87,14 +87,14 @@ export interface SecretSources {
   value?: string;
   /** Value of the --NAME-file option: a file holding the secret on its first line. */
   file?: string;
-  /** Environment variable consulted when neither option is given. */
+  /** Environment variable consulted when neither option is given; `$ENV_FILE` may name a file instead. */
   env: string;
 }
 
 /**
- * A token from `--NAME T`, `--NAME-file FILE` or `$ENV` (first given wins, in that order); undefined when
- * none is. Whitespace around the token (the newline an editor or `echo` adds) is dropped. Errors name
- * the file or the option at fault.
+ * A token from `--NAME T`, `--NAME-file FILE`, the file `$ENV_FILE` names (the container convention for
+ * mounted secrets) or `$ENV` (first given wins, in that order); undefined when none is. Whitespace around
+ * the token (the newline an editor or `echo` adds) is dropped. Errors name the file or the option at fault.
  */
 export function secretOption(name: string, sources: SecretSources): string | undefined {
   if (sources.value !== undefined && sources.file !== undefined) {
@@ -105,19 +105,26 @@ export function secretOption(name: string, sources: SecretSources): string | und
     if (token === '') throw new FedSegError(`--${name} is empty`, { field: name });
     return token;
   }
-  if (sources.file !== undefined) {
-    let text: string;
-    try {
-      text = readFileSync(sources.file, 'utf8');
-    } catch (err) {
-      throw new FedSegError(`cannot read the ${name} file (${(err as NodeJS.ErrnoException).code ?? 'error'})`, { file: sources.file, field: `${name}-file` }, { cause: err });
-    }
-    const token = text.split(/\r?\n/).map((line) => line.trim()).find((line) => line !== '') ?? '';
-    if (token === '') throw new FedSegError(`the ${name} file is empty`, { file: sources.file, field: `${name}-file` });
-    return token;
-  }
+  if (sources.file !== undefined) return secretFromFile(name, sources.file, `${name}-file`);
+  const fileVariable = `${sources.env}_FILE`;
+  const fileFromEnv = process.env[fileVariable]?.trim();
   const fromEnv = process.env[sources.env]?.trim();
+  if (fileFromEnv && fromEnv) throw new FedSegError(`set $${sources.env} or $${fileVariable}, not both`, { field: fileVariable });
+  if (fileFromEnv) return secretFromFile(name, fileFromEnv, fileVariable);
   return fromEnv ? fromEnv : undefined;
+}
+
+/** The first non-empty line of `file`, trimmed; `field` is what the error names (the option or variable). */
+function secretFromFile(name: string, file: string, field: string): string {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new FedSegError(`cannot read the ${name} file (${(err as NodeJS.ErrnoException).code ?? 'error'})`, { file, field }, { cause: err });
+  }
+  const token = text.split(/\r?\n/).map((line) => line.trim()).find((line) => line !== '') ?? '';
+  if (token === '') throw new FedSegError(`the ${name} file is empty`, { file, field });
+  return token;
 }
 
 function optionError(name: string, rule: string, text: string): FedSegError {

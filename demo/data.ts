@@ -9,10 +9,10 @@ import { cpus } from 'node:os';
 import { mkdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { FedSegError } from '../core/errors.js';
 import { writeFileAtomic } from '../core/fs/atomic-write.js';
+import { nodeArgs } from '../core/runtime/own-module.js';
 import { nameMappingCsv, siteProfile, survivalInfoCsv, trainingCaseId } from '../core/synth/index.js';
 
 export const DataManifestSchema = z.object({
@@ -48,9 +48,7 @@ const MANIFEST = 'demo-data.json';
 export function siteCaseCount(seed: number, site: number, mean: number, heldOut: number): number {
   return Math.max(heldOut + 2, Math.round(mean * siteProfile(seed, site).caseShare));
 }
-const SYNTH_WORKER = fileURLToPath(new URL('./synth-worker.ts', import.meta.url));
-/** Workers resolve the tsx loader from the repository, wherever the command was started. */
-const REPO_ROOT = fileURLToPath(new URL('../', import.meta.url));
+const SYNTH_WORKER = new URL('./synth-worker.js', import.meta.url);
 
 /**
  * Returns the split of the first `sites` sites, generating the whole dataset first unless a
@@ -132,7 +130,7 @@ async function generateInParallel(request: DataRequest, log: (line: string) => v
   const children: ChildProcess[] = [];
   const running = Array.from({ length: workers }, (_, w) => new Promise<void>((resolve, reject) => {
     const job = { dataDir: request.dataDir, seed: request.seed, cases: all.filter((_, n) => n % workers === w) };
-    const child = spawn(process.execPath, ['--import', 'tsx', SYNTH_WORKER, JSON.stringify(job)], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, nodeArgs(SYNTH_WORKER, [JSON.stringify(job)]), { stdio: ['ignore', 'pipe', 'pipe'] });
     children.push(child);
     let stderr = '';
     child.stderr.on('data', (chunk) => (stderr += chunk));

@@ -10,11 +10,11 @@ import { createWriteStream, readFileSync, writeFileSync, type WriteStream } from
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { FedSegError } from '../core/errors.js';
 import { regionMetricKey } from '../core/inference/evaluate.js';
 import type { Region } from '../core/metrics/index.js';
 import type { RoundEntry, SiteDice } from '../core/report/index.js';
+import { nodeArgs } from '../core/runtime/own-module.js';
 import { parseFederationConfig, type FederationConfigInput } from '../server/config.js';
 import { registerSite } from '../server/index.js';
 import type { DemoSite } from './data.js';
@@ -39,9 +39,8 @@ export interface FederationRunResult {
   state: string;
 }
 
-const WORKER = fileURLToPath(new URL('./site-worker.ts', import.meta.url));
-const SERVER_WORKER = fileURLToPath(new URL('./server-worker.ts', import.meta.url));
-const REPO_ROOT = fileURLToPath(new URL('../', import.meta.url));
+const WORKER = new URL('./site-worker.js', import.meta.url);
+const SERVER_WORKER = new URL('./server-worker.js', import.meta.url);
 
 export async function runFederation(opts: FederationRunOptions): Promise<FederationRunResult> {
   const serverDir = join(opts.outDir, 'server');
@@ -55,8 +54,8 @@ export async function runFederation(opts: FederationRunOptions): Promise<Federat
   // As an operator would: each hospital registered with the training cases it agreed to bring, the cap on its FedAvg weight.
   const tokens = opts.sites.map((s) => registerSite(dbFile, s.name, { cases: s.train.length }).token);
   const serverLog = createWriteStream(join(logDir, 'server.log'), { flags: 'w' });
-  const server = spawn(process.execPath, ['--import', 'tsx', SERVER_WORKER, JSON.stringify({ dbFile, config: opts.federation })], {
-    cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+  const server = spawn(process.execPath, nodeArgs(SERVER_WORKER, [JSON.stringify({ dbFile, config: opts.federation })]), {
+    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
   });
   createInterface({ input: server.stdout! }).on('line', (line) => serverLog.write(`${line}\n`));
   createInterface({ input: server.stderr! }).on('line', (line) => serverLog.write(`[stderr] ${line}\n`));
@@ -131,8 +130,7 @@ export async function runFederation(opts: FederationRunOptions): Promise<Federat
       const workerConfig: SiteWorkerConfig = { ...opts.worker, url: listening.wsUrl, site: site.name, trainDir: site.trainDir, heldOutDir: site.heldOutDir };
       const log = createWriteStream(join(logDir, `${site.name}.log`), { flags: 'w' });
       logs.push(log);
-      const child = spawn(process.execPath, ['--import', 'tsx', WORKER, JSON.stringify(workerConfig)], {
-        cwd: REPO_ROOT,
+      const child = spawn(process.execPath, nodeArgs(WORKER, [JSON.stringify(workerConfig)]), {
         // The token goes through the environment, not argv, so `ps` does not show it.
         env: { ...process.env, FEDSEG_SITE_TOKEN: tokens[n] },
         stdio: ['ignore', 'pipe', 'pipe', 'ipc'],

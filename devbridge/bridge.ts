@@ -4,7 +4,7 @@
  * through the same Host that Electron's main process uses. Listens on loopback only; every call must carry
  * the per-start secret that only the served shim knows, so other local web pages cannot drive it.
  */
-import { fork } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -12,6 +12,7 @@ import type { AddressInfo } from 'node:net';
 import { extname, join, normalize, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
+import { nodeArgs } from '../core/runtime/own-module.js';
 import { CONTENT_SECURITY_POLICY } from '../renderer/csp.js';
 import { Host } from '../main/host/host.js';
 import { plainCodec, TokenStore } from '../main/host/token-store.js';
@@ -43,8 +44,7 @@ export interface Bridge {
 }
 
 function forkService(env: NodeJS.ProcessEnv | undefined, log: (message: string) => void): ServicePort {
-  const child = fork(join(repoRoot, 'main/service/entry.ts'), [], {
-    execArgv: ['--import', 'tsx'],
+  const child = spawn(process.execPath, nodeArgs(new URL('../main/service/entry.js', import.meta.url)), {
     serialization: 'advanced',
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],

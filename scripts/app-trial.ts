@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { intOption } from '../cli/options.js';
 import { errorMessage } from '../core/errors.js';
+import { nodeArgs } from '../core/runtime/own-module.js';
 import { writeSyntheticDataset } from '../core/synth/index.js';
 import { startBridge } from '../devbridge/bridge.js';
 import { hashPassphrase } from '../main/service/admin.js';
@@ -71,7 +72,7 @@ async function main(): Promise<void> {
   void server.federation.done.then((state) => say(`[server] federation ${state} after ${server.federation.completedRounds} round(s); Ctrl-C to stop`));
 
   // 3. The second hospital, headless, exactly as `fedseg site` runs at a real site.
-  const headless = spawn(process.execPath, [join(REPO, 'bin/fedseg.js'), 'site', '--server', server.wsUrl, '--data', otherData, '--auto-approve'], {
+  const headless = spawn(process.execPath, nodeArgs(new URL('../cli/entry.js', import.meta.url), ['site', '--server', server.wsUrl, '--data', otherData, '--auto-approve']), {
     cwd: REPO, env: { ...process.env, FEDSEG_SITE_TOKEN: headlessToken }, stdio: ['ignore', 'pipe', 'pipe'],
   });
   const prefix = (chunk: Buffer) => chunk.toString().split('\n').filter(Boolean).forEach((l) => say(`[headless-site] ${l}`));

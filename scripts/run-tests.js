@@ -1,5 +1,7 @@
 #!/usr/bin/env node
-// Runs every test/**/*.test.ts with node's own test runner under tsx.
+// Runs every test/**/*.test.ts with node's own test runner under tsx, after bringing dist/ up to date:
+// tests import the sources, and those that start `bin/fedseg.js` must run the compiled CLI of these
+// same sources, never an older build.
 // Usage: node scripts/run-tests.js [substring filters...]
 import { spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
@@ -19,6 +21,8 @@ if (files.length === 0) {
   console.error(`no test files match ${filters.join(' ')}`);
   process.exit(1);
 }
+const built = spawnSync(process.execPath, ['scripts/build-dist.js'], { stdio: 'inherit' });
+if (built.status !== 0) process.exit(built.status ?? 1);
 const result = spawnSync(
   process.execPath,
   ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-concurrency=1', ...files],

@@ -4,7 +4,7 @@ import { FedSegError } from '../core/errors.js';
 import { frameCapFor, MAX_FRAME_BYTES, minimumFrameCapFor } from '../core/federation/protocol.js';
 import { DEFAULT_CLIP_POLICY } from '../core/federation/bound-updates.js';
 import { StrategyConfigSchema } from '../core/federation/strategies/index.js';
-import { makeModelConfig, type ModelConfig } from '../core/model/config.js';
+import { ModelConfigOverridesSchema, ModelConfigSchema, withModelDefaults, type ModelConfig } from '../core/model/config.js';
 import { parameterCount } from '../core/model/parameters.js';
 
 /**
@@ -12,7 +12,7 @@ import { parameterCount } from '../core/model/parameters.js';
  * (e.g. {"arch": "attention-unet", "baseFilters": 8, "depth": 3, "inputShape": [64, 64, 64]}).
  */
 export const FederationConfigSchema = z.object({
-  model: z.record(z.string(), z.unknown()).default({}),
+  model: ModelConfigOverridesSchema.default({}),
   rounds: z.int().positive().max(10_000),
   localEpochs: z.int().positive().max(1000).default(1),
   learningRate: z.number().positive().max(1).default(1e-4),
@@ -53,7 +53,12 @@ export function parseFederationConfig(value: unknown, file?: string): Federation
   if (!parsed.success) {
     throw new FedSegError(`invalid federation config: ${z.prettifyError(parsed.error).replace(/\n/g, ' ')}`, { file, field: String(parsed.error.issues[0]?.path.join('.') ?? '') });
   }
-  const modelConfig = makeModelConfig(parsed.data.model as Partial<ModelConfig>);
+  // Each model field was checked above; merged with the defaults, they must also fit together.
+  const model = ModelConfigSchema.safeParse(withModelDefaults(parsed.data.model));
+  if (!model.success) {
+    throw new FedSegError(`invalid federation config: model: ${z.prettifyError(model.error).replace(/\n/g, ' ')}`, { file, field: ['model', ...(model.error.issues[0]?.path ?? [])].join('.') });
+  }
+  const modelConfig = model.data;
   const parameters = parameterCount(modelConfig);
   const needed = minimumFrameCapFor(parameters);
   if (needed > MAX_FRAME_BYTES) throw new FedSegError(`the model has ${parameters} parameters; its ${needed}-byte weight frames exceed the ${MAX_FRAME_BYTES}-byte limit`, { file, field: 'model' });

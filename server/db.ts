@@ -52,7 +52,7 @@ const MIGRATIONS: string[] = [
 export const FLAG_THRESHOLD = 2;
 export const FLAG_WINDOW = 5;
 
-export type RoundStatus = 'approval' | 'training' | 'completed' | 'abandoned' | 'interrupted' | 'invalid-checkpoint';
+export type RoundRowStatus = 'approval' | 'training' | 'completed' | 'abandoned' | 'interrupted' | 'invalid-checkpoint';
 
 export interface SiteRow {
   name: string;
@@ -70,7 +70,7 @@ const SITE_COLUMNS = 'name, created_at, removed_at, declared_train, declared_val
 export interface RoundRow {
   round: number;
   attempt: number;
-  status: RoundStatus;
+  status: RoundRowStatus;
   started_at: string;
   ended_at: string | null;
   model_in_hash: string | null;
@@ -275,7 +275,7 @@ export class Store {
     });
   }
 
-  setRoundStatus(round: number, attempt: number, status: RoundStatus, reason: string | null = null): void {
+  setRoundStatus(round: number, attempt: number, status: RoundRowStatus, reason: string | null = null): void {
     const ended = status === 'approval' || status === 'training' ? null : now();
     this.db.prepare('UPDATE rounds SET status = ?, reason = COALESCE(?, reason), ended_at = COALESCE(?, ended_at) WHERE round = ? AND attempt = ?')
       .run(status, reason, ended, round, attempt);

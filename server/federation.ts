@@ -9,7 +9,7 @@ import type { RawData } from 'ws';
 import { errorMessage, FedSegError } from '../core/errors.js';
 import {
   CLOSE, decodeFrame, decodeJson, encodeFrame, PROTOCOL_VERSION, SiteMessageSchema,
-  type Announce, type RoundInstructions, type SiteMessage, type UpdateFrameHeader,
+  type Announce, type RefusalCode, type RoundInstructions, type SiteMessage, type UpdateFrameHeader,
 } from '../core/federation/protocol.js';
 import { planBounds, type BoundPlan, type UpdateToBound } from '../core/federation/bound-updates.js';
 import { roundSeed } from '../core/federation/round-seed.js';
@@ -378,7 +378,7 @@ export class Federation extends EventEmitter<FederationEvents> {
       type: 'announce', round: state.round, attempt: state.attempt, totalRounds: this.config.rounds,
       approvalDeadline: state.approvalDeadline, trainingDeadlineS: this.config.trainingDeadlineS,
       strategy: this.strategy.name, architectureHash: this.architectureHash,
-      model: this.config.modelConfig as unknown as Record<string, unknown>, instructions, leavesSite: LEAVES_SITE,
+      model: this.config.modelConfig, instructions, leavesSite: LEAVES_SITE,
       sitesRegistered: this.store.sites().length,
     };
     c.send(announce);
@@ -403,7 +403,7 @@ export class Federation extends EventEmitter<FederationEvents> {
   attach(c: SiteConnection): void {
     this.connections.add(c);
     const authTimer = setTimeout(() => {
-      if (!c.authenticated) this.refuse(c, 'no hello within 10 s');
+      if (!c.authenticated) this.refuse(c, 'hello-timeout', 'no hello within 10 s');
     }, AUTH_TIMEOUT_MS);
     c.ws.on('message', (data: RawData, isBinary: boolean) => {
       if (c.revoked) return;
@@ -444,11 +444,11 @@ export class Federation extends EventEmitter<FederationEvents> {
    * Refuses an unauthenticated connection. Each refusal counts toward its address's lockout; only
    * those up to the lockout are audited, so a flood of bad hellos cannot fill the audit log.
    */
-  private refuse(c: SiteConnection, reason: string): void {
+  private refuse(c: SiteConnection, code: RefusalCode, reason: string): void {
     const { audit, blocked } = this.authFailures.fail(c.ip);
-    if (audit) this.store.audit({ actor: `unauthenticated ${c.remote}`, action: 'auth-failed', detail: { reason, ...(blocked ? { lockedOutForS: this.authFailures.retryAfterS(c.ip) } : {}) } });
-    c.send({ type: 'auth-failed', reason });
-    c.close(CLOSE.authFailed, reason);
+    if (audit) this.store.audit({ actor: `unauthenticated ${c.remote}`, action: 'auth-failed', detail: { code, reason, ...(blocked ? { lockedOutForS: this.authFailures.retryAfterS(c.ip) } : {}) } });
+    c.send({ type: 'auth-failed', code, reason });
+    c.close(CLOSE.authFailed, code);
   }
 
   /** Cuts off a connection that misbehaves before authenticating (e.g. sends megabytes), without reading on. */
@@ -475,11 +475,11 @@ export class Federation extends EventEmitter<FederationEvents> {
     try {
       message = decodeJson(SiteMessageSchema, text, this.config.maxMessageBytes);
     } catch (err) {
-      if (!c.authenticated) return this.refuse(c, `first message must be a valid hello: ${errorMessage(err)}`);
+      if (!c.authenticated) return this.refuse(c, 'bad-hello', `first message must be a valid hello: ${errorMessage(err)}`);
       return this.protocolError(c, errorMessage(err));
     }
     if (!c.authenticated) {
-      if (message.type !== 'hello') return this.refuse(c, `first message must be hello, got ${message.type}`);
+      if (message.type !== 'hello') return this.refuse(c, 'bad-hello', `first message must be hello, got ${message.type}`);
       return this.onHello(c, message);
     }
     switch (message.type) {
@@ -506,9 +506,9 @@ export class Federation extends EventEmitter<FederationEvents> {
   }
 
   private onHello(c: SiteConnection, hello: Extract<SiteMessage, { type: 'hello' }>): void {
-    if (hello.protocol !== PROTOCOL_VERSION) return this.refuse(c, `protocol version ${hello.protocol} is not supported (server speaks ${PROTOCOL_VERSION})`);
+    if (hello.protocol !== PROTOCOL_VERSION) return this.refuse(c, 'protocol-version', `protocol version ${hello.protocol} is not supported (server speaks ${PROTOCOL_VERSION})`);
     const site = this.store.siteByTokenLocator(tokenLocator(hello.token));
-    if (!site || !verifySecret(hello.token, site.token_hash)) return this.refuse(c, 'unknown or revoked site token');
+    if (!site || !verifySecret(hello.token, site.token_hash)) return this.refuse(c, 'unknown-token', 'unknown or revoked site token');
     if (isLegacyHash(site.token_hash)) this.store.setSiteTokenHash(site.name, hashSecret(hello.token));
     const previous = this.bySite.get(site.name);
     if (previous && previous !== c) {
@@ -592,7 +592,7 @@ export class Federation extends EventEmitter<FederationEvents> {
 
   /** Returns the update's intake while it runs (validation and spooling are asynchronous). */
   private onBinary(c: SiteConnection, bytes: Buffer): Promise<void> | void {
-    if (!c.authenticated) return this.refuse(c, 'binary frame before authentication');
+    if (!c.authenticated) return this.refuse(c, 'frame-before-hello', 'binary frame before authentication');
     this.disconnectRemovedSites();
     if (!c.authenticated || !c.open) return;
     const site = c.site!;
@@ -695,8 +695,8 @@ export class Federation extends EventEmitter<FederationEvents> {
       }
       this.store.audit({ actor: 'server', action: 'site-revoked-disconnected', round: this.round, detail: { site } });
       this.log(`site ${site} was removed by the operator; disconnecting it`);
-      c.send({ type: 'auth-failed', reason: 'site removed by the operator' });
-      c.close(CLOSE.authFailed, 'site removed by the operator');
+      c.send({ type: 'auth-failed', code: 'site-removed', reason: 'site removed by the operator' });
+      c.close(CLOSE.authFailed, 'site-removed');
       if (this.bySite.get(site) === c) this.bySite.delete(site);
       this.poke();
     }

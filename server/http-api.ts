@@ -108,6 +108,8 @@ function adminTokenOk(req: IncomingMessage, ctx: ApiContext, token: string | nul
 function route(req: IncomingMessage, res: ServerResponse, ctx: ApiContext): void {
   const url = new URL(req.url ?? '/', 'http://localhost');
   if (req.method !== 'GET') return json(res, 405, { ok: false, error: 'the operator API is read-only' });
+  // Liveness for container health checks and load balancers: no token, and it tells nothing but that the server answers.
+  if (url.pathname === '/healthz') return json(res, 200, { ok: true });
   const ip = req.socket.remoteAddress ?? '';
   if (ctx.authFailures.blocked(ip)) {
     res.setHeader('retry-after', String(ctx.authFailures.retryAfterS(ip)));

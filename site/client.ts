@@ -6,8 +6,8 @@ import { EventEmitter } from 'node:events';
 import WebSocket, { type RawData } from 'ws';
 import { errorMessage } from '../core/errors.js';
 import {
-  CLOSE, decodeFrame, decodeJson, encodeFrame, MAX_FRAME_BYTES, PROTOCOL_VERSION, ServerMessageSchema,
-  type FrameHeader, type GlobalFrameHeader, type ServerMessage, type SiteMessage, type UpdateFrameHeader,
+  CLOSE, decodeFrame, decodeJson, encodeFrame, MAX_FRAME_BYTES, PROTOCOL_VERSION, RefusalCodeSchema, ServerMessageSchema,
+  type AuthFailed, type FrameHeader, type GlobalFrameHeader, type ServerMessage, type SiteMessage, type UpdateFrameHeader,
 } from '../core/federation/protocol.js';
 
 export interface ClientOptions {
@@ -30,9 +30,12 @@ export interface ClientEvents {
   global: [header: GlobalFrameHeader, payload: Uint8Array];
   disconnected: [reason: string, retryInMs: number | null];
   /** The server refused the token or protocol: reconnecting would not help. */
-  fatal: [reason: string];
+  refused: [refusal: Refusal];
   'protocol-error': [message: string];
 }
+
+/** Why the server refused this site: a code to act on and the server's words. */
+export type Refusal = Pick<AuthFailed, 'code' | 'reason'>;
 
 export class FederationClient extends EventEmitter<ClientEvents> {
   private ws: WebSocket | null = null;
@@ -130,8 +133,8 @@ export class FederationClient extends EventEmitter<ClientEvents> {
       if (this.watchdog) clearTimeout(this.watchdog);
       const why = `${code}${reason.length ? ` ${reason.toString()}` : lastError ? ` ${lastError}` : ''}`;
       if (code === CLOSE.authFailed) {
-        // Usually already reported from the auth-failed message; report once.
-        if (!this.refused) this.emit('fatal', `server refused the site: ${reason.toString() || 'authentication failed'}`);
+        // Usually already reported from the auth-failed message; report once. The close reason is the code.
+        if (!this.refused) this.emit('refused', refusalFromClose(reason.toString()));
         this.refused = true;
         this.stopped = true;
         return;
@@ -155,7 +158,7 @@ export class FederationClient extends EventEmitter<ClientEvents> {
     switch (message.type) {
       case 'welcome':
         if (message.protocol !== PROTOCOL_VERSION) {
-          this.emit('fatal', `server speaks protocol ${message.protocol}, this site ${PROTOCOL_VERSION}`);
+          this.emit('refused', { code: 'protocol-version', reason: `server speaks protocol ${message.protocol}, this site ${PROTOCOL_VERSION}` });
           return this.stop();
         }
         this.authenticated = true;
@@ -169,7 +172,7 @@ export class FederationClient extends EventEmitter<ClientEvents> {
       case 'auth-failed':
         this.stopped = true;
         this.refused = true;
-        this.emit('fatal', `server refused the site: ${message.reason}`);
+        this.emit('refused', { code: message.code, reason: message.reason });
         return;
       case 'ping':
         this.send({ type: 'pong', t: message.t });
@@ -193,4 +196,11 @@ function maxPayloadOf(opts: ClientOptions): number {
 
 function isGlobal(h: FrameHeader): h is GlobalFrameHeader {
   return h.kind === 'global';
+}
+
+/** A refusal known only from its close frame: the code is the reason; a server that sends none speaks another protocol. */
+function refusalFromClose(reason: string): Refusal {
+  const code = RefusalCodeSchema.safeParse(reason);
+  if (code.success) return { code: code.data, reason: `refused (${code.data})` };
+  return { code: 'protocol-version', reason: `the server closed the connection as refused${reason ? ` (${reason})` : ''}, with no reason this site understands` };
 }

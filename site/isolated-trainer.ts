@@ -5,30 +5,27 @@
  * price of preprocessing the site's cases again per call (seconds, against minutes of training).
  * Aborting a call terminates its thread at once, even in the middle of a native kernel.
  */
-import { Worker } from 'node:worker_threads';
 import { FedSegError } from '../core/errors.js';
+import { startWorker } from '../core/runtime/own-module.js';
+import { loadNativeAddon } from '../core/tf/native-engine.js';
 import type { LocalTrainer } from './runtime.js';
 import type { DataDirTrainerOptions } from './trainer.js';
 import type { TrainerThreadJob, TrainerThreadMessage } from './trainer-thread-messages.js';
 
-const FROM_SOURCE = import.meta.url.endsWith('.ts');
-const THREAD_ENTRY = new URL(`./trainer-thread${FROM_SOURCE ? '.ts' : '.js'}`, import.meta.url);
-
-/** Compiled code starts the thread from its file; run from source, the thread registers tsx first. */
-function startThread(job: TrainerThreadJob): Worker {
-  if (!FROM_SOURCE) return new Worker(THREAD_ENTRY, { workerData: job });
-  const bootstrap = `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((tsx) => { tsx.register(); return import(${JSON.stringify(THREAD_ENTRY.href)}); });`;
-  return new Worker(bootstrap, { eval: true, workerData: job });
-}
+const THREAD_ENTRY = new URL('./trainer-thread.js', import.meta.url);
 
 export function createIsolatedTrainer(options: DataDirTrainerOptions): LocalTrainer {
+  // Node unloads an addon that a worker thread loaded when that thread ends, but the native addon's
+  // thread pool is process-wide and outlives it: the next thread's (or this one's) calls then hang.
+  // Loaded here too, it stays loaded for the life of the process. A no-op without the addon.
+  loadNativeAddon();
   let backend = 'not yet known (each round trains in a fresh worker thread)';
 
   function inThread<T>(job: TrainerThreadJob, signal?: AbortSignal, onProgress?: (m: TrainerThreadMessage & { type: 'progress' }) => void): Promise<T> {
     if (signal?.aborted) return Promise.reject(new FedSegError('training was cancelled'));
     return new Promise<T>((resolve, reject) => {
       // The weights are copied into the thread (not transferred): the caller keeps the global model.
-      const worker = startThread(job);
+      const worker = startWorker(THREAD_ENTRY, { workerData: job });
       let settled = false;
       const finish = (outcome: () => void) => {
         if (settled) return;

@@ -10,13 +10,13 @@ import { EventEmitter } from 'node:events';
 import { errorMessage } from '../core/errors.js';
 import type { Announce, GlobalFrameHeader, RoundInstructions, ServerMessage, WaitingMessage } from '../core/federation/protocol.js';
 import { l2Distance, type TensorList } from '../core/federation/tensors.js';
-import { parseModelConfig, type ModelConfig } from '../core/model/config.js';
+import type { ModelConfig } from '../core/model/config.js';
 import { parameterCount } from '../core/model/parameters.js';
 import { decodeModel, encodeModel } from '../core/weights/index.js';
-import { FederationClient } from './client.js';
+import { FederationClient, type Refusal } from './client.js';
 
 /** Training progress a trainer reports: per step (step/steps/ETA) and at the end of each epoch. */
-export interface TrainingProgress {
+export interface TrainerProgress {
   epoch: number;
   epochs: number;
   step?: number;
@@ -31,7 +31,7 @@ export interface LocalTrainer {
   caseCounts(): Promise<{ train: number; validation: number }>;
   train(args: {
     config: ModelConfig; weights: TensorList; instructions: RoundInstructions; signal: AbortSignal;
-    onProgress: (p: TrainingProgress) => void;
+    onProgress: (p: TrainerProgress) => void;
   }): Promise<{ weights: TensorList; numCases: number; metrics: Record<string, number> }>;
   /** Aggregate metrics of `weights` on the local validation cases (e.g. dice_WT, dice_TC, dice_ET). */
   evaluate(args: { config: ModelConfig; weights: TensorList; signal: AbortSignal }): Promise<{ numCases: number; metrics: Record<string, number> }>;
@@ -56,13 +56,13 @@ export interface ApprovalRequest {
 export type ApprovalDecision = boolean | { approve: boolean; reason?: string };
 export type ApprovalHook = (request: ApprovalRequest) => Promise<ApprovalDecision> | ApprovalDecision;
 
-export type SiteEvent =
+export type RuntimeEvent =
   | { type: 'connected'; site: string; server: string }
   | { type: 'disconnected'; reason: string; retryInMs: number | null }
   | { type: 'round-announced'; round: number; attempt: number; totalRounds: number }
   | { type: 'approval'; round: number; attempt: number; approved: boolean; reason?: string }
   | { type: 'training-started'; round: number; numCases: number; backend?: string }
-  | ({ type: 'training-progress'; round: number } & TrainingProgress)
+  | ({ type: 'training-progress'; round: number } & TrainerProgress)
   | { type: 'update-sent'; round: number; numCases: number; bytes: number; norm: number; metrics: Record<string, number> }
   | { type: 'update-accepted'; round: number; norm: number }
   | { type: 'update-rejected'; round: number; reason: string }
@@ -72,6 +72,8 @@ export type SiteEvent =
   /** What the server waits for (more sites, approvals, updates...); message null when it no longer waits. */
   | { type: 'waiting'; message: string | null; for: WaitingMessage['for']; sites: string[]; deadline: number | null }
   | { type: 'finished'; rounds: number }
+  /** The server refused this site (code and words from the server); the runtime ends. */
+  | ({ type: 'refused' } & Refusal)
   | { type: 'error'; message: string };
 
 export interface SiteRuntimeOptions {
@@ -87,7 +89,7 @@ export interface SiteRuntimeOptions {
 
 export type SiteOutcome = 'finished' | 'stopped' | 'refused';
 
-export class SiteRuntime extends EventEmitter<{ event: [SiteEvent] }> {
+export class SiteRuntime extends EventEmitter<{ event: [RuntimeEvent] }> {
   private client: FederationClient | null = null;
   private announces = new Map<string, Announce>();
   private answered = new Set<string>();
@@ -126,8 +128,8 @@ export class SiteRuntime extends EventEmitter<{ event: [SiteEvent] }> {
     // onGlobal then resends an update that was never acknowledged.
     client.on('welcome', (site) => this.emitEvent({ type: 'connected', site, server: this.opts.url }));
     client.on('disconnected', (reason, retryInMs) => this.emitEvent({ type: 'disconnected', reason, retryInMs }));
-    client.on('fatal', (reason) => {
-      this.emitEvent({ type: 'error', message: reason });
+    client.on('refused', (refusal) => {
+      this.emitEvent({ type: 'refused', ...refusal });
       this.finish('refused');
     });
     client.on('protocol-error', (message) => this.emitEvent({ type: 'error', message }));
@@ -147,7 +149,7 @@ export class SiteRuntime extends EventEmitter<{ event: [SiteEvent] }> {
     this.resolveDone(outcome);
   }
 
-  private emitEvent(e: SiteEvent): void {
+  private emitEvent(e: RuntimeEvent): void {
     this.emit('event', e);
   }
 
@@ -189,7 +191,7 @@ export class SiteRuntime extends EventEmitter<{ event: [SiteEvent] }> {
     this.emitEvent({ type: 'round-announced', round: a.round, attempt: a.attempt, totalRounds: a.totalRounds });
     let decision: { approve: boolean; reason?: string };
     try {
-      const config = parseModelConfig(a.model);
+      const config = a.model;
       const parameters = parameterCount(config);
       const raw = await this.opts.approve({
         round: a.round, attempt: a.attempt, totalRounds: a.totalRounds, strategy: a.strategy,

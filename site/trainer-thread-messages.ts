@@ -5,7 +5,7 @@
 import type { RoundInstructions } from '../core/federation/protocol.js';
 import type { TensorList } from '../core/federation/tensors.js';
 import type { ModelConfig } from '../core/model/config.js';
-import type { TrainingProgress } from './runtime.js';
+import type { TrainerProgress } from './runtime.js';
 import type { DataDirTrainerOptions } from './trainer.js';
 
 export type TrainerThreadJob = { options: DataDirTrainerOptions } & (
@@ -15,6 +15,6 @@ export type TrainerThreadJob = { options: DataDirTrainerOptions } & (
 );
 
 export type TrainerThreadMessage =
-  | { type: 'progress'; progress: TrainingProgress }
+  | { type: 'progress'; progress: TrainerProgress }
   | { type: 'result'; result: unknown; backend: string }
   | { type: 'failed'; message: string };

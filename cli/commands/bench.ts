@@ -2,14 +2,15 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { errorMessage, FedSegError } from '../../core/errors.js';
 import { BACKEND_PREFERENCES } from '../../core/tf/backend.js';
+import { nodeArgs, ownModuleFile } from '../../core/runtime/own-module.js';
 import type { CliCommand } from '../command.js';
 import { choiceOption } from '../options.js';
 
-/** Benchmarks, each `bench/<name>.ts`, written by the owner of the code it measures. */
+/** Benchmarks, each a module bench/<name>, written by the owner of the code it measures. */
 const BENCHES = {
   io: 'NIfTI read/write and preprocessing throughput',
   conv: 'conv3d kernels: ms and effective GFLOP/s per backend',
@@ -39,7 +40,12 @@ type BenchReport =
   | { name: BenchName; status: 'ok'; seconds: number; table?: string; result: unknown }
   | { name: BenchName; status: 'not available' | 'failed'; reason: string };
 
-const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+/** The module of benchmark `name` (bench/<name>.ts, compiled to dist/bench/<name>.js). */
+function benchModule(name: BenchName): URL {
+  return new URL(`../../bench/${name}.js`, import.meta.url);
+}
+
+const CLI_ENTRY = new URL('../entry.js', import.meta.url);
 
 const command: CliCommand = {
   summary: 'runs the benchmarks (io, conv, model, train, aggregation, metrics, scale) and prints tables + JSON',
@@ -93,12 +99,12 @@ function describe(report: BenchReport): string {
   return `${title} (${report.seconds.toFixed(1)} s)\n${report.table ?? JSON.stringify(report.result, null, 2)}`;
 }
 
-/** Child side: imports bench/<name>.ts, runs its exported function, writes the outcome as JSON. */
+/** Child side: imports bench/<name>, runs its exported function, writes the outcome as JSON. */
 async function runInThisProcess(name: BenchName, quick: boolean, resultFile: string): Promise<void> {
-  const file = join(REPO_ROOT, 'bench', `${name}.ts`);
-  const module = (await import(new URL(`file://${file}`).href)) as Record<string, unknown>;
+  const file = ownModuleFile(benchModule(name));
+  const module = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
   const fn = pickBenchFunction(module, name);
-  if (!fn) throw new FedSegError(`bench/${name}.ts exports no benchmark function`, { file });
+  if (!fn) throw new FedSegError(`bench/${name} exports no benchmark function`, { file });
   const started = performance.now();
   const returned = await fn({ quick });
   const seconds = (performance.now() - started) / 1000;
@@ -128,15 +134,14 @@ function normalise(returned: unknown): BenchOutcome {
 }
 
 async function runInChild(name: BenchName, quick: boolean, json: boolean, backend: string | undefined): Promise<BenchReport> {
-  const file = join(REPO_ROOT, 'bench', `${name}.ts`);
-  if (!existsSync(file)) return { name, status: 'not available', reason: `bench/${name}.ts is not in this build` };
+  if (!existsSync(ownModuleFile(benchModule(name)))) return { name, status: 'not available', reason: `bench/${name} is not in this build` };
   const dir = mkdtempSync(join(tmpdir(), `fedseg-bench-${name}-`));
   const resultFile = join(dir, 'result.json');
   try {
-    const args = [join(REPO_ROOT, 'bin', 'fedseg.js'), 'bench', name, '--worker-result', resultFile, ...(quick ? ['--quick'] : [])];
+    const args = nodeArgs(CLI_ENTRY, ['bench', name, '--worker-result', resultFile, ...(quick ? ['--quick'] : [])]);
     // In --json mode the benchmark's own prints go to stderr so stdout stays one JSON document.
     const env = backend === undefined ? process.env : { ...process.env, FEDSEG_BACKEND: backend };
-    const child = spawn(process.execPath, args, { cwd: REPO_ROOT, env, stdio: ['ignore', json ? process.stderr : 'inherit', 'inherit'] });
+    const child = spawn(process.execPath, args, { env, stdio: ['ignore', json ? process.stderr : 'inherit', 'inherit'] });
     const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
     if (code !== 0 || !existsSync(resultFile)) return { name, status: 'failed', reason: `benchmark process exited with code ${code}` };
     const { seconds, outcome } = JSON.parse(readFileSync(resultFile, 'utf8')) as { seconds: number; outcome: BenchOutcome };

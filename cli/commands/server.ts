@@ -1,4 +1,4 @@
-import { existsSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { FedSegError } from '../../core/errors.js';
@@ -18,8 +18,10 @@ const usage = `Usage:
 
 start runs the aggregation server: site WebSocket at ws(s)://HOST:PORT/ws, operator status page at
 http(s)://HOST:PORT/ (open /?token=ADMIN_TOKEN once in a browser) and JSON under /api/ (status, rounds,
-sites, audit, rounds/R/model), all behind the admin token (Authorization: Bearer). The admin token is
-the first line of --admin-token-file, else $FEDSEG_ADMIN_TOKEN, else the stored one, else a new one
+sites, audit, rounds/R/model), all behind the admin token (Authorization: Bearer); /healthz answers
+{"ok":true} without one, for health checks. The admin token is
+the first line of --admin-token-file, else of the file $FEDSEG_ADMIN_TOKEN_FILE names (a mounted
+secret), else $FEDSEG_ADMIN_TOKEN, else the stored one, else a new one
 printed once; never a command-line argument (visible to every user in ps). It needs at least 20
 characters, 8 of them different; only a salted scrypt hash of it is stored.
 While no round can start, the log says what the server waits for.
@@ -104,6 +106,16 @@ async function start(values: ReturnType<typeof parseServerArgs>['values'], db: s
   }
   if (values.config === undefined) throw new FedSegError('start needs --config FILE', { field: 'config' });
   if (Boolean(values.cert) !== Boolean(values.key)) throw new FedSegError('TLS needs both --cert and --key', { field: 'cert' });
+  // Checked before the server creates its database, so a wrong path is a one-line error naming the file.
+  for (const field of ['cert', 'key'] as const) {
+    const file = values[field];
+    if (file === undefined) continue;
+    try {
+      accessSync(file, constants.R_OK);
+    } catch (err) {
+      throw new FedSegError(`cannot read the TLS ${field === 'cert' ? 'certificate' : 'private key'} (${(err as NodeJS.ErrnoException).code ?? 'error'})`, { file, field }, { cause: err });
+    }
+  }
   const port = intOption(values, 'port', { min: 0, max: 65535, fallback: 8787 });
   const config = loadFederationConfig(values.config);
   const emit = (event: Record<string, unknown>, text: string) => process.stdout.write(json ? `${JSON.stringify(event)}\n` : `${text}\n`);

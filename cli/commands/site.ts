@@ -3,7 +3,7 @@ import { createInterface } from 'node:readline/promises';
 import { parseArgs } from 'node:util';
 import { FedSegError } from '../../core/errors.js';
 import { BACKEND_PREFERENCES } from '../../core/tf/backend.js';
-import { SiteRuntime, type ApprovalRequest, type SiteEvent } from '../../site/runtime.js';
+import { SiteRuntime, type ApprovalRequest, type RuntimeEvent } from '../../site/runtime.js';
 import { createIsolatedTrainer } from '../../site/isolated-trainer.js';
 import { createDataDirTrainer } from '../../site/trainer.js';
 import type { CliCommand } from '../command.js';
@@ -13,9 +13,10 @@ const usage = `Usage: fedseg site --server URL (--token-file FILE | --token T) -
                    [--auto-approve] [--ca PEM] [--backend ${BACKEND_PREFERENCES.join('|')}] [--thread-per-round] [--micro-batch N] [--json]
 
 Runs this site headless in the federation at URL (ws://host:port/ws or wss://...). The site token
-comes from --token-file FILE (its first line), --token T, or $FEDSEG_SITE_TOKEN; the file and the
-variable keep it out of the process list. --ca PEM trusts a private CA for wss://. --data holds the site's BraTS
-cases; --validation holds held-out cases for evaluating each global model (default: 20 % of --data).
+comes from --token-file FILE (its first line), --token T, the file $FEDSEG_SITE_TOKEN_FILE names, or
+$FEDSEG_SITE_TOKEN; files and variables keep it out of the process list. --ca PEM trusts a private CA
+for wss://. --data holds the site's BraTS cases; --validation holds held-out cases for evaluating each
+global model (default: 20 % of --data).
 Each round asks for approval on the terminal unless --auto-approve. While nothing happens it says what
 the server waits for (more sites, other sites' approvals or updates). What leaves the site: at connect,
 its training and validation case counts; if it approves a round, the model weights, the training case
@@ -94,7 +95,7 @@ async function askOnTerminal(r: ApprovalRequest): Promise<{ approve: boolean; re
   }
 }
 
-function describe(e: SiteEvent): string {
+function describe(e: RuntimeEvent): string {
   switch (e.type) {
     case 'connected': return `connected to ${e.server} as ${e.site}`;
     case 'disconnected': return `disconnected (${e.reason})${e.retryInMs !== null ? `; retrying in ${(e.retryInMs / 1000).toFixed(1)} s` : ''}`;
@@ -110,6 +111,7 @@ function describe(e: SiteEvent): string {
     case 'round-result': return `round ${e.round} ${e.status}${e.status === 'completed' ? ` with ${e.sites.length} site(s)` : `: ${e.reason ?? ''}`}`;
     case 'global-metrics': return `round ${e.round} global model on ${e.numCases} local validation case(s): ${Object.entries(e.metrics).map(([k, v]) => `${k} ${v.toFixed(3)}`).join(', ')}`;
     case 'finished': return `federation finished after ${e.rounds} round(s)`;
+    case 'refused': return `error: the server refused this site (${e.code}): ${e.reason}`;
     case 'error': return `error: ${e.message}`;
     case 'waiting': return `server: ${e.message ?? 'no longer waiting'}`;
   }

@@ -9,6 +9,7 @@
  */
 import { z } from 'zod';
 import { FedSegError } from '../errors.js';
+import { ModelConfigSchema } from '../model/config.js';
 
 export const PROTOCOL_VERSION = 1;
 /** "FSGW" + version byte + 3 reserved bytes + u32 LE header length, then header JSON, then payload. */
@@ -104,7 +105,19 @@ export const WelcomeSchema = z.object({
   type: z.literal('welcome'), protocol: z.number().int(), site: z.string(), heartbeatMs: z.number().int().positive(),
   maxMessageBytes: z.number().int().positive(), architectureHash: z.string(),
 });
-export const AuthFailedSchema = z.object({ type: z.literal('auth-failed'), reason: z.string() });
+/**
+ * Why the server refused a connection, for software to act on (the words beside it are for people):
+ * unknown-token: no registered site has this token (mistyped, or the site was removed);
+ * site-removed: the operator removed this site while it was connected;
+ * protocol-version: the site speaks another protocol version;
+ * bad-hello: the first message was not a valid hello; hello-timeout: no hello in time;
+ * frame-before-hello: a binary frame came before authentication.
+ * The auth-failed close frame carries the code as its reason too.
+ */
+export const RefusalCodeSchema = z.enum(['unknown-token', 'site-removed', 'protocol-version', 'bad-hello', 'hello-timeout', 'frame-before-hello']);
+export type RefusalCode = z.infer<typeof RefusalCodeSchema>;
+export const AuthFailedSchema = z.object({ type: z.literal('auth-failed'), code: RefusalCodeSchema, reason: z.string() });
+export type AuthFailed = z.infer<typeof AuthFailedSchema>;
 export const AnnounceSchema = z.object({
   type: z.literal('announce'), round, attempt: z.number().int().positive(), totalRounds: z.number().int().positive(),
   /** Epoch milliseconds by which approve/decline must arrive. */
@@ -113,7 +126,7 @@ export const AnnounceSchema = z.object({
   strategy: z.string(),
   architectureHash: z.string(),
   /** Model architecture config, shown to the site admin and used to build the local model. */
-  model: z.record(z.string(), z.unknown()),
+  model: ModelConfigSchema,
   instructions: RoundInstructionsSchema,
   /** What the site would send if it approves; shown verbatim to the admin. */
   leavesSite: z.array(z.string()),

@@ -21,7 +21,7 @@ export const ORIGINAL_DROPOUT = [0.1, 0.1, 0.2, 0.2, 0.3] as const;
 
 const positiveInt = z.int().positive();
 
-export const ModelConfigSchema = z
+const ModelConfigFields = z
   .object({
     arch: z.enum(ARCHITECTURES),
     /** Training/inference window [D, H, W]; weights do not depend on it. */
@@ -42,7 +42,16 @@ export const ModelConfigSchema = z
      */
     downsample: z.int().min(1).max(16).default(1),
   })
-  .strict()
+  .strict();
+
+/**
+ * Overrides on the default config (the `model` of federation.json): any subset of the fields, each
+ * checked as in ModelConfigSchema; the whole config is checked once they are merged (makeModelConfig).
+ */
+export const ModelConfigOverridesSchema = ModelConfigFields.partial();
+export type ModelConfigOverrides = z.infer<typeof ModelConfigOverridesSchema>;
+
+export const ModelConfigSchema = ModelConfigFields
   .superRefine((c, ctx) => {
     if (c.dropout.length !== c.depth) {
       ctx.addIssue({ code: 'custom', path: ['dropout'], message: `needs one rate per level (${c.depth}), got ${c.dropout.length}` });
@@ -66,10 +75,10 @@ export function defaultDropout(depth: number): number[] {
   );
 }
 
-/** Builds a validated config from overrides on the original project's defaults (U-Net, 128^3, 16 filters, depth 5). */
-export function makeModelConfig(overrides: Partial<ModelConfigInput> = {}): ModelConfig {
+/** Overrides on the original project's defaults (U-Net, 128^3, 16 filters, depth 5), not yet validated. */
+export function withModelDefaults(overrides: Partial<ModelConfigInput> = {}): ModelConfigInput {
   const depth = overrides.depth ?? 5;
-  return parseModelConfig({
+  return {
     arch: 'unet',
     inputShape: [128, 128, 128],
     inChannels: 3,
@@ -80,7 +89,12 @@ export function makeModelConfig(overrides: Partial<ModelConfigInput> = {}): Mode
     upsampling: 'transpose',
     downsample: 1,
     ...overrides,
-  });
+  };
+}
+
+/** Builds a validated config from overrides on the original project's defaults. */
+export function makeModelConfig(overrides: Partial<ModelConfigInput> = {}): ModelConfig {
+  return parseModelConfig(withModelDefaults(overrides));
 }
 
 /** Parses untrusted config JSON; `file` names where it came from in the error. */

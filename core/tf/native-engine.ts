@@ -12,10 +12,11 @@
  */
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type { KernelConfig, KernelFunc, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-core';
 import { errorMessage } from '../errors.js';
+import { packageRoot } from '../runtime/package-root.js';
 import { runRawKernel } from './raw-kernel.js';
 import { geometrySizes, type Conv3DGeometry, type ConvEngine } from './conv-engine.js';
 
@@ -53,9 +54,9 @@ export interface NativeAddon {
   info(): { isa: string; threads: number; version: number };
 }
 
-/** Where `node-gyp` puts the addon relative to this file (core/tf -> repo root -> native/build). */
+/** Where `node-gyp` puts the addon: native/build under the package root (source, dist/ and bundles alike). */
 export function defaultAddonPath(): string {
-  return fileURLToPath(new URL('../../native/build/Release/fedseg_native.node', import.meta.url));
+  return join(packageRoot(), 'native', 'build', 'Release', 'fedseg_native.node');
 }
 
 let loaded: { addon?: NativeAddon; status: string } | undefined;

@@ -2,8 +2,9 @@
  * The site token at rest. Electron encrypts it with the OS keychain (safeStorage); the dev bridge, which has
  * no keychain, stores it readable by the owner only and reports `encrypted: false` so the UI can say so.
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { writeFileAtomicSync } from '../../core/fs/atomic-write.js';
 
 export interface SecretCodec {
   readonly encrypted: boolean;
@@ -34,9 +35,7 @@ export class TokenStore {
 
   save(token: string): void {
     mkdirSync(dirname(this.file), { recursive: true, mode: 0o700 });
-    const tmp = `${this.file}.tmp-${process.pid}`;
-    writeFileSync(tmp, this.codec.encode(token), { mode: 0o600 });
-    renameSync(tmp, this.file);
+    writeFileAtomicSync(this.file, this.codec.encode(token), { mode: 0o600, fsync: true, what: 'site token' });
   }
 
   clear(): void {

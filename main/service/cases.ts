@@ -16,7 +16,7 @@ import type { SiteStore } from './site-store.js';
 
 const BRATS_LABELS = new Set([0, 1, 2, 4]);
 
-export interface TrainingCase { id: string; dir: string; maskFile: string; files: Record<Modality, string> }
+export interface TrainingCaseFiles { id: string; dir: string; maskFile: string; files: Record<Modality, string> }
 
 interface CaseEntry {
   id: string;
@@ -79,8 +79,8 @@ export class CaseLibrary {
   }
 
   /** Cases the trainer may use: no validation error and a final (preferred) or ground-truth mask. */
-  trainingCases(): TrainingCase[] {
-    const out: TrainingCase[] = [];
+  trainingCases(): TrainingCaseFiles[] {
+    const out: TrainingCaseFiles[] = [];
     for (const c of this.cases.values()) {
       if (c.issues.some((i) => i.severity === 'error')) continue;
       const final = this.finalMaskPath(c);

@@ -8,9 +8,9 @@ import type {
 } from '../../preload/api.js';
 import { parseRequest } from '../../preload/api.js';
 import { hashPassphrase, verifyPassphrase } from './admin.js';
-import { CaseLibrary, type TrainingCase } from './cases.js';
+import { CaseLibrary, type TrainingCaseFiles } from './cases.js';
 import { plainMessage, UserFacingError } from './errors.js';
-import { FederationLink, type FederationEvent } from './federation.js';
+import { FederationLink, type FederationEvent } from './federation-link.js';
 import { predictCase } from './predict.js';
 import { createDataDirTrainer } from '../../site/trainer.js';
 import { SiteStore } from './site-store.js';
@@ -33,7 +33,7 @@ export class SiteService {
     this.store = new SiteStore(dataDir);
     this.cases = new CaseLibrary(this.store);
     // The shared site trainer over exactly the cases the app approved (core/preprocess prefers a final mask).
-    const makeTrainer = (cases: TrainingCase[]) => createDataDirTrainer({ trainDirs: cases.map((c) => c.dir) });
+    const makeTrainer = (cases: TrainingCaseFiles[]) => createDataDirTrainer({ trainDirs: cases.map((c) => c.dir) });
     this.federation = new FederationLink(this.store, makeTrainer, (event) => this.onFederationEvent(event));
     this.connection = { phase: 'offline', serverUrl: this.store.settings.serverUrl, siteName: null, error: null, waiting: null };
     // Rounds that were waiting for a decision when the app closed can no longer be decided.

@@ -10,6 +10,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
+import { nodeArgs } from '../../core/runtime/own-module.js';
 import type { AppState } from '../../preload/api.js';
 import { buildRenderer, REPO, tempDir } from './harness.js';
 
@@ -28,7 +29,7 @@ async function until<T>(find: () => Promise<T | null | undefined | false> | T | 
 
 test('npm run app:trial prints the URL, passphrase, folder, server and token, and they work as printed', { timeout: 400_000 }, async () => {
   if (!existsSync(join(REPO, 'renderer/dist/index.html'))) await buildRenderer();
-  const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/app-trial.ts', '--dir', join(dir, 'trial'), '--port', '0', '--server-port', '0', '--rounds', '1', '--skip-build'], {
+  const child = spawn(process.execPath, nodeArgs(new URL('../../scripts/app-trial.js', import.meta.url), ['--dir', join(dir, 'trial'), '--port', '0', '--server-port', '0', '--rounds', '1', '--skip-build']), {
     cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

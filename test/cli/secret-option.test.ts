@@ -26,6 +26,26 @@ test('a token comes from the option, else the file (first non-empty line, trimme
   }
 });
 
+test('$ENV_FILE names a file holding the token (mounted container secrets); with $ENV as well it is an error', () => {
+  const file = join(dir, 'mounted.token');
+  writeFileSync(file, 'from-mounted-file\n');
+  try {
+    process.env.FEDSEG_TEST_TOKEN_FILE = file;
+    assert.equal(secretOption('admin-token', { env: 'FEDSEG_TEST_TOKEN' }), 'from-mounted-file');
+    assert.equal(secretOption('admin-token', { value: 'direct', env: 'FEDSEG_TEST_TOKEN' }), 'direct', 'an option still wins');
+    process.env.FEDSEG_TEST_TOKEN = 'from-env';
+    assert.throws(() => secretOption('admin-token', { env: 'FEDSEG_TEST_TOKEN' }),
+      (err: unknown) => err instanceof FedSegError && err.where.field === 'FEDSEG_TEST_TOKEN_FILE' && /set \$FEDSEG_TEST_TOKEN or \$FEDSEG_TEST_TOKEN_FILE, not both/.test(err.message));
+    delete process.env.FEDSEG_TEST_TOKEN;
+    process.env.FEDSEG_TEST_TOKEN_FILE = join(dir, 'not-mounted');
+    assert.throws(() => secretOption('admin-token', { env: 'FEDSEG_TEST_TOKEN' }),
+      (err: unknown) => err instanceof FedSegError && err.where.field === 'FEDSEG_TEST_TOKEN_FILE' && /not-mounted: field FEDSEG_TEST_TOKEN_FILE: cannot read the admin-token file \(ENOENT\)/.test(err.message));
+  } finally {
+    delete process.env.FEDSEG_TEST_TOKEN;
+    delete process.env.FEDSEG_TEST_TOKEN_FILE;
+  }
+});
+
 test('a missing or empty token file, or both sources at once, is an error naming the file and the option', () => {
   const empty = join(dir, 'empty.token');
   writeFileSync(empty, '\n \n');

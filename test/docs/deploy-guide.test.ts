@@ -30,7 +30,13 @@ const REPO = fileURLToPath(new URL('../..', import.meta.url));
 const GUIDE = join(REPO, 'docs/DEPLOY.md');
 const HOSPITALS = ['hospital-1', 'hospital-2'];
 /** Blocks the test does not run, and why; anything else unmarked fails the test. */
-const NOT_RUN: Record<string, string> = { 'installs-packages': 'npm ci would reinstall the node_modules this test runs from' };
+const NOT_RUN: Record<string, string> = {
+  'installs-packages': 'npm ci would reinstall the node_modules this test runs from',
+  'needs-root': 'creates system users, files under /etc and services; the test runs unprivileged (test/deploy checks the unit)',
+  'needs-docker': 'needs a Docker daemon (test/deploy runs the image\'s command without one)',
+  'needs-public-dns': 'a public CA must reach the server under its public DNS name',
+  'needs-running-server': 'addresses the production server by its real name',
+};
 const WAIT_MS = 240_000;
 
 interface Block {

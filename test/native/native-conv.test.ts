@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
+import { nodeArgs } from '../../core/runtime/own-module.js';
 import {
   defaultAddonPath,
   engineFromAddon,
@@ -103,7 +104,7 @@ describe('native conv3d vs TF.js stock cpu kernels', { skip: skipReason }, () =>
 
   for (const isa of ['avx2', 'portable']) {
     it(`is exact on the ${isa} code path too`, () => {
-      const child = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./isa-check.ts', import.meta.url))], {
+      const child = spawnSync(process.execPath, nodeArgs(new URL('./isa-check.js', import.meta.url)), {
         encoding: 'utf8',
         env: { ...process.env, FEDSEG_NATIVE_ISA: isa, CASES: '16', SEED: '5' },
       });

@@ -149,6 +149,7 @@ test('D10: ten wrong tokens lock the address out of both the site endpoint and t
     for (let i = 0; i < 5; i++) assert.equal((await api(server, '/api/status', `wrong-admin-${i}`)).status, 401);
     const locked = await api(server, '/api/status', ADMIN);
     assert.equal(locked.status, 429, 'even the right token waits out the lockout');
+    assert.deepEqual(await api(server, '/healthz', ''), { status: 200, body: { ok: true } }, 'health checks still pass, and tell nothing more');
     const refused = new WebSocket(server.wsUrl);
     const status = await new Promise<number>((resolve) => refused.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0)));
     assert.equal(status, 429);

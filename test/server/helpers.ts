@@ -14,7 +14,7 @@ import { architectureHash, decodeModel, encodeModel } from '../../core/weights/i
 import { parseFederationConfig, type FederationConfigInput } from '../../server/config.js';
 import { registerSite, startServer, type RunningServer } from '../../server/index.js';
 import { FederationClient } from '../../site/client.js';
-import { SiteRuntime, type LocalTrainer, type SiteEvent } from '../../site/runtime.js';
+import { SiteRuntime, type LocalTrainer, type RuntimeEvent } from '../../site/runtime.js';
 
 export const TINY_MODEL = { baseFilters: 2, depth: 2, inputShape: [16, 16, 16] as [number, number, number] };
 export const tinyConfig: ModelConfig = makeModelConfig(TINY_MODEL);
@@ -69,7 +69,7 @@ export function shiftTrainer(shift: number, cases = { train: 4, validation: 2 },
 }
 
 export function startSite(server: RunningServer, token: string, trainer: LocalTrainer, approve: boolean | ((round: number) => boolean) = true) {
-  const events: SiteEvent[] = [];
+  const events: RuntimeEvent[] = [];
   const site = new SiteRuntime({
     url: server.wsUrl, token, trainer, initialBackoffMs: 100, maxBackoffMs: 500,
     approve: (req) => (typeof approve === 'function' ? approve(req.round) : approve),

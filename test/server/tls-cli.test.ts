@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { get } from 'node:https';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -75,6 +75,11 @@ test('fedseg server add-site prints a token once and stores only its hash; list-
   const bad = fedseg('server', 'start', '--db', db, '--config', join(tmp.dir, 'missing.json'));
   assert.equal(bad.status, 1);
   assert.match(bad.stderr, /cannot read federation config/);
+  const neverDb = join(tmp.dir, 'never.db');
+  const noKey = fedseg('server', 'start', '--db', neverDb, '--config', join(tmp.dir, 'missing.json'), '--cert', join(tmp.dir, 'missing-cert.pem'), '--key', join(tmp.dir, 'missing-key.pem'));
+  assert.equal(noKey.status, 1);
+  assert.match(noKey.stderr, /missing-cert\.pem: field cert: cannot read the TLS certificate \(ENOENT\)/);
+  assert.equal(existsSync(neverDb), false, 'checked before the server creates its database');
 });
 
 test('add-site --token-file writes the token to a new file readable only by its owner, and never overwrites one', () => {

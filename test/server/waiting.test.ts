@@ -6,11 +6,11 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { FederationLink, type FederationEvent } from '../../main/service/federation.js';
+import { FederationLink, type FederationEvent } from '../../main/service/federation-link.js';
 import { SiteStore } from '../../main/service/site-store.js';
 import { registerSite, startServer } from '../../server/index.js';
 import { describeWaiting, type WaitingInput } from '../../server/waiting.js';
-import { SiteRuntime, type SiteEvent } from '../../site/runtime.js';
+import { SiteRuntime, type RuntimeEvent } from '../../site/runtime.js';
 import { ADMIN, api, federationConfig, shiftTrainer, startSite, tempDir, waitFor } from './helpers.js';
 
 const tmp = tempDir('waiting');
@@ -77,7 +77,7 @@ test('a real server says on its log, /api/status, the status page, every site an
       url: server.wsUrl, token: tokens['site-3'], trainer: shiftTrainer(0.3), initialBackoffMs: 100,
       approve: () => new Promise<boolean>((resolve) => (decide = resolve)),
     });
-    const thirdEvents: SiteEvent[] = [];
+    const thirdEvents: RuntimeEvent[] = [];
     third.on('event', (e) => thirdEvents.push(e));
     sites.push(third);
     await third.start();

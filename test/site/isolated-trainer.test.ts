@@ -7,7 +7,7 @@ import { initialWeights } from '../../core/model/init.js';
 import { cropOrigin, cropShape, DEFAULT_CROP } from '../../core/preprocess/index.js';
 import { generateCase, siteProfile, trainingCaseId, writeCaseFolder } from '../../core/synth/index.js';
 import { createIsolatedTrainer } from '../../site/isolated-trainer.js';
-import type { TrainingProgress } from '../../site/runtime.js';
+import type { TrainerProgress } from '../../site/runtime.js';
 import { createDataDirTrainer, type DataDirTrainerOptions } from '../../site/trainer.js';
 import { tempDir, tinyConfig } from '../server/helpers.js';
 
@@ -37,7 +37,7 @@ test('a worker thread per call gives exactly the in-process trainer\'s counts, w
   const inProcess = createDataDirTrainer(options);
   assert.deepEqual(await isolated.caseCounts(), { train: 2, validation: 1 });
   const before = global.map((t) => Float32Array.from(t.data));
-  const progress: TrainingProgress[] = [];
+  const progress: TrainerProgress[] = [];
   const trained = await isolated.train({ config: tinyConfig, weights: global, instructions, signal: signal(), onProgress: (p) => progress.push(p) });
   const reference = await inProcess.train({ config: tinyConfig, weights: global, instructions, signal: signal(), onProgress: () => {} });
   assert.equal(trained.numCases, 2);

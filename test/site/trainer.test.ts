@@ -7,7 +7,7 @@ import type { TensorList } from '../../core/federation/tensors.js';
 import { initialWeights } from '../../core/model/init.js';
 import { cropOrigin, cropShape, DEFAULT_CROP } from '../../core/preprocess/index.js';
 import { generateCase, siteProfile, trainingCaseId, writeCaseFolder } from '../../core/synth/index.js';
-import type { TrainingProgress } from '../../site/runtime.js';
+import type { TrainerProgress } from '../../site/runtime.js';
 import { createDataDirTrainer } from '../../site/trainer.js';
 import { tempDir, tinyConfig } from '../server/helpers.js';
 
@@ -40,7 +40,7 @@ function trainer() {
   return createDataDirTrainer({ trainDirs: [trainDir], validationDirs: [validationDir], preprocess, backend: 'cpu', seed: 1 });
 }
 
-function train(t: ReturnType<typeof trainer>, mu: number, onProgress: (p: TrainingProgress) => void = () => {}) {
+function train(t: ReturnType<typeof trainer>, mu: number, onProgress: (p: TrainerProgress) => void = () => {}) {
   return t.train({ config: tinyConfig, weights: global, instructions: { ...instructions, mu }, signal: new AbortController().signal, onProgress });
 }
 
@@ -51,7 +51,7 @@ function maxAbsDifference(a: TensorList, b: TensorList): number {
 }
 
 /** Every step of the one epoch is reported with its step/steps and ETA (the app's bar moves within an epoch), then the epoch's end. */
-function assertStepProgress(progress: TrainingProgress[]) {
+function assertStepProgress(progress: TrainerProgress[]) {
   const steps = progress.filter((p) => p.step !== undefined);
   assert.ok(steps.length >= 1, 'step progress arrives');
   const perEpoch = steps[0].steps;
@@ -78,7 +78,7 @@ test('a round trains on the usable cases, returns new weights of the manifest sh
   const site = trainer();
   assert.deepEqual(await site.caseCounts(), { train: 3, validation: 1 });
 
-  const progress: TrainingProgress[] = [];
+  const progress: TrainerProgress[] = [];
   const first = await train(site, 0, (p) => progress.push(p));
   assert.equal(first.numCases, 3, 'the folder without a mask is not counted');
   assertStepProgress(progress);

@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
+import { nodeArgs } from '../../core/runtime/own-module.js';
 
 const STOCK = { FEDSEG_FAST_CONV: '0', FEDSEG_FAST_OPS: '0', FEDSEG_NATIVE: 'off' };
 
 function gradients(backend: string, env: Record<string, string>): { backend: string; gradients: Record<string, Float32Array> } {
-  const run = spawnSync(process.execPath, ['--import', 'tsx', 'test/tf/fixtures/unet-gradients.ts', backend], {
+  const run = spawnSync(process.execPath, nodeArgs(new URL('./fixtures/unet-gradients.js', import.meta.url), [backend]), {
     encoding: 'utf8', env: { ...process.env, ...env }, maxBuffer: 64 * 1024 * 1024,
   });
   assert.equal(run.status, 0, run.stderr);

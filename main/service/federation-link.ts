@@ -8,8 +8,9 @@ import { join } from 'node:path';
 import { activeBackend } from '../../core/tf/backend.js';
 import { saveModelFile } from '../../core/weights/index.js';
 import type { ConnectionState, RoundRecord, TrainingProgress } from '../../preload/api.js';
-import { SiteRuntime, type ApprovalRequest, type LocalTrainer, type SiteEvent as RuntimeEvent } from '../../site/runtime.js';
-import { regionScores, type TrainingCase } from './cases.js';
+import type { Refusal } from '../../site/client.js';
+import { SiteRuntime, type ApprovalRequest, type LocalTrainer, type RuntimeEvent } from '../../site/runtime.js';
+import { regionScores, type TrainingCaseFiles } from './cases.js';
 import { UserFacingError } from './errors.js';
 import type { SiteStore } from './site-store.js';
 
@@ -21,7 +22,7 @@ export type FederationEvent =
   | { type: 'model'; path: string }
   | { type: 'log'; level: 'info' | 'warning' | 'error'; message: string };
 
-export type TrainerFactory = (cases: TrainingCase[]) => LocalTrainer;
+export type TrainerFactory = (cases: TrainingCaseFiles[]) => LocalTrainer;
 
 /** How long to wait for the server's welcome before telling the admin the connection failed. */
 const CONNECT_TIMEOUT_MS = 15_000;
@@ -30,14 +31,14 @@ const DECISION_GRACE_MS = 2_000;
 
 export class FederationLink {
   private runtime: SiteRuntime | null = null;
-  private cases: TrainingCase[] = [];
+  private cases: TrainingCaseFiles[] = [];
   private readonly decisions = new Map<number, (approve: boolean) => void>();
   private trainingStart: { round: number; at: number } | null = null;
   private lastCompletedRound = 0;
 
   constructor(private readonly store: SiteStore, private readonly makeTrainer: TrainerFactory, private readonly emit: (event: FederationEvent) => void) {}
 
-  setCases(cases: TrainingCase[]): void {
+  setCases(cases: TrainingCaseFiles[]): void {
     this.cases = cases;
   }
 
@@ -63,9 +64,9 @@ export class FederationLink {
           if (event.type === 'connected') {
             clearTimeout(timer);
             resolve(event.site);
-          } else if (event.type === 'error' && /refused the site/.test(event.message)) {
+          } else if (event.type === 'refused') {
             clearTimeout(timer);
-            reject(new UserFacingError(wrongTokenMessage(event.message)));
+            reject(new UserFacingError(refusalMessage(event)));
           } else if (event.type === 'disconnected') {
             // Never welcomed: the first failed attempt already tells the admin what is wrong.
             clearTimeout(timer);
@@ -219,6 +220,9 @@ export class FederationLink {
       case 'finished':
         this.emit({ type: 'connection', state: { waiting: null } });
         return this.emit({ type: 'log', level: 'info', message: `The federation finished after ${event.rounds} rounds.` });
+      case 'refused':
+        // During connect() the rejection says it; later (the operator removed the site) the connection state does.
+        return this.emit({ type: 'connection', state: { phase: 'offline', waiting: null, error: refusalMessage(event) } });
       case 'error':
         return this.emit({ type: 'log', level: 'error', message: event.message.length > 300 ? `${event.message.slice(0, 300)}…` : event.message });
       default:
@@ -244,8 +248,18 @@ function toWebSocketUrl(url: string): string {
   return u.toString();
 }
 
-function wrongTokenMessage(reason: string): string {
-  return /token|auth/i.test(reason)
-    ? 'The server refused this site: the site token is wrong or was revoked. Ask the federation operator for a new token.'
-    : `The server refused this site: ${reason.replace(/^server refused the site: /, '')}`;
+/** What the admin reads when the server refuses this site, by the refusal's code. */
+export function refusalMessage(refusal: Refusal): string {
+  switch (refusal.code) {
+    case 'unknown-token':
+      return 'The server refused this site: the site token is wrong or was revoked. Ask the federation operator for a new token.';
+    case 'site-removed':
+      return 'The federation operator removed this site, so its token no longer works. Ask the operator whether to rejoin with a new token.';
+    case 'protocol-version':
+      return `This app and the federation server speak different protocol versions (${refusal.reason}). Update whichever FedSeg is older.`;
+    case 'bad-hello':
+    case 'hello-timeout':
+    case 'frame-before-hello':
+      return `The server refused this site: ${refusal.reason}.`;
+  }
 }
