@@ -5,6 +5,8 @@
 export interface WebContents {
   send(channel: string, ...args: unknown[]): void;
   on(event: 'will-navigate' | 'will-redirect', listener: (event: { preventDefault(): void }, url: string) => void): void;
+  /** The page's beforeunload handler asked to stay (unsaved edits); preventDefault lets it unload anyway. */
+  on(event: 'will-prevent-unload', listener: (event: { preventDefault(): void }) => void): void;
   setWindowOpenHandler(handler: (details: { url: string }) => { action: 'deny' }): void;
   getURL(): string;
 }
@@ -66,6 +68,7 @@ export interface ElectronMain {
   };
   dialog: {
     showOpenDialog(options: Record<string, unknown>): Promise<{ canceled: boolean; filePaths: string[] }>;
+    showMessageBoxSync(window: BrowserWindowInstance, options: { type: string; buttons: string[]; defaultId: number; cancelId: number; message: string; detail: string }): number;
   };
 }
 

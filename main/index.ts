@@ -101,6 +101,14 @@ function createWindow(): BrowserWindowInstance {
     },
   });
   win.once('ready-to-show', () => win.show());
+  // Closing or reloading with unsaved mask edits: the page refused to unload; ask, as a browser would.
+  win.webContents.on('will-prevent-unload', (event) => {
+    const choice = dialog.showMessageBoxSync(win, {
+      type: 'warning', buttons: ['Discard edits and close', 'Stay'], defaultId: 1, cancelId: 1,
+      message: 'The mask has unsaved edits.', detail: 'Save it as final first, or the edits are lost.',
+    });
+    if (choice === 0) event.preventDefault();
+  });
   void win.loadURL(`${ORIGIN}/index.html`);
   return win;
 }

@@ -9,9 +9,9 @@ import { CHANNELS, type Channel } from './channels.js';
 
 export { CHANNELS, EVENT_CHANNEL, IPC_PREFIX, type Channel } from './channels.js';
 
-import { AXES, MASK_SOURCES, MODALITIES, type MaskSource, type Modality } from './values.js';
+import { AXES, MASK_SOURCES, MASK_WARNING_CODES, MODALITIES, type MaskSource, type Modality } from './values.js';
 
-export { AXES, MASK_SOURCES, MODALITIES, type Axis, type MaskSource, type Modality } from './values.js';
+export { AXES, MASK_SOURCES, MASK_WARNING_CODES, MODALITIES, type Axis, type MaskSource, type Modality } from './values.js';
 
 const caseId = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/, 'not a case id');
 const sliceMark = z.enum(['ok', 'wrong']);
@@ -44,9 +44,22 @@ export const requestSchemas = {
   chooseFolder: z.undefined(),
   importFolder: z.object({ path: z.string().min(1).max(4096) }),
   listCases: z.undefined(),
-  readVolume: z.object({ caseId, kind: z.enum([...MODALITIES, ...MASK_SOURCES]) }),
+  /** `version` picks a final mask version (kind 'final'); without it the version in use. */
+  readVolume: z.object({ caseId, kind: z.enum([...MODALITIES, ...MASK_SOURCES]), version: z.number().int().positive().optional() }),
   predict: z.object({ caseId }),
-  saveFinalMask: z.object({ caseId, nifti: z.custom<Uint8Array>((v) => v instanceof Uint8Array, 'must be the bytes of a NIfTI file') }),
+  saveFinalMask: z.object({
+    caseId,
+    nifti: z.custom<Uint8Array>((v) => v instanceof Uint8Array, 'must be the bytes of a NIfTI file'),
+    /** The mask the edits started from. */
+    source: z.discriminatedUnion('kind', [
+      z.object({ kind: z.literal('truth') }), z.object({ kind: z.literal('prediction') }), z.object({ kind: z.literal('blank') }),
+      z.object({ kind: z.literal('final'), version: z.number().int().positive() }),
+    ]),
+    /** Plausibility warnings the reviewer accepted, by code; saving fails while any warning is not named here. */
+    confirm: z.array(z.enum(MASK_WARNING_CODES)).max(MASK_WARNING_CODES.length),
+  }),
+  /** Puts a final mask version in use (revert), or the ground truth with null. */
+  chooseFinalMask: z.object({ caseId, version: z.number().int().positive().nullable() }),
   setSliceMark: z.object({ caseId, axis: z.enum(AXES), slice: z.number().int().nonnegative().max(4096), mark: sliceMark.nullable() }),
   getReview: z.object({ caseId }),
 } as const satisfies { [C in Channel]: z.ZodType };
@@ -103,13 +116,45 @@ export interface TrainingProgress {
   etaSeconds: number | null;
 }
 
-export interface AuditEntry {
-  at: string;
-  round: number;
-  decision: 'approved' | 'declined';
-  caseCount: number;
-  serverUrl: string;
+/** One line of the site's append-only audit: round decisions, final-mask saves and reverts, masks used per round. */
+export type AuditEntry =
+  | { kind: 'round-decision'; at: string; round: number; decision: 'approved' | 'declined'; caseCount: number; serverUrl: string; reason?: string }
+  | { kind: 'final-mask'; at: string; caseId: string; action: 'saved' | 'chosen'; version: number | null; by: string; detail: string }
+  | { kind: 'training-masks'; at: string; round: number; masks: Array<{ caseId: string; mask: string }> };
+
+export interface MaskWarning { code: (typeof MASK_WARNING_CODES)[number]; message: string }
+
+/** Where a final mask came from: what the reviewer started editing. */
+export type MaskProvenance =
+  | { kind: 'truth' }
+  | { kind: 'prediction'; round: number | null; modelSha256: string | null }
+  | { kind: 'blank' }
+  | { kind: 'final'; version: number };
+
+export interface MaskComparison {
+  volumesMl: RegionScores;
+  sourceVolumesMl: RegionScores;
+  /** Dice per region against the source; null when the source is a blank mask. */
+  diceVsSource: RegionScores | null;
 }
+
+export interface MaskVersion extends MaskComparison {
+  version: number;
+  savedAt: string;
+  savedBy: string;
+  source: MaskProvenance;
+  confirmedWarnings: MaskWarning[];
+}
+
+export interface MaskVersions {
+  /** Version used for training; null: the case's ground truth. */
+  chosen: number | null;
+  versions: MaskVersion[];
+}
+
+export type SaveFinalResult =
+  | { saved: true; summary: CaseSummary; version: MaskVersion }
+  | { saved: false; comparison: MaskComparison; warnings: MaskWarning[] };
 
 export interface CaseIssue { severity: 'error' | 'warning'; message: string }
 
@@ -126,6 +171,10 @@ export interface CaseSummary {
   trainable: boolean;
   /** Prediction against ground truth, when both exist. */
   metrics: { dice: RegionScores; hd95: RegionScores } | null;
+  /** Saved final mask versions and the one in use. */
+  finalMasks: MaskVersions;
+  /** The global model the current prediction came from. */
+  prediction: { round: number | null; modelSha256: string | null } | null;
 }
 
 export interface VolumeInfoMl { et: number; tc: number; wt: number }
@@ -169,7 +218,8 @@ export interface ResultMap {
   listCases: CaseSummary[];
   readVolume: Uint8Array;
   predict: PredictionResult;
-  saveFinalMask: CaseSummary;
+  saveFinalMask: SaveFinalResult;
+  chooseFinalMask: CaseSummary;
   setSliceMark: ReviewState;
   getReview: ReviewState;
 }

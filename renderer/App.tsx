@@ -41,7 +41,8 @@ export function App() {
         {screen === 'federation' && <FederationScreen />}
         {screen === 'approval' && <ApprovalScreen />}
         {screen === 'cases' && <CasesScreen />}
-        {screen === 'viewer' && <ViewerScreen />}
+        {/* Always mounted: the one viewer keeps its WebGL context, slice, view and unsaved edits across screens. */}
+        <ViewerScreen hidden={screen !== 'viewer'} />
         {screen === 'training' && <TrainingScreen />}
       </main>
     </div>

@@ -33,8 +33,11 @@ export interface LocalTrainer {
     config: ModelConfig; weights: TensorList; instructions: RoundInstructions; signal: AbortSignal;
     onProgress: (p: TrainingProgress) => void;
   }): Promise<{ weights: TensorList; numCases: number; metrics: Record<string, number> }>;
-  /** Aggregate metrics of `weights` on the local validation cases (e.g. dice_WT, dice_TC, dice_ET). */
-  evaluate(args: { config: ModelConfig; weights: TensorList; signal: AbortSignal }): Promise<{ numCases: number; metrics: Record<string, number> }>;
+  /**
+   * Aggregate metrics of `weights` on the local validation cases (e.g. dice_WT, dice_TC, dice_ET); `model` names
+   * the global model (its round and the SHA-256 the server gave it), for trainers that keep it.
+   */
+  evaluate(args: { config: ModelConfig; weights: TensorList; signal: AbortSignal; model?: { round: number; sha256: string } }): Promise<{ numCases: number; metrics: Record<string, number> }>;
   /** Compute backend in use, e.g. "wasm (SIMD, 1 thread)", for the UI. */
   backend?(): string;
 }
@@ -219,7 +222,7 @@ export class SiteRuntime extends EventEmitter<{ event: [SiteEvent] }> {
     }
     this.lastGlobal = { sha256: model.sha256, config: model.config, tensors: model.tensors };
     if (header.purpose === 'evaluate') {
-      this.enqueue(() => this.evaluate(header.round, model.config, model.tensors));
+      this.enqueue(() => this.evaluate(header.round, header.sha256, model.config, model.tensors));
       return;
     }
     this.startTraining(header.round, model.config, model.tensors);
@@ -279,9 +282,9 @@ export class SiteRuntime extends EventEmitter<{ event: [SiteEvent] }> {
     this.emitEvent({ type: 'update-sent', round: a.round, numCases: result.numCases, bytes: sent ?? bytes.length, norm, metrics });
   }
 
-  private async evaluate(round: number, config: ModelConfig, weights: TensorList): Promise<void> {
+  private async evaluate(round: number, sha256: string, config: ModelConfig, weights: TensorList): Promise<void> {
     const abort = new AbortController();
-    const { numCases, metrics } = await this.opts.trainer.evaluate({ config, weights, signal: abort.signal });
+    const { numCases, metrics } = await this.opts.trainer.evaluate({ config, weights, signal: abort.signal, model: { round, sha256 } });
     const clean = finiteOnly(metrics);
     this.client?.send({ type: 'evaluation', round, numCases, metrics: clean });
     this.emitEvent({ type: 'global-metrics', round, numCases, metrics: clean });

@@ -20,6 +20,8 @@ import type { LocalTrainer } from './runtime.js';
 export interface DataDirTrainerOptions {
   /** Folders of training cases (BraTS layout). */
   trainDirs: string[];
+  /** caseId -> mask file overriding the discovered mask (core/train prepareTrainingData). */
+  maskFiles?: ReadonlyMap<string, string>;
   /** Folders of held-out validation cases; when omitted, a seeded fraction of the training folders is held out. */
   validationDirs?: string[];
   validationFraction?: number;
@@ -47,7 +49,7 @@ export function createDataDirTrainer(opts: DataDirTrainerOptions): LocalTrainer 
   const data = () => (prepared ??= (async () => {
     await initBackend(opts.backend);
     const config = preprocessConfig(opts.preprocess ?? {});
-    const options = { seed: opts.seed ?? 0, cacheBytes: opts.cacheBytes };
+    const options = { seed: opts.seed ?? 0, cacheBytes: opts.cacheBytes, maskFiles: opts.maskFiles };
     if (opts.validationDirs && opts.validationDirs.length > 0) {
       const train = await prepareTrainingData(opts.trainDirs, config, { ...options, validationFraction: 0 });
       // Held-out cases are scored as they are: no tumour filter, so small tumours count too.

@@ -6,7 +6,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { activeBackend } from '../../core/tf/backend.js';
-import { saveModelFile } from '../../core/weights/index.js';
+import { saveModelFile, type ModelMeta } from '../../core/weights/index.js';
 import type { ConnectionState, RoundRecord, TrainingProgress } from '../../preload/api.js';
 import { SiteRuntime, type ApprovalRequest, type LocalTrainer, type SiteEvent as RuntimeEvent } from '../../site/runtime.js';
 import { regionScores, type TrainingCase } from './cases.js';
@@ -31,6 +31,9 @@ const DECISION_GRACE_MS = 2_000;
 export class FederationLink {
   private runtime: SiteRuntime | null = null;
   private cases: TrainingCase[] = [];
+  /** The trainer over `trainerCases`; rebuilt before the next round when a case or its chosen mask changed. */
+  private trainer: LocalTrainer | null = null;
+  private trainerCases: TrainingCase[] = [];
   private readonly decisions = new Map<number, (approve: boolean) => void>();
   private trainingStart: { round: number; at: number } | null = null;
   private lastCompletedRound = 0;
@@ -39,6 +42,15 @@ export class FederationLink {
 
   setCases(cases: TrainingCase[]): void {
     this.cases = cases;
+    if (masksKey(cases) !== masksKey(this.trainerCases)) this.trainer = null;
+  }
+
+  private currentTrainer(): LocalTrainer {
+    if (!this.trainer) {
+      this.trainerCases = this.cases;
+      this.trainer = this.makeTrainer(this.cases);
+    }
+    return this.trainer;
   }
 
   get connected(): boolean {
@@ -49,7 +61,7 @@ export class FederationLink {
   async connect(serverUrl: string, token: string): Promise<{ siteName: string }> {
     await this.disconnect();
     const runtime = new SiteRuntime({
-      url: toWebSocketUrl(serverUrl), token, trainer: this.wrapTrainer(this.makeTrainer(this.cases)),
+      url: toWebSocketUrl(serverUrl), token, trainer: this.wrapTrainer(),
       approve: (request) => this.askAdmin(request), initialBackoffMs: 500, maxBackoffMs: 10_000,
     });
     this.runtime = runtime;
@@ -122,12 +134,19 @@ export class FederationLink {
     });
   }
 
-  /** Adds what the app needs around the shared trainer: ETA, backend name, keeping each global model. */
-  private wrapTrainer(trainer: LocalTrainer): LocalTrainer {
+  /**
+   * Adds what the app needs around the shared trainer: the current case set with the chosen masks (audited
+   * per round), ETA, backend name, keeping each global model.
+   */
+  private wrapTrainer(): LocalTrainer {
     return {
-      caseCounts: () => trainer.caseCounts(),
+      caseCounts: () => this.currentTrainer().caseCounts(),
       train: async (args) => {
         const round = this.currentTrainingRound();
+        const trainer = this.currentTrainer();
+        this.store.appendAudit({
+          kind: 'training-masks', at: new Date().toISOString(), round, masks: this.trainerCases.map((c) => ({ caseId: c.id, mask: c.maskLabel })),
+        });
         const result = await trainer.train({
           ...args,
           onProgress: (p) => {
@@ -143,9 +162,10 @@ export class FederationLink {
         const dir = join(this.store.dir, 'models');
         await mkdir(dir, { recursive: true });
         const path = join(dir, 'global-latest.fsm');
-        await saveModelFile(path, args.config, args.weights, { round: this.lastCompletedRound });
+        const meta: ModelMeta = args.model ? { round: args.model.round, globalSha256: args.model.sha256 } : { round: this.lastCompletedRound };
+        await saveModelFile(path, args.config, args.weights, meta);
         this.emit({ type: 'model', path });
-        return trainer.evaluate(args);
+        return this.currentTrainer().evaluate(args);
       },
     };
   }
@@ -224,6 +244,10 @@ export class FederationLink {
       default:
     }
   }
+}
+
+function masksKey(cases: TrainingCase[]): string {
+  return cases.map((c) => `${c.id}=${c.maskFile}`).join('\n');
 }
 
 /** Picks dice_ET / dice_TC / dice_WT (any case) out of a flat metrics record. */

@@ -1,8 +1,9 @@
-/** A zod-checked JSON file written atomically (tmp + rename), so a crash never leaves half a settings file. */
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+/** A zod-checked JSON file written atomically (core/fs/atomic-write), so a crash never leaves half a settings file. */
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { z } from 'zod';
 import { FedSegError } from '../../core/errors.js';
+import { writeFileAtomicSync } from '../../core/fs/atomic-write.js';
 
 export function readJson<S extends z.ZodType>(path: string, schema: S, fallback: z.infer<S>): z.infer<S> {
   if (!existsSync(path)) return fallback;
@@ -22,7 +23,5 @@ export function readJson<S extends z.ZodType>(path: string, schema: S, fallback:
 
 export function writeJsonAtomic(path: string, value: unknown): void {
   mkdirSync(dirname(path), { recursive: true });
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, `${JSON.stringify(value, null, 2)}\n`, { mode: 0o600 });
-  renameSync(tmp, path);
+  writeFileAtomicSync(path, `${JSON.stringify(value, null, 2)}\n`, { mode: 0o600, what: 'settings file' });
 }

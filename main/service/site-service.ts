@@ -16,7 +16,7 @@ import { createDataDirTrainer } from '../../site/trainer.js';
 import { SiteStore } from './site-store.js';
 
 /** Requests that need the case library loaded. */
-const CASE_CHANNELS = new Set<Channel>(['connect', 'listCases', 'readVolume', 'predict', 'saveFinalMask', 'setSliceMark', 'getReview']);
+const CASE_CHANNELS = new Set<Channel>(['connect', 'listCases', 'readVolume', 'predict', 'saveFinalMask', 'chooseFinalMask', 'setSliceMark', 'getReview']);
 
 export class SiteService {
   private readonly store: SiteStore;
@@ -32,8 +32,10 @@ export class SiteService {
   constructor(dataDir: string, private readonly emit: (event: SiteEvent) => void, private readonly log: (message: string) => void) {
     this.store = new SiteStore(dataDir);
     this.cases = new CaseLibrary(this.store);
-    // The shared site trainer over exactly the cases the app approved (core/preprocess prefers a final mask).
-    const makeTrainer = (cases: TrainingCase[]) => createDataDirTrainer({ trainDirs: cases.map((c) => c.dir) });
+    // The shared site trainer over exactly the cases the app approved, each with the mask chosen here.
+    const makeTrainer = (cases: TrainingCase[]) => createDataDirTrainer({
+      trainDirs: cases.map((c) => c.dir), maskFiles: new Map(cases.map((c) => [c.id, c.maskFile])),
+    });
     this.federation = new FederationLink(this.store, makeTrainer, (event) => this.onFederationEvent(event));
     this.connection = { phase: 'offline', serverUrl: this.store.settings.serverUrl, siteName: null, error: null, waiting: null };
     // Rounds that were waiting for a decision when the app closed can no longer be decided.
@@ -96,17 +98,28 @@ export class SiteService {
         return summaries;
       },
       listCases: () => this.cases.summaries(),
-      readVolume: (q) => this.cases.readVolume(q.caseId, q.kind),
+      readVolume: (q) => this.cases.readVolume(q.caseId, q.kind, q.version),
       predict: (q) => predictCase(this.cases, this.store, q.caseId),
       saveFinalMask: async (q) => {
-        const summary = await this.cases.saveFinalMask(q.caseId, q.nifti);
-        this.federation.setCases(this.cases.trainingCases());
+        const result = await this.cases.saveFinalMask(q);
+        if (result.saved) this.onCasesChanged();
+        return result;
+      },
+      chooseFinalMask: (q) => {
+        const summary = this.cases.chooseFinalMask(q.caseId, q.version);
+        this.onCasesChanged();
         return summary;
       },
       setSliceMark: (q) => this.cases.setSliceMark(q.caseId, `${q.axis}:${q.slice}`, q.mark),
       getReview: (q): ReviewState => this.cases.review(q.caseId),
     };
     return (handlers[channel] as (req: never) => Promise<ResultMap[C]>)(r);
+  }
+
+  /** A final mask was saved or reverted: the next round trains with it, and the audit shows it. */
+  private onCasesChanged(): void {
+    this.federation.setCases(this.cases.trainingCases());
+    this.publishState();
   }
 
   private state(): AppState {
@@ -181,7 +194,7 @@ export class SiteService {
     if (!record || record.status !== 'announced') throw new UserFacingError(`Round ${round} is not waiting for a decision.`);
     this.federation.decide(round, approve);
     this.store.appendAudit({
-      at: new Date().toISOString(), round, decision: approve ? 'approved' : 'declined',
+      kind: 'round-decision', at: new Date().toISOString(), round, decision: approve ? 'approved' : 'declined',
       caseCount: record.outgoing?.caseCount ?? 0, serverUrl: this.connection.serverUrl ?? '',
     });
     this.store.upsertRound(round, { status: approve ? 'approved' : 'declined', reason: approve ? null : 'declined by the site admin' });

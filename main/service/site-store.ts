@@ -1,7 +1,7 @@
 /**
  * Everything this site keeps locally: connection settings (never the token: the host keeps that encrypted),
- * the admin passphrase hash, the data folder, review marks per case, the round history and the audit list of
- * approval decisions. One JSON file per concern under the site's data directory.
+ * the admin passphrase hash, the data folder, review marks per case, the round history and the audit list
+ * (approval decisions, final-mask saves and reverts, which mask each case trained with). One JSON file per concern under the site's data directory.
  */
 import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -40,9 +40,23 @@ const HistorySchema = z.object({
   loss: z.array(z.object({ round: z.number(), step: z.number(), loss: z.number() })),
 });
 const ReviewSchema = z.record(z.string(), z.record(z.string(), z.enum(['ok', 'wrong'])));
-const AuditSchema = z.object({
-  at: z.string(), round: z.number().int(), decision: z.enum(['approved', 'declined']), caseCount: z.number().int(), serverUrl: z.string(),
-}) satisfies z.ZodType<AuditEntry>;
+const AuditSchema = z.preprocess(
+  // Lines written before the audit had kinds are round decisions.
+  (line) => (typeof line === 'object' && line !== null && !('kind' in line) ? { ...line, kind: 'round-decision' } : line),
+  z.discriminatedUnion('kind', [
+    z.object({
+      kind: z.literal('round-decision'), at: z.string(), round: z.number().int(), decision: z.enum(['approved', 'declined']),
+      caseCount: z.number().int(), serverUrl: z.string(), reason: z.string().optional(),
+    }),
+    z.object({
+      kind: z.literal('final-mask'), at: z.string(), caseId: z.string(), action: z.enum(['saved', 'chosen']),
+      version: z.number().int().nullable(), by: z.string(), detail: z.string(),
+    }),
+    z.object({
+      kind: z.literal('training-masks'), at: z.string(), round: z.number().int(), masks: z.array(z.object({ caseId: z.string(), mask: z.string() })),
+    }),
+  ]),
+) satisfies z.ZodType<AuditEntry>;
 
 const DEFAULT_SETTINGS: Settings = { version: 1, serverUrl: null, adminPassphrase: null, dataFolder: null, modelPath: null };
 /** Loss points kept for the curve; older ones are thinned out by the chart anyway. */
@@ -85,10 +99,11 @@ export class SiteStore {
     writeJsonAtomic(this.path('review.json'), this.review);
   }
 
-  /** Append-only: one JSON line per decision, never rewritten. */
+  /** Append-only: one JSON line per decision, final-mask save or revert and round's training masks; never rewritten. */
   appendAudit(entry: AuditEntry): void {
-    appendFileSync(this.path('audit.jsonl'), `${JSON.stringify(AuditSchema.parse(entry))}\n`, { mode: 0o600 });
-    this.audit.push(entry);
+    const parsed = AuditSchema.parse(entry);
+    appendFileSync(this.path('audit.jsonl'), `${JSON.stringify(parsed)}\n`, { mode: 0o600 });
+    this.audit.push(parsed);
   }
 
   upsertRound(round: number, patch: Partial<RoundRecord>): RoundRecord {

@@ -5,7 +5,7 @@ export function Messages() {
   const { error, notice, busy, dismiss } = useUi();
   return (
     <>
-      {busy && <div className="banner banner-busy" data-testid="busy">{busy}…</div>}
+      {busy && <div className="banner banner-busy" role="status" aria-live="polite" data-testid="busy">{busy}…</div>}
       {error && (
         <div className="banner banner-error" role="alert" data-testid="error">
           <span>{error}</span>
@@ -13,7 +13,7 @@ export function Messages() {
         </div>
       )}
       {notice && !error && (
-        <div className="banner banner-notice" data-testid="notice">
+        <div className="banner banner-notice" role="status" aria-live="polite" data-testid="notice">
           <span>{notice}</span>
           <button onClick={dismiss} aria-label="Dismiss">×</button>
         </div>

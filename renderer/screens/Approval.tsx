@@ -11,6 +11,7 @@ export function ApprovalScreen() {
   const now = useNow();
   if (!app) return null;
   const round = app.pendingRound;
+  const decisions = app.audit.flatMap((a) => (a.kind === 'round-decision' ? [a] : []));
   const isAdmin = app.role === 'admin';
 
   const decide = async (approve: boolean) => {
@@ -55,11 +56,11 @@ export function ApprovalScreen() {
       )}
       <div className="card">
         <h2>Local audit of decisions</h2>
-        {app.audit.length === 0 ? <p className="hint">No decisions yet.</p> : (
+        {decisions.length === 0 ? <p className="hint">No decisions yet.</p> : (
           <table className="table" data-testid="audit">
             <thead><tr><th>When</th><th>Round</th><th>Decision</th><th>Cases</th><th>Server</th></tr></thead>
             <tbody>
-              {[...app.audit].reverse().map((a) => (
+              {[...decisions].reverse().map((a) => (
                 <tr key={`${a.at}-${a.round}`}><td>{formatTime(a.at)}</td><td>{a.round}</td><td className={`decision-${a.decision}`}>{a.decision}</td><td>{a.caseCount}</td><td>{a.serverUrl}</td></tr>
               ))}
             </tbody>
