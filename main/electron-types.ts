@@ -13,6 +13,7 @@ export interface WebContents {
 
 export interface BrowserWindowInstance {
   webContents: WebContents;
+  focus(): void;
   loadURL(url: string): Promise<void>;
   once(event: 'ready-to-show', listener: () => void): void;
   show(): void;
@@ -66,6 +67,7 @@ export interface ElectronMain {
     encryptString(plain: string): Buffer;
     decryptString(encrypted: Buffer): string;
   };
+  Notification: (new (options: { title: string; body: string }) => { show(): void; on(event: 'click', listener: () => void): void }) & { isSupported(): boolean };
   dialog: {
     showOpenDialog(options: Record<string, unknown>): Promise<{ canceled: boolean; filePaths: string[] }>;
     showMessageBoxSync(window: BrowserWindowInstance, options: { type: string; buttons: string[]; defaultId: number; cancelId: number; message: string; detail: string }): number;

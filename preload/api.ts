@@ -40,7 +40,9 @@ export const requestSchemas = {
   lockAdmin: z.undefined(),
   connect: z.object({ serverUrl: httpUrl, token: z.string().min(1).max(4096).optional() }),
   disconnect: z.undefined(),
-  decideRound: z.object({ round: z.number().int().nonnegative(), approve: z.boolean() }),
+  /** A decline carries the admin's reason, which is sent to the server and audited. */
+  decideRound: z.object({ round: z.number().int().nonnegative(), approve: z.boolean(), reason: z.string().trim().max(500).optional() })
+    .refine((q) => q.approve || (q.reason ?? '').length > 0, { message: 'say why the round is declined', path: ['reason'] }),
   chooseFolder: z.undefined(),
   importFolder: z.object({ path: z.string().min(1).max(4096) }),
   listCases: z.undefined(),
@@ -84,13 +86,39 @@ export type RoundStatus =
 
 export interface RegionScores { et: number; tc: number; wt: number }
 
+/** One message of what leaves the site (site/outgoing.ts builds it from the same code as the messages). */
+export interface OutgoingMessagePlan {
+  message: 'update' | 'progress' | 'evaluation';
+  fields: string[];
+  withheld: string[];
+  numCases: number | null;
+}
+
+/** Everything the admin is shown before deciding a round. */
+export interface ApprovalInfo {
+  attempt: number;
+  totalRounds: number;
+  strategy: string;
+  model: { arch: string; baseFilters: number; depth: number; parameterCount: number; updateBytes: number };
+  instructions: { epochs: number; learningRate: number; batchSize: number; mu: number; seed: number };
+  trainingCases: number;
+  validationCases: number;
+  trainingDeadlineS: number;
+  outgoing: OutgoingMessagePlan[];
+  minMetricCases: number;
+  /** The server's own description of what leaves the site. */
+  serverDescription: string[];
+  /** Why this round is announced again, for attempts after the first. */
+  retryNote: string | null;
+}
+
 export interface RoundRecord {
   round: number;
   status: RoundStatus;
   /** ISO time by which the admin must decide. */
   deadline: string | null;
-  /** What will leave the site if approved. */
-  outgoing: { caseCount: number; parameterCount: number | null; bytes: number | null; items: string[] } | null;
+  /** What the admin was shown for this round's latest announcement. */
+  approval: ApprovalInfo | null;
   /** Sites whose updates made it into the global model, and how many are registered (null until known). */
   sitesReturned: number | null;
   sitesTotal: number | null;
@@ -118,7 +146,9 @@ export interface TrainingProgress {
 
 /** One line of the site's append-only audit: round decisions, final-mask saves and reverts, masks used per round. */
 export type AuditEntry =
-  | { kind: 'round-decision'; at: string; round: number; decision: 'approved' | 'declined'; caseCount: number; serverUrl: string; reason?: string }
+  /** `attempt` and `by` (the admin's OS user) are absent from entries written before they were recorded. */
+  | { kind: 'round-decision'; at: string; round: number; attempt?: number; decision: 'approved' | 'declined'; by?: string; caseCount: number; serverUrl: string; reason?: string }
+  | { kind: 'update-sent'; at: string; round: number; serverUrl: string; numCases: number; bytes: number; sha256: string }
   | { kind: 'final-mask'; at: string; caseId: string; action: 'saved' | 'chosen'; version: number | null; by: string; detail: string }
   | { kind: 'training-masks'; at: string; round: number; masks: Array<{ caseId: string; mask: string }> };
 

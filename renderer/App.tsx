@@ -1,4 +1,5 @@
 /** Shell of the UI: navigation, the role switch, messages and the current screen. */
+import { useEffect } from 'react';
 import { AdminGate } from './components/AdminGate.js';
 import { Messages } from './components/Messages.js';
 import { ApprovalScreen } from './screens/Approval.js';
@@ -21,6 +22,9 @@ export function App() {
   const go = useUi((s) => s.go);
   const app = useUi((s) => s.app);
   const pending = app?.pendingRound;
+  useEffect(() => {
+    document.title = pending ? `Round ${pending.round} waits for approval · FedSeg` : 'FedSeg';
+  }, [pending]);
   return (
     <div className="layout">
       <header className="topbar">
@@ -32,7 +36,7 @@ export function App() {
         {NAV.map((item) => (
           <button key={item.screen} className={item.screen === screen ? 'nav active' : 'nav'} onClick={() => go(item.screen)} data-testid={`nav-${item.screen}`}>
             {item.label}
-            {item.screen === 'approval' && pending && <span className="dot" title="A round is waiting for a decision" />}
+            {item.screen === 'approval' && pending && <span className="waiting" data-testid="approval-waiting">round {pending.round} waits</span>}
           </button>
         ))}
       </nav>

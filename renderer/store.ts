@@ -13,6 +13,8 @@ interface UiState {
   progress: TrainingProgress | null;
   error: string | null;
   notice: string | null;
+  /** 'ok' (green) for a success; 'info' for news that is not one (e.g. a declined round). */
+  noticeTone: 'ok' | 'info';
   busy: string | null;
   /** Case whose mask has edits not saved as final (they live only in the viewer). */
   unsaved: string | null;
@@ -38,6 +40,7 @@ export const useUi = create<UiState>((set, get) => ({
   progress: null,
   error: null,
   notice: null,
+  noticeTone: 'ok',
   busy: null,
   unsaved: null,
   go: (screen) => {
@@ -67,7 +70,7 @@ export const useUi = create<UiState>((set, get) => ({
     set({ busy: label, error: null, notice: null });
     try {
       const value = await work();
-      set({ busy: null, notice: notice ?? null });
+      set({ busy: null, notice: notice ?? null, noticeTone: 'ok' });
       return value;
     } catch (err) {
       set({ busy: null, error: plain(err) });

@@ -8,7 +8,7 @@
 import { Worker } from 'node:worker_threads';
 import { FedSegError } from '../core/errors.js';
 import type { LocalTrainer } from './runtime.js';
-import type { DataDirTrainerOptions } from './trainer.js';
+import { DATA_DIR_TRAINER_METRICS, type DataDirTrainerOptions } from './trainer.js';
 import type { TrainerThreadJob, TrainerThreadMessage } from './trainer-thread-messages.js';
 
 const FROM_SOURCE = import.meta.url.endsWith('.ts');
@@ -54,6 +54,7 @@ export function createIsolatedTrainer(options: DataDirTrainerOptions): LocalTrai
 
   return {
     backend: () => backend,
+    metricKeys: DATA_DIR_TRAINER_METRICS,
     caseCounts: () => inThread({ kind: 'count', options }),
     train: ({ config, weights, instructions, signal, onProgress }) =>
       inThread({ kind: 'train', options, config, weights, instructions }, signal, (m) => onProgress(m.progress)),

@@ -8,14 +8,22 @@
  * metrics come out of here; case ids and voxels stay inside.
  */
 import { FedSegError } from '../core/errors.js';
-import { evaluateHeldOut, type EvaluationCase } from '../core/inference/index.js';
+import { evaluateHeldOut, regionMetricKey, type EvaluationCase } from '../core/inference/index.js';
+import { REGIONS } from '../core/metrics/index.js';
 import { SeededRandom } from '../core/model/random.js';
 import { SegmentationModel } from '../core/model/network.js';
 import { preprocessConfig, type PreprocessConfig } from '../core/preprocess/index.js';
 import { describeBackend, initBackend, type BackendPreference } from '../core/tf/backend.js';
 import { CaseStore, prepareTrainingData } from '../core/train/data.js';
 import { trainLocal } from '../core/train/trainer.js';
+import type { MetricKeys } from './outgoing.js';
 import type { LocalTrainer } from './runtime.js';
+
+/** What train() and evaluate() below report: aggregate numbers only. */
+export const DATA_DIR_TRAINER_METRICS: MetricKeys = {
+  update: ['loss', 'steps', 'seconds'],
+  evaluation: (['dice', 'hd95'] as const).flatMap((metric) => REGIONS.map((region) => regionMetricKey(metric, region))),
+};
 
 export interface DataDirTrainerOptions {
   /** Folders of training cases (BraTS layout). */
@@ -62,6 +70,7 @@ export function createDataDirTrainer(opts: DataDirTrainerOptions): LocalTrainer 
 
   return {
     backend: describeBackend,
+    metricKeys: DATA_DIR_TRAINER_METRICS,
 
     async caseCounts() {
       const { train, validation } = await data();

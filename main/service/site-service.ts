@@ -3,6 +3,7 @@
  * with review marks and final masks, on-demand predictions, and the federation link with its approval hook.
  * Runs in its own process (utilityProcess in Electron, a child process under the dev bridge).
  */
+import { userInfo } from 'node:os';
 import type {
   AppState, Channel, ConnectionState, Envelope, RequestOf, ResultMap, ReviewState, RoundRecord, SiteEvent, TrainingProgress,
 } from '../../preload/api.js';
@@ -88,7 +89,7 @@ export class SiteService {
         await this.federation.disconnect();
         return this.state();
       },
-      decideRound: (q) => this.decide(q.round, q.approve),
+      decideRound: (q) => this.decide(q.round, q.approve, q.reason),
       chooseFolder: () => null,
       importFolder: async (q) => {
         const summaries = await this.cases.load(q.path);
@@ -188,16 +189,17 @@ export class SiteService {
     return this.state();
   }
 
-  private decide(round: number, approve: boolean): AppState {
+  private decide(round: number, approve: boolean, reason: string | undefined): AppState {
     this.requireAdmin('approve or decline a round');
     const record = this.store.rounds.find((r) => r.round === round);
     if (!record || record.status !== 'announced') throw new UserFacingError(`Round ${round} is not waiting for a decision.`);
-    this.federation.decide(round, approve);
+    const declineReason = approve ? undefined : `declined by the site admin: ${reason}`;
+    this.federation.decide(round, { approve, reason: declineReason });
     this.store.appendAudit({
-      kind: 'round-decision', at: new Date().toISOString(), round, decision: approve ? 'approved' : 'declined',
-      caseCount: record.outgoing?.caseCount ?? 0, serverUrl: this.connection.serverUrl ?? '',
+      kind: 'round-decision', at: new Date().toISOString(), round, attempt: record.approval?.attempt ?? 1, decision: approve ? 'approved' : 'declined',
+      by: userInfo().username, caseCount: record.approval?.trainingCases ?? 0, serverUrl: this.connection.serverUrl ?? '', ...(approve ? {} : { reason }),
     });
-    this.store.upsertRound(round, { status: approve ? 'approved' : 'declined', reason: approve ? null : 'declined by the site admin' });
+    this.store.upsertRound(round, { status: approve ? 'approved' : 'declined', reason: declineReason ?? null });
     return this.state();
   }
 

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import type { AuditEntry, RoundRecord, TrainingProgress } from '../../preload/api.js';
 import { FedSegError } from '../../core/errors.js';
+import { DEFAULT_MIN_METRIC_CASES } from '../../site/outgoing.js';
 import { readJson, writeJsonAtomic } from './json-store.js';
 
 const PassphraseSchema = z.object({ salt: z.string(), hash: z.string(), n: z.number().int().positive() });
@@ -20,6 +21,8 @@ const SettingsSchema = z.object({
   dataFolder: z.string().nullable(),
   /** Latest global model this site received, used for on-demand predictions. */
   modelPath: z.string().nullable(),
+  /** Per-site metrics describing fewer cases than this are not sent (SPEC "What leaves a site"). */
+  minMetricCases: z.number().int().min(1).default(DEFAULT_MIN_METRIC_CASES),
 });
 export type Settings = z.infer<typeof SettingsSchema>;
 
@@ -28,7 +31,16 @@ const RoundSchema = z.object({
   round: z.number().int().nonnegative(),
   status: z.enum(['announced', 'approved', 'declined', 'training', 'sent', 'accepted', 'rejected', 'left-out', 'complete']),
   deadline: z.string().nullable(),
-  outgoing: z.object({ caseCount: z.number(), parameterCount: z.number().nullable(), bytes: z.number().nullable(), items: z.array(z.string()) }).nullable(),
+  approval: z.object({
+    attempt: z.number().int(), totalRounds: z.number().int(), strategy: z.string(),
+    model: z.object({ arch: z.string(), baseFilters: z.number(), depth: z.number(), parameterCount: z.number(), updateBytes: z.number() }),
+    instructions: z.object({ epochs: z.number(), learningRate: z.number(), batchSize: z.number(), mu: z.number(), seed: z.number() }),
+    trainingCases: z.number().int(), validationCases: z.number().int(), trainingDeadlineS: z.number(),
+    outgoing: z.array(z.object({
+      message: z.enum(['update', 'progress', 'evaluation']), fields: z.array(z.string()), withheld: z.array(z.string()), numCases: z.number().nullable(),
+    })),
+    minMetricCases: z.number().int(), serverDescription: z.array(z.string()), retryNote: z.string().nullable(),
+  }).nullable().default(null),
   sitesReturned: z.number().nullable(),
   sitesTotal: z.number().nullable(),
   contribution: z.object({ caseCount: z.number(), loss: z.number().nullable() }).nullable(),
@@ -45,8 +57,12 @@ const AuditSchema = z.preprocess(
   (line) => (typeof line === 'object' && line !== null && !('kind' in line) ? { ...line, kind: 'round-decision' } : line),
   z.discriminatedUnion('kind', [
     z.object({
-      kind: z.literal('round-decision'), at: z.string(), round: z.number().int(), decision: z.enum(['approved', 'declined']),
-      caseCount: z.number().int(), serverUrl: z.string(), reason: z.string().optional(),
+      kind: z.literal('round-decision'), at: z.string(), round: z.number().int(), attempt: z.number().int().optional(), decision: z.enum(['approved', 'declined']),
+      by: z.string().optional(), caseCount: z.number().int(), serverUrl: z.string(), reason: z.string().optional(),
+    }),
+    z.object({
+      kind: z.literal('update-sent'), at: z.string(), round: z.number().int(), serverUrl: z.string(), numCases: z.number(), bytes: z.number().int(),
+      sha256: z.string().regex(/^[0-9a-f]{64}$/),
     }),
     z.object({
       kind: z.literal('final-mask'), at: z.string(), caseId: z.string(), action: z.enum(['saved', 'chosen']),
@@ -58,7 +74,9 @@ const AuditSchema = z.preprocess(
   ]),
 ) satisfies z.ZodType<AuditEntry>;
 
-const DEFAULT_SETTINGS: Settings = { version: 1, serverUrl: null, adminPassphrase: null, dataFolder: null, modelPath: null };
+const DEFAULT_SETTINGS: Settings = {
+  version: 1, serverUrl: null, adminPassphrase: null, dataFolder: null, modelPath: null, minMetricCases: DEFAULT_MIN_METRIC_CASES,
+};
 /** Loss points kept for the curve; older ones are thinned out by the chart anyway. */
 const MAX_LOSS_POINTS = 5000;
 
@@ -110,7 +128,7 @@ export class SiteStore {
     let record = this.rounds.find((r) => r.round === round);
     if (!record) {
       record = {
-        round, status: 'announced', deadline: null, outgoing: null, sitesReturned: null, sitesTotal: null,
+        round, status: 'announced', deadline: null, approval: null, sitesReturned: null, sitesTotal: null,
         contribution: null, globalDice: null, reason: null,
       };
       this.rounds.push(record);

@@ -2,7 +2,7 @@
 import { useUi } from '../store.js';
 
 export function Messages() {
-  const { error, notice, busy, dismiss } = useUi();
+  const { error, notice, noticeTone, busy, dismiss } = useUi();
   return (
     <>
       {busy && <div className="banner banner-busy" role="status" aria-live="polite" data-testid="busy">{busy}…</div>}
@@ -13,7 +13,7 @@ export function Messages() {
         </div>
       )}
       {notice && !error && (
-        <div className="banner banner-notice" role="status" aria-live="polite" data-testid="notice">
+        <div className={`banner banner-${noticeTone === 'ok' ? 'notice' : 'info'}`} role="status" aria-live="polite" data-testid="notice">
           <span>{notice}</span>
           <button onClick={dismiss} aria-label="Dismiss">×</button>
         </div>

@@ -1,10 +1,10 @@
 /**
  * The dev bridge and the site-runtime process without a browser: the request gate (secret, allow-list, zod),
- * plain-words errors, the admin role enforced in the runtime, mask validation on save, and settings that
- * survive a restart.
+ * plain-words errors, the admin role enforced in the runtime, final-mask versions (validation, plausibility
+ * warnings confirmed by name, revert), and settings that survive a restart.
  */
 import assert from 'node:assert/strict';
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
@@ -77,10 +77,12 @@ test('only the site admin can approve rounds or connect; the role is enforced by
   assert.match((await call('decideRound', { round: 7, approve: true })).error!, /not waiting for a decision/);
 });
 
-test('saving a final mask checks its grid and labels before writing anything', async () => {
+test('saving a final mask checks grid and labels, asks to confirm plausibility warnings by name, keeps versions and never touches the ground truth', async () => {
   const cases = (await call('importFolder', { path: data })).value as Array<{ id: string }>;
   const caseId = cases[0].id;
-  const save = async (dims: number[], fill: number) => {
+  const truthFile = join(data, caseId, `${caseId}_seg.nii.gz`);
+  const truthBytes = readFileSync(truthFile);
+  const save = async (dims: number[], fill: number, source: unknown, confirm: string[] = []) => {
     const header = Buffer.alloc(352);
     header.writeInt32LE(348, 0);
     header.writeInt16LE(3, 40);
@@ -94,17 +96,38 @@ test('saving a final mask checks its grid and labels before writing anything', a
     const body = gzipSync(Buffer.concat([header, voxels]));
     const response = await fetch(`${bridge.url}__fedseg/call/saveFinalMask`, {
       method: 'POST', body,
-      headers: { 'x-fedseg-bridge': secret, 'content-type': 'application/octet-stream', 'x-fedseg-json': encodeURIComponent(JSON.stringify({ caseId })), 'x-fedseg-binary-field': 'nifti' },
+      headers: {
+        'x-fedseg-bridge': secret, 'content-type': 'application/octet-stream', 'x-fedseg-binary-field': 'nifti',
+        'x-fedseg-json': encodeURIComponent(JSON.stringify({ caseId, source, confirm })),
+      },
     });
-    return response.json() as Promise<{ ok: boolean; error?: string }>;
+    return response.json() as Promise<{ ok: boolean; error?: string; value?: { saved: boolean; warnings?: Array<{ code: string }>; version?: { version: number; source: unknown; diceVsSource: unknown } } }>;
   };
-  assert.match((await save([10, 10, 10], 0)).error!, /10 x 10 x 10 voxels but case .* is 240 x 240 x 155/);
-  assert.match((await save([240, 240, 155], 3)).error!, /contains label 3; only 0, 1, 2 and 4/);
-  assert.equal(existsSync(join(data, caseId, `${caseId}_final_seg.nii.gz`)), false);
-  assert.equal((await save([240, 240, 155], 2)).ok, true);
-  assert.equal(existsSync(join(data, caseId, `${caseId}_final_seg.nii.gz`)), true);
-  const listed = (await call('listCases')).value as Array<{ id: string; status: string; has: { final: boolean } }>;
-  assert.deepEqual(listed.find((c) => c.id === caseId)?.status, 'final');
+  const versionFile = (v: number) => join(dir, 'state', 'final-masks', caseId, `v${v}.nii.gz`);
+  assert.match((await save([10, 10, 10], 0, { kind: 'truth' })).error!, /10 x 10 x 10 voxels but case .* is 240 x 240 x 155/);
+  assert.match((await save([240, 240, 155], 3, { kind: 'truth' })).error!, /contains label 3; only 0, 1, 2 and 4/);
+  assert.match((await save([240, 240, 155], 0, { kind: 'prediction' })).error!, /has no prediction yet/);
+  // An empty mask from a non-empty ground truth: a warning, nothing written until the save names it.
+  const empty = await save([240, 240, 155], 0, { kind: 'truth' });
+  assert.deepEqual(empty.value?.warnings?.map((w) => w.code), ['empty']);
+  assert.equal(existsSync(versionFile(1)), false);
+  const confirmed = await save([240, 240, 155], 0, { kind: 'truth' }, ['empty']);
+  assert.equal(confirmed.value?.saved, true);
+  assert.deepEqual(confirmed.value?.version?.source, { kind: 'truth' });
+  assert.deepEqual(confirmed.value?.version?.diceVsSource, { et: 0, tc: 0, wt: 0 });
+  // Label 2 everywhere is edema outside the brain and larger than it: two warnings, both must be named.
+  const everywhere = await save([240, 240, 155], 2, { kind: 'final', version: 1 }, ['outside-brain']);
+  assert.deepEqual(everywhere.value?.warnings?.map((w) => w.code).sort(), ['outside-brain', 'too-large']);
+  assert.equal((await save([240, 240, 155], 2, { kind: 'final', version: 1 }, ['outside-brain', 'too-large'])).value?.saved, true);
+  assert.equal(existsSync(versionFile(2)), true);
+  const listed = (await call('listCases')).value as Array<{ id: string; status: string; finalMasks: { chosen: number | null; versions: unknown[] } }>;
+  assert.equal(listed.find((c) => c.id === caseId)?.status, 'final');
+  assert.equal(listed.find((c) => c.id === caseId)?.finalMasks.chosen, 2);
+  assert.equal(((await call('chooseFinalMask', { caseId, version: 1 })).value as { finalMasks: { chosen: number } }).finalMasks.chosen, 1);
+  assert.match((await call('chooseFinalMask', { caseId, version: 9 })).error!, /no final mask version 9/);
+  assert.equal(((await call('chooseFinalMask', { caseId, version: null })).value as { status: string }).status, 'not-reviewed');
+  assert.deepEqual(readFileSync(truthFile), truthBytes, 'the ground truth is byte-identical');
+  assert.equal(existsSync(join(data, caseId, `${caseId}_final_seg.nii.gz`)), false, 'nothing is written into the hospital folder');
 });
 
 test('an unreachable server is reported in plain words, and the token is not kept', async () => {
