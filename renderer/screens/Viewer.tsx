@@ -298,7 +298,7 @@ export function ViewerScreen({ hidden }: { hidden: boolean }) {
           <div className="canvas-box">
             <canvas
               ref={canvasRef} className="viewer-canvas" data-testid="viewer-canvas" data-ready={ready ? 'yes' : 'no'}
-              data-convention={radiological ? 'radiological' : 'neurological'} aria-label={`MRI viewer: ${caseId ?? 'no case'}, ${MODALITY_TEXT[modality]}, ${view}`} role="img"
+              data-convention={radiological ? 'radiological' : 'neurological'} tabIndex={0} aria-label={`MRI viewer: ${caseId ?? 'no case'}, ${MODALITY_TEXT[modality]}, ${view}`} role="img"
               onMouseMove={showProbe} onMouseLeave={() => setProbe(null)}
             />
             {letters && ready && (
