@@ -35,7 +35,8 @@ function isLoopbackUrl(url: string): boolean {
 /** Request schema of every channel; the keys are the IPC allow-list. */
 export const requestSchemas = {
   getState: z.undefined(),
-  setAdminPassphrase: z.object({ current: z.string().max(1024).optional(), next: z.string().min(8, 'use at least 8 characters').max(1024) }),
+  /** The strength rule is checked by the runtime (main/service/admin.ts), which says what is missing. */
+  setAdminPassphrase: z.object({ current: z.string().max(1024).optional(), next: z.string().max(1024) }),
   unlockAdmin: z.object({ passphrase: z.string().max(1024) }),
   lockAdmin: z.undefined(),
   connect: z.object({ serverUrl: httpUrl, token: z.string().min(1).max(4096).optional() }),
@@ -222,6 +223,8 @@ export interface AppState {
   revision: number;
   role: Role;
   adminPassphraseSet: boolean;
+  /** The UI locks admin mode after this many seconds without input. */
+  adminIdleSeconds: number;
   connection: ConnectionState;
   /** Saved server URL and whether a token is stored (never the token itself). */
   saved: { serverUrl: string | null; hasToken: boolean; tokenEncrypted: boolean };

@@ -8,7 +8,7 @@ import type {
   AppState, Channel, ConnectionState, Envelope, RequestOf, ResultMap, ReviewState, RoundRecord, SiteEvent, TrainingProgress,
 } from '../../preload/api.js';
 import { parseRequest } from '../../preload/api.js';
-import { hashPassphrase, verifyPassphrase } from './admin.js';
+import { afterFailure, hashPassphrase, passphraseProblem, verifyPassphrase, waitSeconds } from './admin.js';
 import { CaseLibrary, type TrainingCase } from './cases.js';
 import { plainMessage, UserFacingError } from './errors.js';
 import { FederationLink, type FederationEvent } from './federation.js';
@@ -29,6 +29,8 @@ export class SiteService {
   private backend: AppState['backend'] = null;
   private revision = 0;
   private casesReady: Promise<void> = Promise.resolve();
+  /** Last request from the UI; admin mode ends after 3x the idle time without any (the UI locks sooner on no input). */
+  private lastRequest = Date.now();
 
   constructor(dataDir: string, private readonly emit: (event: SiteEvent) => void, private readonly log: (message: string) => void) {
     this.store = new SiteStore(dataDir);
@@ -59,6 +61,9 @@ export class SiteService {
 
   async call(channel: Channel, arg: unknown): Promise<Envelope<unknown>> {
     try {
+      const now = Date.now();
+      if (this.role === 'admin' && now - this.lastRequest > 3 * this.store.settings.adminIdleSeconds * 1000) this.role = 'reviewer';
+      this.lastRequest = now;
       const request = parseRequest(channel, arg);
       if (CASE_CHANNELS.has(channel)) await this.casesReady;
       return { ok: true, value: await this.handle(channel, request) };
@@ -129,6 +134,7 @@ export class SiteService {
       revision: ++this.revision,
       role: this.role,
       adminPassphraseSet: this.store.settings.adminPassphrase !== null,
+      adminIdleSeconds: this.store.settings.adminIdleSeconds,
       connection: { ...this.connection },
       saved: { serverUrl: this.store.settings.serverUrl, hasToken: false, tokenEncrypted: false },
       rounds: this.store.rounds.map((r) => ({ ...r })),
@@ -152,9 +158,9 @@ export class SiteService {
 
   private setPassphrase(current: string | undefined, next: string): AppState {
     const stored = this.store.settings.adminPassphrase;
-    if (stored && (current === undefined || !verifyPassphrase(current, stored))) {
-      throw new UserFacingError('The current admin passphrase is wrong.');
-    }
+    if (stored) this.checkPassphrase(current ?? '', stored, 'The current admin passphrase is wrong.');
+    const problem = passphraseProblem(next);
+    if (problem) throw new UserFacingError(`The new admin passphrase is too weak: ${problem}.`);
     this.store.saveSettings({ adminPassphrase: hashPassphrase(next) });
     this.role = 'admin';
     return this.state();
@@ -163,9 +169,24 @@ export class SiteService {
   private unlock(passphrase: string): AppState {
     const stored = this.store.settings.adminPassphrase;
     if (!stored) throw new UserFacingError('No admin passphrase is set yet. Set one first.');
-    if (!verifyPassphrase(passphrase, stored)) throw new UserFacingError('Wrong admin passphrase.');
+    this.checkPassphrase(passphrase, stored, 'Wrong admin passphrase.');
     this.role = 'admin';
     return this.state();
+  }
+
+  /** Refuses while backing off; a wrong guess lengthens the back-off, a right one clears it. */
+  private checkPassphrase(passphrase: string, stored: NonNullable<SiteStore['settings']['adminPassphrase']>, wrong: string): void {
+    const now = Date.now();
+    const wait = waitSeconds(this.store.settings.adminThrottle, now);
+    if (wait > 0) throw new UserFacingError(`Too many wrong admin passphrases. Try again in ${wait} s.`);
+    if (verifyPassphrase(passphrase, stored)) {
+      if (this.store.settings.adminThrottle.failures > 0) this.store.saveSettings({ adminThrottle: { failures: 0, lockedUntil: 0 } });
+      return;
+    }
+    const throttle = afterFailure(this.store.settings.adminThrottle, now);
+    this.store.saveSettings({ adminThrottle: throttle });
+    const next = waitSeconds(throttle, now);
+    throw new UserFacingError(next > 0 ? `${wrong} The next attempt is accepted in ${next} s.` : wrong);
   }
 
   private async connect(serverUrl: string, token: string): Promise<AppState> {

@@ -14,6 +14,9 @@ import { readJson, writeJsonAtomic } from './json-store.js';
 const PassphraseSchema = z.object({ salt: z.string(), hash: z.string(), n: z.number().int().positive() });
 export type PassphraseHash = z.infer<typeof PassphraseSchema>;
 
+/** Admin mode locks itself after this long without input (settings.adminIdleSeconds). */
+const DEFAULT_ADMIN_IDLE_S = 10 * 60;
+
 const SettingsSchema = z.object({
   version: z.literal(1),
   serverUrl: z.string().nullable(),
@@ -23,6 +26,10 @@ const SettingsSchema = z.object({
   modelPath: z.string().nullable(),
   /** Per-site metrics describing fewer cases than this are not sent (SPEC "What leaves a site"). */
   minMetricCases: z.number().int().min(1).default(DEFAULT_MIN_METRIC_CASES),
+  /** Wrong admin passphrases in a row and the time (epoch ms) before which no attempt is accepted. */
+  adminThrottle: z.object({ failures: z.number().int().nonnegative(), lockedUntil: z.number() }).default({ failures: 0, lockedUntil: 0 }),
+  /** Admin mode locks itself after this long without input in the app. */
+  adminIdleSeconds: z.number().int().min(1).default(DEFAULT_ADMIN_IDLE_S),
 });
 export type Settings = z.infer<typeof SettingsSchema>;
 
@@ -76,6 +83,7 @@ const AuditSchema = z.preprocess(
 
 const DEFAULT_SETTINGS: Settings = {
   version: 1, serverUrl: null, adminPassphrase: null, dataFolder: null, modelPath: null, minMetricCases: DEFAULT_MIN_METRIC_CASES,
+  adminThrottle: { failures: 0, lockedUntil: 0 }, adminIdleSeconds: DEFAULT_ADMIN_IDLE_S,
 };
 /** Loss points kept for the curve; older ones are thinned out by the chart anyway. */
 const MAX_LOSS_POINTS = 5000;

@@ -69,6 +69,8 @@ test('only the site admin can approve rounds or connect; the role is enforced by
   assert.equal(state.role, 'reviewer');
   assert.match((await call('decideRound', { round: 1, approve: true })).error!, /Only the site admin/);
   assert.match((await call('unlockAdmin', { passphrase: 'anything' })).error!, /No admin passphrase is set/);
+  assert.match((await call('setAdminPassphrase', { next: 'aaaaaaaaaaaaaaaa' })).error!, /too weak: mix at least two of letters, digits/);
+  assert.match((await call('setAdminPassphrase', { next: 'ab ab ab ab ab ab' })).error!, /too weak: use at least 6 different characters/);
   assert.equal((await call('setAdminPassphrase', { next: 'long enough passphrase' })).ok, true);
   assert.match((await call('setAdminPassphrase', { current: 'wrong', next: 'another passphrase' })).error!, /current admin passphrase is wrong/);
   assert.equal(((await call('lockAdmin')).value as { role: string }).role, 'reviewer');
@@ -151,4 +153,22 @@ test('settings, review marks and the data folder survive a restart; the admin ro
   assert.equal(state.dataFolder, data);
   assert.deepEqual(((await call('getReview', { caseId: cases[1].id })).value as { marks: unknown }).marks, { 'axial:40': 'wrong' });
   assert.equal(((await call('listCases')).value as unknown[]).length, 3);
+});
+
+test('wrong admin passphrases back off exponentially, across a restart, and a right one clears it', async () => {
+  await call('lockAdmin');
+  assert.match((await call('unlockAdmin', { passphrase: 'wrong 1' })).error!, /^Wrong admin passphrase\.$/);
+  assert.match((await call('unlockAdmin', { passphrase: 'wrong 2' })).error!, /^Wrong admin passphrase\.$/);
+  assert.match((await call('unlockAdmin', { passphrase: 'wrong 3' })).error!, /^Wrong admin passphrase\. The next attempt is accepted in 1 s\.$/);
+  // Even the right passphrase waits out the back-off.
+  assert.match((await call('unlockAdmin', { passphrase: 'long enough passphrase' })).error!, /^Too many wrong admin passphrases\. Try again in 1 s\.$/);
+  await new Promise((resolve) => setTimeout(resolve, 1100));
+  assert.match((await call('unlockAdmin', { passphrase: 'wrong 4' })).error!, /accepted in 2 s\.$/);
+  await bridge.close();
+  await open();
+  await new Promise((resolve) => setTimeout(resolve, 2100));
+  assert.match((await call('unlockAdmin', { passphrase: 'wrong 5' })).error!, /accepted in 4 s\.$/, 'a restart does not reset the count');
+  await new Promise((resolve) => setTimeout(resolve, 4100));
+  assert.equal(((await call('unlockAdmin', { passphrase: 'long enough passphrase' })).value as { role: string }).role, 'admin');
+  assert.match((await call('unlockAdmin', { passphrase: 'wrong 6' })).error!, /^Wrong admin passphrase\.$/, 'the right passphrase reset the count');
 });

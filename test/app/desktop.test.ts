@@ -41,10 +41,17 @@ test('desktop app: federation, approval, cases, viewer, review and mask editing'
       assert.equal(await page.getByTestId('connect').isDisabled(), true);
       await page.getByTestId('nav-approval').click();
       assert.match(await page.getByTestId('no-pending').innerText(), /No round/);
+      // First run: the passphrase is typed twice and must pass the strength rule.
       await page.getByTestId('admin-passphrase').fill('short');
+      await page.getByTestId('admin-confirm').fill('short');
       await page.getByTestId('admin-unlock').click();
-      assert.match(await page.getByTestId('error').innerText(), /at least 8 characters/);
+      assert.match(await page.getByTestId('error').innerText(), /too weak: use at least 12 characters/);
       await page.getByTestId('admin-passphrase').fill(PASSPHRASE);
+      await page.getByTestId('admin-confirm').fill(`${PASSPHRASE}x`);
+      await page.getByTestId('admin-unlock').click();
+      assert.match(await page.getByTestId('error').innerText(), /two passphrases differ/);
+      await page.getByTestId('admin-passphrase').fill(PASSPHRASE);
+      await page.getByTestId('admin-confirm').fill(PASSPHRASE);
       await page.getByTestId('admin-unlock').click();
       await page.getByTestId('role').filter({ hasText: 'Site admin' }).waitFor();
     });

@@ -50,7 +50,8 @@ test('review: predict, correct, save final with provenance, revert; one viewer a
     const weights = initialWeights(config, 4).map((w) => (w.name === 'head.bias' ? { ...w, data: Float32Array.from([0, 0, 0, 1.5]) } : w));
     await saveModelFile(modelPath, config, weights, { ...preprocessToMeta(preprocessConfig()), round: 3 });
     const modelHash = (await loadModelFile(modelPath)).sha256;
-    writeFileSync(join(stateDir, 'settings.json'), JSON.stringify({ version: 1, serverUrl: null, adminPassphrase: null, dataFolder: appData, modelPath }));
+    // Admin mode locks after 3 s without input here (default 10 min).
+    writeFileSync(join(stateDir, 'settings.json'), JSON.stringify({ version: 1, serverUrl: null, adminPassphrase: null, dataFolder: appData, modelPath, adminIdleSeconds: 3 }));
     const truthFile = join(appData, CASE, `${CASE}_seg.nii.gz`);
     const truthHash = sha256(truthFile);
 
@@ -188,6 +189,15 @@ test('review: predict, correct, save final with provenance, revert; one viewer a
       const audit = readFileSync(join(stateDir, 'audit.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { kind: string; action?: string; version?: number | null });
       assert.deepEqual(audit.filter((a) => a.kind === 'final-mask').map((a) => [a.action, a.version]), [['saved', 1], ['saved', 2], ['chosen', 1], ['chosen', null]]);
       assert.equal(sha256(truthFile), truthHash, 'the ground truth is byte-identical after saves and reverts');
+    });
+
+    await t.test('admin mode locks itself after the idle time', async () => {
+      await page.getByTestId('admin-passphrase').fill('radiology admin 2026');
+      await page.getByTestId('admin-confirm').fill('radiology admin 2026');
+      await page.getByTestId('admin-unlock').click();
+      await page.getByTestId('role').filter({ hasText: 'Site admin' }).waitFor();
+      await page.getByTestId('role').filter({ hasText: 'Reviewer' }).waitFor({ timeout: 15_000 });
+      assert.match(await page.getByTestId('notice').innerText(), /Admin mode locked after 3 s without activity/);
     });
 
     await t.test('30 visits of the viewer leave one WebGL context and reopen at the same slice and view', async () => {
