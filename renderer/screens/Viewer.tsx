@@ -13,7 +13,7 @@ import { MODALITIES, type Modality } from '../../preload/values.js';
 import { api } from '../api.js';
 import { formatScore, formatTime } from '../format.js';
 import { useUi } from '../store.js';
-import { ViewerController, ZOOM_STEP, type Probe, type SlicePosition, type ViewMode } from '../viewer/controller.js';
+import { ViewerController, ZOOM_STEP, type CompareMode, type Probe, type SlicePosition, type Tool, type ViewMode } from '../viewer/controller.js';
 import { LABELS, regionVolumesMl, type LabelValue } from '../viewer/labels.js';
 import { DEFAULT_PRESET, PRESET_TEXT, WINDOW_PRESETS, type WindowPreset } from '../viewer/window.js';
 import { ProvenanceText, sourceText } from '../components/Provenance.js';
@@ -22,7 +22,15 @@ const MODALITY_TEXT: Record<Modality, string> = { flair: 'FLAIR', t1ce: 'T1ce', 
 const VIEWS: Array<{ view: ViewMode; label: string }> = [
   { view: 'axial', label: 'Axial' }, { view: 'coronal', label: 'Coronal' }, { view: 'sagittal', label: 'Sagittal' }, { view: 'multiplanar', label: 'Multiplanar' },
 ];
-type Tool = 'off' | 'pen' | 'erase';
+const TOOLS: Array<{ tool: Tool; label: string; title: string }> = [
+  { tool: 'off', label: 'Navigate', title: 'Click moves the crosshair; right-drag pans, the wheel zooms' },
+  { tool: 'pen', label: 'Pen', title: 'Paint the chosen label' },
+  { tool: 'fill', label: 'Fill', title: 'Draw around a region: the outline and everything inside it get the label' },
+  { tool: 'grow', label: 'Grow', title: 'Click a voxel: the connected region of similar intensity gets the label (threshold region growing)' },
+  { tool: 'erase', label: 'Eraser', title: 'Paint background (label 0)' },
+];
+const PEN_SIZES = [1, 3, 5, 9, 15];
+const LABEL_KEYS: Record<string, LabelValue> = { 1: 1, 2: 2, 4: 4 };
 /** The mask being shown and edited: what a saved version records as its source. */
 type Loaded = RequestOf<'saveFinalMask'>['source'];
 type MaskChoice = 'none' | 'truth' | 'prediction' | `final:${number}`;
@@ -44,6 +52,11 @@ function edgeLetters(view: ViewMode, radiological: boolean): [string, string, st
   if (view === 'coronal') return [left, right, 'S', 'I'];
   if (view === 'sagittal') return ['P', 'A', 'S', 'I'];
   return null;
+}
+
+function compareText(choice: MaskChoice, summary: CaseSummary): string {
+  const source = loadedOf(choice);
+  return sourceText(source.kind === 'prediction' ? { kind: 'prediction', ...(summary.prediction ?? { round: null, modelSha256: null }) } : source);
 }
 
 /** Initial mask: the final version in use, else the ground truth, else the prediction, else blank. */
@@ -78,6 +91,10 @@ export function ViewerScreen({ hidden }: { hidden: boolean }) {
   const [review, setReview] = useState<ReviewState | null>(null);
   const [tool, setTool] = useState<Tool>('off');
   const [penLabel, setPenLabel] = useState<LabelValue>(1);
+  const [penSize, setPenSize] = useState(3);
+  const [brush3D, setBrush3D] = useState(false);
+  const [history, setHistory] = useState({ undo: false, redo: false });
+  const [compare, setCompare] = useState<{ with: MaskChoice; mode: CompareMode }>({ with: 'none', mode: 'outline' });
   const [edited, setEdited] = useState(false);
   const [phase, setPhase] = useState<'empty' | 'loading' | 'ready' | 'error'>('empty');
   const [loadError, setLoadError] = useState<string | null>(null);
@@ -96,6 +113,7 @@ export function ViewerScreen({ hidden }: { hidden: boolean }) {
     c.subscribe(setPosition, () => {
       const labels = c.labels();
       setVolumes(labels ? regionVolumesMl(labels, c.voxelVolumeMm3()) : { et: 0, tc: 0, wt: 0 });
+      setHistory({ undo: c.canUndo(), redo: c.canRedo() });
       if (skipEdit.current) skipEdit.current = false;
       else markEdited(true);
     });
@@ -110,6 +128,8 @@ export function ViewerScreen({ hidden }: { hidden: boolean }) {
     skipEdit.current = true;
     const bytes = source.kind === 'blank' ? null : await api().readVolume({ caseId: id, kind: source.kind, ...(source.kind === 'final' ? { version: source.version } : {}) });
     await c.showMask(bytes, `${id}_${choiceOf(source).replace(':', '')}`);
+    await c.showComparison(null, 'outline');
+    setCompare((current) => ({ ...current, with: 'none' }));
     setLoaded(source);
     markEdited(false);
   }, [markEdited]);
@@ -169,20 +189,14 @@ export function ViewerScreen({ hidden }: { hidden: boolean }) {
   };
 
   const step = useCallback((delta: number) => controller?.step(delta), [controller]);
+  // The newest key handler, so the listener below never sees stale state.
+  const onKey = useRef<(e: KeyboardEvent) => void>(() => undefined);
   useEffect(() => {
     if (hidden) return undefined;
-    const onKey = (e: KeyboardEvent) => {
-      const target = e.target as HTMLElement | null;
-      // Form controls keep their own keys (the slice slider steps slices through its own change event).
-      if (target && ['INPUT', 'SELECT', 'TEXTAREA', 'BUTTON'].includes(target.tagName)) return;
-      if (e.key === 'ArrowUp' || e.key === 'PageUp') step(1);
-      else if (e.key === 'ArrowDown' || e.key === 'PageDown') step(-1);
-      else return;
-      e.preventDefault();
-    };
-    window.addEventListener('keydown', onKey);
-    return () => window.removeEventListener('keydown', onKey);
-  }, [step, hidden]);
+    const listener = (e: KeyboardEvent) => onKey.current(e);
+    window.addEventListener('keydown', listener);
+    return () => window.removeEventListener('keydown', listener);
+  }, [hidden]);
 
   const mark = async (value: 'ok' | 'wrong' | null) => {
     if (!caseId) return;
@@ -216,6 +230,45 @@ export function ViewerScreen({ hidden }: { hidden: boolean }) {
     controller?.setTool(next, label);
   };
 
+  /** A label button or key picks the label; it also picks the pen unless a labelling tool is already chosen. */
+  const chooseLabel = (label: LabelValue) => chooseTool(tool === 'pen' || tool === 'fill' || tool === 'grow' ? tool : 'pen', label);
+
+  const okAndNext = async () => {
+    await mark('ok');
+    jump('unreviewed');
+  };
+
+  const showComparison = async (next: { with: MaskChoice; mode: CompareMode }) => {
+    if (!controller || !caseId) return;
+    setCompare(next);
+    const source = loadedOf(next.with);
+    await run(next.mode === 'difference' ? 'Computing the difference' : 'Loading the comparison', async () => controller.showComparison(
+      next.with === 'none' || source.kind === 'blank' ? null : await api().readVolume({ caseId, kind: source.kind, ...(source.kind === 'final' ? { version: source.version } : {}) }),
+      next.mode,
+    ));
+  };
+
+  onKey.current = (e: KeyboardEvent) => {
+    const target = e.target as HTMLElement | null;
+    // Form controls keep their own keys (the slice slider steps slices through its own change event); buttons keep Enter and Space.
+    if (target && ['INPUT', 'SELECT', 'TEXTAREA'].includes(target.tagName)) return;
+    if (target?.tagName === 'BUTTON' && (e.key === 'Enter' || e.key === ' ')) return;
+    if (!ready) return;
+    const ctrl = e.ctrlKey || e.metaKey;
+    if (ctrl && e.key.toLowerCase() === 'z') void (e.shiftKey ? controller?.redo() : controller?.undo());
+    else if (ctrl && e.key.toLowerCase() === 'y') controller?.redo();
+    else if (ctrl || e.altKey) return;
+    else if (e.key === 'ArrowUp' || e.key === 'PageUp') step(1);
+    else if (e.key === 'ArrowDown' || e.key === 'PageDown') step(-1);
+    else if (LABEL_KEYS[e.key]) chooseLabel(LABEL_KEYS[e.key]);
+    else if (e.key === 'o') void mark('ok');
+    else if (e.key === 'w') void mark('wrong');
+    else if (e.key === 'n') void okAndNext();
+    else if (e.key === 'Escape') chooseTool('off');
+    else return;
+    e.preventDefault();
+  };
+
   const saveFinal = async (confirm: MaskWarning[] = []) => {
     if (!controller || !caseId) return;
     setPendingSave(null);
@@ -246,6 +299,7 @@ export function ViewerScreen({ hidden }: { hidden: boolean }) {
   const showProbe = (e: React.MouseEvent<HTMLCanvasElement>) => setProbe(controller?.probe(e.clientX, e.clientY) ?? null);
 
   const ready = phase === 'ready';
+  const interpolation = history.undo ? controller?.interpolationRange() ?? null : null;
   const currentMark = review?.marks[`${position.axis}:${position.index}`];
   const marks = Object.entries(review?.marks ?? {});
   const letters = edgeLetters(view, radiological);
@@ -309,15 +363,27 @@ export function ViewerScreen({ hidden }: { hidden: boolean }) {
                 <span className="o-bottom">{letters[3]}</span>
               </div>
             )}
-            {ready && <div className="canvas-source" data-testid="canvas-source">{loadedText}{edited ? ' · edited' : ''}</div>}
+            {ready && (
+              <div className="canvas-source" data-testid="canvas-source">
+                {loadedText}{edited ? ' · edited' : ''}
+                {compare.with !== 'none' && summary && <> vs {compareText(compare.with, summary)} ({compare.mode === 'outline' ? 'magenta outline' : 'red: only shown, cyan: only compared, orange: other label'})</>}
+              </div>
+            )}
             {phase === 'error' && <div className="canvas-error" role="alert" data-testid="viewer-error">This case could not be opened: {loadError}</div>}
           </div>
           <div className="slice-bar">
             <button onClick={() => step(-1)} aria-label="Previous slice" data-testid="slice-prev">◀</button>
-            <input
-              type="range" min={0} max={Math.max(0, position.count - 1)} value={position.index} data-testid="slice-slider"
-              onChange={(e) => controller?.goToSlice(Number(e.target.value))} aria-label="Slice"
-            />
+            <div className="slider-track">
+              <input
+                type="range" min={0} max={Math.max(0, position.count - 1)} value={position.index} data-testid="slice-slider"
+                onChange={(e) => controller?.goToSlice(Number(e.target.value))} aria-label="Slice"
+              />
+              <div className="slider-flags" aria-hidden="true" data-testid="slider-flags">
+                {marks.filter(([key]) => key.startsWith(`${position.axis}:`)).map(([key, m]) => (
+                  <span key={key} className={`flag flag-${m}`} style={{ left: `${(100 * Number(key.split(':')[1])) / Math.max(1, position.count - 1)}%` }} />
+                ))}
+              </div>
+            </div>
             <button onClick={() => step(1)} aria-label="Next slice" data-testid="slice-next">▶</button>
             <span className="slice-number" data-testid="slice-number">{position.axis} slice {position.index + 1} / {position.count}</span>
           </div>
@@ -338,18 +404,55 @@ export function ViewerScreen({ hidden }: { hidden: boolean }) {
               {versions.map((v) => <option key={v.version} value={`final:${v.version}`}>Final v{v.version}{v.version === chosen ? ' (in use)' : ''}</option>)}
             </select>
             <button onClick={() => void predict()} disabled={!ready} data-testid="predict">Predict with current model</button>
+            <h3>Compare with</h3>
+            <div className="row">
+              <select
+                value={compare.with} disabled={!ready} aria-label="Mask to compare with" data-testid="compare-with"
+                onChange={(e) => void showComparison({ ...compare, with: e.target.value as MaskChoice })}
+              >
+                <option value="none">Nothing</option>
+                {summary.has.truth && loaded.kind !== 'truth' && <option value="truth">Ground truth</option>}
+                {summary.has.prediction && loaded.kind !== 'prediction' && <option value="prediction">Prediction</option>}
+                {versions.filter((v) => choiceOf(loaded) !== `final:${v.version}`).map((v) => <option key={v.version} value={`final:${v.version}`}>Final v{v.version}</option>)}
+              </select>
+              <div className="segmented" role="group" aria-label="Comparison">
+                {(['outline', 'difference'] as const).map((mode) => (
+                  <button key={mode} className={compare.mode === mode ? 'on' : ''} aria-pressed={compare.mode === mode} disabled={compare.with === 'none'} onClick={() => void showComparison({ ...compare, mode })} data-testid={`compare-${mode}`}>
+                    {mode === 'outline' ? 'Outline' : 'Difference'}
+                  </button>
+                ))}
+              </div>
+            </div>
             <h3>Edit mask</h3>
             <div className="segmented" role="group" aria-label="Tool">
-              <button className={tool === 'off' ? 'on' : ''} aria-pressed={tool === 'off'} onClick={() => chooseTool('off')} data-testid="tool-off">Navigate</button>
+              {TOOLS.map((t) => (
+                <button key={t.tool} className={tool === t.tool ? 'on' : ''} aria-pressed={tool === t.tool} onClick={() => chooseTool(t.tool)} data-testid={`tool-${t.tool}`} title={t.title}>{t.label}</button>
+              ))}
+            </div>
+            <div className="segmented" role="group" aria-label="Label (keys 1, 2, 4)">
               {LABELS.map((l) => (
-                <button key={l.value} className={tool === 'pen' && penLabel === l.value ? 'on' : ''} aria-pressed={tool === 'pen' && penLabel === l.value} onClick={() => chooseTool('pen', l.value)} data-testid={`tool-pen-${l.value}`} title={l.name} aria-label={`Pen, label ${l.value} ${l.short}`}>
+                <button key={l.value} className={tool !== 'off' && tool !== 'erase' && penLabel === l.value ? 'on' : ''} aria-pressed={penLabel === l.value} onClick={() => chooseLabel(l.value)} data-testid={`tool-pen-${l.value}`} title={`${l.name} (key ${l.value})`} aria-label={`Label ${l.value} ${l.short}`}>
                   <span className="swatch" style={{ background: `rgb(${l.rgb.join(',')})` }} /> {l.value}
                 </button>
               ))}
-              <button className={tool === 'erase' ? 'on' : ''} aria-pressed={tool === 'erase'} onClick={() => chooseTool('erase')} data-testid="tool-erase">Eraser</button>
             </div>
             <div className="row">
-              <button onClick={() => controller?.undo()} data-testid="undo" disabled={!ready}>Undo</button>
+              <label className="check">Size
+                <select value={penSize} aria-label="Pen size in voxels" data-testid="pen-size" onChange={(e) => { const v = Number(e.target.value); setPenSize(v); controller?.setPenSize(v); }}>
+                  {PEN_SIZES.map((n) => <option key={n} value={n}>{n}</option>)}
+                </select>
+              </label>
+              <label className="check" title="Strokes also paint the neighbouring slices within half the pen size; Grow works in 3D">
+                <input type="checkbox" checked={brush3D} data-testid="brush-3d" onChange={(e) => { setBrush3D(e.target.checked); controller?.setBrush3D(e.target.checked); }} /> 3D
+              </label>
+              <button
+                onClick={() => { if (!controller?.interpolate()) useUi.setState({ notice: 'Edit two slices at least two apart on this axis, then interpolate between them.', noticeTone: 'info' }); }}
+                disabled={!ready} data-testid="interpolate" title="Fill the slices between the last two edited slices on this axis"
+              >Interpolate{interpolation ? ` ${interpolation[0] + 1}–${interpolation[1] + 1}` : ''}</button>
+            </div>
+            <div className="row">
+              <button onClick={() => controller?.undo()} data-testid="undo" disabled={!ready || !history.undo} title="Ctrl+Z">Undo</button>
+              <button onClick={() => controller?.redo()} data-testid="redo" disabled={!ready || !history.redo} title="Ctrl+Shift+Z">Redo</button>
               <button className="primary" onClick={() => void saveFinal()} disabled={!ready} data-testid="save-final">Save as final mask</button>
             </div>
             {edited && <p className="hint" data-testid="unsaved">Unsaved edits to {loadedText}.</p>}
@@ -357,8 +460,9 @@ export function ViewerScreen({ hidden }: { hidden: boolean }) {
             <h3>Review this slice</h3>
             <p data-testid="slice-mark">{currentMark === 'ok' ? 'Marked OK' : currentMark === 'wrong' ? 'Flagged as wrong' : 'Not reviewed'}</p>
             <div className="row">
-              <button onClick={() => void mark('ok')} data-testid="mark-ok">OK</button>
-              <button className="danger" onClick={() => void mark('wrong')} data-testid="mark-wrong">Wrong</button>
+              <button onClick={() => void mark('ok')} data-testid="mark-ok" title="Key O">OK</button>
+              <button onClick={() => void okAndNext()} data-testid="ok-next" title="Key N: mark OK and go to the next unreviewed slice">OK and next</button>
+              <button className="danger" onClick={() => void mark('wrong')} data-testid="mark-wrong" title="Key W">Wrong</button>
               <button onClick={() => void mark(null)} disabled={!currentMark}>Clear</button>
             </div>
             <div className="row">

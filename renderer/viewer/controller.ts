@@ -20,6 +20,19 @@ export const ZOOM_STEP = 1.25;
 const ZOOM_RANGE = [1, 8] as const;
 
 export interface SlicePosition { axis: Axis; index: number; count: number }
+/**
+ * Editing tools: the label pen, the filled pen (draws an outline and fills what it encloses), the eraser and
+ * region growing (click a voxel: the connected region of similar intensity gets the label).
+ */
+export type Tool = 'off' | 'pen' | 'fill' | 'erase' | 'grow';
+/** How the comparison mask is shown over the edited one: its outline, or where the two differ. */
+export type CompareMode = 'outline' | 'difference';
+/** One edit, as the voxels it changed: undo writes `before` back, redo `after`. */
+interface Change { index: Uint32Array; before: Uint8Array; after: Uint8Array }
+const MAX_HISTORY = 50;
+/** Colours of the comparison layer: the reference's outline; the difference (only shown, only reference, other label). */
+const OUTLINE_RGB = [255, 0, 255];
+const DIFFERENCE_RGB: Record<number, number[]> = { 1: [255, 40, 40], 2: [0, 220, 255], 3: [255, 150, 0] };
 /** What lies under the mouse: world position in mm, voxel (RAS grid), image intensity and mask label. */
 export interface Probe { mm: [number, number, number]; voxel: [number, number, number]; intensity: number; label: number }
 
@@ -30,6 +43,13 @@ export class ViewerController {
   private onMove: (position: SlicePosition) => void = () => undefined;
   private onEdit: () => void = () => undefined;
   private attached: Promise<void> | null = null;
+  private history: Change[] = [];
+  private future: Change[] = [];
+  /** The drawing when the current stroke began. */
+  private strokeStart: Uint8Array | null = null;
+  private brush3D = false;
+  /** Slices (along the axis drawn on) of the recent strokes, newest last: interpolation fills between the last two. */
+  private editedSlices: Array<{ axis: Axis; index: number }> = [];
 
   constructor() {
     this.nv = new Niivue({
@@ -48,11 +68,18 @@ export class ViewerController {
       dragMode: DRAG_MODE.pan,
     });
     this.nv.onLocationChange = () => this.onMove(this.position());
-    this.nv.onDrawingChanged = () => this.onEdit();
+    this.nv.onDrawingChanged = (action) => {
+      if (action === 'draw') this.endEdit();
+      this.onEdit();
+    };
   }
 
   /** Attaches once; later calls (the viewer shown again) only wait for the first. */
   attach(canvas: HTMLCanvasElement): Promise<void> {
+    // Each stroke starts on pointer down; its change is recorded when Niivue reports the drawing changed.
+    canvas.addEventListener('pointerdown', () => {
+      if (this.nv.opts.drawingEnabled) this.beginEdit();
+    }, { capture: true });
     this.attached ??= this.nv.attachToCanvas(canvas).then(() => {
       this.nv.drawLut = drawLut(this.visible);
       this.nv.setDrawOpacity(0.6);
@@ -121,6 +148,9 @@ export class ViewerController {
       const mask = await NVImage.loadFromUrl({ url: fileName(bytes, name), buffer: toArrayBuffer(bytes) });
       if (!this.nv.loadDrawing(mask)) throw new Error('The mask does not have the same size as the image.');
     }
+    this.history = [];
+    this.future = [];
+    this.editedSlices = [];
     this.applyLut();
     this.onEdit();
   }
@@ -251,19 +281,156 @@ export class ViewerController {
     return { mm: [mm[0], mm[1], mm[2]], voxel: [x, y, z], intensity: image.getValue(x, y, z), label };
   }
 
-  setTool(tool: 'off' | 'pen' | 'erase', label: LabelValue): void {
+  setTool(tool: Tool, label: LabelValue): void {
+    this.nv.opts.drawingEnabled = tool !== 'off';
+    this.nv.opts.clickToSegment = tool === 'grow';
+    this.nv.opts.clickToSegmentIs2D = !this.brush3D;
+    this.nv.opts.clickToSegmentAutoIntensity = true;
     if (tool === 'off') {
-      this.nv.opts.drawingEnabled = false;
       this.nv.drawScene();
       return;
     }
-    this.nv.opts.drawingEnabled = true;
-    this.nv.setPenValue(tool === 'erase' ? 0 : label, false);
+    this.nv.setPenValue(tool === 'erase' ? 0 : label, tool === 'fill');
   }
 
-  undo(): void {
-    this.nv.drawUndo();
+  setPenSize(size: number): void {
+    this.nv.opts.penSize = size;
+  }
+
+  /** 3D brush: each stroke also paints the slices within half the pen size on either side. */
+  setBrush3D(on: boolean): void {
+    this.brush3D = on;
+    this.nv.opts.clickToSegmentIs2D = !on;
+  }
+
+  private beginEdit(): void {
+    this.strokeStart = this.nv.drawBitmap ? this.nv.drawBitmap.slice() : null;
+  }
+
+  /** Records what the edit since beginEdit changed (extended through neighbouring slices by the 3D brush). */
+  private endEdit(): void {
+    const before = this.strokeStart;
+    this.strokeStart = null;
+    const now = this.nv.drawBitmap;
+    if (!before || !now || before.length !== now.length) return;
+    let changed = changedVoxels(before, now);
+    if (this.brush3D && changed.length > 0) {
+      this.extendThroughSlices(changed, now);
+      changed = changedVoxels(before, now);
+    }
+    const index = Uint32Array.from(changed);
+    if (index.length === 0) return;
+    this.noteEditedSlice(index[0]);
+    this.history.push({ index, before: Uint8Array.from(index, (i) => before[i]), after: Uint8Array.from(index, (i) => now[i]) });
+    if (this.history.length > MAX_HISTORY) this.history.shift();
+    this.future = [];
+  }
+
+  private extendThroughSlices(changed: number[], bitmap: Uint8Array): void {
+    const dims = this.dimsRAS();
+    if (!dims) return;
+    const [nx, ny] = dims;
+    const a = AXIS_INDEX[this.axis()];
+    const stride = a === 0 ? 1 : a === 1 ? nx : nx * ny;
+    const half = Math.floor(this.nv.opts.penSize / 2);
+    for (const v of changed) {
+      const coord = a === 0 ? v % nx : a === 1 ? Math.floor(v / nx) % ny : Math.floor(v / (nx * ny));
+      for (let d = -half; d <= half; d++) {
+        if (d === 0 || coord + d < 0 || coord + d >= dims[a]) continue;
+        bitmap[v + d * stride] = bitmap[v];
+      }
+    }
+    this.nv.refreshDrawing(true);
+  }
+
+  private noteEditedSlice(voxel: number): void {
+    const dims = this.dimsRAS();
+    if (!dims) return;
+    const axis = this.axis();
+    const a = AXIS_INDEX[axis];
+    const index = a === 0 ? voxel % dims[0] : a === 1 ? Math.floor(voxel / dims[0]) % dims[1] : Math.floor(voxel / (dims[0] * dims[1]));
+    this.editedSlices = [...this.editedSlices.filter((s) => s.axis === axis && s.index !== index), { axis, index }].slice(-8);
+  }
+
+  /** The two most recently edited slices along the current axis, lowest first, when slices lie between them. */
+  interpolationRange(): [number, number] | null {
+    const axis = this.axis();
+    const recent = this.editedSlices.filter((s) => s.axis === axis).slice(-2).map((s) => s.index).sort((x, y) => x - y);
+    return recent.length === 2 && recent[1] - recent[0] >= 2 ? [recent[0], recent[1]] : null;
+  }
+
+  /**
+   * Fills the slices between the last two edited slices along the current axis, label by label (Niivue's
+   * intensity-guided interpolation; it only adds labels, existing ones between stay unless overdrawn).
+   */
+  interpolate(): boolean {
+    const range = this.interpolationRange();
+    if (!range) return false;
+    this.beginEdit();
+    this.nv.interpolateMaskSlices(range[0], range[1], { sliceType: SLICE_TYPES[this.axis()] });
+    this.endEdit();
     this.onEdit();
+    return true;
+  }
+
+  undo(): boolean {
+    const change = this.history.pop();
+    if (!change) return false;
+    this.apply(change, change.before);
+    this.future.push(change);
+    return true;
+  }
+
+  redo(): boolean {
+    const change = this.future.pop();
+    if (!change) return false;
+    this.apply(change, change.after);
+    this.history.push(change);
+    return true;
+  }
+
+  canUndo(): boolean {
+    return this.history.length > 0;
+  }
+
+  canRedo(): boolean {
+    return this.future.length > 0;
+  }
+
+  private apply(change: Change, values: Uint8Array): void {
+    const bitmap = this.nv.drawBitmap;
+    if (!bitmap) return;
+    for (let k = 0; k < change.index.length; k++) bitmap[change.index[k]] = values[k];
+    this.nv.refreshDrawing(true);
+    this.onEdit();
+  }
+
+  /**
+   * Shows another mask over the edited one for comparison: its outline, or the voxels where the two differ
+   * (red: only in the edited mask; cyan: only in the other; orange: both, with different labels). null hides it.
+   */
+  async showComparison(reference: Uint8Array | null, mode: CompareMode): Promise<void> {
+    while (this.nv.volumes.length > 1) this.nv.removeVolumeByIndex(1);
+    if (!reference) {
+      this.nv.drawScene();
+      return;
+    }
+    const image = await NVImage.loadFromUrl({ url: fileName(reference, 'reference'), buffer: toArrayBuffer(reference) });
+    if (mode === 'difference') {
+      const edited = await this.exportMask();
+      const current = await NVImage.loadFromUrl({ url: fileName(edited, 'edited'), buffer: toArrayBuffer(edited) });
+      const ref = image.img as ArrayLike<number>;
+      const mine = current.img as ArrayLike<number>;
+      const diff = new Uint8Array(ref.length);
+      for (let i = 0; i < ref.length; i++) {
+        if (ref[i] === mine[i]) continue;
+        diff[i] = ref[i] === 0 ? 1 : mine[i] === 0 ? 2 : 3;
+      }
+      image.img = diff as never;
+    }
+    image.setColormapLabel(labelColormap(mode === 'outline' ? { 1: OUTLINE_RGB, 2: OUTLINE_RGB, 4: OUTLINE_RGB } : DIFFERENCE_RGB));
+    this.nv.addVolume(image);
+    this.nv.setAtlasOutline(mode === 'outline' ? 1 : 0);
   }
 
   labels(): Uint8Array | null {
@@ -286,6 +453,27 @@ export class ViewerController {
     const dims = this.nv.back?.dimsRAS;
     return dims ? [dims[1], dims[2], dims[3]] : null;
   }
+}
+
+function changedVoxels(before: Uint8Array, now: Uint8Array): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < now.length; i++) if (now[i] !== before[i]) out.push(i);
+  return out;
+}
+
+/** A Niivue label colour map with the given label colours, everything else transparent. */
+function labelColormap(colours: Record<number, number[]>): { R: number[]; G: number[]; B: number[]; A: number[]; I: number[] } {
+  const max = Math.max(...Object.keys(colours).map(Number));
+  const cm = { R: [] as number[], G: [] as number[], B: [] as number[], A: [] as number[], I: [] as number[] };
+  for (let i = 0; i <= max; i++) {
+    const rgb = colours[i];
+    cm.R.push(rgb?.[0] ?? 0);
+    cm.G.push(rgb?.[1] ?? 0);
+    cm.B.push(rgb?.[2] ?? 0);
+    cm.A.push(rgb ? 255 : 0);
+    cm.I.push(i);
+  }
+  return cm;
 }
 
 function voxelCount(image: NVImage): number {

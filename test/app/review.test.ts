@@ -17,7 +17,7 @@ import { initialWeights } from '../../core/model/init.js';
 import { readNifti } from '../../core/nifti/index.js';
 import { preprocessConfig } from '../../core/preprocess/index.js';
 import { loadModelFile, saveModelFile } from '../../core/weights/index.js';
-import { buildRenderer, CHROMIUM, openApp, syntheticSites, tempDir, TINY_MODEL, type AppSession } from './harness.js';
+import { buildRenderer, CHROMIUM, openApp, SCREENSHOTS, syntheticSites, tempDir, TINY_MODEL, type AppSession } from './harness.js';
 
 const CASE = 'BraTS20_Training_001';
 const VIEWPORT = { width: 1280, height: 720 };
@@ -189,6 +189,100 @@ test('review: predict, correct, save final with provenance, revert; one viewer a
       const audit = readFileSync(join(stateDir, 'audit.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { kind: string; action?: string; version?: number | null });
       assert.deepEqual(audit.filter((a) => a.kind === 'final-mask').map((a) => [a.action, a.version]), [['saved', 1], ['saved', 2], ['chosen', 1], ['chosen', null]]);
       assert.equal(sha256(truthFile), truthHash, 'the ground truth is byte-identical after saves and reverts');
+    });
+
+    await t.test('edits with pen sizes, fill and interpolation, undo/redo keys, label keys; OK and next; flags on the slider; compares with outlines and a difference', async () => {
+      const volume = async (id: string) => Number((await page.getByTestId(id).innerText()).replace(' mL', ''));
+      const settle = async (id: string, before: number, grows: boolean) => {
+        await page.waitForFunction(({ testId, v, up }) => {
+          const now = Number(document.querySelector(`[data-testid=${testId}]`)!.textContent!.replace(' mL', ''));
+          return up ? now > v : now < v;
+        }, { testId: id, v: before, up: grows });
+        return volume(id);
+      };
+      await page.getByTestId('mask-source').selectOption('none');
+      await page.getByTestId('canvas-source').filter({ hasText: 'Blank mask' }).waitFor();
+      await page.getByTestId('viewer-canvas').focus();
+      await page.keyboard.press('1');
+      assert.equal(await page.getByTestId('tool-pen').getAttribute('aria-pressed'), 'true', 'a label key picks the pen');
+      assert.equal(await page.getByTestId('tool-pen-1').getAttribute('aria-pressed'), 'true');
+      await page.getByTestId('pen-size').selectOption('3');
+      await stroke(0.6);
+      const small = await settle('volume-tc', 0, true);
+      await page.keyboard.press('Control+z');
+      await settle('volume-tc', small, false);
+      assert.equal(await volume('volume-tc'), 0, 'Ctrl+Z undoes the stroke');
+      await page.keyboard.press('Control+Shift+z');
+      assert.equal(await settle('volume-tc', 0, true), small, 'Ctrl+Shift+Z redoes it');
+      await page.getByTestId('pen-size').selectOption('9');
+      await page.getByTestId('viewer-canvas').focus();
+      await stroke(0.66);
+      const big = await settle('volume-tc', small, true);
+      assert.ok(big - small > 2 * small, `a size-9 stroke (${big - small} mL) paints more than a size-3 one (${small} mL)`);
+      // Fill: a closed loop gets its inside painted too.
+      await page.getByTestId('pen-size').selectOption('1');
+      await page.getByTestId('tool-fill').click();
+      const box = (await page.getByTestId('viewer-canvas').boundingBox())!;
+      const at = (fx: number, fy: number) => [box.x + box.width * fx, box.y + box.height * fy] as const;
+      await page.mouse.move(...at(0.45, 0.35));
+      await page.mouse.down();
+      for (const [fx, fy] of [[0.55, 0.35], [0.55, 0.45], [0.45, 0.45], [0.45, 0.35]]) await page.mouse.move(...at(fx, fy), { steps: 6 });
+      await page.mouse.up();
+      const filled = await settle('volume-tc', big, true);
+      assert.ok(filled - big > 0.5, `the loop is filled (${(filled - big).toFixed(2)} mL)`);
+      // Interpolation: label 2 on two slices six apart, then the slices between are filled.
+      await page.getByTestId('viewer-canvas').focus();
+      await page.keyboard.press('2');
+      assert.equal(await page.getByTestId('tool-fill').getAttribute('aria-pressed'), 'true', 'a label key keeps the labelling tool');
+      const edema = async () => (await volume('volume-wt')) - (await volume('volume-tc'));
+      const loop = async () => {
+        await page.mouse.move(...at(0.6, 0.55));
+        await page.mouse.down();
+        for (const [fx, fy] of [[0.68, 0.55], [0.68, 0.63], [0.6, 0.63], [0.6, 0.55]]) await page.mouse.move(...at(fx, fy), { steps: 6 });
+        await page.mouse.up();
+      };
+      await loop();
+      await page.waitForFunction(() => document.querySelector('[data-testid=volume-wt]')!.textContent !== document.querySelector('[data-testid=volume-tc]')!.textContent);
+      const oneSlice = await edema();
+      const slice = await sliceShown();
+      await page.getByTestId('viewer-canvas').focus();
+      for (let k = 0; k < 6; k++) await page.keyboard.press('ArrowUp');
+      await page.getByTestId('slice-number').filter({ hasText: `slice ${slice + 6} ` }).waitFor();
+      await loop();
+      await page.waitForFunction((v) => {
+        const n = (id: string) => Number(document.querySelector(`[data-testid=${id}]`)!.textContent!.replace(' mL', ''));
+        return n('volume-wt') - n('volume-tc') > v * 1.5;
+      }, oneSlice);
+      const twoSlices = await edema();
+      assert.equal(await page.getByTestId('interpolate').innerText(), `Interpolate ${slice}–${slice + 6}`);
+      await page.getByTestId('interpolate').click();
+      await page.waitForFunction((v) => {
+        const n = (id: string) => Number(document.querySelector(`[data-testid=${id}]`)!.textContent!.replace(' mL', ''));
+        return n('volume-wt') - n('volume-tc') > v + 0.1;
+      }, twoSlices);
+      assert.ok((await edema()) > twoSlices * 2, `the 5 slices between are filled (${twoSlices.toFixed(2)} -> ${(await edema()).toFixed(2)} mL)`);
+      // OK and next; the flagged slice shows on the slider.
+      await page.getByTestId('tool-off').click();
+      await page.getByTestId('mark-wrong').click();
+      await page.getByTestId('slider-flags').locator('.flag-wrong').waitFor();
+      const before = await sliceShown();
+      await page.getByTestId('ok-next').click();
+      await page.getByTestId('slider-flags').locator('.flag-ok').waitFor();
+      await page.waitForFunction((s) => !document.querySelector('[data-testid=slice-number]')!.textContent!.includes(`slice ${s} `), before);
+      // Prediction filled, ground truth as an outline, then the difference; the canvas says which is which.
+      page.once('dialog', (d) => void d.accept());
+      await page.getByTestId('mask-source').selectOption('prediction');
+      await page.getByTestId('canvas-source').filter({ hasText: /^Prediction/ }).waitFor();
+      await page.getByTestId('compare-with').selectOption('truth');
+      await page.getByTestId('canvas-source').filter({ hasText: 'vs Ground truth (magenta outline)' }).waitFor();
+      await page.getByTestId('busy').waitFor({ state: 'detached', timeout: 60_000 });
+      mkdirSync(SCREENSHOTS, { recursive: true });
+      await page.screenshot({ path: join(SCREENSHOTS, 'review.png') });
+      await page.getByTestId('compare-difference').click();
+      await page.getByTestId('canvas-source').filter({ hasText: 'vs Ground truth (red: only shown, cyan: only compared' }).waitFor();
+      await page.getByTestId('busy').waitFor({ state: 'detached', timeout: 60_000 });
+      await page.getByTestId('compare-with').selectOption('none');
+      assert.equal(await page.getByTestId('unsaved').count(), 0);
     });
 
     await t.test('admin mode locks itself after the idle time', async () => {
