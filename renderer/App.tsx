@@ -30,6 +30,7 @@ export function App() {
       <header className="topbar">
         <div className="brand">FedSeg <span className="brand-sub">{app?.connection.siteName ?? 'site'}</span></div>
         <ConnectionBadge />
+        <Messages />
         <AdminGate />
       </header>
       <nav className="sidebar">
@@ -41,7 +42,6 @@ export function App() {
         ))}
       </nav>
       <main className="content">
-        <Messages />
         {screen === 'federation' && <FederationScreen />}
         {screen === 'approval' && <ApprovalScreen />}
         {screen === 'cases' && <CasesScreen />}

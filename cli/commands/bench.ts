@@ -15,6 +15,7 @@ const BENCHES = {
   train: 'native conv training step against the PyTorch reference',
   aggregation: 'FedAvg over 5 full-size updates, bytes on the wire per round',
   metrics: 'BraTS metrics (Dice, HD95 via EDT) on the full 240x240x155 grid',
+  viewer: 'desktop viewer in Chromium (software WebGL): case open and slice step, app JS vs SwiftShader CPU',
 } as const;
 type BenchName = keyof typeof BENCHES;
 const NAMES = Object.keys(BENCHES) as BenchName[];
@@ -37,7 +38,7 @@ type BenchReport =
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 const command: CliCommand = {
-  summary: 'runs the benchmarks (io, conv, model, train, aggregation, metrics) and prints tables + JSON',
+  summary: 'runs the benchmarks (io, conv, model, train, aggregation, metrics, viewer) and prints tables + JSON',
   usage,
   async run(args) {
     const { values, positionals } = parseArgs({

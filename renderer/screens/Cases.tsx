@@ -37,7 +37,7 @@ export function CasesScreen() {
       <h1>Cases</h1>
       <div className="card">
         <form className="row" onSubmit={(e) => { e.preventDefault(); void importFolder(path); }}>
-          <input className="grow" data-testid="folder-path" placeholder="/data/BraTS2020_TrainingData" value={path} onChange={(e) => setFolder(e.target.value)} />
+          <input className="grow" data-testid="folder-path" aria-label="BraTS folder to import" placeholder="/data/BraTS2020_TrainingData" value={path} onChange={(e) => setFolder(e.target.value)} />
           {app?.capabilities.folderDialog && <button type="button" onClick={() => void browse()}>Browse…</button>}
           <button type="submit" className="primary" disabled={!path} data-testid="import">Import folder</button>
         </form>

@@ -404,25 +404,6 @@ export function ViewerScreen({ hidden }: { hidden: boolean }) {
               {versions.map((v) => <option key={v.version} value={`final:${v.version}`}>Final v{v.version}{v.version === chosen ? ' (in use)' : ''}</option>)}
             </select>
             <button onClick={() => void predict()} disabled={!ready} data-testid="predict">Predict with current model</button>
-            <h3>Compare with</h3>
-            <div className="row">
-              <select
-                value={compare.with} disabled={!ready} aria-label="Mask to compare with" data-testid="compare-with"
-                onChange={(e) => void showComparison({ ...compare, with: e.target.value as MaskChoice })}
-              >
-                <option value="none">Nothing</option>
-                {summary.has.truth && loaded.kind !== 'truth' && <option value="truth">Ground truth</option>}
-                {summary.has.prediction && loaded.kind !== 'prediction' && <option value="prediction">Prediction</option>}
-                {versions.filter((v) => choiceOf(loaded) !== `final:${v.version}`).map((v) => <option key={v.version} value={`final:${v.version}`}>Final v{v.version}</option>)}
-              </select>
-              <div className="segmented" role="group" aria-label="Comparison">
-                {(['outline', 'difference'] as const).map((mode) => (
-                  <button key={mode} className={compare.mode === mode ? 'on' : ''} aria-pressed={compare.mode === mode} disabled={compare.with === 'none'} onClick={() => void showComparison({ ...compare, mode })} data-testid={`compare-${mode}`}>
-                    {mode === 'outline' ? 'Outline' : 'Difference'}
-                  </button>
-                ))}
-              </div>
-            </div>
             <h3>Edit mask</h3>
             <div className="segmented" role="group" aria-label="Tool">
               {TOOLS.map((t) => (
@@ -457,6 +438,25 @@ export function ViewerScreen({ hidden }: { hidden: boolean }) {
             </div>
             {edited && <p className="hint" data-testid="unsaved">Unsaved edits to {loadedText}.</p>}
             {pendingSave && <ConfirmSave pending={pendingSave} onConfirm={() => void saveFinal(pendingSave.warnings)} onCancel={() => setPendingSave(null)} />}
+            <h3>Compare with</h3>
+            <div className="row">
+              <select
+                value={compare.with} disabled={!ready} aria-label="Mask to compare with" data-testid="compare-with"
+                onChange={(e) => void showComparison({ ...compare, with: e.target.value as MaskChoice })}
+              >
+                <option value="none">Nothing</option>
+                {summary.has.truth && loaded.kind !== 'truth' && <option value="truth">Ground truth</option>}
+                {summary.has.prediction && loaded.kind !== 'prediction' && <option value="prediction">Prediction</option>}
+                {versions.filter((v) => choiceOf(loaded) !== `final:${v.version}`).map((v) => <option key={v.version} value={`final:${v.version}`}>Final v{v.version}</option>)}
+              </select>
+              <div className="segmented" role="group" aria-label="Comparison">
+                {(['outline', 'difference'] as const).map((mode) => (
+                  <button key={mode} className={compare.mode === mode ? 'on' : ''} aria-pressed={compare.mode === mode} disabled={compare.with === 'none'} onClick={() => void showComparison({ ...compare, mode })} data-testid={`compare-${mode}`}>
+                    {mode === 'outline' ? 'Outline' : 'Difference'}
+                  </button>
+                ))}
+              </div>
+            </div>
             <h3>Review this slice</h3>
             <p data-testid="slice-mark">{currentMark === 'ok' ? 'Marked OK' : currentMark === 'wrong' ? 'Flagged as wrong' : 'Not reviewed'}</p>
             <div className="row">

@@ -200,6 +200,7 @@ test('review: predict, correct, save final with provenance, revert; one viewer a
         }, { testId: id, v: before, up: grows });
         return volume(id);
       };
+      await page.getByTestId('nav-viewer').click();
       await page.getByTestId('mask-source').selectOption('none');
       await page.getByTestId('canvas-source').filter({ hasText: 'Blank mask' }).waitFor();
       await page.getByTestId('viewer-canvas').focus();
