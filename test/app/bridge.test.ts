@@ -4,7 +4,7 @@
  * warnings confirmed by name, revert), and settings that survive a restart.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
@@ -130,6 +130,19 @@ test('saving a final mask checks grid and labels, asks to confirm plausibility w
   assert.equal(((await call('chooseFinalMask', { caseId, version: null })).value as { status: string }).status, 'not-reviewed');
   assert.deepEqual(readFileSync(truthFile), truthBytes, 'the ground truth is byte-identical');
   assert.equal(existsSync(join(data, caseId, `${caseId}_final_seg.nii.gz`)), false, 'nothing is written into the hospital folder');
+});
+
+test('a case with a truncated FLAIR is flagged with that file and its reason, and is not used for training', async () => {
+  const cases = (await call('listCases')).value as Array<{ id: string; dir: string }>;
+  const bad = join(dir, 'bad', cases[1].id);
+  cpSync(cases[1].dir, bad, { recursive: true });
+  const flair = join(bad, `${cases[1].id}_flair.nii.gz`);
+  writeFileSync(flair, readFileSync(flair).subarray(0, 4000));
+  const listed = (await call('importFolder', { path: join(dir, 'bad') })).value as Array<{ issues: Array<{ severity: string; message: string }>; trainable: boolean }>;
+  const error = listed[0].issues.find((i) => i.severity === 'error');
+  assert.match(error?.message ?? '', new RegExp(`^${cases[1].id}_flair\\.nii\\.gz: `));
+  assert.equal(listed[0].trainable, false);
+  await call('importFolder', { path: data });
 });
 
 test('an unreachable server is reported in plain words, and the token is not kept', async () => {

@@ -32,7 +32,7 @@ test('desktop app: federation, approval, cases, viewer, review and mask editing'
     // The site's 2 training cases reach this floor, its 1 held-out case does not (the default is SPEC's 5).
     mkdirSync(join(dir, 'site-state'), { recursive: true });
     writeFileSync(join(dir, 'site-state/settings.json'), JSON.stringify({ version: 1, serverUrl: null, adminPassphrase: null, dataFolder: null, modelPath: null, minMetricCases: 2 }));
-    app = await openApp(dir);
+    app = await openApp(dir, { viewport: { width: 1280, height: 720 } });
     const { page } = app;
     const fed = federation;
 
@@ -52,6 +52,18 @@ test('desktop app: federation, approval, cases, viewer, review and mask editing'
       assert.match(await page.getByTestId('error').innerText(), /two passphrases differ/);
       await page.getByTestId('admin-passphrase').fill(PASSPHRASE);
       await page.getByTestId('admin-confirm').fill(PASSPHRASE);
+      await page.getByTestId('admin-unlock').click();
+      await page.getByTestId('role').filter({ hasText: 'Site admin' }).waitFor();
+      // Wrong guesses back off: after the third the next attempt waits a second (test/app/bridge.test.ts covers the rest).
+      await page.getByTestId('admin-lock').click();
+      for (const guess of ['guess one', 'guess two', 'guess three']) {
+        await page.getByTestId('admin-passphrase').fill(guess);
+        await page.getByTestId('admin-unlock').click();
+        await page.getByTestId('error').waitFor();
+      }
+      assert.match(await page.getByTestId('error').innerText(), /^Wrong admin passphrase\. The next attempt is accepted in 1 s\.$/);
+      await page.waitForTimeout(1100);
+      await page.getByTestId('admin-passphrase').fill(PASSPHRASE);
       await page.getByTestId('admin-unlock').click();
       await page.getByTestId('role').filter({ hasText: 'Site admin' }).waitFor();
     });

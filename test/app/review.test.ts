@@ -36,7 +36,7 @@ const COUNT_WEBGL_CONTEXTS = `
 
 const sha256 = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
 
-test('review: predict, correct, save final with provenance, revert; one viewer across screens', { skip: existsSync(CHROMIUM) ? false : `Chromium not installed at ${CHROMIUM}`, timeout: 280_000 }, async (t) => {
+test('review: predict, correct, save final with provenance, revert; one viewer across screens', { skip: existsSync(CHROMIUM) ? false : `Chromium not installed at ${CHROMIUM}`, timeout: 600_000 }, async (t) => {
   const dir = tempDir();
   let app: AppSession | null = null;
   try {
