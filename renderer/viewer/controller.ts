@@ -72,6 +72,11 @@ export class ViewerController {
       if (action === 'draw') this.endEdit();
       this.onEdit();
     };
+    // Region growing applies its fill on click without a drawing-changed event.
+    this.nv.onClickToSegment = () => {
+      this.endEdit();
+      this.onEdit();
+    };
   }
 
   /** Attaches once; later calls (the viewer shown again) only wait for the first. */

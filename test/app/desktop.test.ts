@@ -156,6 +156,8 @@ test('desktop app: federation, approval, cases, viewer, review and mask editing'
       const audit = readFileSync(join(app!.dataDir, 'audit.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { kind: string; round?: number; sha256?: string; by?: string });
       assert.match(audit.find((a) => a.kind === 'update-sent' && a.round === 2)?.sha256 ?? '', /^[0-9a-f]{64}$/, 'the update sent is audited by its SHA-256');
       assert.ok(audit.filter((a) => a.kind === 'round-decision').every((a) => typeof a.by === 'string' && a.by.length > 0), 'decisions name the admin');
+      const trained = audit.find((a) => a.kind === 'training-masks' && a.round === 2) as { masks: Array<{ caseId: string; mask: string }> } | undefined;
+      assert.deepEqual(trained?.masks.map((m) => m.mask), ['ground truth', 'ground truth', 'ground truth'], 'the audit says which mask each case trained with');
       await page.getByTestId('notice').getByRole('button').click();
       await page.screenshot({ path: join(SCREENSHOTS, 'federation.png') });
     });

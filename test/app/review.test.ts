@@ -34,6 +34,12 @@ const COUNT_WEBGL_CONTEXTS = `
   };
 `;
 
+/**
+ * Edema volume (WT - TC) as the page shows it, as an expression string: tsx would wrap a named function in a
+ * helper the page lacks, and the app's CSP forbids building one there.
+ */
+const EDEMA_IN_PAGE = ['wt', 'tc'].map((r) => `Number(document.querySelector('[data-testid=volume-${r}]').textContent.replace(' mL', ''))`).join(' - ');
+
 const sha256 = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
 
 test('review: predict, correct, save final with provenance, revert; one viewer across screens', { skip: existsSync(CHROMIUM) ? false : `Chromium not installed at ${CHROMIUM}`, timeout: 600_000 }, async (t) => {
@@ -231,6 +237,14 @@ test('review: predict, correct, save final with provenance, revert; one viewer a
       await page.mouse.up();
       const filled = await settle('volume-tc', big, true);
       assert.ok(filled - big > 0.5, `the loop is filled (${(filled - big).toFixed(2)} mL)`);
+      // Grow: a click fills the connected region of similar intensity on this slice; Ctrl+Z takes it back.
+      await page.getByTestId('tool-grow').click();
+      await page.mouse.click(...at(0.38, 0.5));
+      const grown = await settle('volume-tc', filled, true);
+      await page.getByTestId('viewer-canvas').focus();
+      await page.keyboard.press('Control+z');
+      assert.equal(await settle('volume-tc', grown, false), filled, 'undo removes the grown region');
+      await page.getByTestId('tool-fill').click();
       // Interpolation: label 2 on two slices six apart, then the slices between are filled.
       await page.getByTestId('viewer-canvas').focus();
       await page.keyboard.press('2');
@@ -250,17 +264,11 @@ test('review: predict, correct, save final with provenance, revert; one viewer a
       for (let k = 0; k < 6; k++) await page.keyboard.press('ArrowUp');
       await page.getByTestId('slice-number').filter({ hasText: `slice ${slice + 6} ` }).waitFor();
       await loop();
-      await page.waitForFunction((v) => {
-        const n = (id: string) => Number(document.querySelector(`[data-testid=${id}]`)!.textContent!.replace(' mL', ''));
-        return n('volume-wt') - n('volume-tc') > v * 1.5;
-      }, oneSlice);
+      await page.waitForFunction(`(${EDEMA_IN_PAGE}) > ${oneSlice * 1.5}`);
       const twoSlices = await edema();
       assert.equal(await page.getByTestId('interpolate').innerText(), `Interpolate ${slice}–${slice + 6}`);
       await page.getByTestId('interpolate').click();
-      await page.waitForFunction((v) => {
-        const n = (id: string) => Number(document.querySelector(`[data-testid=${id}]`)!.textContent!.replace(' mL', ''));
-        return n('volume-wt') - n('volume-tc') > v + 0.1;
-      }, twoSlices);
+      await page.waitForFunction(`(${EDEMA_IN_PAGE}) > ${twoSlices + 0.1}`);
       assert.ok((await edema()) > twoSlices * 2, `the 5 slices between are filled (${twoSlices.toFixed(2)} -> ${(await edema()).toFixed(2)} mL)`);
       // OK and next; the flagged slice shows on the slider.
       await page.getByTestId('tool-off').click();
