@@ -286,7 +286,7 @@ test('review: predict, correct, save final with provenance, revert; one viewer a
       await page.getByTestId('canvas-source').filter({ hasText: 'vs Ground truth (magenta outline)' }).waitFor();
       await page.getByTestId('busy').waitFor({ state: 'detached', timeout: 60_000 });
       mkdirSync(SCREENSHOTS, { recursive: true });
-      await page.screenshot({ path: join(SCREENSHOTS, 'review.png') });
+      await page.screenshot({ path: join(SCREENSHOTS, 'review.png'), timeout: 120_000 });
       await page.getByTestId('compare-difference').click();
       await page.getByTestId('canvas-source').filter({ hasText: 'vs Ground truth (red: only shown, cyan: only compared' }).waitFor();
       await page.getByTestId('busy').waitFor({ state: 'detached', timeout: 60_000 });
