@@ -48,6 +48,8 @@ export class ViewerController {
   /** The drawing when the current stroke began. */
   private strokeStart: Uint8Array | null = null;
   private brush3D = false;
+  /** The comparison shown, redrawn when the view changes (an outline is drawn in the plane of the view). */
+  private comparison: { reference: Uint8Array; mode: CompareMode } | null = null;
   /** Slices (along the axis drawn on) of the recent strokes, newest last: interpolation fills between the last two. */
   private editedSlices: Array<{ axis: Axis; index: number }> = [];
 
@@ -165,6 +167,7 @@ export class ViewerController {
     this.nv.opts.isOrientationTextVisible = view === 'multiplanar';
     this.nv.setSliceType(SLICE_TYPES[view]);
     this.onMove(this.position());
+    if (this.comparison?.mode === 'outline') void this.showComparison(this.comparison.reference, 'outline');
   }
 
   setRadiological(radiological: boolean): void {
@@ -416,12 +419,20 @@ export class ViewerController {
    */
   async showComparison(reference: Uint8Array | null, mode: CompareMode): Promise<void> {
     while (this.nv.volumes.length > 1) this.nv.removeVolumeByIndex(1);
+    this.comparison = reference ? { reference, mode } : null;
     if (!reference) {
       this.nv.drawScene();
       return;
     }
     const image = await NVImage.loadFromUrl({ url: fileName(reference, 'reference'), buffer: toArrayBuffer(reference) });
-    if (mode === 'difference') {
+    if (mode === 'outline') {
+      // The native axis that runs across the view's slices (BraTS files are stored LPS: no permutation, two flips).
+      const ras = AXIS_INDEX[this.axis()];
+      const perm = image.permRAS ?? [1, 2, 3];
+      const across = Math.max(0, perm.findIndex((p) => Math.abs(p) - 1 === ras));
+      const dims = image.hdr!.dims;
+      image.img = outlineInPlane(image.img as ArrayLike<number>, [dims[1], dims[2], dims[3]], across) as never;
+    } else {
       const edited = await this.exportMask();
       const current = await NVImage.loadFromUrl({ url: fileName(edited, 'edited'), buffer: toArrayBuffer(edited) });
       const ref = image.img as ArrayLike<number>;
@@ -435,7 +446,6 @@ export class ViewerController {
     }
     image.setColormapLabel(labelColormap(mode === 'outline' ? { 1: OUTLINE_RGB, 2: OUTLINE_RGB, 4: OUTLINE_RGB } : DIFFERENCE_RGB));
     this.nv.addVolume(image);
-    this.nv.setAtlasOutline(mode === 'outline' ? 1 : 0);
   }
 
   labels(): Uint8Array | null {
@@ -458,6 +468,28 @@ export class ViewerController {
     const dims = this.nv.back?.dimsRAS;
     return dims ? [dims[1], dims[2], dims[3]] : null;
   }
+}
+
+/** Labelled voxels with a differently labelled neighbour within the plane across axis `across` (its outline there). */
+function outlineInPlane(labels: ArrayLike<number>, dims: [number, number, number], across: number): Uint8Array {
+  const [nx, ny, nz] = dims;
+  const stride = [1, nx, nx * ny];
+  const inPlane = [0, 1, 2].filter((a) => a !== across);
+  const out = new Uint8Array(labels.length);
+  for (let z = 0; z < nz; z++) {
+    for (let y = 0; y < ny; y++) {
+      for (let x = 0; x < nx; x++) {
+        const v = x + y * nx + z * nx * ny;
+        const label = labels[v];
+        if (label === 0) continue;
+        const coord = [x, y, z];
+        const edge = inPlane.some((a) => coord[a] === 0 || coord[a] === dims[a] - 1
+          || labels[v - stride[a]] !== label || labels[v + stride[a]] !== label);
+        if (edge) out[v] = label;
+      }
+    }
+  }
+  return out;
 }
 
 function changedVoxels(before: Uint8Array, now: Uint8Array): number[] {
