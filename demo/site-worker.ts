@@ -28,6 +28,8 @@ async function main(): Promise<number> {
   print({ type: 'data-loaded', site: config.site, ...counts });
   const runtime = new SiteRuntime({
     url: config.url, token, trainer,
+    // Synthetic hospitals with a couple of held-out cases each: the demo shows every site's numbers, below SPEC's floor of 5.
+    minMetricCases: 1,
     // --auto-approve: an unattended demo hospital; the request still lists what leaves the site.
     approve: (request) => {
       print({ type: 'approval-request', round: request.round, leavesSite: request.leavesSite });

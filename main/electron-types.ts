@@ -5,12 +5,15 @@
 export interface WebContents {
   send(channel: string, ...args: unknown[]): void;
   on(event: 'will-navigate' | 'will-redirect', listener: (event: { preventDefault(): void }, url: string) => void): void;
+  /** The page's beforeunload handler asked to stay (unsaved edits); preventDefault lets it unload anyway. */
+  on(event: 'will-prevent-unload', listener: (event: { preventDefault(): void }) => void): void;
   setWindowOpenHandler(handler: (details: { url: string }) => { action: 'deny' }): void;
   getURL(): string;
 }
 
 export interface BrowserWindowInstance {
   webContents: WebContents;
+  focus(): void;
   loadURL(url: string): Promise<void>;
   once(event: 'ready-to-show', listener: () => void): void;
   show(): void;
@@ -64,8 +67,10 @@ export interface ElectronMain {
     encryptString(plain: string): Buffer;
     decryptString(encrypted: Buffer): string;
   };
+  Notification: (new (options: { title: string; body: string }) => { show(): void; on(event: 'click', listener: () => void): void }) & { isSupported(): boolean };
   dialog: {
     showOpenDialog(options: Record<string, unknown>): Promise<{ canceled: boolean; filePaths: string[] }>;
+    showMessageBoxSync(window: BrowserWindowInstance, options: { type: string; buttons: string[]; defaultId: number; cancelId: number; message: string; detail: string }): number;
   };
 }
 

@@ -23,7 +23,7 @@ const RENDERER_ROOT = normalize(join(here, '../../renderer/dist'));
 const ELECTRON_MODULE = 'electron';
 const loaded = (await import(ELECTRON_MODULE)) as ElectronMain & { default?: ElectronMain };
 const electron: ElectronMain = loaded.default ?? loaded;
-const { app, BrowserWindow, ipcMain, protocol, session, net, utilityProcess, safeStorage, dialog } = electron;
+const { app, BrowserWindow, ipcMain, protocol, session, net, utilityProcess, safeStorage, dialog, Notification } = electron;
 
 protocol.registerSchemesAsPrivileged([{ scheme: SCHEME, privileges: { standard: true, secure: true, supportFetchAPI: true } }]);
 
@@ -101,6 +101,14 @@ function createWindow(): BrowserWindowInstance {
     },
   });
   win.once('ready-to-show', () => win.show());
+  // Closing or reloading with unsaved mask edits: the page refused to unload; ask, as a browser would.
+  win.webContents.on('will-prevent-unload', (event) => {
+    const choice = dialog.showMessageBoxSync(win, {
+      type: 'warning', buttons: ['Discard edits and close', 'Stay'], defaultId: 1, cancelId: 1,
+      message: 'The mask has unsaved edits.', detail: 'Save it as final first, or the edits are lost.',
+    });
+    if (choice === 0) event.preventDefault();
+  });
   void win.loadURL(`${ORIGIN}/index.html`);
   return win;
 }
@@ -139,8 +147,22 @@ async function main(): Promise<void> {
   }
 
   const win = createWindow();
+  // A round waiting for the admin gets an OS notification once per announcement (round and attempt).
+  let notified = '';
   host.onEvent((event) => {
     if (!win.isDestroyed()) win.webContents.send(EVENT_CHANNEL, event);
+    const pending = event.type === 'state' ? event.state.pendingRound : null;
+    const key = pending ? `${pending.round}:${pending.approval?.attempt ?? 1}` : '';
+    if (pending && key !== notified && Notification.isSupported()) {
+      notified = key;
+      const total = pending.approval ? ` of ${pending.approval.totalRounds}` : '';
+      const notice = new Notification({
+        title: `FedSeg: round ${pending.round}${total} waits for approval`,
+        body: pending.deadline ? `Decide by ${new Date(pending.deadline).toLocaleTimeString()} or the site is left out of this round.` : 'Open FedSeg to approve or decline.',
+      });
+      notice.on('click', () => !win.isDestroyed() && win.focus());
+      notice.show();
+    }
   });
   app.on('before-quit', () => host.shutdown());
   app.on('window-all-closed', () => app.quit());

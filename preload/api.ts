@@ -9,9 +9,9 @@ import { CHANNELS, type Channel } from './channels.js';
 
 export { CHANNELS, EVENT_CHANNEL, IPC_PREFIX, type Channel } from './channels.js';
 
-import { AXES, MASK_SOURCES, MODALITIES, type MaskSource, type Modality } from './values.js';
+import { AXES, MASK_SOURCES, MASK_WARNING_CODES, MODALITIES, type MaskSource, type Modality } from './values.js';
 
-export { AXES, MASK_SOURCES, MODALITIES, type Axis, type MaskSource, type Modality } from './values.js';
+export { AXES, MASK_SOURCES, MASK_WARNING_CODES, MODALITIES, type Axis, type MaskSource, type Modality } from './values.js';
 
 const caseId = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/, 'not a case id');
 const sliceMark = z.enum(['ok', 'wrong']);
@@ -35,18 +35,34 @@ function isLoopbackUrl(url: string): boolean {
 /** Request schema of every channel; the keys are the IPC allow-list. */
 export const requestSchemas = {
   getState: z.undefined(),
-  setAdminPassphrase: z.object({ current: z.string().max(1024).optional(), next: z.string().min(8, 'use at least 8 characters').max(1024) }),
+  /** The strength rule is checked by the runtime (main/service/admin.ts), which says what is missing. */
+  setAdminPassphrase: z.object({ current: z.string().max(1024).optional(), next: z.string().max(1024) }),
   unlockAdmin: z.object({ passphrase: z.string().max(1024) }),
   lockAdmin: z.undefined(),
   connect: z.object({ serverUrl: httpUrl, token: z.string().min(1).max(4096).optional() }),
   disconnect: z.undefined(),
-  decideRound: z.object({ round: z.number().int().nonnegative(), approve: z.boolean() }),
+  /** A decline carries the admin's reason, which is sent to the server and audited. */
+  decideRound: z.object({ round: z.number().int().nonnegative(), approve: z.boolean(), reason: z.string().trim().max(500).optional() })
+    .refine((q) => q.approve || (q.reason ?? '').length > 0, { message: 'say why the round is declined', path: ['reason'] }),
   chooseFolder: z.undefined(),
   importFolder: z.object({ path: z.string().min(1).max(4096) }),
   listCases: z.undefined(),
-  readVolume: z.object({ caseId, kind: z.enum([...MODALITIES, ...MASK_SOURCES]) }),
+  /** `version` picks a final mask version (kind 'final'); without it the version in use. */
+  readVolume: z.object({ caseId, kind: z.enum([...MODALITIES, ...MASK_SOURCES]), version: z.number().int().positive().optional() }),
   predict: z.object({ caseId }),
-  saveFinalMask: z.object({ caseId, nifti: z.custom<Uint8Array>((v) => v instanceof Uint8Array, 'must be the bytes of a NIfTI file') }),
+  saveFinalMask: z.object({
+    caseId,
+    nifti: z.custom<Uint8Array>((v) => v instanceof Uint8Array, 'must be the bytes of a NIfTI file'),
+    /** The mask the edits started from. */
+    source: z.discriminatedUnion('kind', [
+      z.object({ kind: z.literal('truth') }), z.object({ kind: z.literal('prediction') }), z.object({ kind: z.literal('blank') }),
+      z.object({ kind: z.literal('final'), version: z.number().int().positive() }),
+    ]),
+    /** Plausibility warnings the reviewer accepted, by code; saving fails while any warning is not named here. */
+    confirm: z.array(z.enum(MASK_WARNING_CODES)).max(MASK_WARNING_CODES.length),
+  }),
+  /** Puts a final mask version in use (revert), or the ground truth with null. */
+  chooseFinalMask: z.object({ caseId, version: z.number().int().positive().nullable() }),
   setSliceMark: z.object({ caseId, axis: z.enum(AXES), slice: z.number().int().nonnegative().max(4096), mark: sliceMark.nullable() }),
   getReview: z.object({ caseId }),
 } as const satisfies { [C in Channel]: z.ZodType };
@@ -71,13 +87,39 @@ export type RoundStatus =
 
 export interface RegionScores { et: number; tc: number; wt: number }
 
+/** One message of what leaves the site (site/outgoing.ts builds it from the same code as the messages). */
+export interface OutgoingMessagePlan {
+  message: 'update' | 'progress' | 'evaluation';
+  fields: string[];
+  withheld: string[];
+  numCases: number | null;
+}
+
+/** Everything the admin is shown before deciding a round. */
+export interface ApprovalInfo {
+  attempt: number;
+  totalRounds: number;
+  strategy: string;
+  model: { arch: string; baseFilters: number; depth: number; parameterCount: number; updateBytes: number };
+  instructions: { epochs: number; learningRate: number; batchSize: number; mu: number; seed: number };
+  trainingCases: number;
+  validationCases: number;
+  trainingDeadlineS: number;
+  outgoing: OutgoingMessagePlan[];
+  minMetricCases: number;
+  /** The server's own description of what leaves the site. */
+  serverDescription: string[];
+  /** Why this round is announced again, for attempts after the first. */
+  retryNote: string | null;
+}
+
 export interface RoundRecord {
   round: number;
   status: RoundStatus;
   /** ISO time by which the admin must decide. */
   deadline: string | null;
-  /** What will leave the site if approved. */
-  outgoing: { caseCount: number; parameterCount: number | null; bytes: number | null; items: string[] } | null;
+  /** What the admin was shown for this round's latest announcement. */
+  approval: ApprovalInfo | null;
   /** Sites whose updates made it into the global model, and how many are registered (null until known). */
   sitesReturned: number | null;
   sitesTotal: number | null;
@@ -103,13 +145,47 @@ export interface TrainingProgress {
   etaSeconds: number | null;
 }
 
-export interface AuditEntry {
-  at: string;
-  round: number;
-  decision: 'approved' | 'declined';
-  caseCount: number;
-  serverUrl: string;
+/** One line of the site's append-only audit: round decisions, final-mask saves and reverts, masks used per round. */
+export type AuditEntry =
+  /** `attempt` and `by` (the admin's OS user) are absent from entries written before they were recorded. */
+  | { kind: 'round-decision'; at: string; round: number; attempt?: number; decision: 'approved' | 'declined'; by?: string; caseCount: number; serverUrl: string; reason?: string }
+  | { kind: 'update-sent'; at: string; round: number; serverUrl: string; numCases: number; bytes: number; sha256: string }
+  | { kind: 'final-mask'; at: string; caseId: string; action: 'saved' | 'chosen'; version: number | null; by: string; detail: string }
+  | { kind: 'training-masks'; at: string; round: number; masks: Array<{ caseId: string; mask: string }> };
+
+export interface MaskWarning { code: (typeof MASK_WARNING_CODES)[number]; message: string }
+
+/** Where a final mask came from: what the reviewer started editing. */
+export type MaskProvenance =
+  | { kind: 'truth' }
+  | { kind: 'prediction'; round: number | null; modelSha256: string | null }
+  | { kind: 'blank' }
+  | { kind: 'final'; version: number };
+
+export interface MaskComparison {
+  volumesMl: RegionScores;
+  sourceVolumesMl: RegionScores;
+  /** Dice per region against the source; null when the source is a blank mask. */
+  diceVsSource: RegionScores | null;
 }
+
+export interface MaskVersion extends MaskComparison {
+  version: number;
+  savedAt: string;
+  savedBy: string;
+  source: MaskProvenance;
+  confirmedWarnings: MaskWarning[];
+}
+
+export interface MaskVersions {
+  /** Version used for training; null: the case's ground truth. */
+  chosen: number | null;
+  versions: MaskVersion[];
+}
+
+export type SaveFinalResult =
+  | { saved: true; summary: CaseSummary; version: MaskVersion }
+  | { saved: false; comparison: MaskComparison; warnings: MaskWarning[] };
 
 export interface CaseIssue { severity: 'error' | 'warning'; message: string }
 
@@ -126,6 +202,10 @@ export interface CaseSummary {
   trainable: boolean;
   /** Prediction against ground truth, when both exist. */
   metrics: { dice: RegionScores; hd95: RegionScores } | null;
+  /** Saved final mask versions and the one in use. */
+  finalMasks: MaskVersions;
+  /** The global model the current prediction came from. */
+  prediction: { round: number | null; modelSha256: string | null } | null;
 }
 
 export interface VolumeInfoMl { et: number; tc: number; wt: number }
@@ -143,6 +223,8 @@ export interface AppState {
   revision: number;
   role: Role;
   adminPassphraseSet: boolean;
+  /** The UI locks admin mode after this many seconds without input. */
+  adminIdleSeconds: number;
   connection: ConnectionState;
   /** Saved server URL and whether a token is stored (never the token itself). */
   saved: { serverUrl: string | null; hasToken: boolean; tokenEncrypted: boolean };
@@ -169,7 +251,8 @@ export interface ResultMap {
   listCases: CaseSummary[];
   readVolume: Uint8Array;
   predict: PredictionResult;
-  saveFinalMask: CaseSummary;
+  saveFinalMask: SaveFinalResult;
+  chooseFinalMask: CaseSummary;
   setSliceMark: ReviewState;
   getReview: ReviewState;
 }

@@ -4,7 +4,7 @@
  */
 export const CHANNELS = [
   'getState', 'setAdminPassphrase', 'unlockAdmin', 'lockAdmin', 'connect', 'disconnect', 'decideRound', 'chooseFolder',
-  'importFolder', 'listCases', 'readVolume', 'predict', 'saveFinalMask', 'setSliceMark', 'getReview',
+  'importFolder', 'listCases', 'readVolume', 'predict', 'saveFinalMask', 'chooseFinalMask', 'setSliceMark', 'getReview',
 ] as const;
 export type Channel = (typeof CHANNELS)[number];
 

@@ -6,3 +6,5 @@ export const MASK_SOURCES = ['truth', 'prediction', 'final'] as const;
 export type MaskSource = (typeof MASK_SOURCES)[number];
 export const AXES = ['axial', 'coronal', 'sagittal'] as const;
 export type Axis = (typeof AXES)[number];
+/** Plausibility warnings a final mask can raise; saving must name each one it accepts. */
+export const MASK_WARNING_CODES = ['empty', 'outside-brain', 'too-large'] as const;

@@ -1,4 +1,5 @@
 /** Shell of the UI: navigation, the role switch, messages and the current screen. */
+import { useEffect } from 'react';
 import { AdminGate } from './components/AdminGate.js';
 import { Messages } from './components/Messages.js';
 import { ApprovalScreen } from './screens/Approval.js';
@@ -21,27 +22,31 @@ export function App() {
   const go = useUi((s) => s.go);
   const app = useUi((s) => s.app);
   const pending = app?.pendingRound;
+  useEffect(() => {
+    document.title = pending ? `Round ${pending.round} waits for approval · FedSeg` : 'FedSeg';
+  }, [pending]);
   return (
     <div className="layout">
       <header className="topbar">
         <div className="brand">FedSeg <span className="brand-sub">{app?.connection.siteName ?? 'site'}</span></div>
         <ConnectionBadge />
+        <Messages />
         <AdminGate />
       </header>
       <nav className="sidebar">
         {NAV.map((item) => (
           <button key={item.screen} className={item.screen === screen ? 'nav active' : 'nav'} onClick={() => go(item.screen)} data-testid={`nav-${item.screen}`}>
             {item.label}
-            {item.screen === 'approval' && pending && <span className="dot" title="A round is waiting for a decision" />}
+            {item.screen === 'approval' && pending && <span className="waiting" data-testid="approval-waiting">round {pending.round} waits</span>}
           </button>
         ))}
       </nav>
       <main className="content">
-        <Messages />
         {screen === 'federation' && <FederationScreen />}
         {screen === 'approval' && <ApprovalScreen />}
         {screen === 'cases' && <CasesScreen />}
-        {screen === 'viewer' && <ViewerScreen />}
+        {/* Always mounted: the one viewer keeps its WebGL context, slice, view and unsaved edits across screens. */}
+        <ViewerScreen hidden={screen !== 'viewer'} />
         {screen === 'training' && <TrainingScreen />}
       </main>
     </div>

@@ -13,9 +13,16 @@ interface UiState {
   progress: TrainingProgress | null;
   error: string | null;
   notice: string | null;
+  /** 'ok' (green) for a success; 'info' for news that is not one (e.g. a declined round). */
+  noticeTone: 'ok' | 'info';
   busy: string | null;
-  go(screen: Screen): void;
-  openCase(caseId: string): void;
+  /** Case whose mask has edits not saved as final (they live only in the viewer). */
+  unsaved: string | null;
+  /** Changes screen; leaving the viewer with unsaved edits asks first. Returns whether it changed. */
+  go(screen: Screen): boolean;
+  /** Opens a case in the viewer; replacing one with unsaved edits asks first. */
+  openCase(caseId: string): boolean;
+  setUnsaved(caseId: string | null): void;
   setApp(app: AppState): void;
   setCases(cases: CaseSummary[]): void;
   updateCase(summary: CaseSummary): void;
@@ -33,9 +40,23 @@ export const useUi = create<UiState>((set, get) => ({
   progress: null,
   error: null,
   notice: null,
+  noticeTone: 'ok',
   busy: null,
-  go: (screen) => set({ screen }),
-  openCase: (caseId) => set({ caseId, screen: 'viewer' }),
+  unsaved: null,
+  go: (screen) => {
+    const { unsaved, screen: current } = get();
+    if (screen === current) return true;
+    if (current === 'viewer' && unsaved && !window.confirm(`${unsaved} has unsaved mask edits. They stay in the viewer while you are away, but are lost if the app closes. Leave the viewer?`)) return false;
+    set({ screen });
+    return true;
+  },
+  openCase: (caseId) => {
+    const { unsaved } = get();
+    if (unsaved && unsaved !== caseId && !window.confirm(`${unsaved} has unsaved mask edits. Opening ${caseId} discards them. Continue?`)) return false;
+    set({ caseId, screen: 'viewer' });
+    return true;
+  },
+  setUnsaved: (unsaved) => set({ unsaved }),
   setApp: (app) => {
     const current = get().app;
     if (current && current.revision > app.revision) return;
@@ -49,7 +70,7 @@ export const useUi = create<UiState>((set, get) => ({
     set({ busy: label, error: null, notice: null });
     try {
       const value = await work();
-      set({ busy: null, notice: notice ?? null });
+      set({ busy: null, notice: notice ?? null, noticeTone: 'ok' });
       return value;
     } catch (err) {
       set({ busy: null, error: plain(err) });
@@ -64,8 +85,14 @@ function plain(err: unknown): string {
   return message.replace(/^Error invoking remote method '[^']*': (Error: )?/, '');
 }
 
-/** Loads the initial state and keeps it current from the runtime's events. */
+/** Loads the initial state and keeps it current from the runtime's events; guards unsaved edits on close/reload. */
 export async function startSync(): Promise<void> {
+  window.addEventListener('beforeunload', (event) => {
+    if (!useUi.getState().unsaved) return;
+    event.preventDefault();
+    // Older Chromium (and Electron) show the prompt only when returnValue is set.
+    event.returnValue = '';
+  });
   const { setApp, setCases, setProgress, run } = useUi.getState();
   api().onEvent((event) => {
     if (event.type === 'state') setApp(event.state);

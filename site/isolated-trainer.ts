@@ -9,7 +9,7 @@ import { FedSegError } from '../core/errors.js';
 import { startWorker } from '../core/runtime/own-module.js';
 import { loadNativeAddon } from '../core/tf/native-engine.js';
 import type { LocalTrainer } from './runtime.js';
-import type { DataDirTrainerOptions } from './trainer.js';
+import { DATA_DIR_TRAINER_METRICS, type DataDirTrainerOptions } from './trainer.js';
 import type { TrainerThreadJob, TrainerThreadMessage } from './trainer-thread-messages.js';
 
 const THREAD_ENTRY = new URL('./trainer-thread.js', import.meta.url);
@@ -51,6 +51,7 @@ export function createIsolatedTrainer(options: DataDirTrainerOptions): LocalTrai
 
   return {
     backend: () => backend,
+    metricKeys: DATA_DIR_TRAINER_METRICS,
     caseCounts: () => inThread({ kind: 'count', options }),
     train: ({ config, weights, instructions, signal, onProgress }) =>
       inThread({ kind: 'train', options, config, weights, instructions }, signal, (m) => onProgress(m.progress)),

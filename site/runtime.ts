@@ -6,6 +6,7 @@
  * validation cases. It never sends voxels, file names or header text: the only payloads it builds
  * are model files and numeric metrics.
  */
+import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { errorMessage } from '../core/errors.js';
 import type { Announce, GlobalFrameHeader, RoundInstructions, ServerMessage, WaitingMessage } from '../core/federation/protocol.js';
@@ -14,6 +15,9 @@ import type { ModelConfig } from '../core/model/config.js';
 import { parameterCount } from '../core/model/parameters.js';
 import { decodeModel, encodeModel } from '../core/weights/index.js';
 import { FederationClient, type Refusal } from './client.js';
+import {
+  DEFAULT_MIN_METRIC_CASES, evaluationMessage, outgoingPlan, progressMessage, updateHeader, type MetricKeys, type OutgoingMessagePlan,
+} from './outgoing.js';
 
 /** Training progress a trainer reports: per step (step/steps/ETA) and at the end of each epoch. */
 export interface TrainerProgress {
@@ -29,17 +33,25 @@ export interface TrainerProgress {
 export interface LocalTrainer {
   /** Approved cases available for training and for validation (counts only). */
   caseCounts(): Promise<{ train: number; validation: number }>;
+  /** The metric keys train() and evaluate() report; only these are ever sent, and the approval lists them. */
+  readonly metricKeys: MetricKeys;
   train(args: {
     config: ModelConfig; weights: TensorList; instructions: RoundInstructions; signal: AbortSignal;
     onProgress: (p: TrainerProgress) => void;
   }): Promise<{ weights: TensorList; numCases: number; metrics: Record<string, number> }>;
-  /** Aggregate metrics of `weights` on the local validation cases (e.g. dice_WT, dice_TC, dice_ET). */
-  evaluate(args: { config: ModelConfig; weights: TensorList; signal: AbortSignal }): Promise<{ numCases: number; metrics: Record<string, number> }>;
+  /**
+   * Aggregate metrics of `weights` on the local validation cases (e.g. dice_WT, dice_TC, dice_ET); `model` names
+   * the global model (its round and the SHA-256 the server gave it), for trainers that keep it.
+   */
+  evaluate(args: { config: ModelConfig; weights: TensorList; signal: AbortSignal; model?: { round: number; sha256: string } }): Promise<{ numCases: number; metrics: Record<string, number> }>;
   /** Compute backend in use, e.g. "wasm (SIMD, 1 thread)", for the UI. */
   backend?(): string;
 }
 
-/** Shown to the site admin before a round; `leavesSite` lists exactly what an approval sends. */
+/**
+ * Shown to the site admin before a round: `outgoing` lists exactly what the messages will carry (site/outgoing.ts
+ * builds both); `leavesSite` is the server's own description.
+ */
 export interface ApprovalRequest {
   round: number;
   attempt: number;
@@ -48,6 +60,10 @@ export interface ApprovalRequest {
   model: { arch: string; baseFilters: number; depth: number; architectureHash: string; parameterCount: number; updateBytes: number };
   instructions: RoundInstructions;
   trainingCases: number;
+  validationCases: number;
+  outgoing: OutgoingMessagePlan[];
+  /** Metrics describing fewer cases than this are not sent. */
+  minMetricCases: number;
   leavesSite: string[];
   approvalDeadline: Date;
   trainingDeadlineS: number;
@@ -63,11 +79,13 @@ export type RuntimeEvent =
   | { type: 'approval'; round: number; attempt: number; approved: boolean; reason?: string }
   | { type: 'training-started'; round: number; numCases: number; backend?: string }
   | ({ type: 'training-progress'; round: number } & TrainerProgress)
-  | { type: 'update-sent'; round: number; numCases: number; bytes: number; norm: number; metrics: Record<string, number> }
+  /** `metrics`: the local numbers (the header carries only what site/outgoing.ts lets out); `sha256`: of the model bytes sent. */
+  | { type: 'update-sent'; round: number; numCases: number; bytes: number; norm: number; metrics: Record<string, number>; sha256: string }
   | { type: 'update-accepted'; round: number; norm: number }
   | { type: 'update-rejected'; round: number; reason: string }
   | { type: 'left-out'; round: number; reason: string }
   | { type: 'round-result'; round: number; status: 'completed' | 'abandoned'; sites: string[]; sitesRegistered: number; reason?: string }
+  /** Local numbers (events never leave the site); the evaluation message carries only what site/outgoing.ts lets out. */
   | { type: 'global-metrics'; round: number; numCases: number; metrics: Record<string, number> }
   /** What the server waits for (more sites, approvals, updates...); message null when it no longer waits. */
   | { type: 'waiting'; message: string | null; for: WaitingMessage['for']; sites: string[]; deadline: number | null }
@@ -85,6 +103,8 @@ export interface SiteRuntimeOptions {
   ca?: string | Buffer;
   initialBackoffMs?: number;
   maxBackoffMs?: number;
+  /** Metrics describing fewer cases than this are not sent (default DEFAULT_MIN_METRIC_CASES). */
+  minMetricCases?: number;
 }
 
 export type SiteOutcome = 'finished' | 'stopped' | 'refused';
@@ -104,8 +124,11 @@ export class SiteRuntime extends EventEmitter<{ event: [RuntimeEvent] }> {
   /** The last global model received, which the server may name (by hash) instead of resending it. */
   private lastGlobal: { sha256: string; config: ModelConfig; tensors: TensorList } | null = null;
 
+  private readonly minMetricCases: number;
+
   constructor(private readonly opts: SiteRuntimeOptions) {
     super();
+    this.minMetricCases = opts.minMetricCases ?? DEFAULT_MIN_METRIC_CASES;
     this.done = new Promise((resolve) => (this.resolveDone = resolve));
   }
 
@@ -196,7 +219,9 @@ export class SiteRuntime extends EventEmitter<{ event: [RuntimeEvent] }> {
       const raw = await this.opts.approve({
         round: a.round, attempt: a.attempt, totalRounds: a.totalRounds, strategy: a.strategy,
         model: { arch: config.arch, baseFilters: config.baseFilters, depth: config.depth, architectureHash: a.architectureHash, parameterCount: parameters, updateBytes: 4 * parameters },
-        instructions: a.instructions, trainingCases: this.cases.train, leavesSite: a.leavesSite,
+        instructions: a.instructions, trainingCases: this.cases.train, validationCases: this.cases.validation,
+        outgoing: outgoingPlan(this.cases, this.opts.trainer.metricKeys, this.minMetricCases), minMetricCases: this.minMetricCases,
+        leavesSite: a.leavesSite,
         approvalDeadline: new Date(a.approvalDeadline), trainingDeadlineS: a.trainingDeadlineS,
       });
       decision = typeof raw === 'boolean' ? { approve: raw } : raw;
@@ -221,7 +246,7 @@ export class SiteRuntime extends EventEmitter<{ event: [RuntimeEvent] }> {
     }
     this.lastGlobal = { sha256: model.sha256, config: model.config, tensors: model.tensors };
     if (header.purpose === 'evaluate') {
-      this.enqueue(() => this.evaluate(header.round, model.config, model.tensors));
+      this.enqueue(() => this.evaluate(header.round, header.sha256, model.config, model.tensors));
       return;
     }
     this.startTraining(header.round, model.config, model.tensors);
@@ -260,7 +285,7 @@ export class SiteRuntime extends EventEmitter<{ event: [RuntimeEvent] }> {
           this.emitEvent({ type: 'training-progress', round: a.round, ...p });
           if (Date.now() - lastProgress > 1000) {
             lastProgress = Date.now();
-            this.client?.send({ type: 'progress', round: a.round, epoch: p.epoch, epochs: p.epochs, ...(p.loss !== undefined && Number.isFinite(p.loss) ? { loss: p.loss } : {}) });
+            this.client?.send(progressMessage(a.round, p));
           }
         },
       });
@@ -273,27 +298,29 @@ export class SiteRuntime extends EventEmitter<{ event: [RuntimeEvent] }> {
     }
     if (abort.signal.aborted) return;
     const norm = l2Distance(result.weights, global);
-    const metrics = finiteOnly(result.metrics);
-    const header = {
-      kind: 'update' as const, round: a.round, attempt: a.attempt, architectureHash: a.architectureHash,
-      numCases: result.numCases, metrics, trainingSeconds: (Date.now() - started) / 1000, norm: Number.isFinite(norm) ? norm : undefined,
-    };
+    const header = updateHeader({
+      round: a.round, attempt: a.attempt, architectureHash: a.architectureHash, numCases: result.numCases, metrics: result.metrics,
+      trainingSeconds: (Date.now() - started) / 1000, norm,
+    }, this.opts.trainer.metricKeys, this.minMetricCases);
     const bytes = encodeModel(config, result.weights, { round: a.round });
     this.unacknowledged = { round: a.round, attempt: a.attempt, header, bytes };
     const sent = this.client?.sendUpdate(header, bytes) ?? null;
-    this.emitEvent({ type: 'update-sent', round: a.round, numCases: result.numCases, bytes: sent ?? bytes.length, norm, metrics });
+    this.emitEvent({
+      type: 'update-sent', round: a.round, numCases: result.numCases, bytes: sent ?? bytes.length, norm, metrics: finiteOnly(result.metrics),
+      sha256: createHash('sha256').update(bytes).digest('hex'),
+    });
   }
 
-  private async evaluate(round: number, config: ModelConfig, weights: TensorList): Promise<void> {
+  private async evaluate(round: number, sha256: string, config: ModelConfig, weights: TensorList): Promise<void> {
     const abort = new AbortController();
-    const { numCases, metrics } = await this.opts.trainer.evaluate({ config, weights, signal: abort.signal });
-    const clean = finiteOnly(metrics);
-    this.client?.send({ type: 'evaluation', round, numCases, metrics: clean });
-    this.emitEvent({ type: 'global-metrics', round, numCases, metrics: clean });
+    const { numCases, metrics } = await this.opts.trainer.evaluate({ config, weights, signal: abort.signal, model: { round, sha256 } });
+    const message = evaluationMessage(round, numCases, metrics, this.opts.trainer.metricKeys, this.minMetricCases);
+    this.client?.send(message);
+    // Events stay at the site: they carry the local numbers, including those the floor kept from the server.
+    this.emitEvent({ type: 'global-metrics', round, numCases, metrics: finiteOnly(metrics) });
   }
 }
 
-/** JSON cannot carry NaN/Infinity and the server's schema refuses them; drop such entries. */
 function finiteOnly(metrics: Record<string, number>): Record<string, number> {
   return Object.fromEntries(Object.entries(metrics).filter(([, v]) => Number.isFinite(v)));
 }

@@ -8,7 +8,8 @@
  * metrics come out of here; case ids and voxels stay inside.
  */
 import { FedSegError } from '../core/errors.js';
-import { evaluateHeldOut, type EvaluationCase } from '../core/inference/index.js';
+import { evaluateHeldOut, regionMetricKey, type EvaluationCase } from '../core/inference/index.js';
+import { REGIONS } from '../core/metrics/index.js';
 import { SeededRandom } from '../core/model/random.js';
 import { SegmentationModel } from '../core/model/network.js';
 import { preprocessConfig, type PreprocessConfig } from '../core/preprocess/index.js';
@@ -16,11 +17,20 @@ import { activeBackend, describeBackend, initBackend, type BackendPreference } f
 import { CaseStore, prepareTrainingData } from '../core/train/data.js';
 import { wasmMicroBatch } from '../core/train/micro-batches.js';
 import { trainLocal } from '../core/train/trainer.js';
+import type { MetricKeys } from './outgoing.js';
 import type { LocalTrainer } from './runtime.js';
+
+/** What train() and evaluate() below report: aggregate numbers only. */
+export const DATA_DIR_TRAINER_METRICS: MetricKeys = {
+  update: ['loss', 'steps', 'seconds'],
+  evaluation: (['dice', 'hd95'] as const).flatMap((metric) => REGIONS.map((region) => regionMetricKey(metric, region))),
+};
 
 export interface DataDirTrainerOptions {
   /** Folders of training cases (BraTS layout). */
   trainDirs: string[];
+  /** caseId -> mask file overriding the discovered mask (core/train prepareTrainingData). */
+  maskFiles?: ReadonlyMap<string, string>;
   /** Folders of held-out validation cases; when omitted, a seeded fraction of the training folders is held out. */
   validationDirs?: string[];
   validationFraction?: number;
@@ -53,7 +63,7 @@ export function createDataDirTrainer(opts: DataDirTrainerOptions): LocalTrainer 
   const data = () => (prepared ??= (async () => {
     await initBackend(opts.backend);
     const config = preprocessConfig(opts.preprocess ?? {});
-    const options = { seed: opts.seed ?? 0, cacheBytes: opts.cacheBytes };
+    const options = { seed: opts.seed ?? 0, cacheBytes: opts.cacheBytes, maskFiles: opts.maskFiles };
     if (opts.validationDirs && opts.validationDirs.length > 0) {
       const train = await prepareTrainingData(opts.trainDirs, config, { ...options, validationFraction: 0 });
       // Held-out cases are scored as they are: no tumour filter, so small tumours count too.
@@ -66,6 +76,7 @@ export function createDataDirTrainer(opts: DataDirTrainerOptions): LocalTrainer 
 
   return {
     backend: describeBackend,
+    metricKeys: DATA_DIR_TRAINER_METRICS,
 
     async caseCounts() {
       const { train, validation } = await data();

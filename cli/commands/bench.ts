@@ -19,6 +19,7 @@ const BENCHES = {
   aggregation: 'FedAvg over 5 full-size updates, bytes on the wire per round',
   metrics: 'BraTS metrics (Dice, HD95 via EDT) on the full 240x240x155 grid',
   scale: 'server memory, CPU and round time with N sites over loopback (full: N = 5..100, about 10 min)',
+  viewer: 'desktop viewer in Chromium (software WebGL): case open and slice step, app JS vs SwiftShader CPU',
 } as const;
 type BenchName = keyof typeof BENCHES;
 const NAMES = Object.keys(BENCHES) as BenchName[];
@@ -48,7 +49,7 @@ function benchModule(name: BenchName): URL {
 const CLI_ENTRY = new URL('../entry.js', import.meta.url);
 
 const command: CliCommand = {
-  summary: 'runs the benchmarks (io, conv, model, train, aggregation, metrics, scale) and prints tables + JSON',
+  summary: 'runs the benchmarks (io, conv, model, train, aggregation, metrics, scale, viewer) and prints tables + JSON',
   usage,
   async run(args) {
     const { values, positionals } = parseArgs({

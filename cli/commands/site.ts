@@ -7,10 +7,12 @@ import { SiteRuntime, type ApprovalRequest, type RuntimeEvent } from '../../site
 import { createIsolatedTrainer } from '../../site/isolated-trainer.js';
 import { createDataDirTrainer } from '../../site/trainer.js';
 import type { CliCommand } from '../command.js';
+import { DEFAULT_MIN_METRIC_CASES } from '../../site/outgoing.js';
 import { choiceOption, intOption, requiredOption, secretOption } from '../options.js';
 
 const usage = `Usage: fedseg site --server URL (--token-file FILE | --token T) --data DIR [--validation DIR]
-                   [--auto-approve] [--ca PEM] [--backend ${BACKEND_PREFERENCES.join('|')}] [--thread-per-round] [--micro-batch N] [--json]
+                   [--auto-approve] [--ca PEM] [--backend ${BACKEND_PREFERENCES.join('|')}] [--thread-per-round]
+                   [--micro-batch N] [--min-metric-cases N] [--json]
 
 Runs this site headless in the federation at URL (ws://host:port/ws or wss://...). The site token
 comes from --token-file FILE (its first line), --token T, the file $FEDSEG_SITE_TOKEN_FILE names, or
@@ -21,8 +23,9 @@ Each round asks for approval on the terminal unless --auto-approve. While nothin
 the server waits for (more sites, other sites' approvals or updates). What leaves the site: at connect,
 its training and validation case counts; if it approves a round, the model weights, the training case
 count and aggregate training metrics (loss, Dice; per-epoch loss while training); after every completed
-round, aggregate metrics of the new global model on the validation cases. Never images, masks, file names
-or header text.
+round, aggregate metrics of the new global model on the validation cases. Metrics that would describe
+fewer than --min-metric-cases cases (default ${DEFAULT_MIN_METRIC_CASES}) are not sent; their messages carry only the case
+count. Never images, masks, file names or header text. The approval prompt lists every field and metric key.
 --thread-per-round trains and evaluates each round in a fresh worker thread, so the memory of a
 full-size (128^3) training step goes back to the system between rounds instead of staying with the
 wasm backend's heap; the cases are preprocessed again each round.
@@ -40,6 +43,7 @@ const command: CliCommand = {
         server: { type: 'string' }, token: { type: 'string' }, 'token-file': { type: 'string' }, data: { type: 'string', multiple: true },
         validation: { type: 'string', multiple: true }, 'auto-approve': { type: 'boolean' }, ca: { type: 'string' },
         backend: { type: 'string' }, 'thread-per-round': { type: 'boolean' }, 'micro-batch': { type: 'string' }, json: { type: 'boolean' },
+        'min-metric-cases': { type: 'string' },
       },
     });
     const json = values.json ?? false;
@@ -55,8 +59,9 @@ const command: CliCommand = {
     }
     const trainerOptions = { trainDirs, validationDirs: values.validation, backend, microBatch: intOption(values, 'micro-batch', { min: 1 }) };
     const trainer = values['thread-per-round'] ? createIsolatedTrainer(trainerOptions) : createDataDirTrainer(trainerOptions);
+    const minMetricCases = intOption(values, 'min-metric-cases', { min: 1, fallback: DEFAULT_MIN_METRIC_CASES });
     const site = new SiteRuntime({
-      url: server, token, trainer, ca: values.ca ? readCa(values.ca) : undefined,
+      url: server, token, trainer, ca: values.ca ? readCa(values.ca) : undefined, minMetricCases,
       approve: autoApprove ? () => true : askOnTerminal,
     });
     site.on('event', (e) => {
@@ -85,7 +90,9 @@ async function askOnTerminal(r: ApprovalRequest): Promise<{ approve: boolean; re
     process.stdout.write([
       '', `Round ${r.round} of ${r.totalRounds} (${r.strategy}): train ${r.model.arch} (base filters ${r.model.baseFilters}, depth ${r.model.depth})`,
       `  for ${r.instructions.epochs} epoch(s), lr ${r.instructions.learningRate}${r.instructions.mu > 0 ? `, FedProx mu ${r.instructions.mu}` : ''} on ${r.trainingCases} approved case(s).`,
-      '  If you approve, this leaves the site:', ...r.leavesSite.map((s) => `    - ${s}`),
+      `  What leaves the site (metrics over fewer than ${r.minMetricCases} cases are withheld):`,
+      ...r.outgoing.map((m) => `    - ${m.message}${m.numCases !== null ? ` (${m.numCases} cases)` : ''}: ${m.fields.join(', ')}${m.withheld.length ? `; withheld: ${m.withheld.join(', ')}` : ''}`),
+      `  The server's description: ${r.leavesSite.join('; ')}`,
       '  Never sent: images, file names, NIfTI header text.', `  Answer before ${r.approvalDeadline.toISOString()}.`, '',
     ].join('\n'));
     const answer = (await rl.question('Approve this round? [y/N] ')).trim().toLowerCase();

@@ -68,6 +68,11 @@ export interface PrepareOptions {
   cacheBytes?: number;
   /** Drop cases below the preprocessing's tumour fraction (default true, SPEC section 3; off for held-out scoring). */
   tumourFilter?: boolean;
+  /**
+   * caseId -> mask file to use instead of the discovered one (`_final_seg`, else `_seg`): the desktop app's
+   * choice among a case's reviewed versions and its ground truth. Cases not named keep the discovered mask.
+   */
+  maskFiles?: ReadonlyMap<string, string>;
 }
 
 function caseBytes(item: TrainingCase): number {
@@ -86,7 +91,7 @@ function asTrainingCase(item: PreprocessedCase): TrainingCase {
  */
 export async function prepareTrainingData(dirs: readonly string[], config: PreprocessConfig, options: PrepareOptions = {}): Promise<PreparedData> {
   const files: BratsCaseFiles[] = [];
-  for (const dir of dirs) files.push(...(await discoverDataset(dir)).cases);
+  for (const dir of dirs) files.push(...(await discoverDataset(dir)).cases.map((f) => withMask(f, options.maskFiles?.get(f.caseId))));
   const dataset = new PreprocessedDataset(files, config, { tumourFilter: options.tumourFilter ?? true, requireMask: true, onError: 'skip' });
   const budget = options.cacheBytes ?? 4 * 1024 ** 3;
   let used = 0;
@@ -118,6 +123,11 @@ export async function prepareTrainingData(dirs: readonly string[], config: Prepr
     roots: [...dirs],
     masks: new Map(files.flatMap((f) => (f.mask ? [[f.caseId, f.mask] as const] : []))),
   };
+}
+
+/** The case with `mask` as its only mask (a chosen mask replaces both `_seg` and `_final_seg`). */
+function withMask(files: BratsCaseFiles, mask: string | undefined): BratsCaseFiles {
+  return mask === undefined ? files : { ...files, mask, maskSource: 'seg', finalMask: null };
 }
 
 /** Why cases were left out, e.g. "3 below the 1 % tumour filter (A 0.4 %, ...), 1 without a mask, 1 failed (B: ...)". */

@@ -1,22 +1,33 @@
 /**
  * The site's case library: BraTS case folders found under the imported folder, their validation result,
- * review marks, reviewed final masks (`<case>_final_seg.nii.gz` in the case folder, labels 0/1/2/4, the case's
- * own affine) and on-demand predictions (kept in the app's data folder, never in the hospital's folder).
+ * review marks, reviewed final masks (versions in the app's data folder with their provenance, see
+ * final-masks.ts; labels 0/1/2/4, the case's own affine) and on-demand predictions (also in the app's data
+ * folder, never in the hospital's folder, whose files the app only reads).
  */
 import { existsSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
+import { userInfo } from 'node:os';
 import { gunzipSync } from 'node:zlib';
+import { z } from 'zod';
 import { discoverDataset, validateCase, type CaseReport } from '../../core/brats/index.js';
-import { decodeNifti, readNiftiHeader, writeNifti } from '../../core/nifti/index.js';
-import type { CaseSummary, MaskSource, Modality, RegionScores, ReviewState } from '../../preload/api.js';
+import { readLabelVolume } from '../../core/metrics/index.js';
+import { decodeNifti, readNifti, readNiftiHeader, writeNifti } from '../../core/nifti/index.js';
+import type {
+  CaseSummary, MaskProvenance, MaskSource, Modality, RegionScores, RequestOf, ReviewState, SaveFinalResult,
+} from '../../preload/api.js';
 import { MODALITIES } from '../../preload/api.js';
 import { UserFacingError } from './errors.js';
+import { FinalMaskStore } from './final-masks.js';
+import { readJson, writeJsonAtomic } from './json-store.js';
+import { compareMasks, plausibilityWarnings } from './mask-checks.js';
 import type { SiteStore } from './site-store.js';
 
 const BRATS_LABELS = new Set([0, 1, 2, 4]);
+const PredictionInfoSchema = z.object({ round: z.number().int().nullable(), modelSha256: z.string().nullable() });
 
-export interface TrainingCaseFiles { id: string; dir: string; maskFile: string; files: Record<Modality, string> }
+/** A case the trainer may use, with the mask file chosen for it and how the audit names that mask. */
+export interface TrainingCaseFiles { id: string; dir: string; maskFile: string; maskLabel: string; files: Record<Modality, string> }
 
 interface CaseEntry {
   id: string;
@@ -30,8 +41,11 @@ interface CaseEntry {
 
 export class CaseLibrary {
   private cases = new Map<string, CaseEntry>();
+  private readonly finals: FinalMaskStore;
 
-  constructor(private readonly store: SiteStore) {}
+  constructor(private readonly store: SiteStore) {
+    this.finals = new FinalMaskStore(store.path('final-masks'));
+  }
 
   /** Discovers and validates (core/brats) every case under `folder`, one file in memory at a time. */
   async load(folder: string): Promise<CaseSummary[]> {
@@ -66,42 +80,60 @@ export class CaseLibrary {
     return this.summary(this.get(caseId));
   }
 
-  finalMaskPath(c: CaseEntry): string {
-    return join(c.dir, `${c.id}_final_seg.nii.gz`);
-  }
-
   predictionPath(caseId: string): string {
     return join(this.store.dir, 'predictions', `${caseId}_pred_seg.nii.gz`);
+  }
+
+  /** Which global model a prediction came from, kept beside it. */
+  private predictionInfoPath(caseId: string): string {
+    return join(this.store.dir, 'predictions', `${caseId}_pred_seg.json`);
+  }
+
+  setPredictionModel(caseId: string, model: { round: number | null; modelSha256: string | null }): void {
+    writeJsonAtomic(this.predictionInfoPath(caseId), model);
+  }
+
+  private predictionModel(caseId: string): CaseSummary['prediction'] {
+    if (!existsSync(this.predictionPath(caseId))) return null;
+    return readJson(this.predictionInfoPath(caseId), PredictionInfoSchema, { round: null, modelSha256: null });
   }
 
   setMetrics(caseId: string, metrics: CaseSummary['metrics']): void {
     this.get(caseId).metrics = metrics;
   }
 
-  /** Cases the trainer may use: no validation error and a final (preferred) or ground-truth mask. */
+  /**
+   * Cases the trainer may use: no validation error and a mask, the final version in use or else the ground
+   * truth. The trainer is given these mask files explicitly, so a `_final_seg` file in the hospital's folder
+   * never overrides what the reviewer chose here.
+   */
   trainingCases(): TrainingCaseFiles[] {
     const out: TrainingCaseFiles[] = [];
     for (const c of this.cases.values()) {
       if (c.issues.some((i) => i.severity === 'error')) continue;
-      const final = this.finalMaskPath(c);
-      const maskFile = existsSync(final) ? final : c.truth;
-      if (maskFile) out.push({ id: c.id, dir: c.dir, maskFile, files: c.files as Record<Modality, string> });
+      const { chosen } = this.finals.versions(c.id);
+      const maskFile = chosen !== null ? this.finals.file(c.id, chosen) : c.truth;
+      const maskLabel = chosen !== null ? `final v${chosen}` : 'ground truth';
+      if (maskFile) out.push({ id: c.id, dir: c.dir, maskFile, maskLabel, files: c.files as Record<Modality, string> });
     }
     return out;
   }
 
-  async readVolume(caseId: string, kind: Modality | MaskSource): Promise<Uint8Array> {
+  async readVolume(caseId: string, kind: Modality | MaskSource, version?: number): Promise<Uint8Array> {
     const c = this.get(caseId);
-    const file = this.fileOf(c, kind);
+    const file = kind === 'final' && version !== undefined ? this.finalVersionFile(c.id, version) : this.fileOf(c, kind);
     if (!file || !existsSync(file)) throw new UserFacingError(`Case ${caseId} has no ${describe(kind)}.`);
     return new Uint8Array(await readFile(file));
   }
 
   /**
-   * Writes the reviewed mask sent by the viewer (a NIfTI in the case's voxel grid) as the case's final mask:
-   * labels checked against 0/1/2/4, dims against the case, affine taken from the case itself.
+   * Saves the reviewed mask sent by the viewer (a NIfTI in the case's voxel grid) as a new final-mask version
+   * and puts it in use: labels checked against 0/1/2/4, dims against the case, affine taken from the case
+   * itself, compared with the mask it was edited from. Nothing is written while a plausibility warning is
+   * not named in `confirm`; the answer then lists the warnings and the comparison instead.
    */
-  async saveFinalMask(caseId: string, nifti: Uint8Array): Promise<CaseSummary> {
+  async saveFinalMask(request: RequestOf<'saveFinalMask'>): Promise<SaveFinalResult> {
+    const { caseId, nifti, confirm } = request;
     const c = this.get(caseId);
     const reference = c.files.flair ?? Object.values(c.files)[0];
     if (!reference) throw new UserFacingError(`Case ${caseId} has no image, so its mask cannot be saved.`);
@@ -119,8 +151,58 @@ export class CaseLibrary {
       if (!BRATS_LABELS.has(value)) throw new UserFacingError(`The edited mask of ${caseId} contains label ${value}; only 0, 1, 2 and 4 are allowed.`);
       labels[i] = value;
     }
-    await writeNifti(this.finalMaskPath(c), { dims: expected, affine: header.affine, datatype: 'uint8', data: labels });
+    const provenance = this.provenanceOf(c, request.source);
+    const sourceFile = this.sourceFile(c, request.source);
+    const source = sourceFile ? await readLabelVolume(sourceFile) : null;
+    if (source && source.data.length !== labels.length) throw new UserFacingError(`The source mask ${basename(sourceFile!)} does not have the grid of case ${caseId}.`);
+    const voxelMl = Math.abs(header.pixdim[0] * header.pixdim[1] * header.pixdim[2]) / 1000;
+    const comparison = compareMasks(labels, source?.data ?? null, voxelMl);
+    const brain = await readNifti(c.files.flair ?? reference);
+    const warnings = plausibilityWarnings(labels, comparison, brain.data as ArrayLike<number>, voxelMl);
+    if (warnings.some((w) => !confirm.includes(w.code))) return { saved: false, comparison, warnings };
+
+    const version = this.finals.nextVersion(c.id);
+    this.finals.ensureDir(c.id);
+    await writeNifti(this.finals.file(c.id, version), { dims: expected, affine: header.affine, datatype: 'uint8', data: labels });
+    const entry = { version, savedAt: new Date().toISOString(), savedBy: userInfo().username, source: provenance, ...comparison, confirmedWarnings: warnings };
+    this.finals.add(c.id, entry);
+    this.store.appendAudit({
+      kind: 'final-mask', at: entry.savedAt, caseId, action: 'saved', version, by: entry.savedBy,
+      detail: `from ${describeProvenance(provenance)}${warnings.length ? `; accepted warnings: ${warnings.map((w) => w.message).join('; ')}` : ''}`,
+    });
+    return { saved: true, summary: this.summary(c), version: entry };
+  }
+
+  /** Puts a saved version (or with null the ground truth) back in use for training. */
+  chooseFinalMask(caseId: string, version: number | null): CaseSummary {
+    const c = this.get(caseId);
+    if (version === null && !c.truth) throw new UserFacingError(`Case ${caseId} has no ground truth to go back to.`);
+    try {
+      this.finals.choose(c.id, version);
+    } catch (err) {
+      throw new UserFacingError(`${(err as Error).message}.`);
+    }
+    this.store.appendAudit({
+      kind: 'final-mask', at: new Date().toISOString(), caseId, action: 'chosen', version, by: userInfo().username,
+      detail: version === null ? 'the ground truth is used for training' : `final v${version} is used for training`,
+    });
     return this.summary(c);
+  }
+
+  private finalVersionFile(caseId: string, version: number): string | null {
+    return this.finals.versions(caseId).versions.some((v) => v.version === version) ? this.finals.file(caseId, version) : null;
+  }
+
+  private sourceFile(c: CaseEntry, source: RequestOf<'saveFinalMask'>['source']): string | null {
+    if (source.kind === 'blank') return null;
+    const file = source.kind === 'final' ? this.finalVersionFile(c.id, source.version) : this.fileOf(c, source.kind);
+    if (!file || !existsSync(file)) throw new UserFacingError(`Case ${c.id} has no ${source.kind === 'final' ? `final mask version ${source.version}` : describe(source.kind)} to compare with.`);
+    return file;
+  }
+
+  private provenanceOf(c: CaseEntry, source: RequestOf<'saveFinalMask'>['source']): MaskProvenance {
+    if (source.kind === 'prediction') return { kind: 'prediction', ...(this.predictionModel(c.id) ?? { round: null, modelSha256: null }) };
+    return source;
   }
 
   review(caseId: string): ReviewState {
@@ -144,7 +226,7 @@ export class CaseLibrary {
 
   private fileOf(c: CaseEntry, kind: Modality | MaskSource): string | null {
     if (kind === 'truth') return c.truth;
-    if (kind === 'final') return this.finalMaskPath(c);
+    if (kind === 'final') return this.finals.chosenFile(c.id);
     if (kind === 'prediction') return this.predictionPath(c.id);
     return c.files[kind] ?? null;
   }
@@ -153,12 +235,13 @@ export class CaseLibrary {
     const has = {} as CaseSummary['has'];
     for (const m of MODALITIES) has[m] = Boolean(c.files[m]);
     has.truth = c.truth !== null;
-    has.final = existsSync(this.finalMaskPath(c));
+    const finalMasks = this.finals.versions(c.id);
+    has.final = finalMasks.chosen !== null;
     has.prediction = existsSync(this.predictionPath(c.id));
     const marks = this.store.review[c.id] ?? {};
     const status = has.final ? 'final' : Object.keys(marks).length > 0 ? 'in-review' : 'not-reviewed';
     const trainable = !c.issues.some((i) => i.severity === 'error') && (has.final || has.truth);
-    return { id: c.id, dir: c.dir, has, status, issues: c.issues, trainable, metrics: c.metrics };
+    return { id: c.id, dir: c.dir, has, status, issues: c.issues, trainable, metrics: c.metrics, finalMasks, prediction: this.predictionModel(c.id) };
   }
 }
 
@@ -180,6 +263,13 @@ function issuesOf(report: CaseReport): CaseSummary['issues'] {
 
 export function regionScores(values: Record<string, number>): RegionScores {
   return { et: values.ET ?? values.et ?? NaN, tc: values.TC ?? values.tc ?? NaN, wt: values.WT ?? values.wt ?? NaN };
+}
+
+export function describeProvenance(source: MaskProvenance): string {
+  if (source.kind === 'truth') return 'the ground truth';
+  if (source.kind === 'blank') return 'a blank mask';
+  if (source.kind === 'final') return `final v${source.version}`;
+  return `the prediction of the global model of round ${source.round ?? '?'} (${source.modelSha256?.slice(0, 12) ?? 'unknown hash'})`;
 }
 
 function describe(kind: Modality | MaskSource): string {

@@ -6,10 +6,13 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { activeBackend } from '../../core/tf/backend.js';
-import { saveModelFile } from '../../core/weights/index.js';
+import { saveModelFile, type ModelMeta } from '../../core/weights/index.js';
 import type { ConnectionState, RoundRecord, TrainingProgress } from '../../preload/api.js';
 import type { Refusal } from '../../site/client.js';
-import { SiteRuntime, type ApprovalRequest, type LocalTrainer, type RuntimeEvent } from '../../site/runtime.js';
+import { DATA_DIR_TRAINER_METRICS } from '../../site/trainer.js';
+import {
+  SiteRuntime, type ApprovalDecision, type ApprovalRequest, type LocalTrainer, type RuntimeEvent,
+} from '../../site/runtime.js';
 import { regionScores, type TrainingCaseFiles } from './cases.js';
 import { UserFacingError } from './errors.js';
 import type { SiteStore } from './site-store.js';
@@ -32,7 +35,11 @@ const DECISION_GRACE_MS = 2_000;
 export class FederationLink {
   private runtime: SiteRuntime | null = null;
   private cases: TrainingCaseFiles[] = [];
-  private readonly decisions = new Map<number, (approve: boolean) => void>();
+  /** The trainer over `trainerCases`; rebuilt before the next round when a case or its chosen mask changed. */
+  private trainer: LocalTrainer | null = null;
+  private trainerCases: TrainingCaseFiles[] = [];
+  private serverUrl = '';
+  private readonly decisions = new Map<number, (decision: ApprovalDecision) => void>();
   private trainingStart: { round: number; at: number } | null = null;
   private lastCompletedRound = 0;
 
@@ -40,6 +47,15 @@ export class FederationLink {
 
   setCases(cases: TrainingCaseFiles[]): void {
     this.cases = cases;
+    if (masksKey(cases) !== masksKey(this.trainerCases)) this.trainer = null;
+  }
+
+  private currentTrainer(): LocalTrainer {
+    if (!this.trainer) {
+      this.trainerCases = this.cases;
+      this.trainer = this.makeTrainer(this.cases);
+    }
+    return this.trainer;
   }
 
   get connected(): boolean {
@@ -50,9 +66,11 @@ export class FederationLink {
   async connect(serverUrl: string, token: string): Promise<{ siteName: string }> {
     await this.disconnect();
     const runtime = new SiteRuntime({
-      url: toWebSocketUrl(serverUrl), token, trainer: this.wrapTrainer(this.makeTrainer(this.cases)),
+      url: toWebSocketUrl(serverUrl), token, trainer: this.wrapTrainer(),
       approve: (request) => this.askAdmin(request), initialBackoffMs: 500, maxBackoffMs: 10_000,
+      minMetricCases: this.store.settings.minMetricCases,
     });
+    this.serverUrl = serverUrl;
     this.runtime = runtime;
     runtime.on('event', (event) => this.onRuntimeEvent(event));
     try {
@@ -86,7 +104,7 @@ export class FederationLink {
   async disconnect(): Promise<void> {
     const runtime = this.runtime;
     this.runtime = null;
-    for (const resolve of this.decisions.values()) resolve(false);
+    for (const resolve of this.decisions.values()) resolve({ approve: false, reason: 'the site disconnected' });
     this.decisions.clear();
     if (runtime) {
       runtime.stop();
@@ -95,40 +113,59 @@ export class FederationLink {
     }
   }
 
-  decide(round: number, approve: boolean): void {
+  decide(round: number, decision: ApprovalDecision): void {
     const resolve = this.decisions.get(round);
     if (!resolve) throw new UserFacingError(`Round ${round} is no longer waiting for a decision.`);
     this.decisions.delete(round);
-    resolve(approve);
+    resolve(decision);
   }
 
-  private askAdmin(request: ApprovalRequest): Promise<boolean> {
+  private askAdmin(request: ApprovalRequest): Promise<ApprovalDecision> {
+    const previous = this.store.rounds.find((r) => r.round === request.round);
+    const retryNote = request.attempt > 1
+      ? `Attempt ${request.attempt} of round ${request.round}: the server retries a round that did not complete${previous?.reason ? ` (last time: ${previous.reason})` : ''}.`
+      : null;
     this.emit({
       type: 'round', round: request.round, patch: {
         status: 'announced', deadline: request.approvalDeadline.toISOString(), reason: null,
-        outgoing: { caseCount: request.trainingCases, parameterCount: request.model.parameterCount, bytes: request.model.updateBytes, items: request.leavesSite },
+        approval: {
+          attempt: request.attempt, totalRounds: request.totalRounds, strategy: request.strategy,
+          model: { arch: request.model.arch, baseFilters: request.model.baseFilters, depth: request.model.depth, parameterCount: request.model.parameterCount, updateBytes: request.model.updateBytes },
+          instructions: { ...request.instructions }, trainingCases: request.trainingCases, validationCases: request.validationCases,
+          trainingDeadlineS: request.trainingDeadlineS, outgoing: request.outgoing, minMetricCases: request.minMetricCases,
+          serverDescription: request.leavesSite, retryNote,
+        },
         sitesReturned: null, contribution: null,
       },
     });
-    return new Promise<boolean>((resolve) => {
-      this.decisions.get(request.round)?.(false);
+    return new Promise<ApprovalDecision>((resolve) => {
+      this.decisions.get(request.round)?.({ approve: false, reason: 'the round was announced again' });
       this.decisions.set(request.round, resolve);
       const wait = Math.max(0, request.approvalDeadline.getTime() - Date.now()) + DECISION_GRACE_MS;
       setTimeout(() => {
         if (this.decisions.get(request.round) !== resolve) return;
         this.decisions.delete(request.round);
         this.emit({ type: 'round', round: request.round, patch: { status: 'left-out', reason: 'no decision before the approval deadline' } });
-        resolve(false);
+        resolve({ approve: false, reason: 'no decision before the approval deadline' });
       }, wait).unref();
     });
   }
 
-  /** Adds what the app needs around the shared trainer: ETA, backend name, keeping each global model. */
-  private wrapTrainer(trainer: LocalTrainer): LocalTrainer {
+  /**
+   * Adds what the app needs around the shared trainer: the current case set with the chosen masks (audited
+   * per round), ETA, backend name, keeping each global model.
+   */
+  private wrapTrainer(): LocalTrainer {
     return {
-      caseCounts: () => trainer.caseCounts(),
+      // The key list is the shared trainer's (every case set gives the same keys).
+      metricKeys: DATA_DIR_TRAINER_METRICS,
+      caseCounts: () => this.currentTrainer().caseCounts(),
       train: async (args) => {
         const round = this.currentTrainingRound();
+        const trainer = this.currentTrainer();
+        this.store.appendAudit({
+          kind: 'training-masks', at: new Date().toISOString(), round, masks: this.trainerCases.map((c) => ({ caseId: c.id, mask: c.maskLabel })),
+        });
         const result = await trainer.train({
           ...args,
           onProgress: (p) => {
@@ -144,9 +181,10 @@ export class FederationLink {
         const dir = join(this.store.dir, 'models');
         await mkdir(dir, { recursive: true });
         const path = join(dir, 'global-latest.fsm');
-        await saveModelFile(path, args.config, args.weights, { round: this.lastCompletedRound });
+        const meta: ModelMeta = args.model ? { round: args.model.round, globalSha256: args.model.sha256 } : { round: this.lastCompletedRound };
+        await saveModelFile(path, args.config, args.weights, meta);
         this.emit({ type: 'model', path });
-        return trainer.evaluate(args);
+        return this.currentTrainer().evaluate(args);
       },
     };
   }
@@ -202,6 +240,9 @@ export class FederationLink {
         this.trainingStart = { round: event.round, at: Date.now() };
         return this.emit({ type: 'round', round: event.round, patch: { status: 'training', contribution: { caseCount: event.numCases, loss: null } } });
       case 'update-sent':
+        this.store.appendAudit({
+          kind: 'update-sent', at: new Date().toISOString(), round: event.round, serverUrl: this.serverUrl, numCases: event.numCases, bytes: event.bytes, sha256: event.sha256,
+        });
         return this.emit({ type: 'round', round: event.round, patch: { status: 'sent', contribution: { caseCount: event.numCases, loss: event.metrics.loss ?? null } } });
       case 'update-accepted':
         return this.emit({ type: 'round', round: event.round, patch: { status: 'accepted' } });
@@ -228,6 +269,10 @@ export class FederationLink {
       default:
     }
   }
+}
+
+function masksKey(cases: TrainingCaseFiles[]): string {
+  return cases.map((c) => `${c.id}=${c.maskFile}`).join('\n');
 }
 
 /** Picks dice_ET / dice_TC / dice_WT (any case) out of a flat metrics record. */

@@ -14,6 +14,11 @@ import type { CaseLibrary } from './cases.js';
 import { UserFacingError } from './errors.js';
 import type { SiteStore } from './site-store.js';
 
+/** The federation round the model file says it came from (written by FederationLink). */
+function modelRound(meta: Record<string, unknown>): number | null {
+  return typeof meta.round === 'number' ? meta.round : null;
+}
+
 export async function predictCase(cases: CaseLibrary, store: SiteStore, caseId: string): Promise<PredictionResult> {
   const entry = cases.get(caseId);
   const modelPath = store.settings.modelPath;
@@ -33,6 +38,7 @@ export async function predictCase(cases: CaseLibrary, store: SiteStore, caseId: 
   await cases.ensurePredictionFolder();
   const out = cases.predictionPath(caseId);
   await writeSegmentation(out, segmentation);
+  cases.setPredictionModel(caseId, { round: modelRound(file.meta), modelSha256: typeof file.meta.globalSha256 === 'string' ? file.meta.globalSha256 : file.sha256 });
   if (entry.truth) {
     const metrics = computeCaseMetrics(await readLabelVolume(out), await readLabelVolume(entry.truth));
     cases.setMetrics(caseId, {

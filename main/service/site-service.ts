@@ -3,11 +3,12 @@
  * with review marks and final masks, on-demand predictions, and the federation link with its approval hook.
  * Runs in its own process (utilityProcess in Electron, a child process under the dev bridge).
  */
+import { userInfo } from 'node:os';
 import type {
   AppState, Channel, ConnectionState, Envelope, RequestOf, ResultMap, ReviewState, RoundRecord, SiteEvent, TrainingProgress,
 } from '../../preload/api.js';
 import { parseRequest } from '../../preload/api.js';
-import { hashPassphrase, verifyPassphrase } from './admin.js';
+import { afterFailure, hashPassphrase, passphraseProblem, verifyPassphrase, waitSeconds } from './admin.js';
 import { CaseLibrary, type TrainingCaseFiles } from './cases.js';
 import { plainMessage, UserFacingError } from './errors.js';
 import { FederationLink, type FederationEvent } from './federation-link.js';
@@ -16,7 +17,7 @@ import { createDataDirTrainer } from '../../site/trainer.js';
 import { SiteStore } from './site-store.js';
 
 /** Requests that need the case library loaded. */
-const CASE_CHANNELS = new Set<Channel>(['connect', 'listCases', 'readVolume', 'predict', 'saveFinalMask', 'setSliceMark', 'getReview']);
+const CASE_CHANNELS = new Set<Channel>(['connect', 'listCases', 'readVolume', 'predict', 'saveFinalMask', 'chooseFinalMask', 'setSliceMark', 'getReview']);
 
 export class SiteService {
   private readonly store: SiteStore;
@@ -28,12 +29,16 @@ export class SiteService {
   private backend: AppState['backend'] = null;
   private revision = 0;
   private casesReady: Promise<void> = Promise.resolve();
+  /** Last request from the UI; admin mode ends after 3x the idle time without any (the UI locks sooner on no input). */
+  private lastRequest = Date.now();
 
   constructor(dataDir: string, private readonly emit: (event: SiteEvent) => void, private readonly log: (message: string) => void) {
     this.store = new SiteStore(dataDir);
     this.cases = new CaseLibrary(this.store);
-    // The shared site trainer over exactly the cases the app approved (core/preprocess prefers a final mask).
-    const makeTrainer = (cases: TrainingCaseFiles[]) => createDataDirTrainer({ trainDirs: cases.map((c) => c.dir) });
+    // The shared site trainer over exactly the cases the app approved, each with the mask chosen here.
+    const makeTrainer = (cases: TrainingCaseFiles[]) => createDataDirTrainer({
+      trainDirs: cases.map((c) => c.dir), maskFiles: new Map(cases.map((c) => [c.id, c.maskFile])),
+    });
     this.federation = new FederationLink(this.store, makeTrainer, (event) => this.onFederationEvent(event));
     this.connection = { phase: 'offline', serverUrl: this.store.settings.serverUrl, siteName: null, error: null, waiting: null };
     // Rounds that were waiting for a decision when the app closed can no longer be decided.
@@ -56,6 +61,9 @@ export class SiteService {
 
   async call(channel: Channel, arg: unknown): Promise<Envelope<unknown>> {
     try {
+      const now = Date.now();
+      if (this.role === 'admin' && now - this.lastRequest > 3 * this.store.settings.adminIdleSeconds * 1000) this.role = 'reviewer';
+      this.lastRequest = now;
       const request = parseRequest(channel, arg);
       if (CASE_CHANNELS.has(channel)) await this.casesReady;
       return { ok: true, value: await this.handle(channel, request) };
@@ -86,7 +94,7 @@ export class SiteService {
         await this.federation.disconnect();
         return this.state();
       },
-      decideRound: (q) => this.decide(q.round, q.approve),
+      decideRound: (q) => this.decide(q.round, q.approve, q.reason),
       chooseFolder: () => null,
       importFolder: async (q) => {
         const summaries = await this.cases.load(q.path);
@@ -96,11 +104,16 @@ export class SiteService {
         return summaries;
       },
       listCases: () => this.cases.summaries(),
-      readVolume: (q) => this.cases.readVolume(q.caseId, q.kind),
+      readVolume: (q) => this.cases.readVolume(q.caseId, q.kind, q.version),
       predict: (q) => predictCase(this.cases, this.store, q.caseId),
       saveFinalMask: async (q) => {
-        const summary = await this.cases.saveFinalMask(q.caseId, q.nifti);
-        this.federation.setCases(this.cases.trainingCases());
+        const result = await this.cases.saveFinalMask(q);
+        if (result.saved) this.onCasesChanged();
+        return result;
+      },
+      chooseFinalMask: (q) => {
+        const summary = this.cases.chooseFinalMask(q.caseId, q.version);
+        this.onCasesChanged();
         return summary;
       },
       setSliceMark: (q) => this.cases.setSliceMark(q.caseId, `${q.axis}:${q.slice}`, q.mark),
@@ -109,12 +122,19 @@ export class SiteService {
     return (handlers[channel] as (req: never) => Promise<ResultMap[C]>)(r);
   }
 
+  /** A final mask was saved or reverted: the next round trains with it, and the audit shows it. */
+  private onCasesChanged(): void {
+    this.federation.setCases(this.cases.trainingCases());
+    this.publishState();
+  }
+
   private state(): AppState {
     const pending = this.store.rounds.find((r) => r.status === 'announced') ?? null;
     return {
       revision: ++this.revision,
       role: this.role,
       adminPassphraseSet: this.store.settings.adminPassphrase !== null,
+      adminIdleSeconds: this.store.settings.adminIdleSeconds,
       connection: { ...this.connection },
       saved: { serverUrl: this.store.settings.serverUrl, hasToken: false, tokenEncrypted: false },
       rounds: this.store.rounds.map((r) => ({ ...r })),
@@ -138,9 +158,9 @@ export class SiteService {
 
   private setPassphrase(current: string | undefined, next: string): AppState {
     const stored = this.store.settings.adminPassphrase;
-    if (stored && (current === undefined || !verifyPassphrase(current, stored))) {
-      throw new UserFacingError('The current admin passphrase is wrong.');
-    }
+    if (stored) this.checkPassphrase(current ?? '', stored, 'The current admin passphrase is wrong.');
+    const problem = passphraseProblem(next);
+    if (problem) throw new UserFacingError(`The new admin passphrase is too weak: ${problem}.`);
     this.store.saveSettings({ adminPassphrase: hashPassphrase(next) });
     this.role = 'admin';
     return this.state();
@@ -149,9 +169,24 @@ export class SiteService {
   private unlock(passphrase: string): AppState {
     const stored = this.store.settings.adminPassphrase;
     if (!stored) throw new UserFacingError('No admin passphrase is set yet. Set one first.');
-    if (!verifyPassphrase(passphrase, stored)) throw new UserFacingError('Wrong admin passphrase.');
+    this.checkPassphrase(passphrase, stored, 'Wrong admin passphrase.');
     this.role = 'admin';
     return this.state();
+  }
+
+  /** Refuses while backing off; a wrong guess lengthens the back-off, a right one clears it. */
+  private checkPassphrase(passphrase: string, stored: NonNullable<SiteStore['settings']['adminPassphrase']>, wrong: string): void {
+    const now = Date.now();
+    const wait = waitSeconds(this.store.settings.adminThrottle, now);
+    if (wait > 0) throw new UserFacingError(`Too many wrong admin passphrases. Try again in ${wait} s.`);
+    if (verifyPassphrase(passphrase, stored)) {
+      if (this.store.settings.adminThrottle.failures > 0) this.store.saveSettings({ adminThrottle: { failures: 0, lockedUntil: 0 } });
+      return;
+    }
+    const throttle = afterFailure(this.store.settings.adminThrottle, now);
+    this.store.saveSettings({ adminThrottle: throttle });
+    const next = waitSeconds(throttle, now);
+    throw new UserFacingError(next > 0 ? `${wrong} The next attempt is accepted in ${next} s.` : wrong);
   }
 
   private async connect(serverUrl: string, token: string): Promise<AppState> {
@@ -175,16 +210,17 @@ export class SiteService {
     return this.state();
   }
 
-  private decide(round: number, approve: boolean): AppState {
+  private decide(round: number, approve: boolean, reason: string | undefined): AppState {
     this.requireAdmin('approve or decline a round');
     const record = this.store.rounds.find((r) => r.round === round);
     if (!record || record.status !== 'announced') throw new UserFacingError(`Round ${round} is not waiting for a decision.`);
-    this.federation.decide(round, approve);
+    const declineReason = approve ? undefined : `declined by the site admin: ${reason}`;
+    this.federation.decide(round, { approve, reason: declineReason });
     this.store.appendAudit({
-      at: new Date().toISOString(), round, decision: approve ? 'approved' : 'declined',
-      caseCount: record.outgoing?.caseCount ?? 0, serverUrl: this.connection.serverUrl ?? '',
+      kind: 'round-decision', at: new Date().toISOString(), round, attempt: record.approval?.attempt ?? 1, decision: approve ? 'approved' : 'declined',
+      by: userInfo().username, caseCount: record.approval?.trainingCases ?? 0, serverUrl: this.connection.serverUrl ?? '', ...(approve ? {} : { reason }),
     });
-    this.store.upsertRound(round, { status: approve ? 'approved' : 'declined', reason: approve ? null : 'declined by the site admin' });
+    this.store.upsertRound(round, { status: approve ? 'approved' : 'declined', reason: declineReason ?? null });
     return this.state();
   }
 

@@ -37,7 +37,7 @@ export function CasesScreen() {
       <h1>Cases</h1>
       <div className="card">
         <form className="row" onSubmit={(e) => { e.preventDefault(); void importFolder(path); }}>
-          <input className="grow" data-testid="folder-path" placeholder="/data/BraTS2020_TrainingData" value={path} onChange={(e) => setFolder(e.target.value)} />
+          <input className="grow" data-testid="folder-path" aria-label="BraTS folder to import" placeholder="/data/BraTS2020_TrainingData" value={path} onChange={(e) => setFolder(e.target.value)} />
           {app?.capabilities.folderDialog && <button type="button" onClick={() => void browse()}>Browse…</button>}
           <button type="submit" className="primary" disabled={!path} data-testid="import">Import folder</button>
         </form>
@@ -54,15 +54,20 @@ export function CasesScreen() {
                 <tr key={c.id} data-testid={`case-${c.id}`}>
                   <td>{c.id}</td>
                   <td><span className={`status status-${c.status}`} data-testid={`case-${c.id}-status`}>{STATUS_TEXT[c.status]}</span></td>
-                  <td>{[c.has.truth && 'ground truth', c.has.final && 'final', c.has.prediction && 'prediction'].filter(Boolean).join(', ') || 'none'}</td>
-                  <td>{c.trainable ? 'used' : 'not used'}</td>
+                  <td>{[c.has.truth && 'ground truth', c.finalMasks.versions.length > 0 && `${c.finalMasks.versions.length} final version${c.finalMasks.versions.length > 1 ? 's' : ''}`, c.has.prediction && 'prediction'].filter(Boolean).join(', ') || 'none'}</td>
+                  <td data-testid={`case-${c.id}-training`}>{c.trainable ? `used, with ${c.finalMasks.chosen !== null ? `final v${c.finalMasks.chosen}` : 'the ground truth'}` : 'not used'}</td>
                   <td>{c.metrics ? `${formatScore(c.metrics.dice.et)} / ${formatScore(c.metrics.dice.tc)} / ${formatScore(c.metrics.dice.wt)}` : '—'}</td>
                   <td>
                     {c.issues.length === 0 ? <span className="ok-text">valid</span> : (
                       <ul className="issues">{c.issues.map((i) => <li key={i.message} className={`issue-${i.severity}`}>{i.message}</li>)}</ul>
                     )}
                   </td>
-                  <td><button onClick={() => openCase(c.id)} data-testid={`open-${c.id}`} disabled={c.issues.some((i) => i.severity === 'error' && !c.has.flair)}>Open</button></td>
+                  <td>
+                    <button
+                      onClick={() => openCase(c.id)} data-testid={`open-${c.id}`} disabled={c.issues.some((i) => i.severity === 'error')}
+                      title={c.issues.some((i) => i.severity === 'error') ? 'Fix the errors listed to open this case' : undefined} aria-label={`Open ${c.id}`}
+                    >Open</button>
+                  </td>
                 </tr>
               ))}
             </tbody>

@@ -1,10 +1,10 @@
 /**
  * The dev bridge and the site-runtime process without a browser: the request gate (secret, allow-list, zod),
- * plain-words errors, the admin role enforced in the runtime, mask validation on save, and settings that
- * survive a restart.
+ * plain-words errors, the admin role enforced in the runtime, final-mask versions (validation, plausibility
+ * warnings confirmed by name, revert), and settings that survive a restart.
  */
 import assert from 'node:assert/strict';
-import { existsSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
@@ -69,6 +69,8 @@ test('only the site admin can approve rounds or connect; the role is enforced by
   assert.equal(state.role, 'reviewer');
   assert.match((await call('decideRound', { round: 1, approve: true })).error!, /Only the site admin/);
   assert.match((await call('unlockAdmin', { passphrase: 'anything' })).error!, /No admin passphrase is set/);
+  assert.match((await call('setAdminPassphrase', { next: 'aaaaaaaaaaaaaaaa' })).error!, /too weak: mix at least two of letters, digits/);
+  assert.match((await call('setAdminPassphrase', { next: 'ab ab ab ab ab ab' })).error!, /too weak: use at least 6 different characters/);
   assert.equal((await call('setAdminPassphrase', { next: 'long enough passphrase' })).ok, true);
   assert.match((await call('setAdminPassphrase', { current: 'wrong', next: 'another passphrase' })).error!, /current admin passphrase is wrong/);
   assert.equal(((await call('lockAdmin')).value as { role: string }).role, 'reviewer');
@@ -77,10 +79,12 @@ test('only the site admin can approve rounds or connect; the role is enforced by
   assert.match((await call('decideRound', { round: 7, approve: true })).error!, /not waiting for a decision/);
 });
 
-test('saving a final mask checks its grid and labels before writing anything', async () => {
+test('saving a final mask checks grid and labels, asks to confirm plausibility warnings by name, keeps versions and never touches the ground truth', async () => {
   const cases = (await call('importFolder', { path: data })).value as Array<{ id: string }>;
   const caseId = cases[0].id;
-  const save = async (dims: number[], fill: number) => {
+  const truthFile = join(data, caseId, `${caseId}_seg.nii.gz`);
+  const truthBytes = readFileSync(truthFile);
+  const save = async (dims: number[], fill: number, source: unknown, confirm: string[] = []) => {
     const header = Buffer.alloc(352);
     header.writeInt32LE(348, 0);
     header.writeInt16LE(3, 40);
@@ -94,17 +98,51 @@ test('saving a final mask checks its grid and labels before writing anything', a
     const body = gzipSync(Buffer.concat([header, voxels]));
     const response = await fetch(`${bridge.url}__fedseg/call/saveFinalMask`, {
       method: 'POST', body,
-      headers: { 'x-fedseg-bridge': secret, 'content-type': 'application/octet-stream', 'x-fedseg-json': encodeURIComponent(JSON.stringify({ caseId })), 'x-fedseg-binary-field': 'nifti' },
+      headers: {
+        'x-fedseg-bridge': secret, 'content-type': 'application/octet-stream', 'x-fedseg-binary-field': 'nifti',
+        'x-fedseg-json': encodeURIComponent(JSON.stringify({ caseId, source, confirm })),
+      },
     });
-    return response.json() as Promise<{ ok: boolean; error?: string }>;
+    return response.json() as Promise<{ ok: boolean; error?: string; value?: { saved: boolean; warnings?: Array<{ code: string }>; version?: { version: number; source: unknown; diceVsSource: unknown } } }>;
   };
-  assert.match((await save([10, 10, 10], 0)).error!, /10 x 10 x 10 voxels but case .* is 240 x 240 x 155/);
-  assert.match((await save([240, 240, 155], 3)).error!, /contains label 3; only 0, 1, 2 and 4/);
-  assert.equal(existsSync(join(data, caseId, `${caseId}_final_seg.nii.gz`)), false);
-  assert.equal((await save([240, 240, 155], 2)).ok, true);
-  assert.equal(existsSync(join(data, caseId, `${caseId}_final_seg.nii.gz`)), true);
-  const listed = (await call('listCases')).value as Array<{ id: string; status: string; has: { final: boolean } }>;
-  assert.deepEqual(listed.find((c) => c.id === caseId)?.status, 'final');
+  const versionFile = (v: number) => join(dir, 'state', 'final-masks', caseId, `v${v}.nii.gz`);
+  assert.match((await save([10, 10, 10], 0, { kind: 'truth' })).error!, /10 x 10 x 10 voxels but case .* is 240 x 240 x 155/);
+  assert.match((await save([240, 240, 155], 3, { kind: 'truth' })).error!, /contains label 3; only 0, 1, 2 and 4/);
+  assert.match((await save([240, 240, 155], 0, { kind: 'prediction' })).error!, /has no prediction yet/);
+  // An empty mask from a non-empty ground truth: a warning, nothing written until the save names it.
+  const empty = await save([240, 240, 155], 0, { kind: 'truth' });
+  assert.deepEqual(empty.value?.warnings?.map((w) => w.code), ['empty']);
+  assert.equal(existsSync(versionFile(1)), false);
+  const confirmed = await save([240, 240, 155], 0, { kind: 'truth' }, ['empty']);
+  assert.equal(confirmed.value?.saved, true);
+  assert.deepEqual(confirmed.value?.version?.source, { kind: 'truth' });
+  assert.deepEqual(confirmed.value?.version?.diceVsSource, { et: 0, tc: 0, wt: 0 });
+  // Label 2 everywhere is edema outside the brain and larger than it: two warnings, both must be named.
+  const everywhere = await save([240, 240, 155], 2, { kind: 'final', version: 1 }, ['outside-brain']);
+  assert.deepEqual(everywhere.value?.warnings?.map((w) => w.code).sort(), ['outside-brain', 'too-large']);
+  assert.equal((await save([240, 240, 155], 2, { kind: 'final', version: 1 }, ['outside-brain', 'too-large'])).value?.saved, true);
+  assert.equal(existsSync(versionFile(2)), true);
+  const listed = (await call('listCases')).value as Array<{ id: string; status: string; finalMasks: { chosen: number | null; versions: unknown[] } }>;
+  assert.equal(listed.find((c) => c.id === caseId)?.status, 'final');
+  assert.equal(listed.find((c) => c.id === caseId)?.finalMasks.chosen, 2);
+  assert.equal(((await call('chooseFinalMask', { caseId, version: 1 })).value as { finalMasks: { chosen: number } }).finalMasks.chosen, 1);
+  assert.match((await call('chooseFinalMask', { caseId, version: 9 })).error!, /no final mask version 9/);
+  assert.equal(((await call('chooseFinalMask', { caseId, version: null })).value as { status: string }).status, 'not-reviewed');
+  assert.deepEqual(readFileSync(truthFile), truthBytes, 'the ground truth is byte-identical');
+  assert.equal(existsSync(join(data, caseId, `${caseId}_final_seg.nii.gz`)), false, 'nothing is written into the hospital folder');
+});
+
+test('a case with a truncated FLAIR is flagged with that file and its reason, and is not used for training', async () => {
+  const cases = (await call('listCases')).value as Array<{ id: string; dir: string }>;
+  const bad = join(dir, 'bad', cases[1].id);
+  cpSync(cases[1].dir, bad, { recursive: true });
+  const flair = join(bad, `${cases[1].id}_flair.nii.gz`);
+  writeFileSync(flair, readFileSync(flair).subarray(0, 4000));
+  const listed = (await call('importFolder', { path: join(dir, 'bad') })).value as Array<{ issues: Array<{ severity: string; message: string }>; trainable: boolean }>;
+  const error = listed[0].issues.find((i) => i.severity === 'error');
+  assert.match(error?.message ?? '', new RegExp(`^${cases[1].id}_flair\\.nii\\.gz: `));
+  assert.equal(listed[0].trainable, false);
+  await call('importFolder', { path: data });
 });
 
 test('an unreachable server is reported in plain words, and the token is not kept', async () => {
@@ -128,4 +166,22 @@ test('settings, review marks and the data folder survive a restart; the admin ro
   assert.equal(state.dataFolder, data);
   assert.deepEqual(((await call('getReview', { caseId: cases[1].id })).value as { marks: unknown }).marks, { 'axial:40': 'wrong' });
   assert.equal(((await call('listCases')).value as unknown[]).length, 3);
+});
+
+test('wrong admin passphrases back off exponentially, across a restart, and a right one clears it', async () => {
+  await call('lockAdmin');
+  assert.match((await call('unlockAdmin', { passphrase: 'wrong 1' })).error!, /^Wrong admin passphrase\.$/);
+  assert.match((await call('unlockAdmin', { passphrase: 'wrong 2' })).error!, /^Wrong admin passphrase\.$/);
+  assert.match((await call('unlockAdmin', { passphrase: 'wrong 3' })).error!, /^Wrong admin passphrase\. The next attempt is accepted in 1 s\.$/);
+  // Even the right passphrase waits out the back-off.
+  assert.match((await call('unlockAdmin', { passphrase: 'long enough passphrase' })).error!, /^Too many wrong admin passphrases\. Try again in 1 s\.$/);
+  await new Promise((resolve) => setTimeout(resolve, 1100));
+  assert.match((await call('unlockAdmin', { passphrase: 'wrong 4' })).error!, /accepted in 2 s\.$/);
+  await bridge.close();
+  await open();
+  await new Promise((resolve) => setTimeout(resolve, 2100));
+  assert.match((await call('unlockAdmin', { passphrase: 'wrong 5' })).error!, /accepted in 4 s\.$/, 'a restart does not reset the count');
+  await new Promise((resolve) => setTimeout(resolve, 4100));
+  assert.equal(((await call('unlockAdmin', { passphrase: 'long enough passphrase' })).value as { role: string }).role, 'admin');
+  assert.match((await call('unlockAdmin', { passphrase: 'wrong 6' })).error!, /^Wrong admin passphrase\.$/, 'the right passphrase reset the count');
 });

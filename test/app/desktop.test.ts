@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { readNifti, readNiftiHeader } from '../../core/nifti/index.js';
@@ -29,7 +29,10 @@ test('desktop app: federation, approval, cases, viewer, review and mask editing'
     const { appData, otherData } = await syntheticSites(dir);
     federation = await startFederation(dir, [APP_SITE, OTHER_SITE]);
     mkdirSync(SCREENSHOTS, { recursive: true });
-    app = await openApp(dir);
+    // The site's 2 training cases reach this floor, its 1 held-out case does not (the default is SPEC's 5).
+    mkdirSync(join(dir, 'site-state'), { recursive: true });
+    writeFileSync(join(dir, 'site-state/settings.json'), JSON.stringify({ version: 1, serverUrl: null, adminPassphrase: null, dataFolder: null, modelPath: null, minMetricCases: 2 }));
+    app = await openApp(dir, { viewport: { width: 1280, height: 720 } });
     const { page } = app;
     const fed = federation;
 
@@ -38,9 +41,28 @@ test('desktop app: federation, approval, cases, viewer, review and mask editing'
       assert.equal(await page.getByTestId('connect').isDisabled(), true);
       await page.getByTestId('nav-approval').click();
       assert.match(await page.getByTestId('no-pending').innerText(), /No round/);
+      // First run: the passphrase is typed twice and must pass the strength rule.
       await page.getByTestId('admin-passphrase').fill('short');
+      await page.getByTestId('admin-confirm').fill('short');
       await page.getByTestId('admin-unlock').click();
-      assert.match(await page.getByTestId('error').innerText(), /at least 8 characters/);
+      assert.match(await page.getByTestId('error').innerText(), /too weak: use at least 12 characters/);
+      await page.getByTestId('admin-passphrase').fill(PASSPHRASE);
+      await page.getByTestId('admin-confirm').fill(`${PASSPHRASE}x`);
+      await page.getByTestId('admin-unlock').click();
+      assert.match(await page.getByTestId('error').innerText(), /two passphrases differ/);
+      await page.getByTestId('admin-passphrase').fill(PASSPHRASE);
+      await page.getByTestId('admin-confirm').fill(PASSPHRASE);
+      await page.getByTestId('admin-unlock').click();
+      await page.getByTestId('role').filter({ hasText: 'Site admin' }).waitFor();
+      // Wrong guesses back off: after the third the next attempt waits a second (test/app/bridge.test.ts covers the rest).
+      await page.getByTestId('admin-lock').click();
+      for (const guess of ['guess one', 'guess two', 'guess three']) {
+        await page.getByTestId('admin-passphrase').fill(guess);
+        await page.getByTestId('admin-unlock').click();
+        await page.getByTestId('error').waitFor();
+      }
+      assert.match(await page.getByTestId('error').innerText(), /^Wrong admin passphrase\. The next attempt is accepted in 1 s\./);
+      await page.waitForTimeout(1100);
       await page.getByTestId('admin-passphrase').fill(PASSPHRASE);
       await page.getByTestId('admin-unlock').click();
       await page.getByTestId('role').filter({ hasText: 'Site admin' }).waitFor();
@@ -77,24 +99,42 @@ test('desktop app: federation, approval, cases, viewer, review and mask editing'
       await page.getByTestId('site-name').filter({ hasText: APP_SITE }).waitFor();
     });
 
-    await t.test('declines round 1 and is left out while the other site completes it', async () => {
-      headless = spawn(process.execPath, [join(REPO, 'bin/fedseg.js'), 'site', '--server', fed.server.wsUrl, '--data', otherData, '--auto-approve'], {
+    const cardKeys: Record<string, string[]> = {};
+    await t.test('the approval card shows the federation, round k of N, attempt, training parameters and every key that would leave', async () => {
+      headless = spawn(process.execPath, [join(REPO, 'bin/fedseg.js'), 'site', '--server', fed.server.wsUrl, '--data', otherData, '--auto-approve', '--min-metric-cases', '1'], {
         cwd: REPO, stdio: 'ignore', env: { ...process.env, FEDSEG_SITE_TOKEN: fed.tokens[OTHER_SITE] },
       });
+      await page.getByTestId('approval-waiting').waitFor({ timeout: 30_000 });
+      assert.match(await page.title(), /^Round 1 waits for approval/);
       await page.getByTestId('nav-approval').click();
       await page.getByTestId('pending-round').waitFor({ timeout: 30_000 });
-      assert.match(await page.getByTestId('pending-round').innerText(), /Round 1/);
+      assert.match(await page.getByTestId('pending-round').locator('h2').innerText(), /^Round 1 of 2 is waiting for your decision\s*attempt 1$/);
+      assert.match(await page.getByTestId('federation-server').innerText(), new RegExp(`^${fed.server.wsUrl.replace(/[/.]/g, '\\$&')} as site ${APP_SITE}$`));
+      assert.match(await page.getByTestId('training-parameters').innerText(), /^1 epoch\(s\), batch size 1, learning rate [\d.e-]+, seed -?\d+; on 2 training case\(s\)/);
       assert.equal(await page.getByTestId('outgoing-cases').innerText(), '2');
-      assert.match(await page.getByTestId('outgoing').innerText(), /weights/);
+      for (const message of ['update', 'progress', 'evaluation']) {
+        cardKeys[message] = await page.getByTestId(`outgoing-${message}`).locator('code[data-key]').evaluateAll((codes) => codes.map((c) => c.getAttribute('data-key')!));
+      }
+      assert.deepEqual(cardKeys.update, ['weights', 'numCases', 'metrics.loss', 'metrics.steps', 'metrics.seconds', 'trainingSeconds', 'norm']);
+      assert.deepEqual(cardKeys.evaluation, ['numCases'], 'one held-out case: its Dice and HD95 are withheld');
+      assert.match(await page.getByTestId('withheld-evaluation').innerText(), /fewer than 2 cases: dice_ET, dice_TC, dice_WT, hd95_ET, hd95_TC, hd95_WT/);
       await page.screenshot({ path: join(SCREENSHOTS, 'approval.png') });
+    });
+
+    await t.test('declines round 1 with a reason, and is left out while the other site completes it', async () => {
+      assert.equal(await page.getByTestId('decline').isDisabled(), true, 'no decline without a reason');
+      await page.getByTestId('decline-reason').fill('cases still under review');
       await page.getByTestId('decline').click();
       await page.getByTestId('audit').filter({ hasText: 'declined' }).waitFor();
+      assert.match(await page.getByTestId('audit').innerText(), /declined\s+\S+\s+cases still under review/);
+      assert.equal(await page.getByTestId('notice').getAttribute('class'), 'banner banner-info', 'a decline is not shown as a success');
       await page.getByTestId('nav-federation').click();
       await page.locator('[data-testid=round-1][data-status=left-out]').waitFor({ timeout: 120_000 });
       await page.getByTestId('round-1-sites').filter({ hasText: /^1 of/ }).waitFor({ timeout: 120_000 });
+      assert.equal(fed.server.store.approvals(1).find((a) => a.site === APP_SITE)?.reason, 'declined by the site admin: cases still under review', 'the reason reached the server');
     });
 
-    await t.test('approves round 2, trains locally and sees the round complete with both sites', async () => {
+    await t.test('approves round 2, trains locally and sees the round complete with both sites; the wire carried exactly the card\'s keys', async () => {
       await page.getByTestId('nav-approval').click();
       await page.getByTestId('pending-round').filter({ hasText: 'Round 2' }).waitFor({ timeout: 60_000 });
       await page.getByTestId('approve').click();
@@ -105,6 +145,19 @@ test('desktop app: federation, approval, cases, viewer, review and mask editing'
       await page.locator('[data-testid=round-2][data-status=complete]').waitFor({ timeout: 180_000 });
       await page.getByTestId('round-2-sites').filter({ hasText: /^2 of 2 sites/ }).waitFor();
       assert.match(await page.getByTestId('round-1-sites').innerText(), /^1 of 2 sites/);
+      // The server stores an update's metrics plus its own numCases and updateNorm, an evaluation's plus numCases.
+      const received = (kind: 'train' | 'eval') => fed.server.store.metrics(kind).filter((m) => m.site === APP_SITE && m.round === 2)
+        .map((m) => m.name).filter((n) => n !== 'numCases' && n !== 'updateNorm').sort();
+      const listed = (keys: string[]) => keys.filter((k) => k.startsWith('metrics.')).map((k) => k.slice('metrics.'.length)).sort();
+      assert.deepEqual(received('train'), listed(cardKeys.update));
+      for (let i = 0; i < 60 && !fed.server.store.metrics('eval').some((m) => m.site === APP_SITE && m.round === 2); i++) await new Promise((r) => setTimeout(r, 500));
+      assert.ok(fed.server.store.metrics('eval').some((m) => m.site === APP_SITE && m.round === 2 && m.name === 'numCases'), 'the evaluation was sent');
+      assert.deepEqual(received('eval'), listed(cardKeys.evaluation));
+      const audit = readFileSync(join(app!.dataDir, 'audit.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { kind: string; round?: number; sha256?: string; by?: string });
+      assert.match(audit.find((a) => a.kind === 'update-sent' && a.round === 2)?.sha256 ?? '', /^[0-9a-f]{64}$/, 'the update sent is audited by its SHA-256');
+      assert.ok(audit.filter((a) => a.kind === 'round-decision').every((a) => typeof a.by === 'string' && a.by.length > 0), 'decisions name the admin');
+      const trained = audit.find((a) => a.kind === 'training-masks' && a.round === 2) as { masks: Array<{ caseId: string; mask: string }> } | undefined;
+      assert.deepEqual(trained?.masks.map((m) => m.mask), ['ground truth', 'ground truth', 'ground truth'], 'the audit says which mask each case trained with');
       await page.getByTestId('notice').getByRole('button').click();
       await page.screenshot({ path: join(SCREENSHOTS, 'federation.png') });
     });
@@ -142,7 +195,8 @@ test('desktop app: federation, approval, cases, viewer, review and mask editing'
     });
 
     await t.test('steps slices with keys and buttons, flags a slice and jumps back to it', async () => {
-      await page.getByTestId('viewer-canvas').hover();
+      // Keys step slices when the canvas has focus, never while a slider or checkbox has it.
+      await page.getByTestId('viewer-canvas').focus();
       await page.keyboard.press('ArrowUp');
       await page.keyboard.press('ArrowUp');
       await page.getByTestId('slice-number').filter({ hasText: `slice ${sliceBefore + 2} ` }).waitFor();
@@ -206,10 +260,10 @@ test('desktop app: federation, approval, cases, viewer, review and mask editing'
       await page.waitForFunction((v) => Number(document.querySelector('[data-testid=volume-tc]')!.textContent!.replace(' mL', '')) >= v, drawn);
       await page.getByTestId('tool-off').click();
       await page.getByTestId('save-final').click();
-      await page.getByTestId('notice').filter({ hasText: 'final_seg' }).waitFor();
+      await page.getByTestId('notice').filter({ hasText: 'Saved final mask v1' }).waitFor();
       await page.getByTestId('case-status').filter({ hasText: 'final' }).waitFor();
 
-      const saved = await readNifti(join(appData, CASE, `${CASE}_final_seg.nii.gz`));
+      const saved = await readNifti(join(app!.dataDir, 'final-masks', CASE, 'v1.nii.gz'));
       assert.deepEqual(saved.header.dims, [240, 240, 155]);
       assert.equal(saved.header.datatype.name, 'uint8');
       assert.deepEqual(saved.header.affine, reference.header.affine);

@@ -80,12 +80,19 @@ export interface AppSession {
   close(): Promise<void>;
 }
 
-export async function openApp(dir: string): Promise<AppSession> {
+export interface OpenAppOptions {
+  viewport?: { width: number; height: number };
+  /** Script source run in the page before the app's scripts (a string: tsx would wrap a function in helpers the page lacks). */
+  initScript?: string;
+}
+
+export async function openApp(dir: string, options: OpenAppOptions = {}): Promise<AppSession> {
   const dataDir = join(dir, 'site-state');
   const logs: string[] = [];
   const bridge = await startBridge({ dataDir, log: (line) => logs.push(line) });
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
-  const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+  const page = await browser.newPage({ viewport: options.viewport ?? { width: 1400, height: 900 } });
+  if (options.initScript) await page.addInitScript({ content: options.initScript });
   page.on('pageerror', (err) => logs.push(`page error: ${err.message}`));
   page.on('console', (m) => {
     if (m.type() === 'error') logs.push(`console: ${m.text()}`);

@@ -49,6 +49,7 @@ export async function startTestServer(dir: string, overrides: Partial<Federation
  */
 export function shiftTrainer(shift: number, cases = { train: 4, validation: 2 }, opts: { delayMs?: number; numCases?: number } = {}): LocalTrainer {
   return {
+    metricKeys: { update: ['loss', 'dice_WT'], evaluation: ['dice_WT', 'dice_TC', 'dice_ET'] },
     caseCounts: async () => cases,
     async train({ weights, instructions, onProgress, signal }) {
       for (let e = 0; e < instructions.epochs; e++) {
@@ -71,7 +72,8 @@ export function shiftTrainer(shift: number, cases = { train: 4, validation: 2 },
 export function startSite(server: RunningServer, token: string, trainer: LocalTrainer, approve: boolean | ((round: number) => boolean) = true) {
   const events: RuntimeEvent[] = [];
   const site = new SiteRuntime({
-    url: server.wsUrl, token, trainer, initialBackoffMs: 100, maxBackoffMs: 500,
+    // These tests are about the federation's mechanics; the metric privacy floor has its own test.
+    url: server.wsUrl, token, trainer, initialBackoffMs: 100, maxBackoffMs: 500, minMetricCases: 1,
     approve: (req) => (typeof approve === 'function' ? approve(req.round) : approve),
   });
   site.on('event', (e) => events.push(e));

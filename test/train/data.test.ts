@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { FedSegError } from '../../core/errors.js';
+import { readNifti, writeNifti } from '../../core/nifti/index.js';
 import { cropOrigin, cropShape, DEFAULT_CROP, preprocessConfig } from '../../core/preprocess/index.js';
 import { makeModelConfig } from '../../core/model/config.js';
 import { createModel } from '../../core/model/network.js';
@@ -60,4 +61,25 @@ test('a folder with no usable case says why every case was dropped', async () =>
     (err: unknown) => err instanceof FedSegError && /site-1: no usable training case among 3: 3 dropped by the tumour-fraction filter \(BraTS20_Training_001 [\d.]+ %/.test(err.message),
   );
   await assert.rejects(prepareTrainingData([join(dir, 'nowhere')], config), /nowhere: dataset folder does not exist/);
+});
+
+test('a mask file chosen per case replaces both the _seg and a _final_seg mask, for training and for scoring', async () => {
+  const id = 'BraTS20_Training_002';
+  const caseDir = join(dir, 'site-1', id);
+  const seg = await readNifti(join(caseDir, `${id}_seg.nii.gz`));
+  const write = (path: string, label: number) => writeNifti(path, { dims: seg.header.dims.slice(0, 3), affine: seg.header.affine, datatype: 'uint8', data: new Uint8Array(seg.data.length).fill(label) });
+  // A reviewer's _final_seg in the hospital folder (edema everywhere) that the app did not choose.
+  await write(join(caseDir, `${id}_final_seg.nii.gz`), 2);
+  const chosen = join(dir, `${id}-chosen.nii.gz`);
+  await write(chosen, 1);
+  try {
+    const data = await prepareTrainingData([join(dir, 'site-1')], config, { validationFraction: 0, maskFiles: new Map([[id, chosen]]) });
+    assert.equal(data.masks.get(id), chosen);
+    const item = data.train.cached.find((c) => c.caseId === id);
+    assert.ok(item, 'the case is cached');
+    const classes = new Set(item.classes.data);
+    assert.deepEqual([...classes], [1], 'every voxel carries the chosen mask\'s label 1, not the _final_seg label 2');
+  } finally {
+    await rm(join(caseDir, `${id}_final_seg.nii.gz`), { force: true });
+  }
 });

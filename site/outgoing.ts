@@ -1,0 +1,82 @@
+/**
+ * Everything a site sends after connecting, built in one place: the update frame header, the evaluation
+ * message and the training progress message, and the list an approval shows of what those messages will carry.
+ * The list is made by calling the same builders with the round's known counts, so it names exactly the fields
+ * and metric keys the real messages then carry (values are unknown before training; keys are not).
+ *
+ * Privacy floor (SPEC "What leaves a site"): metrics that describe fewer than `minMetricCases` cases are not
+ * sent; the message still carries its case count.
+ */
+import type { SiteMessage, UpdateFrameHeader } from '../core/federation/protocol.js';
+
+type EvaluationMessage = Extract<SiteMessage, { type: 'evaluation' }>;
+type TrainingProgressMessage = Extract<SiteMessage, { type: 'progress' }>;
+
+/** SPEC's default k: per-site metrics over fewer cases than this stay at the site. */
+export const DEFAULT_MIN_METRIC_CASES = 5;
+
+/** Metric keys a trainer reports: after local training (with the update) and per global model (evaluation). */
+export interface MetricKeys { update: readonly string[]; evaluation: readonly string[] }
+
+/** The metrics a message carries: the declared keys only, finite values only, none below the case floor. */
+export function outgoingMetrics(metrics: Record<string, number>, declared: readonly string[], numCases: number, minCases: number): Record<string, number> {
+  if (numCases < minCases) return {};
+  return Object.fromEntries(declared.filter((k) => Number.isFinite(metrics[k])).map((k) => [k, metrics[k]]));
+}
+
+export function updateHeader(
+  args: { round: number; attempt: number; architectureHash: string; numCases: number; metrics: Record<string, number>; trainingSeconds: number; norm: number },
+  keys: MetricKeys, minCases: number,
+): UpdateFrameHeader {
+  return {
+    kind: 'update', round: args.round, attempt: args.attempt, architectureHash: args.architectureHash, numCases: args.numCases,
+    metrics: outgoingMetrics(args.metrics, keys.update, args.numCases, minCases), trainingSeconds: args.trainingSeconds,
+    norm: Number.isFinite(args.norm) ? args.norm : undefined,
+  };
+}
+
+export function evaluationMessage(round: number, numCases: number, metrics: Record<string, number>, keys: MetricKeys, minCases: number): EvaluationMessage {
+  return { type: 'evaluation', round, numCases, metrics: outgoingMetrics(metrics, keys.evaluation, numCases, minCases) };
+}
+
+export function progressMessage(round: number, p: { epoch: number; epochs: number; loss?: number }): TrainingProgressMessage {
+  return { type: 'progress', round, epoch: p.epoch, epochs: p.epochs, ...(p.loss !== undefined && Number.isFinite(p.loss) ? { loss: p.loss } : {}) };
+}
+
+/** One message of the plan: when it goes, the fields it carries, and metric keys held back by the floor. */
+export interface OutgoingMessagePlan {
+  message: 'update' | 'progress' | 'evaluation';
+  /** Fields besides the protocol's own (type, round, attempt, architecture hash), e.g. "numCases", "metrics.loss". */
+  fields: string[];
+  /** Declared metric keys not sent because they would describe fewer than `minCases` cases. */
+  withheld: string[];
+  /** Cases the message describes. */
+  numCases: number | null;
+}
+
+/** Protocol bookkeeping every message carries; not data about the site. */
+const BOOKKEEPING = new Set(['kind', 'type', 'round', 'attempt', 'architectureHash']);
+
+function fieldsOf(message: object): string[] {
+  return Object.entries(message).flatMap(([key, value]) => {
+    if (BOOKKEEPING.has(key) || value === undefined) return [];
+    if (key === 'metrics') return Object.keys(value as object).map((k) => `metrics.${k}`);
+    return [key];
+  });
+}
+
+/**
+ * What an approved round sends (the update after training, progress during it) and what every completed round
+ * sends whether approved or not (the evaluation of the new global model), for these case counts.
+ */
+export function outgoingPlan(counts: { train: number; validation: number }, keys: MetricKeys, minCases: number): OutgoingMessagePlan[] {
+  const sample = (declared: readonly string[]) => Object.fromEntries(declared.map((k) => [k, 0]));
+  const update = updateHeader({ round: 0, attempt: 1, architectureHash: '', numCases: counts.train, metrics: sample(keys.update), trainingSeconds: 0, norm: 0 }, keys, minCases);
+  const evaluation = evaluationMessage(0, counts.validation, sample(keys.evaluation), keys, minCases);
+  const withheld = (declared: readonly string[], sent: Record<string, number>) => declared.filter((k) => !(k in sent));
+  return [
+    { message: 'update', fields: ['weights', ...fieldsOf(update)], withheld: withheld(keys.update, update.metrics), numCases: counts.train },
+    { message: 'progress', fields: fieldsOf(progressMessage(0, { epoch: 1, epochs: 1, loss: 0 })), withheld: [], numCases: null },
+    { message: 'evaluation', fields: fieldsOf(evaluation), withheld: withheld(keys.evaluation, evaluation.metrics), numCases: counts.validation },
+  ];
+}
