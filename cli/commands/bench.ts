@@ -19,7 +19,7 @@ const BENCHES = {
   aggregation: 'FedAvg over 5 full-size updates, bytes on the wire per round',
   metrics: 'BraTS metrics (Dice, HD95 via EDT) on the full 240x240x155 grid',
   scale: 'server memory, CPU and round time with N sites over loopback (full: N = 5..100, about 10 min)',
-  viewer: 'desktop viewer in Chromium (software WebGL): case open and slice step, app JS vs SwiftShader CPU',
+  viewer: 'desktop viewer in Chromium (software WebGL): case open and slice step, app JS vs SwiftShader CPU (development checkouts: it drives the test harness, so the compiled build leaves it out; run node --import tsx bench/viewer.ts)',
 } as const;
 type BenchName = keyof typeof BENCHES;
 const NAMES = Object.keys(BENCHES) as BenchName[];
