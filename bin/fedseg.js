@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const entry = join(root, 'dist', 'cli', 'entry.js');
+const entry = fileURLToPath(new URL('../dist/cli/entry.js', import.meta.url));
 if (!existsSync(entry)) {
   process.stderr.write('fedseg: the compiled CLI (dist/) is missing; run `npm run build` in the FedSeg folder\n');
   process.exit(2);
