@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The WebGPU trainer against PyTorch CUDA on one NVIDIA GPU (issue 12), in one run of under 10 minutes.
 #
-#   scripts/gpu-check.sh pack   here (Linux x86-64, `npm ci` done): writes .gpu-check/ (ignored by git, ~40 MB):
+#   scripts/gpu-check.sh pack   here (Linux x86-64, `npm ci` done): writes .gpu-check/ (ignored by git, ~30 MB):
 #                               this Node binary (xz), bench/train.ts bundled with esbuild, the node_modules
 #                               files the bundle loads (TF.js core/cpu/wasm/webgpu, seedrandom, webgpu with
 #                               Dawn for linux-x64 only) and Debian's Vulkan loader (.deb);
