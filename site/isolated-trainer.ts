@@ -7,7 +7,6 @@
  */
 import { FedSegError } from '../core/errors.js';
 import { startWorker } from '../core/runtime/own-module.js';
-import { loadNativeAddon } from '../core/tf/native-engine.js';
 import type { LocalTrainer } from './runtime.js';
 import { DATA_DIR_TRAINER_METRICS, type DataDirTrainerOptions } from './trainer.js';
 import type { TrainerThreadJob, TrainerThreadMessage } from './trainer-thread-messages.js';
@@ -15,10 +14,6 @@ import type { TrainerThreadJob, TrainerThreadMessage } from './trainer-thread-me
 const THREAD_ENTRY = new URL('./trainer-thread.js', import.meta.url);
 
 export function createIsolatedTrainer(options: DataDirTrainerOptions): LocalTrainer {
-  // Node unloads an addon that a worker thread loaded when that thread ends, but the native addon's
-  // thread pool is process-wide and outlives it: the next thread's (or this one's) calls then hang.
-  // Loaded here too, it stays loaded for the life of the process. A no-op without the addon.
-  loadNativeAddon();
   let backend = 'not yet known (each round trains in a fresh worker thread)';
 
   function inThread<T>(job: TrainerThreadJob, signal?: AbortSignal, onProgress?: (m: TrainerThreadMessage & { type: 'progress' }) => void): Promise<T> {

@@ -7,11 +7,10 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join, posix } from 'node:path';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { tempDir } from '../server/helpers.js';
+import { freePort, tempDir } from '../server/helpers.js';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const tmp = tempDir('deploy-files');
@@ -86,16 +85,6 @@ function assertRealStartFlags(args: string[], where: string): void {
   for (const required of ['--config', '--db']) assert.ok(flags.includes(required), `${where} gives ${required}`);
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 const docker = parseDockerfile(readFileSync(join(REPO, 'Dockerfile'), 'utf8'));
 const ignored = readFileSync(join(REPO, '.dockerignore'), 'utf8').split('\n').filter((l) => l && !l.startsWith('#'));

@@ -19,12 +19,12 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { parseFederationConfig } from '../../server/config.js';
+import { freePort } from '../server/helpers.js';
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
 const GUIDE = join(REPO, 'docs/DEPLOY.md');
@@ -135,16 +135,6 @@ class Transcript {
   }
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 const tmp = mkdtempSync(join(tmpdir(), 'fedseg-deploy-'));
 const background: Transcript[] = [];

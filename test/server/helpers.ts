@@ -3,6 +3,7 @@
  * a deterministic trainer for in-process site runtimes, and a scripted site that speaks the wire
  * protocol directly so tests can send exactly the malformed traffic they need.
  */
+import { createServer } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -163,4 +164,16 @@ export function rawSocket(url: string, options: WebSocket.ClientOptions = {}) {
     ws.on('error', reject);
   });
   return { ws, received, closed, opened };
+}
+
+/** A TCP port on 127.0.0.1 that was free a moment ago (for servers a test starts as child processes). */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
 }
