@@ -23,6 +23,7 @@ import { makeModelConfig, type ModelConfig } from '../core/model/config.js';
 import { initialWeights } from '../core/model/init.js';
 import { architectureHash, encodeModel } from '../core/weights/index.js';
 import { COLUMN_BUDGET_BYTES } from '../server/update-spool.js';
+import { uploadFrame } from '../site/update-upload.js';
 import type { ScaleRoundReport, ScaleServerMessage, ScaleServerOptions } from './scale-server.js';
 
 const ROUNDS = 2;
@@ -72,27 +73,31 @@ function updatePayloads(config: ModelConfig): Uint8Array[] {
   }))));
 }
 
-/** One site: approve, send the update for the weights it is given, evaluate every new model. */
+/** One site: approve, upload the update for the weights it is given, evaluate every new model. */
 function benchSite(url: string, token: string, updateFrame: (round: number, attempt: number) => Buffer): Promise<void> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url, { perMessageDeflate: false, maxPayload: MAX_FRAME_BYTES, generateMask: (mask) => void mask.fill(0) });
     const send = (m: SiteMessage) => ws.send(JSON.stringify(m));
     let attempt = 1;
+    let ticket = '';
+    const upload = (round: number) => uploadFrame({ wsUrl: url, ticket, live: () => ws.readyState === WebSocket.OPEN }, updateFrame(round, attempt)).catch(reject);
     ws.on('open', () => send({ type: 'hello', protocol: PROTOCOL_VERSION, token, cases: { train: 10, validation: 2 } }));
     ws.on('message', (data: Buffer, isBinary: boolean) => {
       if (isBinary) {
         const { header } = decodeFrame(data);
         if (header.kind !== 'global') return;
-        if (header.purpose === 'train') ws.send(updateFrame(header.round, attempt), { binary: true });
+        if (header.purpose === 'train') void upload(header.round);
         else send({ type: 'evaluation', round: header.round, numCases: 2, metrics: { dice_WT: 0.5, dice_TC: 0.4, dice_ET: 0.3 } });
         return;
       }
       const m = decodeJson(ServerMessageSchema, data.toString('utf8'));
-      if (m.type === 'announce') {
+      if (m.type === 'welcome') {
+        ticket = m.uploadTicket;
+      } else if (m.type === 'announce') {
         attempt = m.attempt;
         send({ type: 'approve', round: m.round, attempt: m.attempt });
       } else if (m.type === 'train-cached') {
-        ws.send(updateFrame(m.round, attempt), { binary: true });
+        void upload(m.round);
       } else if (m.type === 'ping') {
         send({ type: 'pong', t: m.t });
       } else if (m.type === 'update-rejected' || m.type === 'auth-failed') {

@@ -22,12 +22,8 @@ export class SiteConnection {
   /** Hash of the last global model sent on this connection, so it need not be sent again to train on. */
   lastGlobalHash: string | null = null;
 
-  /**
-   * `remote` is address:port for the log; `ip` keys the failed-login limiter. `messageHandled` is
-   * called when the server is done with each message it received (a weight frame once validated
-   * and spooled), so the transport can admit the next upload (server/upload-gate.ts).
-   */
-  constructor(readonly ws: WebSocket, readonly remote: string, readonly ip: string, readonly messageHandled: () => void = () => {}) {}
+  /** `remote` is address:port for the log; `ip` keys the failed-login limiter. */
+  constructor(readonly ws: WebSocket, readonly remote: string, readonly ip: string) {}
 
   get authenticated(): boolean {
     return this.site !== null;

@@ -8,7 +8,7 @@ import { EventEmitter } from 'node:events';
 import type { RawData } from 'ws';
 import { errorMessage, FedSegError } from '../core/errors.js';
 import {
-  CLOSE, decodeFrame, decodeJson, encodeFrame, PROTOCOL_VERSION, SiteMessageSchema,
+  CLOSE, decodeFrame, decodeJson, encodeFrame, PROTOCOL_VERSION, SiteMessageSchema, UPLOAD_PATH,
   type Announce, type RefusalCode, type RoundInstructions, type SiteMessage, type UpdateFrameHeader,
 } from '../core/federation/protocol.js';
 import { planBounds, type BoundPlan, type UpdateToBound } from '../core/federation/bound-updates.js';
@@ -23,9 +23,10 @@ import type { FederationConfig } from './config.js';
 import type { SiteConnection } from './connection.js';
 import type { Store } from './db.js';
 import type { FailureLimiter } from './rate-limit.js';
-import { hashSecret, isLegacyHash, tokenLocator, verifySecret } from './tokens.js';
+import { hashSecret, isLegacyHash, tokenLocator, verifySecretAsync } from './tokens.js';
 import { inspectUpdate } from './update-intake.js';
 import { aggregateSpooled, type RoundSpool, type UpdateSpool } from './update-spool.js';
+import { UploadTickets } from './update-upload.js';
 
 const AUTH_TIMEOUT_MS = 10_000;
 /** Bad messages one connection may send before it is closed (each is answered and audited). */
@@ -82,6 +83,13 @@ export class Federation extends EventEmitter<FederationEvents> {
   readonly architectureHash: string;
   readonly strategy: Strategy;
   readonly connections = new Set<SiteConnection>();
+  /** What authorises each session's update uploads (server/update-upload.ts). */
+  readonly uploadTickets = new UploadTickets();
+  /**
+   * Connections whose hello's token is being verified (scrypt, off the event loop), with the messages
+   * that arrived meanwhile (at most the 64 KiB allowed before authentication), handled after it.
+   */
+  private readonly verifying = new WeakMap<SiteConnection, string[]>();
   private readonly bySite = new Map<string, SiteConnection>();
   private global!: TensorList;
   private globalHash = '';
@@ -403,24 +411,20 @@ export class Federation extends EventEmitter<FederationEvents> {
   attach(c: SiteConnection): void {
     this.connections.add(c);
     const authTimer = setTimeout(() => {
-      if (!c.authenticated) this.refuse(c, 'hello-timeout', 'no hello within 10 s');
+      if (!c.authenticated && !this.verifying.has(c)) this.refuse(c, 'hello-timeout', 'no hello within 10 s');
     }, AUTH_TIMEOUT_MS);
     c.ws.on('message', (data: RawData, isBinary: boolean) => {
       if (c.revoked) return;
       c.lastSeen = Date.now();
       const bytes = toBuffer(data);
       c.bytesReceived += bytes.length;
-      const failed = (err: unknown) => this.log(`internal error handling a message from ${c.site ?? c.remote}: ${errorMessage(err)}`);
-      let intake: Promise<void> | void = undefined;
       try {
-        if (isBinary) intake = this.onBinary(c, bytes);
-        else this.onText(c, bytes.toString('utf8'));
+        if (!isBinary) this.onText(c, bytes.toString('utf8'));
+        else if (!c.authenticated) this.refuse(c, 'frame-before-hello', 'binary frame before authentication');
+        else this.protocolError(c, `updates are uploaded by HTTP PUT to ${UPLOAD_PATH} with the session's upload ticket, not sent over the WebSocket`);
       } catch (err) {
-        failed(err);
+        this.log(`internal error handling a message from ${c.site ?? c.remote}: ${errorMessage(err)}`);
       }
-      // An update is done with once validated and spooled; only then may the next upload's bytes come in.
-      if (intake) void intake.catch(failed).finally(() => c.messageHandled());
-      else c.messageHandled();
     });
     c.ws.on('error', (err: Error & { code?: string }) => {
       const oversized = err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH';
@@ -430,6 +434,7 @@ export class Federation extends EventEmitter<FederationEvents> {
     c.ws.on('close', (code: number) => {
       clearTimeout(authTimer);
       this.connections.delete(c);
+      this.uploadTickets.revoke(c);
       if (c.site && this.bySite.get(c.site) === c) {
         this.bySite.delete(c.site);
         this.awaitingFinalEval.delete(c.site);
@@ -471,6 +476,8 @@ export class Federation extends EventEmitter<FederationEvents> {
   }
 
   private onText(c: SiteConnection, text: string): void {
+    const held = this.verifying.get(c);
+    if (held) return void held.push(text);
     let message: SiteMessage;
     try {
       message = decodeJson(SiteMessageSchema, text, this.config.maxMessageBytes);
@@ -480,7 +487,7 @@ export class Federation extends EventEmitter<FederationEvents> {
     }
     if (!c.authenticated) {
       if (message.type !== 'hello') return this.refuse(c, 'bad-hello', `first message must be hello, got ${message.type}`);
-      return this.onHello(c, message);
+      return void this.onHello(c, message).catch((err: unknown) => this.log(`internal error handling the hello of ${c.remote}: ${errorMessage(err)}`));
     }
     switch (message.type) {
       case 'hello': return this.protocolError(c, 'already authenticated');
@@ -505,10 +512,15 @@ export class Federation extends EventEmitter<FederationEvents> {
     }
   }
 
-  private onHello(c: SiteConnection, hello: Extract<SiteMessage, { type: 'hello' }>): void {
+  private async onHello(c: SiteConnection, hello: Extract<SiteMessage, { type: 'hello' }>): Promise<void> {
     if (hello.protocol !== PROTOCOL_VERSION) return this.refuse(c, 'protocol-version', `protocol version ${hello.protocol} is not supported (server speaks ${PROTOCOL_VERSION})`);
     const site = this.store.siteByTokenLocator(tokenLocator(hello.token));
-    if (!site || !verifySecret(hello.token, site.token_hash)) return this.refuse(c, 'unknown-token', 'unknown or revoked site token');
+    const held: string[] = [];
+    this.verifying.set(c, held);
+    const ok = site ? await verifySecretAsync(hello.token, site.token_hash) : false;
+    this.verifying.delete(c);
+    if (!c.open) return;
+    if (!site || !ok) return this.refuse(c, 'unknown-token', 'unknown or revoked site token');
     if (isLegacyHash(site.token_hash)) this.store.setSiteTokenHash(site.name, hashSecret(hello.token));
     const previous = this.bySite.get(site.name);
     if (previous && previous !== c) {
@@ -522,10 +534,11 @@ export class Federation extends EventEmitter<FederationEvents> {
     this.bySite.set(site.name, c);
     this.store.siteSeen(site.name, hello.cases.train, hello.cases.validation);
     this.store.audit({ actor: site.name, action: 'site-connected', round: this.round, detail: { remote: c.remote, cases: hello.cases, software: hello.software ?? null } });
-    c.send({ type: 'welcome', protocol: PROTOCOL_VERSION, site: site.name, heartbeatMs: this.config.heartbeatS * 1000, maxMessageBytes: this.config.maxMessageBytes, architectureHash: this.architectureHash });
+    c.send({ type: 'welcome', protocol: PROTOCOL_VERSION, site: site.name, heartbeatMs: this.config.heartbeatS * 1000, maxMessageBytes: this.config.maxMessageBytes, architectureHash: this.architectureHash, uploadTicket: this.uploadTickets.issue(c) });
     this.emit('site-connected', site.name);
     this.resync(c);
     this.poke();
+    for (const text of held) this.onText(c, text);
   }
 
   /** Brings a (re)connected site up to date with the round in progress. */
@@ -590,9 +603,12 @@ export class Federation extends EventEmitter<FederationEvents> {
     }
   }
 
-  /** Returns the update's intake while it runs (validation and spooling are asynchronous). */
-  private onBinary(c: SiteConnection, bytes: Buffer): Promise<void> | void {
-    if (!c.authenticated) return this.refuse(c, 'frame-before-hello', 'binary frame before authentication');
+  /**
+   * Takes in an update frame the site uploaded (server/update-upload.ts; `contentsSha256` is its model
+   * file's hash, taken as it streamed in). Returns the intake while it runs: the frame's memory is
+   * the upload slot's, reused once validation and spooling are done.
+   */
+  receiveUpdate(c: SiteConnection, bytes: Uint8Array, contentsSha256: string): Promise<void> | void {
     this.disconnectRemovedSites();
     if (!c.authenticated || !c.open) return;
     const site = c.site!;
@@ -621,7 +637,7 @@ export class Federation extends EventEmitter<FederationEvents> {
     const early = checkUpdateHeader(header, ctx);
     if (early && !early.ok) return this.rejectUpdate(c, header, payload, bytes.length, early.reason);
     // The header checks passed, so this is the round collecting now and the site one of its participants.
-    return this.takeUpdate(c, collecting!, header, payload, bytes.length, ctx);
+    return this.takeUpdate(c, collecting!, header, payload, bytes.length, ctx, contentsSha256);
   }
 
   /**
@@ -629,12 +645,12 @@ export class Federation extends EventEmitter<FederationEvents> {
    * unless the round moved on (its deadline passed, the site was removed) meanwhile. Only the norm
    * and counts are kept; the frame is released once written.
    */
-  private async takeUpdate(c: SiteConnection, state: RoundState, header: UpdateFrameHeader, payload: Uint8Array, frameBytes: number, ctx: UpdateContext): Promise<void> {
+  private async takeUpdate(c: SiteConnection, state: RoundState, header: UpdateFrameHeader, payload: Uint8Array, frameBytes: number, ctx: UpdateContext, contentsSha256: string): Promise<void> {
     const site = c.site!;
     state.receiving.add(site);
     let inspected;
     try {
-      inspected = await inspectUpdate(payload, header, ctx, this.config.modelConfig, site);
+      inspected = inspectUpdate(payload, contentsSha256, header, ctx, this.config.modelConfig, site);
       if (inspected.ok) await state.spool.write(site, inspected.tensorBytes);
     } catch (err) {
       state.receiving.delete(site);
@@ -708,8 +724,6 @@ export class Federation extends EventEmitter<FederationEvents> {
     const now = Date.now();
     for (const c of this.connections) {
       if (!c.authenticated) continue;
-      // A connection waiting for an upload slot (server/upload-gate.ts) is paused, so silent by design.
-      if (c.ws.isPaused) continue;
       if (now - c.lastSeen > limit) {
         this.store.audit({ actor: c.site!, action: 'heartbeat-timeout', round: this.round, detail: { silentMs: now - c.lastSeen } });
         c.ws.terminate();

@@ -14,6 +14,7 @@ import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
 import { WebSocketServer } from 'ws';
 import { FedSegError } from '../core/errors.js';
+import { SITE_MESSAGE_MAX_BYTES, UPLOAD_PATH } from '../core/federation/protocol.js';
 import { CheckpointStore } from './checkpoints.js';
 import type { FederationConfig } from './config.js';
 import { SiteConnection } from './connection.js';
@@ -22,8 +23,8 @@ import { Federation } from './federation.js';
 import { handleHttp } from './http-api.js';
 import { FailureLimiter } from './rate-limit.js';
 import { checkAdminTokenStrength, hashSecret, newToken, tokenLocator } from './tokens.js';
-import { UploadGate } from './upload-gate.js';
 import { UpdateSpool } from './update-spool.js';
+import { UpdateUploads } from './update-upload.js';
 import { waitingOf, type Waiting } from './waiting.js';
 
 export interface ServerOptions {
@@ -67,12 +68,13 @@ const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
 /** Bytes a connection may send before its hello is verified (a hello is well under 1 KiB). */
 const PRE_AUTH_MAX_BYTES = 64 * 1024;
 /**
- * Memory for weight frames being received at once (server/upload-gate.ts): 128 MiB is five
- * full-size U-Net updates, two at least whatever the model. A message past 1 MiB is a weight frame.
+ * Memory for update uploads received at once (server/update-upload.ts): 128 MiB is five full-size
+ * U-Net updates, two at least whatever the model. An upload that sends nothing for UPLOAD_STALL_MS
+ * is cut off; one that waits UPLOAD_QUEUE_MS for a slot is told to retry.
  */
 const UPLOAD_BUFFER_BYTES = 128 * 1024 * 1024;
-const UPLOAD_THRESHOLD_BYTES = 1024 * 1024;
 const UPLOAD_STALL_MS = 10_000;
+const UPLOAD_QUEUE_MS = 60_000;
 
 /**
  * Registers a site in the server database; returns its token, which is shown once and stored only
@@ -187,12 +189,26 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     throw err;
   }
 
-  const handler = (req: IncomingMessage, res: ServerResponse) => handleHttp(req, res, { federation, store, config: opts.config, secure: Boolean(opts.tls), authFailures, log });
+  const uploads = new UpdateUploads(federation.uploadTickets, (c, frame, sha256) => federation.receiveUpdate(c, frame, sha256), authFailures, {
+    slots: Math.max(2, Math.floor(UPLOAD_BUFFER_BYTES / opts.config.maxMessageBytes)), frameCap: opts.config.maxMessageBytes,
+    stallMs: UPLOAD_STALL_MS, queueMs: UPLOAD_QUEUE_MS,
+  }, log);
+  const isUpload = (req: IncomingMessage) => (req.url ?? '').split('?')[0] === UPLOAD_PATH;
+  const handler = (req: IncomingMessage, res: ServerResponse) => {
+    if (isUpload(req)) return uploads.handle(req, res);
+    handleHttp(req, res, { federation, store, config: opts.config, secure: Boolean(opts.tls), authFailures, log });
+  };
   const http: Server = opts.tls
     ? createHttpsServer({ cert: readFileSync(opts.tls.certFile), key: readFileSync(opts.tls.keyFile) }, handler)
     : createHttpServer(handler);
+  // An upload's ticket, size and slot are checked before the site may send its body; other requests go on at once.
+  http.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
+    if (!isUpload(req)) res.writeContinue();
+    handler(req, res);
+  });
   const wss = new WebSocketServer({
-    server: http, path: '/ws', maxPayload: opts.config.maxMessageBytes, perMessageDeflate: false,
+    // Sites send only control messages over the WebSocket; their updates come by HTTP upload.
+    server: http, path: '/ws', maxPayload: Math.min(SITE_MESSAGE_MAX_BYTES, opts.config.maxMessageBytes), perMessageDeflate: false,
     // Sites are programs (ws, Node), which send no Origin; a browser always does, so a page the
     // operator or a site admin has open cannot open a socket here. Locked-out addresses get 429.
     verifyClient: ({ req, origin }, done) => {
@@ -202,27 +218,20 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       done(true);
     },
   });
-  const uploads = new UploadGate(Math.max(2, Math.floor(UPLOAD_BUFFER_BYTES / opts.config.maxMessageBytes)), UPLOAD_THRESHOLD_BYTES, UPLOAD_STALL_MS);
   wss.on('connection', (ws, req) => {
-    const c = new SiteConnection(ws, `${req.socket.remoteAddress}:${req.socket.remotePort}`, req.socket.remoteAddress ?? '', () => uploads.handled(ws));
-    // Until hello is verified, a connection may send PRE_AUTH_MAX_BYTES in all: a 60 MiB "hello"
-    // is cut off after 64 KiB instead of being buffered and parsed (the frame cap is for models).
-    // After that its weight frames go through the upload gate.
+    const c = new SiteConnection(ws, `${req.socket.remoteAddress}:${req.socket.remotePort}`, req.socket.remoteAddress ?? '');
+    // Until hello is verified, a connection may send PRE_AUTH_MAX_BYTES in all: a 900 KiB "hello"
+    // is cut off after 64 KiB instead of being buffered and parsed.
     let preAuth = 0;
-    req.socket.on('data', (chunk: Buffer) => {
-      if (c.authenticated) {
-        // A site part-way through a large frame is alive, though no message has completed yet.
-        c.lastSeen = Date.now();
-        return uploads.data(ws, chunk.length);
-      }
+    const count = (chunk: Buffer) => {
+      if (c.authenticated) return req.socket.off('data', count);
       preAuth += chunk.length;
       if (preAuth > PRE_AUTH_MAX_BYTES && preAuth - chunk.length <= PRE_AUTH_MAX_BYTES) {
         federation.dropUnauthenticated(c, `sent more than ${PRE_AUTH_MAX_BYTES} bytes before authenticating`);
       }
-    });
+    };
+    req.socket.on('data', count);
     federation.attach(c);
-    ws.on('message', () => uploads.arrived(ws));
-    ws.on('close', () => uploads.closed(ws));
   });
 
   await new Promise<void>((resolve, reject) => {

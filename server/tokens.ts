@@ -1,4 +1,4 @@
-import { createHash, randomBytes, scryptSync, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes, scrypt, scryptSync, timingSafeEqual } from 'node:crypto';
 import { FedSegError } from '../core/errors.js';
 
 /**
@@ -45,23 +45,42 @@ export function isLegacyHash(stored: string): boolean {
 
 const verified = new Map<string, Buffer>();
 
-/** Constant-time check of a presented token against a stored verifier (scrypt, or legacy SHA-256). */
-export function verifySecret(token: string, stored: string): boolean {
+type Scrypt = (token: string, salt: Buffer, keylen: number, options: { N: number; r: number; p: number; maxmem: number }) => Buffer | Promise<Buffer>;
+
+/**
+ * Checks `token` against `stored` with `derive` doing the scrypt (synchronous for the operator API,
+ * whose token is remembered after its first use; on the thread pool for site hellos).
+ */
+function verifyWith(token: string, stored: string, derive: Scrypt): boolean | Promise<boolean> {
   const digest = sha256(token);
   const known = verified.get(stored);
   if (known) return timingSafeEqual(known, digest);
-  let ok = false;
-  if (isLegacyHash(stored)) {
-    ok = timingSafeEqual(digest, Buffer.from(stored, 'hex'));
-  } else {
-    const [scheme, n, r, p, salt, key] = stored.split('$');
-    if (scheme !== 'scrypt' || !salt || !key) return false;
-    const expected = Buffer.from(key, 'base64url');
-    const actual = scryptSync(token, Buffer.from(salt, 'base64url'), expected.length, { N: Number(n), r: Number(r), p: Number(p), maxmem: SCRYPT.maxmem });
-    ok = timingSafeEqual(actual, expected);
-  }
-  if (ok) verified.set(stored, digest);
-  return ok;
+  const settle = (ok: boolean) => {
+    if (ok) verified.set(stored, digest);
+    return ok;
+  };
+  if (isLegacyHash(stored)) return settle(timingSafeEqual(digest, Buffer.from(stored, 'hex')));
+  const [scheme, n, r, p, salt, key] = stored.split('$');
+  if (scheme !== 'scrypt' || !salt || !key) return false;
+  const expected = Buffer.from(key, 'base64url');
+  const actual = derive(token, Buffer.from(salt, 'base64url'), expected.length, { N: Number(n), r: Number(r), p: Number(p), maxmem: SCRYPT.maxmem });
+  const compare = (a: Buffer) => settle(a.length === expected.length && timingSafeEqual(a, expected));
+  return actual instanceof Promise ? actual.then(compare) : compare(actual);
+}
+
+/** Constant-time check of a presented token against a stored verifier (scrypt, or legacy SHA-256). */
+export function verifySecret(token: string, stored: string): boolean {
+  return verifyWith(token, stored, scryptSync) as boolean;
+}
+
+/**
+ * verifySecret with scrypt on libuv's thread pool: ~50-150 ms of work per site token that would
+ * otherwise hold the event loop, so a thousand sites reconnecting at once do not stall the rest.
+ */
+export async function verifySecretAsync(token: string, stored: string): Promise<boolean> {
+  return verifyWith(token, stored, (t, salt, keylen, options) => new Promise((resolve, reject) => {
+    scrypt(t, salt, keylen, options, (err, key) => (err ? reject(err) : resolve(key)));
+  }));
 }
 
 /** The operator's token guards the whole API: at least 20 characters, at least 8 of them different. */

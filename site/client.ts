@@ -9,6 +9,7 @@ import {
   CLOSE, decodeFrame, decodeJson, encodeFrame, MAX_FRAME_BYTES, PROTOCOL_VERSION, RefusalCodeSchema, ServerMessageSchema,
   type AuthFailed, type FrameHeader, type GlobalFrameHeader, type ServerMessage, type SiteMessage, type UpdateFrameHeader,
 } from '../core/federation/protocol.js';
+import { uploadFrame } from './update-upload.js';
 
 export interface ClientOptions {
   url: string;
@@ -48,6 +49,8 @@ export class FederationClient extends EventEmitter<ClientEvents> {
   private refused = false;
   /** Frames above this are refused: the smaller of this site's limit and the cap the server announced (its model's size). */
   private frameCap: number;
+  /** Authorises this session's update uploads (from welcome). */
+  private uploadTicket: string | null = null;
   site: string | null = null;
   bytesSent = 0;
   bytesReceived = 0;
@@ -84,11 +87,22 @@ export class FederationClient extends EventEmitter<ClientEvents> {
     return true;
   }
 
+  /**
+   * Starts uploading an update (site/update-upload.ts); returns the frame's size, or null when not
+   * connected. The verdict comes as a message; an upload that fails is reported as a protocol error.
+   */
   sendUpdate(header: UpdateFrameHeader, modelBytes: Uint8Array): number | null {
-    if (!this.connected) return null;
-    const frame = encodeFrame(header, modelBytes);
+    return this.upload(encodeFrame(header, modelBytes));
+  }
+
+  /** Starts uploading an encoded update frame with this session's upload ticket. */
+  upload(frame: Uint8Array): number | null {
+    const ws = this.ws;
+    const ticket = this.uploadTicket;
+    if (!this.connected || !ticket) return null;
     this.bytesSent += frame.length;
-    this.ws!.send(frame, { binary: true });
+    uploadFrame({ wsUrl: this.opts.url, ticket, ca: this.opts.ca, live: () => this.ws === ws && this.connected }, frame)
+      .catch((err: unknown) => this.emit('protocol-error', errorMessage(err)));
     return frame.length;
   }
 
@@ -130,6 +144,7 @@ export class FederationClient extends EventEmitter<ClientEvents> {
       if (ws !== this.ws) return;
       this.ws = null;
       this.authenticated = false;
+      this.uploadTicket = null;
       if (this.watchdog) clearTimeout(this.watchdog);
       const why = `${code}${reason.length ? ` ${reason.toString()}` : lastError ? ` ${lastError}` : ''}`;
       if (code === CLOSE.authFailed) {
@@ -163,6 +178,7 @@ export class FederationClient extends EventEmitter<ClientEvents> {
         }
         this.authenticated = true;
         this.site = message.site;
+        this.uploadTicket = message.uploadTicket;
         this.heartbeatMs = message.heartbeatMs;
         this.frameCap = Math.min(maxPayloadOf(this.opts), message.maxMessageBytes);
         this.backoffMs = this.opts.initialBackoffMs ?? 500;

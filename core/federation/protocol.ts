@@ -35,6 +35,14 @@ export function minimumFrameCapFor(parameters: number): number {
   return 4 * parameters + MAX_HEADER_BYTES;
 }
 
+/**
+ * Sites upload their updates by HTTP PUT to this path on the server's origin (server/update-upload.ts),
+ * presenting their WebSocket session's upload ticket as `Authorization: Bearer <ticket>`; the WebSocket
+ * carries only control messages from the site, each at most SITE_MESSAGE_MAX_BYTES.
+ */
+export const UPLOAD_PATH = '/updates';
+export const SITE_MESSAGE_MAX_BYTES = 1024 * 1024;
+
 /** WebSocket close codes FedSeg uses (4000-4999 are application-defined). */
 export const CLOSE = {
   authFailed: 4401,
@@ -104,6 +112,8 @@ export type SiteMessage = z.infer<typeof SiteMessageSchema>;
 export const WelcomeSchema = z.object({
   type: z.literal('welcome'), protocol: z.number().int(), site: z.string(), heartbeatMs: z.number().int().positive(),
   maxMessageBytes: z.number().int().positive(), architectureHash: z.string(),
+  /** Authorises this connection's update uploads (UPLOAD_PATH) while it stays open; never logged. */
+  uploadTicket: z.string().min(32).max(256),
 });
 /**
  * Why the server refused a connection, for software to act on (the words beside it are for people):
@@ -221,14 +231,27 @@ export function decodeFrame(frame: Uint8Array, maxBytes = MAX_FRAME_BYTES): Deco
     throw new FedSegError('binary frame does not start with the FedSeg prelude', { field: 'frame' });
   }
   if (frame[4] !== PROTOCOL_VERSION) throw new FedSegError(`binary frame has protocol version ${frame[4]}, expected ${PROTOCOL_VERSION}`, { field: 'frame.version' });
-  const view = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
-  const headerLength = view.getUint32(8, true);
-  if (headerLength > MAX_HEADER_BYTES || PRELUDE_BYTES + headerLength > frame.byteLength) {
-    throw new FedSegError(`binary frame header length ${headerLength} is out of range`, { field: 'frame.header' });
+  const payloadOffset = framePayloadOffset(frame);
+  if (payloadOffset === null || payloadOffset > frame.byteLength) {
+    throw new FedSegError(`binary frame header length ${headerLengthOf(frame)} is out of range`, { field: 'frame.header' });
   }
-  const headerText = Buffer.from(frame.buffer, frame.byteOffset + PRELUDE_BYTES, headerLength).toString('utf8');
+  const headerText = Buffer.from(frame.buffer, frame.byteOffset + PRELUDE_BYTES, payloadOffset - PRELUDE_BYTES).toString('utf8');
   const header = parseJsonText(FrameHeaderSchema, headerText, { what: 'binary frame header', failsSchema: 'is invalid', field: 'frame.header' });
-  return { header, payload: frame.subarray(PRELUDE_BYTES + headerLength) };
+  return { header, payload: frame.subarray(payloadOffset) };
+}
+
+function headerLengthOf(prelude: Uint8Array): number {
+  return new DataView(prelude.buffer, prelude.byteOffset, PRELUDE_BYTES).getUint32(8, true);
+}
+
+/**
+ * Where a frame's payload starts, read from its first PRELUDE_BYTES (so a receiver can hash the
+ * payload as it streams in); null when those bytes are too few or announce an oversized header.
+ */
+export function framePayloadOffset(prelude: Uint8Array): number | null {
+  if (prelude.byteLength < PRELUDE_BYTES) return null;
+  const headerLength = headerLengthOf(prelude);
+  return headerLength > MAX_HEADER_BYTES ? null : PRELUDE_BYTES + headerLength;
 }
 
 /** Parses a JSON text frame with `schema`; throws FedSegError saying whether it was not JSON or failed the schema. */

@@ -64,8 +64,8 @@ export interface DecodeOptions {
   shareMemory?: boolean;
   /**
    * Hex SHA-256 of every byte before the trailer, when the caller has hashed them already (the
-   * server hashes a large update in slices, between other work); checked against the trailer as
-   * if computed here.
+   * server hashes an update as its upload streams in); checked against the trailer as if computed
+   * here.
    */
   contentsSha256?: string;
 }

@@ -223,17 +223,21 @@ test('a declining site and one that disconnects mid-training are left out; with 
   }
 });
 
-test('a frame that is not a FedSeg update is answered with an error and the site stays in the round', async () => {
+test('an upload that is not a FedSeg update, or a binary WebSocket message, is answered with an error and the site stays in the round', async () => {
   const { server, tokens } = await startTestServer(dir(), { rounds: 1, minSites: 1 }, ['s']);
   try {
     const s = new ScriptedSite(server.wsUrl, tokens.s).start();
     const a = await s.announce(1);
     s.client.send({ type: 'approve', round: 1, attempt: a.attempt });
     const { weights } = await s.trainWeights(1);
-    const ws = (s.client as unknown as { ws: WebSocket }).ws;
-    ws.send(Buffer.from('FSGW garbage that is not a frame'));
-    ws.send(encodeFrame({ kind: 'global', purpose: 'train', round: 1, architectureHash: tinyHash, sha256: '0'.repeat(64) }, encodeModel(tinyConfig, weights)));
-    await s.until(() => s.messages.filter((m) => m.type === 'error').length === 2 || undefined, 'two errors');
+    const errors = (n: number) => s.until(() => s.messages.filter((m) => m.type === 'error').length === n || undefined, `${n} error(s)`);
+    // One upload per session at a time: each is answered before the next.
+    s.client.upload(Buffer.from('FSGW garbage that is not a frame'));
+    await errors(1);
+    s.client.upload(encodeFrame({ kind: 'global', purpose: 'train', round: 1, architectureHash: tinyHash, sha256: '0'.repeat(64) }, encodeModel(tinyConfig, weights)));
+    await errors(2);
+    (s.client as unknown as { ws: WebSocket }).ws.send(Buffer.alloc(64));
+    await errors(3);
     s.sendUpdate(1, a.attempt, shifted(weights, 0.5));
     assert.equal(await server.federation.done, 'finished');
     assertShifted(await globalOf(server, 1), initialWeights(tinyConfig, 7), 0.5);

@@ -121,10 +121,10 @@ export class ScriptedSite {
     }, `weights of round ${round}`);
   }
 
-  /** Sends an update frame; header fields default to a valid update for `round`/`attempt`. */
+  /** Uploads an update frame; header fields default to a valid update for `round`/`attempt`. */
   sendUpdate(round: number, attempt: number, weights: TensorList, header: Partial<UpdateFrameHeader> = {}, config: ModelConfig = tinyConfig): void {
     const full: UpdateFrameHeader = { kind: 'update', round, attempt, architectureHash: tinyHash, numCases: 4, metrics: { loss: 1 }, trainingSeconds: 1, ...header };
-    (this.client as unknown as { ws: { send(b: Buffer): void } }).ws.send(encodeFrame(full, encodeModel(config, weights)));
+    this.client.upload(encodeFrame(full, encodeModel(config, weights)));
   }
 
   verdict(round: number, after = 0) {
