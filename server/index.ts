@@ -14,7 +14,7 @@ import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
 import { WebSocketServer } from 'ws';
 import { FedSegError } from '../core/errors.js';
-import { SITE_MESSAGE_MAX_BYTES, UPLOAD_PATH } from '../core/federation/protocol.js';
+import { SITE_MESSAGE_MAX_BYTES, UPLOAD_PATH, WAITING_SITES_MAX } from '../core/federation/protocol.js';
 import { CheckpointStore } from './checkpoints.js';
 import type { FederationConfig } from './config.js';
 import { SiteConnection } from './connection.js';
@@ -130,34 +130,45 @@ export function listSites(dbFile: string) {
 }
 
 /**
+ * How often at most what the federation waits for is worked out again: every approval and update
+ * changes it and every site is told, so with N sites each round would otherwise cost N refreshes
+ * (each reading the store) and N broadcasts of N messages.
+ */
+const WAITING_REFRESH_MS = 250;
+
+/**
  * Says what the federation waits for whenever that changes: one log line, and a `waiting` message to
  * every connected site; a site that connects is told the current one.
  */
 function announceWaiting(federation: Federation, store: Store, log: (line: string) => void, closing: () => boolean): void {
   let last: string | null = null;
-  const toSite = (w: Waiting | null) => ({ type: 'waiting' as const, for: w?.for ?? null, message: w?.message ?? null, sites: w?.sites ?? [], deadline: w?.deadline ?? null });
-  const refresh = (): Waiting | null => {
-    if (closing()) return null;
-    const waiting = waitingOf(federation, store);
-    const message = waiting?.message ?? null;
+  let current: Waiting | null = null;
+  let timer: NodeJS.Timeout | null = null;
+  const toSite = (w: Waiting | null) => ({ type: 'waiting' as const, for: w?.for ?? null, message: w?.message ?? null, sites: (w?.sites ?? []).slice(0, WAITING_SITES_MAX), deadline: w?.deadline ?? null });
+  const refresh = () => {
+    if (timer) clearTimeout(timer);
+    timer = null;
+    if (closing()) return;
+    current = waitingOf(federation, store);
+    const message = current?.message ?? null;
     if (message !== last) {
       last = message;
       if (message) log(message);
-      for (const c of federation.connections) if (c.authenticated) c.send(toSite(waiting));
+      const sent = toSite(current);
+      for (const c of federation.connections) if (c.authenticated) c.send(sent);
     }
-    return waiting;
   };
-  federation.on('waiting', refresh);
-  federation.on('round-completed', refresh);
+  const soon = () => {
+    timer ??= setTimeout(refresh, WAITING_REFRESH_MS).unref();
+  };
+  federation.on('waiting', soon);
+  federation.on('round-completed', soon);
+  federation.on('site-disconnected', soon);
   federation.on('finished', refresh);
-  federation.on('site-disconnected', refresh);
   federation.on('site-connected', (site) => {
-    const before = last;
-    const waiting = refresh();
-    // When nothing changed for the others, the newcomer still needs the current state.
-    if (waiting && waiting.message === before) {
-      for (const c of federation.connections) if (c.site === site && c.authenticated) c.send(toSite(waiting));
-    }
+    // The newcomer hears the state known now; what its arrival changes reaches everyone with the next refresh.
+    if (current) for (const c of federation.connections) if (c.site === site && c.authenticated) c.send(toSite(current));
+    soon();
   });
 }
 

@@ -40,6 +40,13 @@ export interface WaitingInput {
   lastAttempt: { round: number; attempt: number; status: string; reason: string | null; endedAt: string | null } | null;
 }
 
+/** Site names a sentence spells out; the rest are counted (with hundreds of sites it would run to kilobytes). The `sites` list has them all. */
+const NAMED_SITES = 10;
+
+function named(sites: readonly string[]): string {
+  return sites.length <= NAMED_SITES ? sites.join(', ') : `${sites.slice(0, NAMED_SITES).join(', ')} and ${sites.length - NAMED_SITES} more`;
+}
+
 /** Wall-clock time with the zone, e.g. "14:05:30 UTC": sites may sit in other time zones. */
 export function formatDeadline(ms: number, timeZone?: string): string {
   return new Date(ms).toLocaleTimeString('en-GB', { hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23', timeZoneName: 'short', timeZone });
@@ -55,27 +62,27 @@ export function describeWaiting(v: WaitingInput, timeZone?: string): Waiting | n
     const sites = v.registered.filter((s) => !(s in c.approvals));
     if (sites.length === 0) return null;
     const offline = sites.filter((s) => !online.has(s));
-    const note = offline.length === 0 ? '' : `; not connected: ${offline.join(', ')}`;
-    return { for: 'approvals', sites, deadline, message: `waiting for approvals of round ${c.round}: ${sites.join(', ')} (deadline ${formatDeadline(deadline, timeZone)}${note})` };
+    const note = offline.length === 0 ? '' : `; not connected: ${named(offline)}`;
+    return { for: 'approvals', sites, deadline, message: `waiting for approvals of round ${c.round}: ${named(sites)} (deadline ${formatDeadline(deadline, timeZone)}${note})` };
   }
   if (c && c.phase === 'training') {
     const deadline = Date.parse(c.deadline);
     const sites = c.participants.filter((s) => !c.returned.includes(s) && !v.rejected.includes(s));
     if (sites.length === 0) return null;
-    return { for: 'updates', sites, deadline, message: `waiting for updates of round ${c.round}: ${sites.join(', ')} (training deadline ${formatDeadline(deadline, timeZone)})` };
+    return { for: 'updates', sites, deadline, message: `waiting for updates of round ${c.round}: ${named(sites)} (training deadline ${formatDeadline(deadline, timeZone)})` };
   }
   if (c) return null; // aggregating: no one to wait for
   if (v.completedRounds >= v.config.rounds) {
     const sites = v.online.filter((s) => !v.finalEvaluated.includes(s));
     if (sites.length === 0) return null;
-    return { for: 'evaluations', sites, deadline: null, message: `waiting for evaluations of the final model (round ${v.config.rounds} of ${v.config.rounds}): ${sites.join(', ')}` };
+    return { for: 'evaluations', sites, deadline: null, message: `waiting for evaluations of the final model (round ${v.config.rounds} of ${v.config.rounds}): ${named(sites)}` };
   }
   const { minSites } = v.config;
   if (v.online.length < minSites) {
     const missing = v.registered.filter((s) => !online.has(s));
     const more = minSites - v.online.length;
     let message = `waiting for ${more} more site${more === 1 ? '' : 's'} (${v.online.length} of minSites ${minSites} connected`;
-    if (missing.length > 0) message += `; not connected: ${missing.join(', ')}`;
+    if (missing.length > 0) message += `; not connected: ${named(missing)}`;
     message += ')';
     if (v.registered.length < minSites) {
       const n = v.registered.length;

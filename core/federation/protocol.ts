@@ -160,6 +160,8 @@ export const RoundResultSchema = z.object({
   modelHash: sha256Hex.optional(), reason: z.string().optional(),
 });
 export type RoundResult = z.infer<typeof RoundResultSchema>;
+/** The most site names a `waiting` message lists. */
+export const WAITING_SITES_MAX = 1000;
 /**
  * What the server is waiting for, sent whenever it changes and on connect: more sites, approvals,
  * updates, final evaluations or a retry. `message` is null once nothing is awaited.
@@ -168,7 +170,7 @@ export const WaitingSchema = z.object({
   type: z.literal('waiting'),
   for: z.enum(['sites', 'approvals', 'updates', 'evaluations', 'retry']).nullable(),
   message: z.string().max(2000).nullable(),
-  sites: z.array(z.string()).max(1000),
+  sites: z.array(z.string()).max(WAITING_SITES_MAX),
   /** Epoch milliseconds when the wait ends at the latest. */
   deadline: z.number().nullable(),
 });
