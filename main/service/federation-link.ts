@@ -219,7 +219,7 @@ export class FederationLink {
 
   private reportBackend(): void {
     const info = activeBackend();
-    if (info) this.emit({ type: 'backend', backend: { name: info.detail, gpu: /gpu|cuda/i.test(info.detail) } });
+    if (info) this.emit({ type: 'backend', backend: { name: info.detail, gpu: info.gpu } });
   }
 
   private onRuntimeEvent(event: RuntimeEvent): void {
