@@ -7,7 +7,7 @@ import { EventEmitter } from 'node:events';
 import { CLOSE, ServerMessageSchema, type ServerMessage } from '../core/federation/protocol.js';
 
 /** Bytes a connection may send before its hello is verified (a hello is well under 1 KiB). */
-export const PRE_AUTH_MAX_BYTES = 64 * 1024;
+const PRE_AUTH_MAX_BYTES = 64 * 1024;
 
 /** What a connection needs of its socket. */
 export interface SiteSocket {
