@@ -12,17 +12,15 @@ import { createServer as createHttpServer, type IncomingMessage, type Server, ty
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
-import { WebSocketServer } from 'ws';
 import { FedSegError } from '../core/errors.js';
 import { CheckpointStore } from './checkpoints.js';
 import type { FederationConfig } from './config.js';
-import { SiteConnection } from './connection.js';
 import { Store } from './db.js';
 import { Federation } from './federation.js';
 import { handleHttp } from './http-api.js';
 import { FailureLimiter } from './rate-limit.js';
 import { checkAdminTokenStrength, hashSecret, newToken, tokenLocator } from './tokens.js';
-import { UploadGate } from './upload-gate.js';
+import { openSiteEndpoint } from './transport.js';
 import { UpdateSpool } from './update-spool.js';
 import { waitingOf, type Waiting } from './waiting.js';
 
@@ -64,15 +62,6 @@ export interface RunningServer {
 }
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
-/** Bytes a connection may send before its hello is verified (a hello is well under 1 KiB). */
-const PRE_AUTH_MAX_BYTES = 64 * 1024;
-/**
- * Memory for weight frames being received at once (server/upload-gate.ts): 128 MiB is five
- * full-size U-Net updates, two at least whatever the model. A message past 1 MiB is a weight frame.
- */
-const UPLOAD_BUFFER_BYTES = 128 * 1024 * 1024;
-const UPLOAD_THRESHOLD_BYTES = 1024 * 1024;
-const UPLOAD_STALL_MS = 10_000;
 
 /**
  * Registers a site in the server database; returns its token, which is shown once and stored only
@@ -141,7 +130,7 @@ function announceWaiting(federation: Federation, store: Store, log: (line: strin
     if (message !== last) {
       last = message;
       if (message) log(message);
-      for (const c of federation.connections) if (c.authenticated) c.send(toSite(waiting));
+      for (const c of federation.registry.connections) if (c.authenticated) c.send(toSite(waiting));
     }
     return waiting;
   };
@@ -154,7 +143,7 @@ function announceWaiting(federation: Federation, store: Store, log: (line: strin
     const waiting = refresh();
     // When nothing changed for the others, the newcomer still needs the current state.
     if (waiting && waiting.message === before) {
-      for (const c of federation.connections) if (c.site === site && c.authenticated) c.send(toSite(waiting));
+      for (const c of federation.registry.connections) if (c.site === site && c.authenticated) c.send(toSite(waiting));
     }
   });
 }
@@ -191,39 +180,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const http: Server = opts.tls
     ? createHttpsServer({ cert: readFileSync(opts.tls.certFile), key: readFileSync(opts.tls.keyFile) }, handler)
     : createHttpServer(handler);
-  const wss = new WebSocketServer({
-    server: http, path: '/ws', maxPayload: opts.config.maxMessageBytes, perMessageDeflate: false,
-    // Sites are programs (ws, Node), which send no Origin; a browser always does, so a page the
-    // operator or a site admin has open cannot open a socket here. Locked-out addresses get 429.
-    verifyClient: ({ req, origin }, done) => {
-      if (origin) return done(false, 403, 'browsers may not open the site endpoint');
-      const ip = req.socket.remoteAddress ?? '';
-      if (authFailures.blocked(ip)) return done(false, 429, 'too many failed logins from this address; try again later', { 'retry-after': String(authFailures.retryAfterS(ip)) });
-      done(true);
-    },
-  });
-  const uploads = new UploadGate(Math.max(2, Math.floor(UPLOAD_BUFFER_BYTES / opts.config.maxMessageBytes)), UPLOAD_THRESHOLD_BYTES, UPLOAD_STALL_MS);
-  wss.on('connection', (ws, req) => {
-    const c = new SiteConnection(ws, `${req.socket.remoteAddress}:${req.socket.remotePort}`, req.socket.remoteAddress ?? '', () => uploads.handled(ws));
-    // Until hello is verified, a connection may send PRE_AUTH_MAX_BYTES in all: a 60 MiB "hello"
-    // is cut off after 64 KiB instead of being buffered and parsed (the frame cap is for models).
-    // After that its weight frames go through the upload gate.
-    let preAuth = 0;
-    req.socket.on('data', (chunk: Buffer) => {
-      if (c.authenticated) {
-        // A site part-way through a large frame is alive, though no message has completed yet.
-        c.lastSeen = Date.now();
-        return uploads.data(ws, chunk.length);
-      }
-      preAuth += chunk.length;
-      if (preAuth > PRE_AUTH_MAX_BYTES && preAuth - chunk.length <= PRE_AUTH_MAX_BYTES) {
-        federation.dropUnauthenticated(c, `sent more than ${PRE_AUTH_MAX_BYTES} bytes before authenticating`);
-      }
-    });
-    federation.attach(c);
-    ws.on('message', () => uploads.arrived(ws));
-    ws.on('close', () => uploads.closed(ws));
-  });
+  const sites = openSiteEndpoint(http, { maxMessageBytes: opts.config.maxMessageBytes, authFailures }, (c) => federation.attach(c));
 
   await new Promise<void>((resolve, reject) => {
     http.once('error', (err) => reject(new FedSegError(`cannot listen on ${host}:${opts.port ?? 8787}: ${err.message}`, { field: 'port' }, { cause: err })));
@@ -243,7 +200,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     close() {
       closed ??= (async () => {
         federation.stop();
-        await new Promise<void>((resolve) => wss.close(() => resolve()));
+        await sites.close();
         http.closeAllConnections();
         await new Promise<void>((resolve) => http.close(() => resolve()));
         await federation.done;
