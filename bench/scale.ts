@@ -14,13 +14,13 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import {
   decodeFrame, decodeJson, encodeFrame, MAX_FRAME_BYTES, PROTOCOL_VERSION, ServerMessageSchema, type SiteMessage,
 } from '../core/federation/protocol.js';
 import { makeModelConfig, type ModelConfig } from '../core/model/config.js';
 import { initialWeights } from '../core/model/init.js';
+import { nodeArgs } from '../core/runtime/own-module.js';
 import { architectureHash, encodeModel } from '../core/weights/index.js';
 import { COLUMN_BUDGET_BYTES } from '../server/update-spool.js';
 import { uploadFrame } from '../site/update-upload.js';
@@ -30,7 +30,8 @@ const ROUNDS = 2;
 /** Distinct update payloads the sites share (the server cannot tell; it validates each as sent). */
 const VARIANTS = 4;
 const RUN_TIMEOUT_MS = 20 * 60 * 1000;
-const SERVER_SCRIPT = fileURLToPath(new URL('./scale-server.ts', import.meta.url));
+/** The measured server process: compiled .js under `fedseg bench`, the .ts source under tsx in development. */
+const SERVER_MODULE = new URL('./scale-server.js', import.meta.url);
 
 interface Run { strategy: 'fedavg' | 'median'; sites: number }
 
@@ -114,7 +115,7 @@ function benchSite(url: string, token: string, updateFrame: (round: number, atte
 async function runOne(run: Run, config: ModelConfig, payloads: Uint8Array[]): Promise<ScaleRow> {
   const dir = mkdtempSync(join(tmpdir(), 'fedseg-bench-scale-'));
   const options: ScaleServerOptions = { dir, sites: run.sites, strategy: run.strategy, rounds: ROUNDS, model: {} };
-  const child = spawn(process.execPath, ['--import', 'tsx', SERVER_SCRIPT, JSON.stringify(options)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child = spawn(process.execPath, nodeArgs(SERVER_MODULE, [JSON.stringify(options)]), { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const timer = setTimeout(() => child.kill('SIGKILL'), RUN_TIMEOUT_MS);
   try {
     const messages: ScaleServerMessage[] = [];

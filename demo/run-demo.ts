@@ -65,12 +65,11 @@ export async function runDemo(options: DemoOptions, log: (line: string) => void,
       // Sites evaluate and train on a CPU shared by every process here: be patient before calling one dead.
       heartbeatS: 60,
     },
-    // At full resolution one 128^3 sample's training step needs more than the wasm backend's 4 GB
-    // heap, so the sites train on the cpu backend, whose memory goes back to the system after each
-    // step, one sample per pass (exact micro-batches: the batch of 2 peaks at about 10.8 GB whole,
-    // about half in two passes). The five site processes on this one machine take turns (each real
-    // hospital has its own machine).
-    worker: options.downsample === 1 ? { machineLock: join(options.outDir, 'machine.lock'), backend: 'cpu', microBatch: 1 } : {},
+    // At full resolution a batch of two 128^3 samples needs more than the wasm backend's 4 GB heap,
+    // so the site trainer runs it as exact micro-batches of one (about 2.9 GB each, see
+    // core/train/micro-batches.ts). The five site processes on this one machine take turns (each
+    // real hospital has its own machine).
+    worker: options.downsample === 1 ? { machineLock: join(options.outDir, 'machine.lock') } : {},
     log,
     onRound: (entry) => {
       rounds.push(entry);

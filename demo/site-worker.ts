@@ -17,8 +17,8 @@ async function main(): Promise<number> {
   const config = SiteWorkerConfigSchema.parse(JSON.parse(process.argv[2] ?? '{}'));
   const token = process.env.FEDSEG_SITE_TOKEN;
   if (!token) throw new Error('FEDSEG_SITE_TOKEN is not set');
-  const trainerOptions = { trainDirs: [config.trainDir], validationDirs: [config.heldOutDir], backend: config.backend, microBatch: config.microBatch };
-  print({ type: 'backend', detail: (await initBackend(config.backend)).detail });
+  const trainerOptions = { trainDirs: [config.trainDir], validationDirs: [config.heldOutDir] };
+  print({ type: 'backend', detail: (await initBackend()).detail });
   const siteTrainer = createDataDirTrainer(trainerOptions);
   const lock = config.machineLock;
   const trainer: LocalTrainer = lock

@@ -16,7 +16,7 @@ import { nodeArgs } from '../core/runtime/own-module.js';
 import { CONTENT_SECURITY_POLICY } from '../renderer/csp.js';
 import { Host } from '../main/host/host.js';
 import { plainCodec, TokenStore } from '../main/host/token-store.js';
-import type { ServicePort, ServiceToHost } from '../main/service/protocol.js';
+import type { ServicePort, ServiceToHost } from '../main/service/host-messages.js';
 import type { SiteEvent } from '../preload/api.js';
 import { BINARY_FIELD_HEADER, BRIDGE_PREFIX, JSON_HEADER, SECRET_HEADER } from './wire.js';
 

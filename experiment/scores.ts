@@ -1,6 +1,5 @@
 /** Held-out scores of one model at one site, read from the metrics a site trainer reports. */
-import { regionMetricKey } from '../core/inference/evaluate.js';
-import { REGIONS } from '../core/metrics/index.js';
+import { regionMetricKey, REGIONS } from '../core/metrics/index.js';
 
 export interface RegionValues { ET: number; TC: number; WT: number }
 

@@ -10,7 +10,7 @@ import { CONTENT_SECURITY_POLICY } from '../renderer/csp.js';
 import type { ElectronMain, BrowserWindowInstance, IpcMainInvokeEvent, WebContents } from './electron-types.js';
 import { Host } from './host/host.js';
 import { TokenStore, type SecretCodec } from './host/token-store.js';
-import type { ServicePort, ServiceToHost } from './service/protocol.js';
+import type { ServicePort, ServiceToHost } from './service/host-messages.js';
 
 const SCHEME = 'app';
 const ORIGIN = `${SCHEME}://fedseg`;

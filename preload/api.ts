@@ -5,6 +5,7 @@
  * type-only so zod never ships to the UI.
  */
 import { z } from 'zod';
+import type { OutgoingMessagePlan } from '../site/outgoing.js';
 import { CHANNELS, type Channel } from './channels.js';
 
 export { CHANNELS, EVENT_CHANNEL, IPC_PREFIX, type Channel } from './channels.js';
@@ -87,13 +88,8 @@ export type RoundStatus =
 
 export interface RegionScores { et: number; tc: number; wt: number }
 
-/** One message of what leaves the site (site/outgoing.ts builds it from the same code as the messages). */
-export interface OutgoingMessagePlan {
-  message: 'update' | 'progress' | 'evaluation';
-  fields: string[];
-  withheld: string[];
-  numCases: number | null;
-}
+/** One message of what leaves the site, as site/outgoing.ts builds it from the same code as the messages. */
+export type { OutgoingMessagePlan };
 
 /** Everything the admin is shown before deciding a round. */
 export interface ApprovalInfo {

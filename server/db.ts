@@ -82,7 +82,7 @@ export interface RoundRow {
   reason: string | null;
 }
 
-export interface AuditEntry {
+export interface ServerAuditEntry {
   actor: string;
   action: string;
   round?: number | null;
@@ -174,7 +174,7 @@ export class Store {
   }
 
   // ---- audit ----
-  audit(e: AuditEntry): void {
+  audit(e: ServerAuditEntry): void {
     this.db.prepare('INSERT INTO audit (at, actor, action, round, detail, model_in_hash, model_out_hash) VALUES (?, ?, ?, ?, ?, ?, ?)')
       .run(now(), e.actor, e.action, e.round ?? null, JSON.stringify(e.detail ?? {}), e.modelIn ?? null, e.modelOut ?? null);
   }

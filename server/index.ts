@@ -12,19 +12,18 @@ import { createServer as createHttpServer, type IncomingMessage, type Server, ty
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
-import { WebSocketServer } from 'ws';
 import { FedSegError } from '../core/errors.js';
-import { SITE_MESSAGE_MAX_BYTES, UPLOAD_PATH, WAITING_SITES_MAX } from '../core/federation/protocol.js';
+import { UPLOAD_PATH, WAITING_SITES_MAX } from '../core/federation/protocol.js';
 import { CheckpointStore } from './checkpoints.js';
 import type { FederationConfig } from './config.js';
-import { SiteConnection } from './connection.js';
 import { Store } from './db.js';
 import { Federation } from './federation.js';
 import { handleHttp } from './http-api.js';
 import { FailureLimiter } from './rate-limit.js';
 import { checkAdminTokenStrength, hashSecret, newToken, tokenLocator } from './tokens.js';
-import { UpdateSpool } from './update-spool.js';
+import { openSiteEndpoint } from './transport.js';
 import { UpdateUploads } from './update-upload.js';
+import { UpdateSpool } from './update-spool.js';
 import { waitingOf, type Waiting } from './waiting.js';
 
 export interface ServerOptions {
@@ -65,8 +64,6 @@ export interface RunningServer {
 }
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
-/** Bytes a connection may send before its hello is verified (a hello is well under 1 KiB). */
-const PRE_AUTH_MAX_BYTES = 64 * 1024;
 /**
  * Memory for update uploads received at once (server/update-upload.ts): 128 MiB is five full-size
  * U-Net updates, two at least whatever the model. An upload that sends nothing for UPLOAD_STALL_MS
@@ -155,7 +152,7 @@ function announceWaiting(federation: Federation, store: Store, log: (line: strin
       last = message;
       if (message) log(message);
       const sent = toSite(current);
-      for (const c of federation.connections) if (c.authenticated) c.send(sent);
+      for (const c of federation.registry.connections) if (c.authenticated) c.send(sent);
     }
   };
   const soon = () => {
@@ -167,7 +164,7 @@ function announceWaiting(federation: Federation, store: Store, log: (line: strin
   federation.on('finished', refresh);
   federation.on('site-connected', (site) => {
     // The newcomer hears the state known now; what its arrival changes reaches everyone with the next refresh.
-    if (current) for (const c of federation.connections) if (c.site === site && c.authenticated) c.send(toSite(current));
+    if (current) for (const c of federation.registry.connections) if (c.site === site && c.authenticated) c.send(toSite(current));
     soon();
   });
 }
@@ -200,7 +197,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     throw err;
   }
 
-  const uploads = new UpdateUploads(federation.uploadTickets, (c, frame, sha256) => federation.receiveUpdate(c, frame, sha256), authFailures, {
+  const uploads = new UpdateUploads(federation.registry.uploadTickets, (c, frame, sha256) => federation.upload(c, frame, sha256), authFailures, {
     slots: Math.max(2, Math.floor(UPLOAD_BUFFER_BYTES / opts.config.maxMessageBytes)), frameCap: opts.config.maxMessageBytes,
     stallMs: UPLOAD_STALL_MS, queueMs: UPLOAD_QUEUE_MS,
   }, log);
@@ -217,33 +214,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     if (!isUpload(req)) res.writeContinue();
     handler(req, res);
   });
-  const wss = new WebSocketServer({
-    // Sites send only control messages over the WebSocket; their updates come by HTTP upload.
-    server: http, path: '/ws', maxPayload: Math.min(SITE_MESSAGE_MAX_BYTES, opts.config.maxMessageBytes), perMessageDeflate: false,
-    // Sites are programs (ws, Node), which send no Origin; a browser always does, so a page the
-    // operator or a site admin has open cannot open a socket here. Locked-out addresses get 429.
-    verifyClient: ({ req, origin }, done) => {
-      if (origin) return done(false, 403, 'browsers may not open the site endpoint');
-      const ip = req.socket.remoteAddress ?? '';
-      if (authFailures.blocked(ip)) return done(false, 429, 'too many failed logins from this address; try again later', { 'retry-after': String(authFailures.retryAfterS(ip)) });
-      done(true);
-    },
-  });
-  wss.on('connection', (ws, req) => {
-    const c = new SiteConnection(ws, `${req.socket.remoteAddress}:${req.socket.remotePort}`, req.socket.remoteAddress ?? '');
-    // Until hello is verified, a connection may send PRE_AUTH_MAX_BYTES in all: a 900 KiB "hello"
-    // is cut off after 64 KiB instead of being buffered and parsed.
-    let preAuth = 0;
-    const count = (chunk: Buffer) => {
-      if (c.authenticated) return req.socket.off('data', count);
-      preAuth += chunk.length;
-      if (preAuth > PRE_AUTH_MAX_BYTES && preAuth - chunk.length <= PRE_AUTH_MAX_BYTES) {
-        federation.dropUnauthenticated(c, `sent more than ${PRE_AUTH_MAX_BYTES} bytes before authenticating`);
-      }
-    };
-    req.socket.on('data', count);
-    federation.attach(c);
-  });
+  const sites = openSiteEndpoint(http, { maxMessageBytes: opts.config.maxMessageBytes, authFailures }, (c) => federation.attach(c));
 
   await new Promise<void>((resolve, reject) => {
     http.once('error', (err) => reject(new FedSegError(`cannot listen on ${host}:${opts.port ?? 8787}: ${err.message}`, { field: 'port' }, { cause: err })));
@@ -263,7 +234,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     close() {
       closed ??= (async () => {
         federation.stop();
-        await new Promise<void>((resolve) => wss.close(() => resolve()));
+        await sites.close();
         http.closeAllConnections();
         await new Promise<void>((resolve) => http.close(() => resolve()));
         await federation.done;

@@ -1,4 +1,5 @@
 /** The operator's read-only status page: server-rendered HTML with an inline SVG chart, refreshed every 5 s. */
+import { regionMetricKey } from '../core/metrics/regions.js';
 import type { RoundMetrics } from './metrics-summary.js';
 import type { Waiting } from './waiting.js';
 
@@ -24,9 +25,9 @@ export interface StatusView {
 
 const escape = (s: unknown): string => String(s).replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
 const CHART_SERIES = [
-  { key: 'dice_WT', label: 'WT Dice', colour: '#2a9d8f' },
-  { key: 'dice_TC', label: 'TC Dice', colour: '#264653' },
-  { key: 'dice_ET', label: 'ET Dice', colour: '#e9c46a' },
+  { key: regionMetricKey('dice', 'WT'), label: 'WT Dice', colour: '#2a9d8f' },
+  { key: regionMetricKey('dice', 'TC'), label: 'TC Dice', colour: '#264653' },
+  { key: regionMetricKey('dice', 'ET'), label: 'ET Dice', colour: '#e9c46a' },
 ];
 
 /** Line chart of the global Dice per round (0..1 y axis). */
@@ -71,7 +72,8 @@ export function renderStatusPage(v: StatusView): string {
     const m = metricsByRound.get(r.round)?.metrics ?? {};
     const ok = r.status === 'completed';
     return `<tr><td>${r.round}</td><td>${r.attempt}</td><td>${escape(r.status)}</td><td>${r.sites_returned ?? ''}</td><td>${r.num_cases ?? ''}</td>` +
-      `<td>${ok ? fmt(m.dice_WT) : ''}</td><td>${ok ? fmt(m.dice_TC) : ''}</td><td>${ok ? fmt(m.dice_ET) : ''}</td><td>${escape(r.reason ?? '')}</td><td>${ok ? `<a href="/api/rounds/${r.round}/model">model</a>` : ''}</td></tr>`;
+      (['WT', 'TC', 'ET'] as const).map((region) => `<td>${ok ? fmt(m[regionMetricKey('dice', region)]) : ''}</td>`).join('') +
+      `<td>${escape(r.reason ?? '')}</td><td>${ok ? `<a href="/api/rounds/${r.round}/model">model</a>` : ''}</td></tr>`;
   }).join('');
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="5">
 <title>FedSeg aggregation server</title>

@@ -8,8 +8,8 @@
  * metrics come out of here; case ids and voxels stay inside.
  */
 import { FedSegError } from '../core/errors.js';
-import { evaluateHeldOut, regionMetricKey, type EvaluationCase } from '../core/inference/index.js';
-import { REGIONS } from '../core/metrics/index.js';
+import { evaluateHeldOut, type EvaluationCase } from '../core/inference/index.js';
+import { regionMetricKey, REGIONS } from '../core/metrics/index.js';
 import { SeededRandom } from '../core/model/random.js';
 import { SegmentationModel } from '../core/model/network.js';
 import { preprocessConfig, type PreprocessConfig } from '../core/preprocess/index.js';

@@ -5,7 +5,7 @@
  * come out, never a per-case value.
  */
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
-import { computeCaseMetrics, readLabelVolume, REGIONS } from '../metrics/index.js';
+import { computeCaseMetrics, readLabelVolume, regionMetricKey, REGIONS } from '../metrics/index.js';
 import type { SegmentationModel } from '../model/network.js';
 import { uncropClassesToLabels, type CropWindow } from '../preprocess/index.js';
 import type { CaseTensor } from '../preprocess/layout.js';
@@ -17,11 +17,6 @@ export interface EvaluationCase {
   image: CaseTensor;
   /** The case's BraTS mask file (labels 0/1/2/4 on the original grid). */
   maskFile: string;
-}
-
-/** Metric name of a region's Dice or HD95, as sites report and the server stores them. */
-export function regionMetricKey(metric: 'dice' | 'hd95', region: (typeof REGIONS)[number]): string {
-  return `${metric}_${region}`;
 }
 
 /** Mean Dice and HD95 (mm) per region over `cases`, keyed by regionMetricKey. */

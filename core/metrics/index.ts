@@ -3,7 +3,7 @@ export { computeCaseMetrics, type CaseMetrics, type RegionMetrics } from './case
 export { squaredDistanceTransform } from './edt.js';
 export { HD95_ONE_EMPTY, hausdorff95 } from './hausdorff.js';
 export { percentile } from './percentile.js';
-export { REGION_BIT, REGIONS, regionBits, type Region } from './regions.js';
+export { REGION_BIT, REGIONS, regionBits, regionMetricKey, type Region } from './regions.js';
 export { surfaceOf } from './surface.js';
 export type { Dims3, LabelVolume, Spacing3 } from './types.js';
 export { readLabelVolume } from './load.js';

@@ -8,6 +8,11 @@ import { FedSegError } from '../errors.js';
 export const REGIONS = REGION_NAMES;
 export type Region = RegionName;
 
+/** Metric name of a region's Dice or HD95, as sites report and the server stores them (e.g. dice_WT). */
+export function regionMetricKey(metric: 'dice' | 'hd95', region: Region): string {
+  return `${metric}_${region}`;
+}
+
 export const REGION_BIT: Record<Region, number> = { ET: 1, TC: 2, WT: 4 };
 
 /** Region bits of each label value 0..4; -1 marks values that are not a BraTS label. */

@@ -5,6 +5,7 @@
  * upsample3d with its own gradient.
  */
 import { tf } from '../tf/backend.js';
+import { checkpointed } from '../tf/checkpoint.js';
 import { conv3dBiasRelu, multiConv3dBiasRelu } from '../tf/fused-conv.js';
 import { upsample3d } from '../tf/upsample.js';
 
@@ -48,15 +49,21 @@ export function pointwise(x: T5, kernel: tf.Tensor, bias?: tf.Tensor): T5 {
 /**
  * Conv3DTranspose(kernel 2, stride 2) + bias, as Keras computes it: out[2i+a] = sum_c x[i,c] K[c,a,...].
  * One matMul to [voxels, 2*2*2*cout], then depth-to-space. kernel: [cin, 2, 2, 2, cout].
+ * Checkpointed: the matMul and shuffle outputs (two full-size tensors at the finest level) are
+ * recomputed in the backward pass instead of being kept for it.
  */
 export function transposeUp(x: T5, kernel: tf.Tensor, bias: tf.Tensor): T5 {
-  const [n, d, h, w, cin] = x.shape;
+  return checkpointedTransposeUp([x, kernel, bias]);
+}
+
+const checkpointedTransposeUp = checkpointed(([x, kernel, bias]): T5 => {
+  const [n, d, h, w, cin] = x.shape as [number, number, number, number, number];
   const cout = kernel.shape[4] as number;
   const y = tf.matMul(tf.reshape(x, [n * d * h * w, cin]), tf.reshape(kernel, [cin, 8 * cout]));
   // [n*d, h, w, a, b, c*cout] -> [n*d, a, h, b, w, c*cout] == [n, 2d, 2h, 2w, cout] in row-major order.
   const shuffled = tf.transpose(tf.reshape(y, [n * d, h, w, 2, 2, 2 * cout]), [0, 3, 1, 4, 2, 5]);
   return tf.add(tf.reshape(shuffled, [n, 2 * d, 2 * h, 2 * w, cout]), bias);
-}
+});
 
 /** 2x2x2 stride-2 'valid' convolution (no bias) as space-to-depth + matMul. kernel: [2,2,2,cin,cout]. */
 export function strided2Conv(x: T5, kernel: tf.Tensor): T5 {
@@ -84,14 +91,22 @@ export interface AttentionParams {
 
 /**
  * Additive attention gate (Oktay et al. 2018): alpha = sigmoid(psi(relu(theta(x) + phi(g)))), computed
- * on the gating signal's coarser grid, upsampled to x's grid, and multiplied into every channel of x.
- * Returns the gated skip and alpha (for inspection).
+ * on the gating signal's coarser grid and upsampled to x's grid (attentionCoefficients); the gated skip
+ * is x * alpha in every channel. Checkpointed: the space-to-depth copy of x that theta reads (a
+ * full-size tensor at the finest level) is recomputed in the backward pass instead of kept.
  */
-export function attentionGate(x: T5, g: T5, p: AttentionParams): { gated: T5; alpha: T5 } {
+export function attentionGate(x: T5, g: T5, p: AttentionParams): T5 {
+  return checkpointedGate([x, g, p.theta, p.phi, p.phiBias, p.psi, p.psiBias]);
+}
+
+const checkpointedGate = checkpointed(([x, g, theta, phi, phiBias, psi, psiBias]): T5 =>
+  tf.mul(x, attentionCoefficients(x as T5, g as T5, { theta, phi, phiBias, psi, psiBias })));
+
+/** The gate's coefficients alpha on x's grid, [n, d, h, w, 1] (for inspection). */
+export function attentionCoefficients(x: T5, g: T5, p: AttentionParams): T5 {
   const joint = tf.relu(tf.add(strided2Conv(x, p.theta), pointwise(g, p.phi, p.phiBias))) as T5;
   const coarseAlpha = tf.sigmoid(pointwise(joint, p.psi, p.psiBias));
-  const alpha = upsample3d(coarseAlpha as T5, 2);
-  return { gated: tf.mul(x, alpha), alpha };
+  return upsample3d(coarseAlpha as T5, 2);
 }
 
 /** 2x2x2 max-pooling, stride 2. */

@@ -1,10 +1,11 @@
 import { FedSegError } from '../errors.js';
 import { tf } from '../tf/backend.js';
+import { seededDropout } from '../tf/dropout.js';
 import { checkTensorsMatch } from '../weights/codec.js';
 import type { NamedTensor } from '../weights/types.js';
 import { makeModelConfig, type ModelConfig } from './config.js';
 import { initialWeights } from './init.js';
-import { attentionGate, convSameRelu, maxPool2, nearestUp, pointwise, transposeUp } from './layers.js';
+import { attentionCoefficients, attentionGate, convSameRelu, maxPool2, nearestUp, pointwise, transposeUp } from './layers.js';
 import { parameterSpecs } from './parameters.js';
 import { SeededRandom } from './random.js';
 
@@ -55,7 +56,7 @@ export class SegmentationModel {
     const { depth, dropout, arch, upsampling } = this.config;
     const rng = new SeededRandom(options.seed ?? 0);
     const drop = (h: T5, level: number): T5 =>
-      options.training && dropout[level] > 0 ? (tf.dropout(h, dropout[level], undefined, rng.seed()) as T5) : h;
+      options.training && dropout[level] > 0 ? seededDropout(h, dropout[level], rng.seed()) : h;
     // Two 3x3x3 conv + ReLU with dropout between them; a decoder block's input is concat([up, skip]).
     const block = (h: T5, prefix: string, level: number, skip?: T5): T5 => {
       const [k1, b1] = [this.p(`${prefix}.conv1.kernel`), this.p(`${prefix}.conv1.bias`)];
@@ -76,15 +77,15 @@ export class SegmentationModel {
       let skip = skips[level];
       if (arch === 'attention-unet') {
         const a = `att${level}`;
-        const gate = attentionGate(skip, h, {
+        const params = {
           theta: this.p(`${a}.theta.kernel`),
           phi: this.p(`${a}.phi.kernel`),
           phiBias: this.p(`${a}.phi.bias`),
           psi: this.p(`${a}.psi.kernel`),
           psiBias: this.p(`${a}.psi.bias`),
-        });
-        options.onAttention?.(level, gate.alpha);
-        skip = gate.gated;
+        };
+        if (options.onAttention) options.onAttention(level, attentionCoefficients(skip, h, params));
+        skip = attentionGate(skip, h, params);
       }
       const up = (upsampling === 'transpose' ? transposeUp : nearestUp)(h, this.p(`dec${level}.up.kernel`), this.p(`dec${level}.up.bias`));
       h = block(up, `dec${level}`, level, skip);

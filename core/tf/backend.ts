@@ -14,6 +14,7 @@ import { loadStockGradients } from './stock-gradients.js';
 import { installFastConv, type FastConvStatus } from './fast-conv.js';
 import { installStepKernels } from './step-kernels.js';
 import { registerUpsampleKernels } from './upsample.js';
+import { registerDropoutKernel } from './dropout.js';
 import { activateWebGpu, describeAdapter, type WebGpuAdapterSummary } from './webgpu.js';
 import { installWebGpuKernels } from './webgpu-kernels.js';
 import { installWebGpuConv } from './webgpu-conv.js';
@@ -29,6 +30,8 @@ export interface BackendInfo {
   /** The GPU adapter, on webgpu. */
   adapter?: WebGpuAdapterSummary;
   tf: typeof tf;
+  /** True when it runs on a GPU route (tensorflow-gpu or webgpu), whatever `detail` says. */
+  gpu: boolean;
   /** True when FedSeg's fast conv3d kernels (wasm/cpu engines, or the tiled WGSL ones on webgpu) replace the backend's stock ones. */
   fastConv: boolean;
   /**
@@ -116,6 +119,7 @@ async function select(preference: BackendPreference): Promise<BackendInfo> {
     }
     const name = tf.getBackend();
     registerUpsampleKernels(name);
+    registerDropoutKernel(name);
     installStepKernels(name);
     installWebGpuKernels(name);
     const fast: FastConvStatus = await installFastConv(name);
@@ -125,7 +129,7 @@ async function select(preference: BackendPreference): Promise<BackendInfo> {
     // Say why a site trains on the CPU: which GPU routes were tried and what stopped them.
     const gpuFailures = failures.filter((f) => GPU_ROUTES.some((r) => f.startsWith(`${r}:`)));
     if (!GPU_ROUTES.includes(candidate) && gpuFailures.length > 0) detail += `; no GPU: ${gpuFailures.join('; ')}`;
-    return { name, tf, fastConv: fast.enabled || tiled, detail, adapter: loaded.adapter };
+    return { name, tf, gpu: GPU_ROUTES.includes(candidate), fastConv: fast.enabled || tiled, detail, adapter: loaded.adapter };
   }
   throw new FedSegError(`no TensorFlow.js backend could be initialised (${failures.join('; ')})`, { field: 'backend' });
 }

@@ -15,6 +15,7 @@
  */
 import type { SegmentationModel } from '../model/network.js';
 import { tf } from '../tf/backend.js';
+import { checkpointed } from '../tf/checkpoint.js';
 import { categoricalFocalLoss, diceLossFromSums, diceSums, proximalTerm, type DiceSums, type LossOptions, type ProximalAnchor } from './loss.js';
 
 export interface MicroBatch {
@@ -46,13 +47,17 @@ export function microBatchGradients(
     let diceCarrier: tf.Scalar | undefined;
     const { value, grads: partGrads } = tf.variableGrads(() => {
       const logits = model.logits(p.x, { training: true, seed: p.dropoutSeed });
-      const sums = diceSums(p.y, tf.softmax(logits));
-      // Not a loss value, only its gradient matters: the chain rule through the batch's Dice sums.
-      diceCarrier = tf.keep(tf.add(tf.sum(tf.mul(gOverlap, sums.overlap)), tf.sum(tf.mul(gPredicted, sums.predicted))) as tf.Scalar);
-      const focalShare = tf.mul(categoricalFocalLoss(p.y, logits, lossOptions), share);
+      // [Dice carrier, focal share], checkpointed like segmentationLoss (core/train/loss.ts).
+      const terms = checkpointed(([z], [y, gO, gP]) => {
+        const sums = diceSums(y, tf.softmax(z));
+        // Not a loss value, only its gradient matters: the chain rule through the batch's Dice sums.
+        const carrier = tf.add(tf.sum(tf.mul(gO, sums.overlap)), tf.sum(tf.mul(gP, sums.predicted)));
+        return tf.stack([carrier, tf.mul(categoricalFocalLoss(y, z, lossOptions), share)]);
+      })([logits], [p.y, gOverlap, gPredicted]);
+      diceCarrier = tf.keep(tf.reshape(tf.slice(terms, [0], [1]), []) as tf.Scalar);
+      const termSum = tf.sum(terms);
       // The proximal term belongs to the batch once: the last micro-batch carries it.
-      const withProximal = anchor && i === parts.length - 1 ? tf.add(focalShare, proximalTerm(model.variables, anchor)) : focalShare;
-      return tf.add(diceCarrier, withProximal) as tf.Scalar;
+      return (anchor && i === parts.length - 1 ? tf.add(termSum, proximalTerm(model.variables, anchor)) : termSum) as tf.Scalar;
     }, model.variables);
     const before = rest;
     rest = tf.tidy(() => tf.add(before, tf.sub(value, diceCarrier!)) as tf.Scalar);
@@ -76,10 +81,10 @@ export function microBatchGradients(
 /**
  * Voxels x base filters of the largest sample whose training step fits the wasm backend's heap (a
  * wasm32 memory of at most 4 GB), with the original project's dropout and Dice + focal loss. Measured
- * on this project's 2-core machine with a 16-filter, 5-level U-Net: a 96^3 sample peaks at 2.8 GB
- * (process RSS); one 128^3 sample runs the heap out. Activation memory grows with both factors.
+ * on this project's 2-core machine with a 16-filter, 5-level U-Net: one 128^3 sample grows the heap
+ * to 2.9 GB (seeded dropout, checkpointed loss and upsampling); two do not fit.
  */
-const WASM_SAMPLE_BUDGET = 96 ** 3 * 16;
+const WASM_SAMPLE_BUDGET = 128 ** 3 * 16;
 
 /** Most samples one forward/backward pass of `config` may hold on the wasm backend; 0 when not even one fits. */
 export function wasmMicroBatch(config: { inputShape: readonly number[]; baseFilters: number }): number {

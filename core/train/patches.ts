@@ -1,8 +1,9 @@
 import { FedSegError } from '../errors.js';
 import type { SeededRandom } from '../model/random.js';
+import type { Shape3 } from '../inference/sliding-window.js';
 import type { TrainingCase } from './data.js';
 
-export type Shape3 = [number, number, number];
+export type { Shape3 };
 
 /** One training sample: image [p0, p1, p2, channels] row-major and classes [p0, p1, p2]. */
 export interface Patch {

@@ -9,7 +9,7 @@ import { CaseStore, type TrainingCase } from './data.js';
 import { disposeProximal, proximalAnchor, proximalTerm, segmentationLoss, type LossOptions, type ProximalAnchor } from './loss.js';
 import { checkPatchFits, DEFAULT_AUGMENTATION, extractPatch, NO_AUGMENTATION, samplePatch, samplePatchOrigin, type Augmentation, type Patch, type PatchSampling, type Shape3 } from './patches.js';
 import { microBatchGradients, type MicroBatch } from './micro-batches.js';
-import { RegionDiceAccumulator, type RegionDice } from './region-dice.js';
+import { RegionDiceAccumulator, type PatchRegionDice } from './region-dice.js';
 
 export type TrainProgress =
   | { type: 'start'; epochs: number; stepsPerEpoch: number; trainCases: number; validationCases: number; batchSize: number; patch: Shape3; backend: string }
@@ -19,7 +19,7 @@ export type TrainProgress =
 export interface ValidationResult {
   loss: number;
   /** Hard Dice per region over the validation patches. */
-  dice: RegionDice;
+  dice: PatchRegionDice;
 }
 
 /** Cases to train on: a plain list or a store (all training), or prepared train/validation stores. */

@@ -7,7 +7,7 @@ import {
   isChannel, parseRequest, type AppState, type Channel, type Envelope, type SiteEvent,
 } from '../../preload/api.js';
 import { plainMessage, UserFacingError } from '../service/errors.js';
-import type { ServicePort, ServiceToHost } from '../service/protocol.js';
+import type { ServicePort, ServiceToHost } from '../service/host-messages.js';
 import type { TokenStore } from './token-store.js';
 
 export interface HostOptions {

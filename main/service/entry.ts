@@ -2,7 +2,7 @@
  * Entry of the site-runtime process. Speaks the protocol.ts messages over Electron's parentPort when run as
  * a utilityProcess, or over Node's IPC channel when forked by the dev bridge.
  */
-import type { HostToService, ServiceToHost } from './protocol.js';
+import type { HostToService, ServiceToHost } from './host-messages.js';
 import { SiteService } from './site-service.js';
 
 interface ParentPort {

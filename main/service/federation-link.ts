@@ -5,9 +5,10 @@
  */
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { regionMetricKey, REGIONS } from '../../core/metrics/regions.js';
 import { activeBackend } from '../../core/tf/backend.js';
 import { saveModelFile, type ModelMeta } from '../../core/weights/index.js';
-import type { ConnectionState, RoundRecord, TrainingProgress } from '../../preload/api.js';
+import type { ConnectionState, RegionScores, RoundRecord, TrainingProgress } from '../../preload/api.js';
 import type { Refusal } from '../../site/client.js';
 import { DATA_DIR_TRAINER_METRICS } from '../../site/trainer.js';
 import {
@@ -218,7 +219,7 @@ export class FederationLink {
 
   private reportBackend(): void {
     const info = activeBackend();
-    if (info) this.emit({ type: 'backend', backend: { name: info.detail, gpu: /gpu|cuda/i.test(info.detail) } });
+    if (info) this.emit({ type: 'backend', backend: { name: info.detail, gpu: info.gpu } });
   }
 
   private onRuntimeEvent(event: RuntimeEvent): void {
@@ -255,7 +256,7 @@ export class FederationLink {
         if (event.status === 'completed') this.lastCompletedRound = event.round;
         return this.emit({ type: 'round', round: event.round, patch: this.resultPatch(event) });
       case 'global-metrics':
-        return this.emit({ type: 'round', round: event.round, patch: { globalDice: regionScores(diceOf(event.metrics)) } });
+        return this.emit({ type: 'round', round: event.round, patch: { globalDice: diceOf(event.metrics) } });
       case 'waiting':
         return this.emit({ type: 'connection', state: { waiting: event.message === null ? null : `The server is ${event.message}.` } });
       case 'finished':
@@ -275,14 +276,9 @@ function masksKey(cases: TrainingCaseFiles[]): string {
   return cases.map((c) => `${c.id}=${c.maskFile}`).join('\n');
 }
 
-/** Picks dice_ET / dice_TC / dice_WT (any case) out of a flat metrics record. */
-function diceOf(metrics: Record<string, number>): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const [key, value] of Object.entries(metrics)) {
-    const m = /^dice[_.-]?(et|tc|wt)$/i.exec(key);
-    if (m) out[m[1].toUpperCase()] = value;
-  }
-  return out;
+/** Each region's Dice out of a flat metrics record (NaN where it is missing). */
+function diceOf(metrics: Record<string, number>): RegionScores {
+  return regionScores(Object.fromEntries(REGIONS.map((r) => [r, metrics[regionMetricKey('dice', r)] ?? NaN])));
 }
 
 function toWebSocketUrl(url: string): string {

@@ -1,7 +1,7 @@
 /** Dependency-free SVG line chart for the loss curve and the per-round metrics. */
-export interface Series { name: string; color: string; points: Array<{ x: number; y: number }> }
+export interface LineSeries { name: string; color: string; points: Array<{ x: number; y: number }> }
 
-interface Props { series: Series[]; width?: number; height?: number; xLabel: string; yLabel: string; yMin?: number; yMax?: number; testId?: string }
+interface Props { series: LineSeries[]; width?: number; height?: number; xLabel: string; yLabel: string; yMin?: number; yMax?: number; testId?: string }
 
 export function LineChart({ series, width = 560, height = 220, xLabel, yLabel, yMin, yMax, testId }: Props) {
   const pad = { left: 60, right: 12, top: 12, bottom: 34 };

@@ -44,6 +44,8 @@ test('Electron: locked-down window exposes only window.fedseg and renders the ap
     assert.equal(prefs.contextIsolation, true);
     assert.equal(prefs.sandbox, true);
     assert.equal(prefs.nodeIntegration, false);
+    // Permission checks answer "denied", not Electron's default "granted" (issue 10, E1).
+    assert.equal(await page.evaluate(async () => (await navigator.permissions.query({ name: 'notifications' })).state), 'denied');
     // Navigation away and new windows are refused.
     await page.evaluate(() => { window.location.href = 'https://example.org/'; });
     await page.waitForTimeout(500);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
-import { attentionGate, convSame, convSameRelu, pointwise, strided2Conv, transposeUp } from '../../core/model/layers.js';
+import { attentionCoefficients, attentionGate, convSame, convSameRelu, pointwise, strided2Conv, transposeUp } from '../../core/model/layers.js';
 import { SeededRandom } from '../../core/model/random.js';
 import { initBackend, tf } from '../../core/tf/backend.js';
 
@@ -106,7 +106,7 @@ test('attention gate gradients (through sigmoid, x2 upsampling and channel broad
   const psi = seeded([1, 1, 1, 2, 1], 35, 0.5);
   const psiBias = seeded([1], 36, 0.1);
   checkGradients(
-    (a, b, t, p, pb, s, sb) => attentionGate(a as tf.Tensor5D, b as tf.Tensor5D, { theta: t, phi: p, phiBias: pb, psi: s, psiBias: sb }).gated,
+    (a, b, t, p, pb, s, sb) => attentionGate(a as tf.Tensor5D, b as tf.Tensor5D, { theta: t, phi: p, phiBias: pb, psi: s, psiBias: sb }),
     [x, g, theta, phi, phiBias, psi, psiBias],
     37,
   );
@@ -116,9 +116,11 @@ test('attention coefficients lie in (0, 1), are constant over each 2x2x2 block, 
   tf.tidy(() => {
     const x = seeded([1, 4, 4, 4, 3], 40);
     const g = seeded([1, 2, 2, 2, 2], 41);
-    const { gated, alpha } = attentionGate(x as tf.Tensor5D, g as tf.Tensor5D, {
+    const params = {
       theta: seeded([2, 2, 2, 3, 1], 42), phi: seeded([1, 1, 1, 2, 1], 43), phiBias: tf.zeros([1]), psi: seeded([1, 1, 1, 1, 1], 44), psiBias: tf.zeros([1]),
-    });
+    };
+    const gated = attentionGate(x as tf.Tensor5D, g as tf.Tensor5D, params);
+    const alpha = attentionCoefficients(x as tf.Tensor5D, g as tf.Tensor5D, params);
     assert.deepEqual(alpha.shape, [1, 4, 4, 4, 1]);
     const a = alpha.arraySync()[0];
     for (let d = 0; d < 4; d++) for (let h = 0; h < 4; h++) for (let w = 0; w < 4; w++) {

@@ -1,0 +1,125 @@
+/**
+ * Inverted dropout whose mask is a pure function of (seed, voxel index), so the backward pass
+ * regenerates it instead of keeping it.
+ *
+ * TF.js's tf.dropout builds the mask from four full-size temporaries (uniform noise, +keep, floor,
+ * /keep) and the tape keeps the mask and the output until the backward pass: at the U-Net's top
+ * level (128^3 x 16 channels, 134 MB a tensor) that is 1.3 GB for the two dropout layers, which put
+ * the seed's 128^3 training step past the wasm backend's 4 GB heap. Dropout is linear in x with a
+ * fixed mask, so its gradient is the same op on dy with the same seed: nothing is saved.
+ *
+ * One kernel does it, with no temporaries: a raw loop on wasm and cpu, the same hash in WGSL on
+ * webgpu, so every backend drops the same voxels (a site's backend does not change its training).
+ * tfjs-node runs TF.js's dropout with the same seed in both directions (its seeded noise repeats).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
+import { runRawKernel } from './raw-kernel.js';
+
+const DROPOUT = 'FedSegSeededDropout';
+
+/** x * mask / (1 - rate), mask[i] = 1 with probability 1 - rate, decided by (seed, i) alone. */
+export function seededDropout<T extends tf.Tensor>(x: T, rate: number, seed: number): T {
+  if (!(rate >= 0 && rate < 1)) throw new Error(`dropout rate must be in [0, 1), got ${rate}`);
+  if (rate === 0) return x;
+  const attrs = { rate, seed: seed >>> 0 };
+  const apply = (t: tf.Tensor): tf.Tensor =>
+    tf.getKernel(DROPOUT, tf.getBackend()) && t.dtype === 'float32'
+      ? (tf.engine().runKernel(DROPOUT, { x: t }, attrs) as tf.Tensor)
+      : tf.tidy(() => tf.dropout(t, rate, undefined, attrs.seed));
+  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => ({
+    value: apply(args[0] as tf.Tensor),
+    gradFunc: (dy: tf.Tensor) => {
+      // Free dy once used, as core/tf/fused-conv.ts explains (TF.js keeps it to the end otherwise).
+      const dx = apply(dy);
+      dy.dispose();
+      return dx;
+    },
+  }));
+  return op(x) as T;
+}
+
+/**
+ * 32-bit avalanche hash of (seed, index) (Wellons' lowbias32 finaliser over a Weyl step): every
+ * output bit depends on every input bit, so neighbouring voxels get independent keep decisions.
+ */
+function hash(seed: number, index: number): number {
+  let h = (seed ^ Math.imul(index, 0x9e3779b9)) >>> 0;
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x7feb352d);
+  h ^= h >>> 15;
+  h = Math.imul(h, 0x846ca68b);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+/** Voxel i is kept when hash(seed, i) < threshold: the integer form of u < 1 - rate, u = hash / 2^32. */
+function keepThreshold(rate: number): number {
+  return Math.min(0xffffffff, Math.ceil((1 - rate) * 4294967296));
+}
+
+/** The raw loop, exported for tests: out[i] = keep(seed, i) ? x[i] / (1 - rate) : 0. */
+export function dropoutRaw(x: Float32Array, rate: number, seed: number, out: Float32Array): void {
+  const threshold = keepThreshold(rate);
+  const scale = Math.fround(1 / (1 - rate));
+  for (let i = 0; i < x.length; i++) out[i] = hash(seed, i) < threshold ? x[i] * scale : 0;
+}
+
+/** The same loop as a tfjs-backend-webgpu program (the fields its runWebGPUProgram reads). */
+class DropoutProgram {
+  readonly variableNames = ['x'];
+  readonly outputShape: number[];
+  readonly shaderKey = 'fedsegSeededDropout';
+  readonly dispatchLayout: { x: number[] };
+  readonly dispatch: [number, number, number];
+  readonly workgroupSize: [number, number, number] = [128, 1, 1];
+  readonly uniforms = 'seed : u32, threshold : u32, scale : f32,';
+  readonly size = true;
+
+  constructor(shape: readonly number[]) {
+    this.outputShape = [...shape];
+    this.dispatchLayout = { x: shape.map((_, axis) => axis) };
+    this.dispatch = [Math.ceil(shape.reduce((a, b) => a * b, 1) / 128), 1, 1];
+  }
+
+  getUserCode(): string {
+    return `
+      fn main(index : i32) {
+        if (index < uniforms.size) {
+          var h = uniforms.seed ^ (u32(index) * 0x9e3779b9u);
+          h = h ^ (h >> 16u);
+          h = h * 0x7feb352du;
+          h = h ^ (h >> 15u);
+          h = h * 0x846ca68bu;
+          h = h ^ (h >> 16u);
+          result[index] = select(0.0, x[index] * uniforms.scale, h < uniforms.threshold);
+        }
+      }`;
+  }
+}
+
+interface WebGpuBackendLike {
+  runWebGPUProgram(program: object, inputs: TensorInfo[], dtype: 'float32', uniforms: { type: 'uint32' | 'float32'; data: number[] }[]): TensorInfo;
+}
+
+type DropoutArgs = { inputs: { x: TensorInfo }; backend: unknown; attrs: { rate: number; seed: number } };
+
+/** Registers the dropout kernel on wasm, cpu and webgpu (idempotent). */
+export function registerDropoutKernel(backendName: string): void {
+  if (!['wasm', 'cpu', 'webgpu'].includes(backendName) || tf.getKernel(DROPOUT, backendName)) return;
+  const kernelFunc = ({ inputs, backend, attrs }: DropoutArgs) => {
+    if (backendName === 'webgpu') {
+      const uniforms = [
+        { type: 'uint32' as const, data: [attrs.seed] },
+        { type: 'uint32' as const, data: [keepThreshold(attrs.rate)] },
+        { type: 'float32' as const, data: [Math.fround(1 / (1 - attrs.rate))] },
+      ];
+      return (backend as WebGpuBackendLike).runWebGPUProgram(new DropoutProgram(inputs.x.shape), [inputs.x], 'float32', uniforms);
+    }
+    const { x } = inputs;
+    const out = runRawKernel(backendName, backend, [x], [...x.shape], ([xs], o) => dropoutRaw(xs, attrs.rate, attrs.seed, o));
+    if (!out) throw new Error(`${DROPOUT}: unsupported input ${x.dtype}`);
+    return out;
+  };
+  tf.registerKernel({ kernelName: DROPOUT, backendName, kernelFunc: kernelFunc as unknown as KernelFunc });
+}

@@ -1,0 +1,56 @@
+/** One attempt at one round, as the server tracks it from announcement to aggregation. */
+import type { RoundInstructions } from '../core/federation/protocol.js';
+import type { UpdateToBound } from '../core/federation/bound-updates.js';
+import type { RoundSpool } from './update-spool.js';
+
+export type RoundPhase = 'approval' | 'training' | 'aggregating';
+
+export interface AcceptedUpdate extends UpdateToBound {
+  metrics: Record<string, number>;
+}
+
+export class RoundState {
+  phase: RoundPhase = 'approval';
+  trainingDeadline = 0;
+  readonly responses = new Map<string, 'approved' | 'declined'>();
+  /** Approvers that were sent the weights and have not yet returned or been left out. */
+  readonly pending = new Set<string>();
+  readonly participants = new Set<string>();
+  /** Validated updates whose weights are in `spool`; only their norms and counts stay in memory. */
+  readonly accepted = new Map<string, AcceptedUpdate>();
+  /** Sites whose update passed the header checks and is being validated or written to the spool. */
+  readonly receiving = new Set<string>();
+  /** Latest training progress each participant reported (for the operator view). */
+  readonly progress = new Map<string, { epoch: number; epochs: number; loss?: number }>();
+
+  constructor(
+    readonly round: number, readonly attempt: number,
+    readonly instructions: Map<string, RoundInstructions>,
+    readonly approvalDeadline: number,
+    readonly spool: RoundSpool,
+  ) {}
+
+  /** Whether this attempt is collecting updates for `round`/`attempt` now. */
+  collecting(round: number, attempt: number): boolean {
+    return this.phase === 'training' && this.round === round && this.attempt === attempt;
+  }
+
+  /** Takes a site out of the round altogether (the operator removed it). */
+  drop(site: string): void {
+    this.pending.delete(site);
+    this.participants.delete(site);
+    this.accepted.delete(site);
+  }
+
+  /** Snapshot for the operator view. */
+  view() {
+    return {
+      round: this.round, attempt: this.attempt, phase: this.phase,
+      deadline: new Date(this.phase === 'approval' ? this.approvalDeadline : this.trainingDeadline).toISOString(),
+      approvals: Object.fromEntries(this.responses),
+      participants: [...this.participants].sort(),
+      returned: [...this.accepted.keys()].sort(),
+      progress: Object.fromEntries(this.progress),
+    };
+  }
+}

@@ -1,0 +1,103 @@
+/**
+ * Takes in sites' updates for the round collecting them: the header checks, then validation and
+ * spooling (server/update-intake.ts, server/update-spool.ts), then accept or reject. A participant
+ * whose update fails validation is out of the round; a duplicate or stale update leaves its
+ * standing unchanged.
+ */
+import { errorMessage } from '../core/errors.js';
+import type { UpdateFrameHeader } from '../core/federation/protocol.js';
+import { checkUpdateHeader, type UpdateContext } from '../core/federation/validate-update.js';
+import { sha256Hex } from './checkpoints.js';
+import type { FederationConfig } from './config.js';
+import type { SiteConnection } from './connection.js';
+import type { Store } from './db.js';
+import type { GlobalModel } from './global-model.js';
+import type { RoundState } from './round-state.js';
+import { inspectUpdate } from './update-intake.js';
+
+export interface ReceiverHooks {
+  current(): RoundState | null;
+  rejected(round: number, site: string, reason: string): void;
+  /** A site's standing in the round changed (returned, or left out). */
+  changed(): void;
+}
+
+export class UpdateReceiver {
+  constructor(
+    private readonly config: FederationConfig, private readonly store: Store, private readonly log: (line: string) => void,
+    private readonly global: GlobalModel, private readonly hooks: ReceiverHooks,
+  ) {}
+
+  /** Returns the update's intake while it runs (spooling is asynchronous); `contentsSha256` is the model file's hash before its trailer. */
+  receive(c: SiteConnection, header: UpdateFrameHeader, payload: Uint8Array, frameBytes: number, contentsSha256: string): Promise<void> | void {
+    const site = c.site!;
+    const state = this.hooks.current();
+    const training = state?.phase === 'training' ? state : null;
+    const collecting = state?.collecting(header.round, header.attempt) ? state : null;
+    const ctx: UpdateContext = {
+      round: training?.round ?? null,
+      attempt: training?.attempt ?? null,
+      architectureHash: this.global.architectureHash,
+      global: this.global.tensors,
+      declaredCases: c.declaredTrain,
+      registeredCases: c.registeredCases,
+      alreadySubmitted: this.store.hasAcceptedUpdate(header.round, header.attempt, site) || (collecting?.receiving.has(site) ?? false),
+      participating: state?.participants.has(site) ?? false,
+    };
+    const early = checkUpdateHeader(header, ctx);
+    if (early && !early.ok) return this.reject(c, header, payload, frameBytes, early.reason);
+    // The header checks passed, so this is the round collecting now and the site one of its participants.
+    return this.take(c, collecting!, header, payload, frameBytes, ctx, contentsSha256);
+  }
+
+  /**
+   * Validates an update (server/update-intake.ts), writes it to the round's spool and accepts it,
+   * unless the round moved on (its deadline passed, the site was removed) meanwhile. Only the norm
+   * and counts are kept; the frame is released once written.
+   */
+  private async take(c: SiteConnection, state: RoundState, header: UpdateFrameHeader, payload: Uint8Array, frameBytes: number, ctx: UpdateContext, contentsSha256: string): Promise<void> {
+    const site = c.site!;
+    state.receiving.add(site);
+    let inspected;
+    try {
+      inspected = inspectUpdate(payload, contentsSha256, header, ctx, this.config.modelConfig, site);
+      if (inspected.ok) await state.spool.write(site, inspected.tensorBytes);
+    } catch (err) {
+      state.receiving.delete(site);
+      this.log(`round ${header.round}: cannot store the update from ${site}: ${errorMessage(err)}`);
+      return this.reject(c, header, payload, frameBytes, 'the server could not store the update');
+    }
+    state.receiving.delete(site);
+    if (!inspected.ok) return this.reject(c, header, payload, frameBytes, inspected.reason);
+    const { norm, sha256 } = inspected;
+    if (this.hooks.current() !== state || state.phase !== 'training' || !state.pending.has(site)) {
+      state.spool.remove(site);
+      return this.reject(c, header, payload, frameBytes, `round ${header.round} stopped collecting updates while this one was being stored`);
+    }
+    state.accepted.set(site, { site, numCases: header.numCases, registeredCases: c.registeredCases, norm, metrics: header.metrics });
+    state.pending.delete(site);
+    this.store.recordUpdate({ round: header.round, attempt: header.attempt, site, numCases: header.numCases, norm, bytes: frameBytes, sha256, status: 'accepted', reason: null, metrics: header.metrics });
+    c.send({ type: 'update-accepted', round: header.round, norm });
+    this.log(`round ${header.round}: update from ${site} accepted (${header.numCases} cases, norm ${norm.toPrecision(4)})`);
+    this.hooks.changed();
+  }
+
+  /**
+   * Records and answers a refused update. The audit log names the update by the SHA-256 of its
+   * model bytes, hashed here only on refusal.
+   */
+  private reject(c: SiteConnection, header: UpdateFrameHeader, payload: Uint8Array, frameBytes: number, reason: string): void {
+    const site = c.site!;
+    const state = this.hooks.current();
+    this.store.recordUpdate({ round: header.round, attempt: header.attempt, site, numCases: Number.isFinite(header.numCases) ? header.numCases : null, norm: null, bytes: frameBytes, sha256: sha256Hex(payload), status: 'rejected', reason });
+    c.send({ type: 'update-rejected', round: header.round, reason });
+    this.hooks.rejected(header.round, site, reason);
+    this.log(`round ${header.round}: update from ${site} rejected: ${reason}`);
+    if (state?.collecting(header.round, header.attempt) && state.pending.has(site) && !state.receiving.has(site)) {
+      state.pending.delete(site);
+      state.participants.delete(site);
+      c.send({ type: 'left-out', round: header.round, reason: `update rejected: ${reason}` });
+      this.hooks.changed();
+    }
+  }
+}
