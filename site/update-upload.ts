@@ -3,11 +3,16 @@
  * the server's UPLOAD_PATH, with the WebSocket session's upload ticket. It asks with
  * `Expect: 100-continue` and sends the body only once the server has checked the ticket and the size
  * and has a free slot for it; when every slot stays busy the server answers 503 and the upload is
- * tried again after Retry-After (with jitter), as long as the session it belongs to lasts.
+ * tried again after Retry-After (with jitter), as long as the session it belongs to lasts. An upload
+ * cut off on the way (the server drops one that stalls while others wait) is tried again, up to
+ * RETRIES times.
  */
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
+import { errorMessage } from '../core/errors.js';
 import { UPLOAD_PATH } from '../core/federation/protocol.js';
+
+const RETRIES = 3;
 
 export interface UploadTarget {
   /** The site endpoint's ws:// or wss:// URL; the upload goes to the same origin over http(s). */
@@ -28,12 +33,20 @@ export function uploadUrl(wsUrl: string): URL {
 /** Resolves once the server has taken the frame in (its verdict comes over the WebSocket); throws with the server's reason otherwise. */
 export async function uploadFrame(target: UploadTarget, frame: Uint8Array): Promise<void> {
   const url = uploadUrl(target.wsUrl);
-  for (;;) {
-    const res = await put(url, target, frame);
+  const pause = (seconds: number) => new Promise((r) => setTimeout(r, 1000 * seconds * (0.5 + Math.random())));
+  for (let failures = 0; ;) {
+    let res;
+    try {
+      res = await put(url, target, frame);
+    } catch (err) {
+      if (++failures > RETRIES || !target.live()) throw new Error(`update upload failed: ${errorMessage(err)}`);
+      await pause(failures);
+      continue;
+    }
     if (res.status === 200) return;
     if (res.status === 503 && target.live()) {
       const seconds = Number(res.retryAfter ?? '1');
-      await new Promise((r) => setTimeout(r, 1000 * (Number.isFinite(seconds) ? seconds : 1) * (0.5 + Math.random())));
+      await pause(Number.isFinite(seconds) ? seconds : 1);
       continue;
     }
     throw new Error(`update upload refused with HTTP ${res.status}: ${reasonOf(res.body)}`);
