@@ -5,6 +5,7 @@
  *
  *   node --import tsx bench/scale-server.ts '{"dir": "...", "sites": 20, "strategy": "fedavg", "rounds": 2, "model": {}}'
  */
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { z } from 'zod';
@@ -46,6 +47,21 @@ export type ScaleServerMessage =
 const SAMPLE_MS = 20;
 const MB = 1e6;
 
+/**
+ * This process's peak RSS in MB. Not getrusage's maxRSS: Linux carries that across exec from the
+ * process that forked it, so it would report the bench parent's RSS at spawn time (2 GB after a
+ * 100-site run). /proc's VmHWM belongs to this process's own memory map.
+ */
+function peakRssMB(): number {
+  try {
+    const hwm = /^VmHWM:\s+(\d+) kB$/m.exec(readFileSync('/proc/self/status', 'utf8'));
+    if (hwm) return (Number(hwm[1]) * 1024) / MB;
+  } catch {
+    // not Linux: getrusage is the best there is
+  }
+  return (process.resourceUsage().maxRSS * 1024) / MB;
+}
+
 async function main(): Promise<void> {
   const o = ScaleServerOptionsSchema.parse(JSON.parse(process.argv[2] ?? '{}'));
   const dbFile = join(o.dir, 'server.db');
@@ -82,7 +98,7 @@ async function main(): Promise<void> {
         round.atPeak = breakdown;
       }
     }
-    const maxRss = (process.resourceUsage().maxRSS * 1024) / MB;
+    const maxRss = peakRssMB();
     if (maxRss > peakSeen + 50) {
       console.error(`scale server: peak RSS ${peakSeen.toFixed(0)} -> ${maxRss.toFixed(0)} MB by ${lastPhase} after round ${completed}`);
       peakSeen = maxRss;
@@ -112,7 +128,7 @@ async function main(): Promise<void> {
   sample();
   clearInterval(sampler);
   await server.close();
-  process.send!({ type: 'done', state, rounds: reports, peakRssMB: (process.resourceUsage().maxRSS * 1024) / MB, startRssMB, sampledPeak } satisfies ScaleServerMessage, () => process.exit(0));
+  process.send!({ type: 'done', state, rounds: reports, peakRssMB: peakRssMB(), startRssMB, sampledPeak } satisfies ScaleServerMessage, () => process.exit(0));
 }
 
 await main();
