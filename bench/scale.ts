@@ -2,7 +2,7 @@
  * Server scaling with the number of sites, at the default model size (U-Net 16 filters, depth 5:
  * 5.6 M parameters, 22.6 MB per update): N lightweight sites speak the wire protocol to the real
  * server (its own process, bench/scale-server.ts) over loopback. Each approves at once, answers its
- * weights with a ready-made update (no training) and evaluates with fixed metrics, so the server
+ * weights by uploading a ready-made update (no training) and evaluates with fixed metrics, so the server
  * sees N updates arrive together, its worst case. Reported per configuration: round time, server
  * peak RSS, server CPU per update (round 2, when the weights to train on are named by hash, so
  * the training phase is pure intake; aggregation separately), event-loop lag, MB in and out.
