@@ -9,8 +9,8 @@
  * and its model file hashed as it streams, then the federation validates and spools it (and answers
  * the site over its WebSocket, as before) and the slot takes the next upload. Memory for uploads is
  * slots x frame cap, however many sites there are. An upload that waits longer than `queueMs` for a
- * slot is answered 503 with Retry-After; one that stops sending for `stallMs` while others wait for
- * its slot is cut off.
+ * slot is answered 503 with Retry-After; one that stops sending for `stallMs` is cut off (the site
+ * retries it).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -20,8 +20,6 @@ import type { FailureLimiter } from './rate-limit.js';
 
 /** The model file's SHA-256 trailer (core/weights/codec.ts): the hash covers the bytes before it. */
 const TRAILER_BYTES = 32;
-/** A stall check that runs this much past its time found the server busy, not the site stalled. */
-const LATE_CHECK_MS = 1000;
 
 function digest(ticket: string): string {
   return createHash('sha256').update(ticket, 'utf8').digest('hex');
@@ -141,15 +139,8 @@ export class UpdateUploads {
       if (next) next.grant(buffer);
       else this.free.push(buffer);
     };
-    let due = Date.now() + this.limits.stallMs;
-    const stall = setTimeout(() => {
-      const now = Date.now();
-      if (this.queue.length > 0 && now - due < LATE_CHECK_MS) return req.destroy();
-      due = now + this.limits.stallMs;
-      stall.refresh();
-    }, this.limits.stallMs);
+    const stall = setTimeout(() => req.destroy(), this.limits.stallMs);
     req.on('data', (chunk: Buffer) => {
-      due = Date.now() + this.limits.stallMs;
       stall.refresh();
       buffer.set(chunk, filled);
       filled += chunk.length;

@@ -22,7 +22,7 @@ test('the server refuses a non-loopback address without TLS unless --insecure', 
   await insecure.close();
 });
 
-test('wss:// with a certificate: a site trusting the CA authenticates; the admin API is served over https', { skip: !hasOpenssl && 'openssl not installed' }, async () => {
+test('wss:// with a certificate: a site trusting the CA authenticates and uploads over https; the admin API is served over https', { skip: !hasOpenssl && 'openssl not installed' }, async () => {
   const key = join(tmp.dir, 'key.pem');
   const cert = join(tmp.dir, 'cert.pem');
   const made = spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost']);
@@ -34,8 +34,13 @@ test('wss:// with a certificate: a site trusting the CA authenticates; the admin
     assert.match(server.wsUrl, /^wss:\/\//);
     const client = new FederationClient({ url: server.wsUrl, token, cases: { train: 1, validation: 0 }, ca: readFileSync(cert) });
     const welcomed = new Promise<string>((resolve) => client.on('welcome', (site) => resolve(site)));
+    const errors: string[] = [];
+    client.on('message', (m) => void (m.type === 'error' && errors.push(m.message)));
     client.start();
     assert.equal(await welcomed, 'secure');
+    // The upload goes to the same origin over https, trusting the same CA; it is no frame, and the server says so.
+    client.upload(Buffer.alloc(64));
+    await waitFor(() => errors.some((e) => /FedSeg prelude/.test(e)), 'the answer to an upload over https');
     client.stop();
     const untrusting = new FederationClient({ url: server.wsUrl, token, cases: { train: 1, validation: 0 }, initialBackoffMs: 60_000 });
     const dropped = new Promise<string>((resolve) => untrusting.on('disconnected', (reason) => resolve(reason)));
