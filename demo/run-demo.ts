@@ -68,8 +68,8 @@ export async function runDemo(options: DemoOptions, log: (line: string) => void,
     // At full resolution a batch of two 128^3 samples needs more than the wasm backend's 4 GB heap,
     // so the site trainer runs it as exact micro-batches of one (about 2.9 GB each, see
     // core/train/micro-batches.ts). The five site processes on this one machine take turns (each
-    // real hospital has its own machine).
-    worker: options.downsample === 1 ? { machineLock: join(options.outDir, 'machine.lock') } : {},
+    // real hospital has its own machine), and each round runs in a thread that gives its heap back.
+    worker: options.downsample === 1 ? { machineLock: join(options.outDir, 'machine.lock'), threadPerRound: true } : {},
     log,
     onRound: (entry) => {
       rounds.push(entry);

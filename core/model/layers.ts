@@ -6,6 +6,7 @@
  */
 import { tf } from '../tf/backend.js';
 import { checkpointed } from '../tf/checkpoint.js';
+import type { DropoutSpec } from '../tf/dropout.js';
 import { conv3dBiasRelu, multiConv3dBiasRelu } from '../tf/fused-conv.js';
 import { upsample3d } from '../tf/upsample.js';
 
@@ -21,10 +22,13 @@ export function convSame(x: T5, kernel: tf.Tensor, bias: tf.Tensor): T5 {
  * fused op (core/tf/fused-conv.ts): a training step then keeps one full-size tensor per layer instead
  * of three, which is what lets the 128^3 U-Net step fit in 4 GB. The skip is never concatenated: the
  * kernel is split along its input channels instead, because TF.js's concat gradient (SplitV over the
- * channel axis) was the slowest kernel of a training step on cpu and wasm.
+ * channel axis) was the slowest kernel of a training step on cpu and wasm. `inputDropout` drops out x
+ * inside the op (recomputed in the backward pass rather than kept).
  */
-export function convSameRelu(x: T5, kernel: tf.Tensor, bias: tf.Tensor, skip?: T5): T5 {
-  if (!skip) return conv3dBiasRelu(x, kernel as T5, bias as tf.Tensor1D);
+export function convSameRelu(x: T5, kernel: tf.Tensor, bias: tf.Tensor, options: { skip?: T5; inputDropout?: DropoutSpec } = {}): T5 {
+  const { skip, inputDropout } = options;
+  if (!skip) return conv3dBiasRelu(x, kernel as T5, bias as tf.Tensor1D, { inputDropout });
+  if (inputDropout) throw new Error('convSameRelu: inputDropout with a skip is not supported');
   return multiConv3dBiasRelu([x, skip], splitKernelChannels(kernel, x.shape[4]), bias as tf.Tensor1D);
 }
 
