@@ -18,6 +18,17 @@
           "xcode_settings": {
             "OTHER_CFLAGS": ["-O3", "-std=gnu11", "-fno-math-errno"]
           }
+        }],
+        ["OS=='win'", {
+          "msvs_settings": {
+            "VCCLCompilerTool": {
+              "Optimization": 2,
+              "FavorSizeOrSpeed": 1,
+              "InlineFunctionExpansion": 2,
+              "FloatingPointModel": 0,
+              "AdditionalOptions": ["/std:c11", "/O2", "/Oi"]
+            }
+          }
         }]
       ]
     }

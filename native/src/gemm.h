@@ -7,13 +7,13 @@
 
 #include <stddef.h>
 
-typedef void (*micro_kernel_fn)(long kc, const float *a, long ars, long aks, const float *b, long bks,
-                                float *c, long ldc, int accumulate);
+typedef void (*micro_kernel_fn)(ptrdiff_t kc, const float *a, ptrdiff_t ars, ptrdiff_t aks, const float *b, ptrdiff_t bks,
+                                float *c, ptrdiff_t ldc, int accumulate);
 
 /* Segmented variant for direct (gather-free) convolution: sums over nseg segments, segment s reading
  * A(r,k) = a[s][r*ars + k] and B(k,:) = b[s][k*bks ..] for k < seg_len; C is stored (not accumulated). */
-typedef void (*segment_kernel_fn)(int nseg, const float *const *a, const float *const *b, long seg_len, long ars,
-                                  long bks, float *c, long ldc);
+typedef void (*segment_kernel_fn)(int nseg, const float *const *a, const float *const *b, ptrdiff_t seg_len, ptrdiff_t ars,
+                                  ptrdiff_t bks, float *c, ptrdiff_t ldc);
 
 typedef struct {
   int mr, nr;
@@ -36,7 +36,7 @@ const micro_kernel *gemm_pick(int n);
 
 /* Computes one tile that may be cut at the M (rows < mr) or N (cols < nr) edge: runs the kernel into a
  * scratch tile and copies/adds the valid part. A rows past `rows` must be readable (callers pad). */
-void gemm_edge_tile(const micro_kernel *k, long kc, const float *a, long ars, long aks, const float *b, long bks,
-                    float *c, long ldc, int accumulate, int rows, int cols);
+void gemm_edge_tile(const micro_kernel *k, ptrdiff_t kc, const float *a, ptrdiff_t ars, ptrdiff_t aks, const float *b, ptrdiff_t bks,
+                    float *c, ptrdiff_t ldc, int accumulate, int rows, int cols);
 
 #endif
