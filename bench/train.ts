@@ -193,6 +193,13 @@ export function findTorchPython(): string | undefined {
   return candidates.find((py) => spawnSync(py, ['-c', 'import torch'], { stdio: 'ignore', timeout: 60_000 }).status === 0);
 }
 
+/** A step that failed, with the child's peak RSS up to the failure when it said. */
+class StepFailure extends Error {
+  constructor(message: string, readonly peakRssMiB: number | null) {
+    super(message);
+  }
+}
+
 /** One step as a child reports it: "step <seconds> <peak RSS MiB> [<GPU MiB>]". */
 interface ChildStep {
   seconds: number;
@@ -249,7 +256,10 @@ class StepProcess {
     if (!this.closed) this.child.stdin.write('step\n');
     const line = await this.next();
     const m = /^step (\S+) (\d+)(?: (\d+|null))?$/.exec(line);
-    if (!m) throw new Error(line.startsWith('error ') ? line.slice('error '.length) : line);
+    if (!m) {
+      const failed = /^error (\d+) (.*)$/.exec(line);
+      throw failed ? new StepFailure(failed[2], Number(failed[1])) : new StepFailure(line, null);
+    }
     return { seconds: Number(m[1]), peakRssMiB: Number(m[2]), gpuMiB: m[3] === undefined || m[3] === 'null' ? null : Number(m[3]) };
   }
 
@@ -352,7 +362,7 @@ async function trainerChild(size: number, steps: number, backend: BackendPrefere
       },
     });
   } catch (err) {
-    console.log(`error ${errorMessage(err).replace(/\s+/g, ' ')}`);
+    console.log(`error ${Math.round(process.resourceUsage().maxRSS / 1024)} ${errorMessage(err).replace(/\s+/g, ' ')}`);
     process.exitCode = 1;
   } finally {
     model.dispose();
@@ -388,7 +398,9 @@ export async function runBigComparison(options: BigComparisonOptions = {}): Prom
   let backend: string = options.backend ?? 'auto';
   const tfjsSteps: ChildStep[] = [];
   const torchSteps: ChildStep[] = [];
+  let tfjsFailedRssMiB: number | null = null;
   const fail = (err: unknown) => {
+    if (err instanceof StepFailure && err.peakRssMiB !== null) tfjsFailedRssMiB = err.peakRssMiB;
     const message = errorMessage(err);
     return OUT_OF_MEMORY.test(message) ? `did not fit: ${message}` : `failed: ${message}`;
   };
@@ -412,7 +424,8 @@ export async function runBigComparison(options: BigComparisonOptions = {}): Prom
   try {
     const [tfjsReady, torchReady] = await Promise.allSettled([tfjs.ready(), torch?.ready()]);
     if (tfjsReady.status === 'rejected') tfjsStatus = fail(tfjsReady.reason);
-    else backend = (JSON.parse(tfjsReady.value) as { backend: string }).backend;
+    // The backend's detail minus its list of GPU backends it did not find.
+    else backend = (JSON.parse(tfjsReady.value) as { backend: string }).backend.split('; no GPU')[0];
     if (torchReady.status === 'rejected') torchStatus = `failed: ${errorMessage(torchReady.reason)}`;
     else if (torchReady.value) torchStatus = `${options.python}: ${torchReady.value}`;
     await tfjsStep(false);
@@ -427,7 +440,8 @@ export async function runBigComparison(options: BigComparisonOptions = {}): Prom
   const medianOf = (list: ChildStep[]) => (list.length ? median(list.map((s) => s.seconds)) : null);
   const tfjsMedian = tfjsStatus === 'ok' ? medianOf(tfjsSteps) : null;
   const torchMedian = medianOf(torchSteps);
-  const peakOf = (list: ChildStep[]) => (list.length ? Math.max(...list.map((s) => s.peakRssMiB)) : null);
+  const peakOf = (list: ChildStep[], failedAt: number | null = null) =>
+    (list.length || failedAt !== null ? Math.max(...list.map((s) => s.peakRssMiB), failedAt ?? 0) : null);
   const r3 = (v: number) => Math.round(v * 1000) / 1000;
   const gflops = (m: number | null) => (m === null ? null : Math.round(flop / m / 1e9 * 10) / 10);
   return {
@@ -440,7 +454,7 @@ export async function runBigComparison(options: BigComparisonOptions = {}): Prom
     torchMedianS: torchMedian === null ? null : r3(torchMedian),
     torchStepsS: torchSteps.map((s) => r3(s.seconds)),
     ratio: tfjsMedian !== null && torchMedian ? r3(tfjsMedian / torchMedian) : null,
-    tfjsPeakRssMiB: peakOf(tfjsSteps),
+    tfjsPeakRssMiB: peakOf(tfjsSteps, tfjsFailedRssMiB),
     torchPeakRssMiB: peakOf(torchSteps),
     gflopPerStep: Math.round(flop / 1e8) / 10,
     tfjsGflops: gflops(tfjsMedian),

@@ -1,7 +1,8 @@
 /* Register-tiled micro-kernels: C[MR x NR] (+)= sum_k A(r,k) * B(k, 0..NR).
  * A(r,k) = a[r*ars + k*aks] (strides let the same kernel read im2col rows or their transpose);
  * B(k, :) = b[k*bks .. +NR] (NR contiguous floats per k). C rows are ldc apart.
- * Chosen once at load for the CPU (AVX-512, AVX2+FMA, or portable vectors). */
+ * Chosen once at load for the CPU (AVX-512, AVX2+FMA, or portable vectors); the kernels' SIMD code is
+ * written against simd.h, so GCC, Clang and MSVC all build it. */
 #ifndef FEDSEG_GEMM_H
 #define FEDSEG_GEMM_H
 
@@ -28,6 +29,8 @@ typedef struct {
 } kernel_set;
 
 const kernel_set *gemm_kernels(void);
+/* x86-64 only (gemm_avx2.c, gemm_avx512.c): picked by gemm_kernels when the CPU has the instructions. */
+extern const kernel_set gemm_avx2_set, gemm_avx512_set;
 /* Kernel best suited to an N-column product. */
 const micro_kernel *gemm_pick(int n);
 /* Largest MR / NR over all kernels: callers size edge buffers with these. */

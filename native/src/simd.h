@@ -8,10 +8,9 @@
  * Sets: sse (x86-64 baseline SSE2, 4 lanes), avx2 (AVX2 + FMA, 8), avx512 (AVX-512F, 16), neon
  * (AArch64, 4), scalar (4 floats in a struct, left to the compiler's auto-vectoriser).
  *
- * The AVX2 and AVX-512 functions are compiled for those instruction sets only, never the whole file:
- * GCC/Clang get per-function target attributes (SIMD_TARGET_*); MSVC accepts the intrinsics without
- * /arch (it emits VEX/EVEX code for them), so one build runs on every x86-64 CPU and gemm.c picks the
- * kernels once from CPUID (simd_cpu_has_*). */
+ * The AVX2 and AVX-512 operations are only used in gemm_avx2.c and gemm_avx512.c, the files binding.gyp
+ * compiles for those instruction sets; everything else is built for the baseline, so one build runs on
+ * every x86-64 CPU and gemm.c picks the kernels once from CPUID (simd_cpu_has_*). */
 #ifndef FEDSEG_SIMD_H
 #define FEDSEG_SIMD_H
 
@@ -28,14 +27,10 @@
 
 #if defined(__GNUC__) || defined(__clang__)
 #define SIMD_INLINE static inline __attribute__((always_inline))
-#define SIMD_TARGET_AVX2 __attribute__((target("avx2,fma")))
-#define SIMD_TARGET_AVX512 __attribute__((target("avx512f,avx2,fma")))
 /* The kernels' small constant-bound loops must be unrolled fully so the accumulators live in registers. */
 #define SIMD_UNROLL _Pragma("GCC unroll 32")
 #else
 #define SIMD_INLINE static __forceinline
-#define SIMD_TARGET_AVX2
-#define SIMD_TARGET_AVX512
 #define SIMD_UNROLL
 #endif
 
@@ -75,27 +70,33 @@ SIMD_INLINE void simd_sse_store(float *p, simd_sse a) { _mm_storeu_ps(p, a); }
 SIMD_INLINE simd_sse simd_sse_add(simd_sse a, simd_sse b) { return _mm_add_ps(a, b); }
 SIMD_INLINE simd_sse simd_sse_madd(simd_sse acc, float s, simd_sse b) { return _mm_add_ps(acc, _mm_mul_ps(_mm_set1_ps(s), b)); }
 
+/* The wider sets exist only in the files compiled for them (GCC/Clang -mavx2 / -mavx512f and MSVC
+ * /arch:AVX2 / /arch:AVX512 define these macros): clang-cl declares their intrinsics nowhere else. */
+#ifdef __AVX2__
 /* ---- AVX2 + FMA ---- */
 #define SIMD_AVX2_LANES 8
 typedef __m256 simd_avx2;
-SIMD_INLINE SIMD_TARGET_AVX2 simd_avx2 simd_avx2_zero(void) { return _mm256_setzero_ps(); }
-SIMD_INLINE SIMD_TARGET_AVX2 simd_avx2 simd_avx2_load(const float *p) { return _mm256_loadu_ps(p); }
-SIMD_INLINE SIMD_TARGET_AVX2 void simd_avx2_store(float *p, simd_avx2 a) { _mm256_storeu_ps(p, a); }
-SIMD_INLINE SIMD_TARGET_AVX2 simd_avx2 simd_avx2_add(simd_avx2 a, simd_avx2 b) { return _mm256_add_ps(a, b); }
-SIMD_INLINE SIMD_TARGET_AVX2 simd_avx2 simd_avx2_madd(simd_avx2 acc, float s, simd_avx2 b) {
+SIMD_INLINE simd_avx2 simd_avx2_zero(void) { return _mm256_setzero_ps(); }
+SIMD_INLINE simd_avx2 simd_avx2_load(const float *p) { return _mm256_loadu_ps(p); }
+SIMD_INLINE void simd_avx2_store(float *p, simd_avx2 a) { _mm256_storeu_ps(p, a); }
+SIMD_INLINE simd_avx2 simd_avx2_add(simd_avx2 a, simd_avx2 b) { return _mm256_add_ps(a, b); }
+SIMD_INLINE simd_avx2 simd_avx2_madd(simd_avx2 acc, float s, simd_avx2 b) {
   return _mm256_fmadd_ps(_mm256_set1_ps(s), b, acc);
 }
+#endif
 
+#ifdef __AVX512F__
 /* ---- AVX-512F ---- */
 #define SIMD_AVX512_LANES 16
 typedef __m512 simd_avx512;
-SIMD_INLINE SIMD_TARGET_AVX512 simd_avx512 simd_avx512_zero(void) { return _mm512_setzero_ps(); }
-SIMD_INLINE SIMD_TARGET_AVX512 simd_avx512 simd_avx512_load(const float *p) { return _mm512_loadu_ps(p); }
-SIMD_INLINE SIMD_TARGET_AVX512 void simd_avx512_store(float *p, simd_avx512 a) { _mm512_storeu_ps(p, a); }
-SIMD_INLINE SIMD_TARGET_AVX512 simd_avx512 simd_avx512_add(simd_avx512 a, simd_avx512 b) { return _mm512_add_ps(a, b); }
-SIMD_INLINE SIMD_TARGET_AVX512 simd_avx512 simd_avx512_madd(simd_avx512 acc, float s, simd_avx512 b) {
+SIMD_INLINE simd_avx512 simd_avx512_zero(void) { return _mm512_setzero_ps(); }
+SIMD_INLINE simd_avx512 simd_avx512_load(const float *p) { return _mm512_loadu_ps(p); }
+SIMD_INLINE void simd_avx512_store(float *p, simd_avx512 a) { _mm512_storeu_ps(p, a); }
+SIMD_INLINE simd_avx512 simd_avx512_add(simd_avx512 a, simd_avx512 b) { return _mm512_add_ps(a, b); }
+SIMD_INLINE simd_avx512 simd_avx512_madd(simd_avx512 acc, float s, simd_avx512 b) {
   return _mm512_fmadd_ps(_mm512_set1_ps(s), b, acc);
 }
+#endif
 
 /* CPUID + XGETBV: the CPU has the instructions and the OS saves their registers on context switches. */
 #if defined(_MSC_VER) && !defined(__clang__)
