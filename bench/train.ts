@@ -46,7 +46,6 @@ import { generateCase, siteProfile } from '../core/synth/index.js';
 import { initBackend, describeBackend, tf, type BackendPreference } from '../core/tf/backend.js';
 import { installNativeKernels, nativeThreadCount } from '../core/tf/native-engine.js';
 import { CaseStore, type TrainingCase } from '../core/train/data.js';
-import { wasmMicroBatch } from '../core/train/micro-batches.js';
 import { trainLocal } from '../core/train/trainer.js';
 
 export interface TrainBenchOptions {
@@ -246,15 +245,23 @@ class StepProcess {
     return new Promise((resolve) => (this.waiter = resolve));
   }
 
+  /** The next protocol line ('ready', 'step', 'error' or the exit notice), skipping anything else the child prints. */
+  private async nextReply(): Promise<string> {
+    for (;;) {
+      const line = await this.next();
+      if (/^(ready|step|error|exit)\b/.test(line)) return line;
+    }
+  }
+
   async ready(): Promise<string> {
-    const line = await this.next();
+    const line = await this.nextReply();
     if (!line.startsWith('ready ')) throw new Error(`${this.label} failed to start: ${line}`);
     return line.slice('ready '.length);
   }
 
   async step(): Promise<ChildStep> {
     if (!this.closed) this.child.stdin.write('step\n');
-    const line = await this.next();
+    const line = await this.nextReply();
     const m = /^step (\S+) (\d+)(?: (\d+|null))?$/.exec(line);
     if (!m) {
       const failed = /^error (\d+) (.*)$/.exec(line);
@@ -351,7 +358,7 @@ async function trainerChild(size: number, steps: number, backend: BackendPrefere
     return !next.done && next.value === 'step';
   });
   const model = createModel(config, 1);
-  console.log(`ready ${JSON.stringify({ backend: info.detail, wasmMicroBatch: info.name === 'wasm' ? wasmMicroBatch(config) : null })}`);
+  console.log(`ready ${JSON.stringify({ backend: info.detail })}`);
   try {
     await trainLocal({
       model, data: store, epochs: 1, batchSize: SEED_TRAINING.batchSize, learningRate: SEED_TRAINING.learningRate, seed: 1,
