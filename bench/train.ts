@@ -401,7 +401,7 @@ export async function runBigComparison(options: BigComparisonOptions = {}): Prom
     '--lr', String(SEED_TRAINING.learningRate), '--eps', String(SEED_TRAINING.adamEpsilon), '--warmup', '1',
     '--threads', String(threads), '--device', options.torchDevice ?? 'cpu']) : undefined;
   let tfjsStatus = 'ok';
-  let torchStatus = options.python ? `${options.python}` : 'not found (no python that imports torch; set FEDSEG_TORCH_PYTHON)';
+  let torchStatus = options.python ?? 'not run (--no-torch, or no python that imports torch: FEDSEG_TORCH_PYTHON names one)';
   let backend: string = options.backend ?? 'auto';
   const tfjsSteps: ChildStep[] = [];
   const torchSteps: ChildStep[] = [];
