@@ -14,11 +14,11 @@ const IV = Buffer.alloc(16);
 export function applyMask(target: Uint32Array, seed: Uint8Array, sign: 1 | -1): void {
   if (seed.length !== 32) throw new FedSegError(`a mask seed is 32 bytes, got ${seed.length}`);
   const cipher = createCipheriv('aes-256-ctr', seed, IV);
-  const chunk = new Uint32Array(CHUNK_ELEMENTS);
-  const chunkBytes = new Uint8Array(chunk.buffer);
   for (let start = 0; start < target.length; start += CHUNK_ELEMENTS) {
     const count = Math.min(CHUNK_ELEMENTS, target.length - start);
-    chunkBytes.set(cipher.update(ZEROS.subarray(0, 4 * count)));
+    const bytes = cipher.update(ZEROS.subarray(0, 4 * count));
+    // Read the keystream in place when aligned (it normally is); copy otherwise.
+    const chunk = bytes.byteOffset % 4 === 0 ? new Uint32Array(bytes.buffer, bytes.byteOffset, count) : new Uint32Array(Uint8Array.from(bytes).buffer);
     // Storing into a Uint32Array reduces mod 2^32 (ToUint32), negatives included.
     if (sign === 1) for (let i = 0; i < count; i++) target[start + i] += chunk[i];
     else for (let i = 0; i < count; i++) target[start + i] -= chunk[i];
