@@ -1,9 +1,11 @@
 /** One attempt at one round, as the server tracks it from announcement to aggregation. */
 import type { RoundInstructions } from '../core/federation/protocol.js';
 import type { UpdateToBound } from '../core/federation/bound-updates.js';
+import type { SecAggServer } from '../core/privacy/secagg-server.js';
 import type { RoundSpool } from './update-spool.js';
 
-export type RoundPhase = 'approval' | 'training' | 'aggregating';
+/** Secure rounds (core/privacy) add the key exchange after approval and the unmasking before aggregation. */
+export type RoundPhase = 'approval' | 'key-exchange' | 'training' | 'unmasking' | 'aggregating';
 
 export interface AcceptedUpdate extends UpdateToBound {
   metrics: Record<string, number>;
@@ -28,6 +30,8 @@ export class RoundState {
     readonly instructions: Map<string, RoundInstructions>,
     readonly approvalDeadline: number,
     readonly spool: RoundSpool,
+    /** The secure-aggregation state of a secure round; null in a plain one. */
+    readonly secure: SecAggServer | null = null,
   ) {}
 
   /** Whether this attempt is collecting updates for `round`/`attempt` now. */
@@ -49,7 +53,7 @@ export class RoundState {
       deadline: new Date(this.phase === 'approval' ? this.approvalDeadline : this.trainingDeadline).toISOString(),
       approvals: Object.fromEntries(this.responses),
       participants: [...this.participants].sort(),
-      returned: [...this.accepted.keys()].sort(),
+      returned: [...this.accepted.keys(), ...(this.secure?.survivors ?? [])].sort(),
       progress: Object.fromEntries(this.progress),
     };
   }

@@ -158,6 +158,8 @@ export class SiteRegistry {
       if (!state.responses.has(site)) this.sender.announce(c, state);
       return;
     }
+    // A secure round's key exchange goes on; whether this site is still in it shows when it ends.
+    if (state.phase === 'key-exchange' && state.responses.get(site) === 'approved') return;
     if (state.pending.has(site)) {
       this.store.audit({ actor: site, action: 'site-resumed', round: state.round, detail: { attempt: state.attempt } });
       this.sender.announce(c, state);

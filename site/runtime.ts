@@ -11,7 +11,7 @@ import { EventEmitter } from 'node:events';
 import { errorMessage } from '../core/errors.js';
 import type { Announce, GlobalFrameHeader, RoundInstructions, ServerMessage, WaitingMessage } from '../core/federation/protocol.js';
 import { flatten, l2Distance, type TensorList } from '../core/federation/tensors.js';
-import { encodeUpdate } from '../core/privacy/fixed-point.js';
+import { encodeUpdate, ringToBytes } from '../core/privacy/fixed-point.js';
 import { SecAggSite } from '../core/privacy/secagg-site.js';
 import type { ModelConfig } from '../core/model/config.js';
 import { parameterCount } from '../core/model/parameters.js';
@@ -83,7 +83,8 @@ export type RuntimeEvent =
   | ({ type: 'training-progress'; round: number } & TrainerProgress)
   /** `metrics`: the local numbers (the header carries only what site/outgoing.ts lets out); `sha256`: of the model bytes sent. */
   | { type: 'update-sent'; round: number; numCases: number; bytes: number; norm: number; metrics: Record<string, number>; sha256: string }
-  | { type: 'update-accepted'; round: number; norm: number }
+  /** `norm`: as the server computed it; absent in a secure round (the server sees only masked data). */
+  | { type: 'update-accepted'; round: number; norm?: number }
   | { type: 'update-rejected'; round: number; reason: string }
   | { type: 'left-out'; round: number; reason: string }
   | { type: 'round-result'; round: number; status: 'completed' | 'abandoned'; sites: string[]; sitesRegistered: number; reason?: string }
@@ -363,7 +364,7 @@ export class SiteRuntime extends EventEmitter<{ event: [RuntimeEvent] }> {
     const numCases = Math.min(result.numCases, this.cases.train);
     const { vector } = encodeUpdate(flatten(result.weights), flatten(global), numCases, secure.encoding);
     const masked = secure.mask(vector);
-    const bytes = new Uint8Array(masked.buffer, masked.byteOffset, masked.byteLength);
+    const bytes = ringToBytes(masked);
     const header = { kind: 'masked-update' as const, round: a.round, attempt: a.attempt, architectureHash: a.architectureHash, elements: masked.length };
     this.unacknowledged = { round: a.round, attempt: a.attempt, header, bytes };
     const sent = this.client?.sendUpdate(header, bytes) ?? null;

@@ -188,7 +188,8 @@ export type Announce = z.infer<typeof AnnounceSchema>;
  * round), identified by its SHA-256: saves sending the same weights twice.
  */
 export const TrainCachedSchema = z.object({ type: z.literal('train-cached'), round, sha256: sha256Hex });
-export const UpdateAcceptedSchema = z.object({ type: z.literal('update-accepted'), round, norm: finite });
+/** `norm` is the server's computation of ||w_local - w_global||; absent for a masked input, whose norm the server cannot see. */
+export const UpdateAcceptedSchema = z.object({ type: z.literal('update-accepted'), round, norm: finite.optional() });
 export const UpdateRejectedSchema = z.object({ type: z.literal('update-rejected'), round, reason: z.string() });
 export const LeftOutSchema = z.object({ type: z.literal('left-out'), round, reason: z.string() });
 export const RoundResultSchema = z.object({

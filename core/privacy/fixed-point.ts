@@ -92,3 +92,14 @@ export function decodeSum(sum: Uint32Array, sites: number, encoding: FixedPointE
   }
   return { mean, totalCases };
 }
+
+/** A ring vector's wire bytes: uint32 little-endian (the byte order of every host FedSeg runs on). */
+export function ringToBytes(vector: Uint32Array): Uint8Array {
+  return new Uint8Array(vector.buffer, vector.byteOffset, vector.byteLength);
+}
+
+/** The ring vector in wire bytes, read in place when aligned. */
+export function ringFromBytes(bytes: Uint8Array): Uint32Array {
+  if (bytes.byteLength % 4 !== 0) throw new FedSegError(`a ring vector is a whole number of 4-byte elements, got ${bytes.byteLength} bytes`, { field: 'payload' });
+  return bytes.byteOffset % 4 === 0 ? new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4) : new Uint32Array(bytes.slice().buffer);
+}

@@ -68,7 +68,7 @@ export class SecAggServer {
     const roster = this.roster ?? fail('shares arrived before the roster');
     if (this.maskingSet) fail(`shares from ${site} arrived after the masking set was fixed`);
     if (!roster.some((e) => e.site === site)) fail(`${site} is not on the roster`);
-    if ([...this.envelopes.values()].some((bySender) => bySender.has(site))) fail(`${site} already sent its shares`);
+    if (this.sentShares(site)) fail(`${site} already sent its shares`);
     const expected = roster.map((e) => e.site).filter((s) => s !== site);
     const to = shares.map((s) => s.to).sort();
     if (to.length !== expected.length || to.some((s, i) => s !== expected[i])) fail(`${site} must send one envelope to each other roster site`);
@@ -76,6 +76,10 @@ export class SecAggServer {
       if (!this.envelopes.has(recipient)) this.envelopes.set(recipient, new Map());
       this.envelopes.get(recipient)!.set(site, ciphertext);
     }
+  }
+
+  sentShares(site: string): boolean {
+    return [...this.envelopes.values()].some((bySender) => bySender.has(site));
   }
 
   /** Fixes U2 (the sites that sent shares) and returns each one's relay: the envelopes other U2 sites sealed for it. */
@@ -121,6 +125,10 @@ export class SecAggServer {
       fail(`${site}'s unmasking shares do not cover exactly the survivors and the dropped sites`);
     }
     this.answers.set(site, answer);
+  }
+
+  answered(site: string): boolean {
+    return this.answers.has(site);
   }
 
   get unmaskAnswers(): number {
