@@ -229,7 +229,7 @@ export class SiteRuntime extends EventEmitter<{ event: [RuntimeEvent] }> {
         round: a.round, attempt: a.attempt, totalRounds: a.totalRounds, strategy: a.strategy,
         model: { arch: config.arch, baseFilters: config.baseFilters, depth: config.depth, architectureHash: a.architectureHash, parameterCount: parameters, updateBytes: 4 * parameters },
         instructions: a.instructions, trainingCases: this.cases.train, validationCases: this.cases.validation,
-        outgoing: outgoingPlan(this.cases, this.opts.trainer.metricKeys, this.minMetricCases), minMetricCases: this.minMetricCases,
+        outgoing: outgoingPlan(this.cases, this.opts.trainer.metricKeys, this.minMetricCases, Boolean(a.secureAggregation)), minMetricCases: this.minMetricCases,
         leavesSite: a.leavesSite,
         approvalDeadline: new Date(a.approvalDeadline), trainingDeadlineS: a.trainingDeadlineS,
       });

@@ -11,6 +11,7 @@ import { decodeModel } from '../../core/weights/index.js';
 import { parseFederationConfig } from '../../server/config.js';
 import type { SiteConnection } from '../../server/connection.js';
 import type { RunningServer } from '../../server/index.js';
+import { outgoingPlan } from '../../site/outgoing.js';
 import type { LocalTrainer } from '../../site/runtime.js';
 import { api, federationConfig, shiftTrainer, startSite, startTestServer, tempDir, TINY_MODEL } from '../server/helpers.js';
 import { byteChiSquare, CHI_SQUARE_255_P001 } from './uniformity.js';
@@ -154,6 +155,15 @@ test('below the threshold the round aborts before any unmasking share is asked f
   const texts = result.received.filter((r) => !r.binary).map((r) => (JSON.parse(r.bytes.toString('utf8')) as SiteMessage).type);
   assert.ok(!texts.includes('secagg-unmask'));
   assert.equal(result.received.filter((r) => r.binary).length, 2);
+});
+
+test('the approval of a secure round lists a masked update without metrics, and progress without loss', () => {
+  const plan = outgoingPlan({ train: 6, validation: 6 }, { update: ['loss'], evaluation: ['dice_WT'] }, 5, true);
+  assert.deepEqual(plan.map((m) => [m.message, m.fields, m.withheld]), [
+    ['update', ['maskedWeights', 'maskedNumCases'], ['loss']],
+    ['progress', ['epoch', 'epochs'], []],
+    ['evaluation', ['numCases', 'metrics.dice_WT'], []],
+  ]);
 });
 
 test('a config asking for secure aggregation with a strategy or clipping that needs single updates is refused at load', () => {
