@@ -200,6 +200,8 @@ export class SiteRuntime extends EventEmitter<{ event: [RuntimeEvent] }> {
         return this.emitEvent({ type: 'left-out', round: m.round, reason: m.reason });
       case 'round-result':
         if (this.training?.key === `${m.round}:${m.attempt}`) this.training.abort.abort();
+        // The round's mask keys and shares are of no further use; keep no secret longer than needed.
+        this.secure.delete(`${m.round}:${m.attempt}`);
         return this.emitEvent({ type: 'round-result', round: m.round, status: m.status, sites: m.sites, sitesRegistered: m.sitesRegistered, reason: m.reason });
       case 'done':
         this.emitEvent({ type: 'finished', rounds: m.rounds });

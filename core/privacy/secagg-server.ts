@@ -115,6 +115,11 @@ export class SecAggServer {
     return this.request;
   }
 
+  /** The unmasking request once made, for a survivor that reconnected after it was sent. */
+  get unmasking(): Pick<SecAggUnmaskRequest, 'survivors' | 'dropped'> | null {
+    return this.request;
+  }
+
   /** Round 3: one survivor's shares, exactly the survivors' self-mask shares and the dropped sites' key shares. */
   addUnmaskShares(site: string, answer: Omit<SecAggUnmask, 'type' | 'round' | 'attempt'>): void {
     const request = this.request ?? fail('unmasking shares arrived before they were asked for');

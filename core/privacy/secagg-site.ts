@@ -51,7 +51,8 @@ export class SecAggSite {
   /** U2: the sites whose shares arrived (this one included), the set masks are agreed with. */
   private maskingSet: string[] | null = null;
   private maskedInputSent = false;
-  private unmaskAnswered = false;
+  /** The one unmasking request answered (as a canonical string) and the answer, resent as-is if the same request comes again. */
+  private unmaskAnswer: { request: string; answer: Omit<SecAggUnmask, 'type' | 'round' | 'attempt'> } | null = null;
 
   constructor(readonly site: string, readonly round: number, readonly attempt: number) {
     this.context = secAggContext(round, attempt);
@@ -124,14 +125,19 @@ export class SecAggSite {
   }
 
   /**
-   * Round 3: the shares the server needs, once, and only for a consistent request: survivors and
-   * dropped partition U2, this site survived, and at least `threshold` sites survived (fewer would
-   * let the server unmask a sum of too few inputs, down to one site's own).
+   * Round 3: the shares the server needs, for one request only (the same one again, after a
+   * reconnect, gets the same answer), and only for a consistent request: survivors and dropped
+   * partition U2, this site survived, and at least `threshold` sites survived (fewer would let the
+   * server unmask a sum of too few inputs, down to one site's own).
    */
   unmask(request: Pick<SecAggUnmaskRequest, 'survivors' | 'dropped'>): Omit<SecAggUnmask, 'type' | 'round' | 'attempt'> {
     const set = this.maskingSet ?? fail('unmasking asked before the masking set was known');
     if (!this.maskedInputSent) fail('unmasking asked before this site sent its masked input');
-    if (this.unmaskAnswered) fail('unmasking asked a second time in the same round');
+    const canonical = JSON.stringify([[...request.survivors].sort(), [...request.dropped].sort()]);
+    if (this.unmaskAnswer) {
+      if (this.unmaskAnswer.request === canonical) return this.unmaskAnswer.answer;
+      fail('unmasking asked a second time in the same round, with other survivors');
+    }
     const survivors = new Set(request.survivors);
     const dropped = new Set(request.dropped);
     const all = [...survivors, ...dropped];
@@ -140,10 +146,11 @@ export class SecAggSite {
     }
     if (!survivors.has(this.site)) fail('this site is listed as dropped', 'survivors');
     if (survivors.size < this.threshold) fail(`${survivors.size} survivor(s) is below the threshold ${this.threshold}`, 'survivors');
-    this.unmaskAnswered = true;
-    return {
+    const answer = {
       selfMaskShares: [...survivors].sort().map((of) => ({ of, share: this.held.get(of)!.selfMaskShare })),
       keyShares: [...dropped].sort().map((of) => ({ of, share: this.held.get(of)!.keyShare })),
     };
+    this.unmaskAnswer = { request: canonical, answer };
+    return answer;
   }
 }

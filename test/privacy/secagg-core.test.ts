@@ -137,8 +137,9 @@ test('secure aggregation aborts below the threshold at every step, and sites ref
   assert.throws(() => site.unmask({ survivors: ['site-0', 'site-1'], dropped: ['site-2', 'site-3'] }), /below the threshold/);
   assert.throws(() => site.unmask({ survivors: ['site-0', 'site-1', 'site-2'], dropped: [] }), /do not split/);
   assert.throws(() => site.unmask({ survivors: ['site-1', 'site-2', 'site-3'], dropped: ['site-0'] }), /listed as dropped/);
-  site.unmask(request);
-  assert.throws(() => site.unmask({ survivors: ['site-0', 'site-1', 'site-2'], dropped: ['site-3'] }), /second time/);
+  const answer = site.unmask(request);
+  assert.deepEqual(site.unmask({ survivors: [...request.survivors].reverse(), dropped: request.dropped }), answer, 'the same request again (a reconnect) gets the same answer');
+  assert.throws(() => site.unmask({ survivors: ['site-0', 'site-1', 'site-2'], dropped: ['site-3'] }), /second time in the same round, with other survivors/);
 });
 
 test('share envelopes are bound to sender, recipient and round', () => {
