@@ -98,6 +98,7 @@ export class RoundCoordinator {
     const { round, attempt } = state;
     state.phase = 'key-exchange';
     const deadline = Date.now() + config.secureAggregation!.keyExchangeDeadlineS * 1000;
+    state.secureDeadline = deadline;
     await wait.until(deadline, () => approvers.every((s) => secure.hasKeys(s) || !registry.get(s)));
     const declared = new Map(approvers.flatMap((s) => {
       const c = registry.get(s);
@@ -125,6 +126,7 @@ export class RoundCoordinator {
     const request = secure.unmaskRequest();
     for (const site of request.survivors) registry.get(site)?.send({ type: 'secagg-unmask-request', round, attempt, ...request });
     const deadline = Date.now() + config.secureAggregation!.unmaskingDeadlineS * 1000;
+    state.secureDeadline = deadline;
     await wait.until(deadline, () => request.survivors.every((s) => secure.answered(s) || !registry.get(s)));
     const sum = secure.finish();
     store.audit({ actor: 'server', action: 'secagg-unmasked', round, detail: { attempt, survivors: request.survivors, dropped: request.dropped, answered: secure.unmaskAnswers } });

@@ -207,7 +207,8 @@ export type RoundResult = z.infer<typeof RoundResultSchema>;
  */
 export const WaitingSchema = z.object({
   type: z.literal('waiting'),
-  for: z.enum(['sites', 'approvals', 'updates', 'evaluations', 'retry']).nullable(),
+  /** key-shares and unmasking-shares: the steps of a securely aggregated round (core/privacy). */
+  for: z.enum(['sites', 'approvals', 'key-shares', 'updates', 'unmasking-shares', 'evaluations', 'retry']).nullable(),
   message: z.string().max(2000).nullable(),
   sites: z.array(z.string()).max(1000),
   /** Epoch milliseconds when the wait ends at the latest. */

@@ -49,6 +49,11 @@ export class SecAggServer {
     this.keys.set(site, { site, cPublic, sPublic });
   }
 
+  /** U1 once fixed, else null. */
+  get rosterSites(): readonly string[] | null {
+    return this.roster?.map((e) => e.site) ?? null;
+  }
+
   hasKeys(site: string): boolean {
     return this.keys.has(site);
   }

@@ -11,6 +11,7 @@ import { decodeModel } from '../../core/weights/index.js';
 import { parseFederationConfig } from '../../server/config.js';
 import type { SiteConnection } from '../../server/connection.js';
 import type { RunningServer } from '../../server/index.js';
+import { describeWaiting } from '../../server/waiting.js';
 import { outgoingPlan } from '../../site/outgoing.js';
 import type { LocalTrainer } from '../../site/runtime.js';
 import { api, federationConfig, shiftTrainer, startSite, startTestServer, tempDir, TINY_MODEL } from '../server/helpers.js';
@@ -164,6 +165,16 @@ test('the approval of a secure round lists a masked update without metrics, and 
     ['progress', ['epoch', 'epochs'], []],
     ['evaluation', ['numCases', 'metrics.dice_WT'], []],
   ]);
+});
+
+test('the waiting sentence names the sites a secure round\'s key exchange or unmasking waits for', () => {
+  const current = { round: 2, attempt: 1, deadline: '2026-11-28T14:05:30Z', approvals: { a: 'approved', b: 'approved' }, participants: ['a', 'b'], returned: [] };
+  const input = { state: 'running', config: { minSites: 2, rounds: 3, retryDelayS: 5 }, registered: ['a', 'b'], online: ['a', 'b'], completedRounds: 1, rejected: [], finalEvaluated: [], lastAttempt: null };
+  const keys = describeWaiting({ ...input, current: { ...current, phase: 'key-exchange', secureAwaiting: ['b'] } }, 'UTC');
+  assert.deepEqual([keys?.for, keys?.sites, keys?.message], ['key-shares', ['b'], 'waiting for keys and key shares of round 2 (secure aggregation): b (deadline 14:05:30 UTC)']);
+  const unmasking = describeWaiting({ ...input, current: { ...current, phase: 'unmasking', secureAwaiting: ['a'] } }, 'UTC');
+  assert.equal(unmasking?.for, 'unmasking-shares');
+  assert.equal(describeWaiting({ ...input, current: { ...current, phase: 'unmasking', secureAwaiting: [] } }), null);
 });
 
 test('a config asking for secure aggregation with a strategy or clipping that needs single updates is refused at load', () => {
