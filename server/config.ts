@@ -42,6 +42,18 @@ export const FederationConfigSchema = z.object({
    * and answer between training steps, so keep 3 intervals above the longest step.
    */
   heartbeatS: z.number().positive().max(600).default(20),
+  /**
+   * Secure aggregation (core/privacy, docs/PRIVACY.md): the server learns only the sum of the
+   * updates. `threshold` sites must stay to the end of a round (and is the Shamir threshold);
+   * `clipRange` bounds each coordinate of an update before fixed-point encoding.
+   */
+  secureAggregation: z.object({
+    threshold: z.int().min(2).max(1000),
+    clipRange: z.number().positive().max(1e3).default(1),
+    /** How long sites have to exchange key shares after approving, and to answer the unmasking request. */
+    keyExchangeDeadlineS: z.number().positive().max(24 * 3600).default(120),
+    unmaskingDeadlineS: z.number().positive().max(24 * 3600).default(120),
+  }).strict().optional(),
 }).strict();
 
 export type FederationConfigInput = z.input<typeof FederationConfigSchema>;
@@ -58,6 +70,7 @@ export function parseFederationConfig(value: unknown, file?: string): Federation
   if (!model.success) {
     throw new FedSegError(`invalid federation config: model: ${z.prettifyError(model.error).replace(/\n/g, ' ')}`, { file, field: ['model', ...(model.error.issues[0]?.path ?? [])].join('.') });
   }
+  checkSecureAggregation(value, parsed.data, file);
   const modelConfig = model.data;
   const parameters = parameterCount(modelConfig);
   const needed = minimumFrameCapFor(parameters);
@@ -67,6 +80,21 @@ export function parseFederationConfig(value: unknown, file?: string): Federation
     throw new FedSegError(`maxMessageBytes ${given} cannot carry this model's updates (${parameters} parameters need at least ${needed} bytes); leave it out to derive the cap from the model`, { file, field: 'maxMessageBytes' });
   }
   return { ...parsed.data, modelConfig, maxMessageBytes: given ?? frameCapFor(parameters) };
+}
+
+/**
+ * Under secure aggregation the server sees only the sum, so anything that needs each update on its
+ * own cannot run: coordinate-wise strategies and server-side norm clipping are refused here, at load.
+ */
+function checkSecureAggregation(raw: unknown, config: z.infer<typeof FederationConfigSchema>, file?: string): void {
+  if (!config.secureAggregation) return;
+  const { name } = config.strategy;
+  if (name === 'median' || name === 'trimmed-mean') {
+    throw new FedSegError(`strategy "${name}" needs every site's update on its own, which secure aggregation hides (the server learns only their sum); use fedavg, fedprox, fedavgm, fedadam or fedyogi, or drop secureAggregation`, { file, field: 'strategy.name' });
+  }
+  if (typeof raw === 'object' && raw !== null && 'clipping' in raw) {
+    throw new FedSegError('server-side clipping needs each update\'s norm, which secure aggregation hides; remove "clipping" (sites clip their own updates) or drop secureAggregation', { file, field: 'clipping' });
+  }
 }
 
 export function loadFederationConfig(file: string): FederationConfig {

@@ -13,6 +13,12 @@ const LEAVES_SITE = [
   'the number of training cases used',
   'aggregate training and validation metrics (loss, Dice per region)',
 ];
+/** The same under secure aggregation (docs/PRIVACY.md). */
+const LEAVES_SITE_SECURE = [
+  'the change to the model weights and the number of training cases, masked: the server can only learn their sum over at least the threshold of sites',
+  'two public keys for this round, and key shares encrypted for the other sites',
+  'aggregate validation metrics of each new global model (Dice per region); no training metrics',
+];
 
 export class RoundSender {
   constructor(private readonly config: FederationConfig, private readonly store: Store, private readonly strategy: Strategy, private readonly global: GlobalModel) {}
@@ -31,8 +37,9 @@ export class RoundSender {
       type: 'announce', round: state.round, attempt: state.attempt, totalRounds: config.rounds,
       approvalDeadline: state.approvalDeadline, trainingDeadlineS: config.trainingDeadlineS,
       strategy: this.strategy.name, architectureHash: this.global.architectureHash,
-      model: config.modelConfig, instructions, leavesSite: LEAVES_SITE,
+      model: config.modelConfig, instructions, leavesSite: config.secureAggregation ? LEAVES_SITE_SECURE : LEAVES_SITE,
       sitesRegistered: this.store.sites().length,
+      ...(config.secureAggregation ? { secureAggregation: { threshold: config.secureAggregation.threshold, clipRange: config.secureAggregation.clipRange } } : {}),
     };
     c.send(announce);
   }

@@ -7,7 +7,7 @@ import WebSocket, { type RawData } from 'ws';
 import { errorMessage } from '../core/errors.js';
 import {
   CLOSE, decodeFrame, decodeJson, encodeFrame, MAX_FRAME_BYTES, PROTOCOL_VERSION, RefusalCodeSchema, ServerMessageSchema,
-  type AuthFailed, type FrameHeader, type GlobalFrameHeader, type ServerMessage, type SiteMessage, type UpdateFrameHeader,
+  type AuthFailed, type FrameHeader, type GlobalFrameHeader, type MaskedUpdateFrameHeader, type ServerMessage, type SiteMessage, type UpdateFrameHeader,
 } from '../core/federation/protocol.js';
 
 export interface ClientOptions {
@@ -84,7 +84,8 @@ export class FederationClient extends EventEmitter<ClientEvents> {
     return true;
   }
 
-  sendUpdate(header: UpdateFrameHeader, modelBytes: Uint8Array): number | null {
+  /** Sends a model update, or in a secure round the masked input; returns the frame's size, null when offline. */
+  sendUpdate(header: UpdateFrameHeader | MaskedUpdateFrameHeader, modelBytes: Uint8Array): number | null {
     if (!this.connected) return null;
     const frame = encodeFrame(header, modelBytes);
     this.bytesSent += frame.length;

@@ -67,16 +67,25 @@ function fieldsOf(message: object): string[] {
 
 /**
  * What an approved round sends (the update after training, progress during it) and what every completed round
- * sends whether approved or not (the evaluation of the new global model), for these case counts.
+ * sends whether approved or not (the evaluation of the new global model), for these case counts. In a secure
+ * round (core/privacy) the update is a masked vector carrying no metrics, and progress carries no loss.
  */
-export function outgoingPlan(counts: { train: number; validation: number }, keys: MetricKeys, minCases: number): OutgoingMessagePlan[] {
+export function outgoingPlan(counts: { train: number; validation: number }, keys: MetricKeys, minCases: number, secure = false): OutgoingMessagePlan[] {
   const sample = (declared: readonly string[]) => Object.fromEntries(declared.map((k) => [k, 0]));
   const update = updateHeader({ round: 0, attempt: 1, architectureHash: '', numCases: counts.train, metrics: sample(keys.update), trainingSeconds: 0, norm: 0 }, keys, minCases);
   const evaluation = evaluationMessage(0, counts.validation, sample(keys.evaluation), keys, minCases);
   const withheld = (declared: readonly string[], sent: Record<string, number>) => declared.filter((k) => !(k in sent));
+  const evaluationPlan: OutgoingMessagePlan = { message: 'evaluation', fields: fieldsOf(evaluation), withheld: withheld(keys.evaluation, evaluation.metrics), numCases: counts.validation };
+  if (secure) {
+    return [
+      { message: 'update', fields: ['maskedWeights', 'maskedNumCases'], withheld: [...keys.update], numCases: counts.train },
+      { message: 'progress', fields: fieldsOf(progressMessage(0, { epoch: 1, epochs: 1 })), withheld: [], numCases: null },
+      evaluationPlan,
+    ];
+  }
   return [
     { message: 'update', fields: ['weights', ...fieldsOf(update)], withheld: withheld(keys.update, update.metrics), numCases: counts.train },
     { message: 'progress', fields: fieldsOf(progressMessage(0, { epoch: 1, epochs: 1, loss: 0 })), withheld: [], numCases: null },
-    { message: 'evaluation', fields: fieldsOf(evaluation), withheld: withheld(keys.evaluation, evaluation.metrics), numCases: counts.validation },
+    evaluationPlan,
   ];
 }

@@ -9,7 +9,7 @@ import { intOption, numberOption } from '../options.js';
 
 const usage = `Usage: fedseg demo [--out DIR] [--sites N] [--rounds N] [--model unet|attention-unet] [--baselines] [--json]
                    [--cases N] [--held-out N] [--local-epochs N] [--downsample F] [--base-filters N] [--depth N]
-                   [--lr X] [--batch N] [--seed S] [--preset seed]
+                   [--lr X] [--batch N] [--seed S] [--preset seed] [--secure-aggregation]
 
 Runs a whole federation on this machine: generates synthetic BraTS-like data for N hospitals under
 DIR/data (reused on later runs), splits each site's cases into training and held-out, starts the
@@ -18,7 +18,8 @@ prints a per-round table (sites returned, the global model's ET/TC/WT Dice on th
 cases, round time). Writes DIR/report.json and DIR/report.html (charts per round and per site, a
 prediction slice); server state and logs go under DIR/server and DIR/logs.
 --baselines also trains local-only (each site alone) and centralised models on the same split and
-budget and adds them to the report.
+budget and adds them to the report. --secure-aggregation runs every round under secure aggregation
+(docs/PRIVACY.md): the server learns only the sum of the updates; threshold = the quorum, half the sites.
 
 Defaults: --out ./demo-output --sites 5 --rounds 4 --model unet --cases 6 (mean per site; each hospital has its
 profile's share) --held-out 2 --local-epochs 3 --downsample 4 (the model sees the 128^3 crop as 32^3 voxels of 4 mm)
@@ -41,6 +42,7 @@ const command: CliCommand = {
         baselines: { type: 'boolean' }, json: { type: 'boolean' }, cases: { type: 'string' }, 'held-out': { type: 'string' },
         'local-epochs': { type: 'string' }, downsample: { type: 'string' }, 'base-filters': { type: 'string' }, depth: { type: 'string' },
         seed: { type: 'string' }, lr: { type: 'string' }, batch: { type: 'string' }, preset: { type: 'string' },
+        'secure-aggregation': { type: 'boolean' },
       },
     });
     if (positionals.length > 0) throw new FedSegError(`unexpected argument "${positionals[0]}"`);
@@ -51,7 +53,7 @@ const command: CliCommand = {
       heldOut: intOption(values, 'held-out'), localEpochs: intOption(values, 'local-epochs'),
       downsample: intOption(values, 'downsample'), baseFilters: intOption(values, 'base-filters'),
       depth: intOption(values, 'depth'), seed: intOption(values, 'seed'), batchSize: intOption(values, 'batch'),
-      learningRate: numberOption(values, 'lr'), preset: values.preset,
+      learningRate: numberOption(values, 'lr'), preset: values.preset, secureAggregation: values['secure-aggregation'],
     });
     if (options.preset === 'seed' && values.model === undefined) {
       // The original project compares both models: one run each, on the same synthetic hospitals.

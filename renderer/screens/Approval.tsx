@@ -39,7 +39,7 @@ function OutgoingMessage({ plan, approval }: { plan: OutgoingMessagePlan; approv
         {plan.fields.map((field) => (
           <li key={field}>
             <code data-key={field}>{field}</code> {fieldText(field)}
-            {field === 'weights' && <> ({approval.model.parameterCount.toLocaleString()} float32 parameters, {formatBytes(approval.model.updateBytes)})</>}
+            {(field === 'weights' || field === 'maskedWeights') && <> ({approval.model.parameterCount.toLocaleString()} float32 parameters, {formatBytes(approval.model.updateBytes)})</>}
           </li>
         ))}
       </ul>
