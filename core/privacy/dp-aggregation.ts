@@ -13,6 +13,7 @@
  * Coordinate-wise strategies (median, trimmed mean) have no sum to add noise to and are refused.
  */
 import { FedSegError } from '../errors.js';
+import { lowerMedian } from '../federation/bound-updates.js';
 import type { RoundInstructions } from '../federation/protocol.js';
 import { withData, type TensorList } from '../federation/tensors.js';
 import type { MeanAggregation, Strategy } from '../federation/strategies/index.js';
@@ -32,6 +33,8 @@ export interface DpRoundReport {
   round: number;
   updates: number;
   clipped: number;
+  /** Lower median of the updates' norms before clipping (how the clip compares with honest updates). */
+  medianNorm: number;
   denominator: number;
   /** Standard deviation of the noise per parameter of the average: sigma * C / D. */
   noiseStd: number;
@@ -64,7 +67,7 @@ export class DifferentiallyPrivate implements Strategy {
     const { clip, noiseMultiplier, samplingRate, noiseSeed } = this.params;
     const denominator = samplingRate * sites;
     const sums = global.map((t) => new Float64Array(t.data.length));
-    let updates = 0;
+    const norms: number[] = [];
     let clipped = 0;
     return {
       kind: 'mean',
@@ -74,17 +77,17 @@ export class DifferentiallyPrivate implements Strategy {
           const g = global[k].data;
           for (let i = 0; i < g.length; i++) squared += (t.data[i] - g[i]) ** 2;
         });
-        const factor = clipFactor(Math.sqrt(squared), clip);
+        norms.push(Math.sqrt(squared));
+        const factor = clipFactor(norms[norms.length - 1], clip);
         if (factor < 1) clipped++;
         weights.forEach((t, k) => {
           const g = global[k].data;
           const acc = sums[k];
           for (let i = 0; i < g.length; i++) acc[i] += (t.data[i] - g[i]) * factor;
         });
-        updates++;
       },
       finish: () => {
-        if (updates === 0) throw new FedSegError('cannot average zero updates');
+        if (norms.length === 0) throw new FedSegError('cannot average zero updates');
         const noise = new GaussianStream(noiseKey(noiseSeed, round));
         const average = withData(global, sums.map((acc, k) => {
           noise.addTo(acc, noiseMultiplier * clip);
@@ -95,7 +98,7 @@ export class DifferentiallyPrivate implements Strategy {
         }));
         inner.add(average, 1);
         const next = inner.finish();
-        this.lastReport = { round, updates, clipped, denominator, noiseStd: (noiseMultiplier * clip) / denominator };
+        this.lastReport = { round, updates: norms.length, clipped, medianNorm: lowerMedian(norms), denominator, noiseStd: (noiseMultiplier * clip) / denominator };
         return next;
       },
     };
