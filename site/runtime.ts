@@ -9,12 +9,13 @@
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { errorMessage } from '../core/errors.js';
-import type { Announce, GlobalFrameHeader, RoundInstructions, ServerMessage, WaitingMessage } from '../core/federation/protocol.js';
+import type { Announce, GlobalFrameHeader, RoundInstructions, RoundPrivacy, ServerMessage, WaitingMessage } from '../core/federation/protocol.js';
 import { flatten, l2Distance, type TensorList } from '../core/federation/tensors.js';
 import { encodeUpdate, ringToBytes } from '../core/privacy/fixed-point.js';
 import { SecAggSite } from '../core/privacy/secagg-site.js';
 import type { ModelConfig } from '../core/model/config.js';
 import { parameterCount } from '../core/model/parameters.js';
+import { clipUpdate } from '../core/privacy/clip.js';
 import { decodeModel, encodeModel } from '../core/weights/index.js';
 import { FederationClient, type Refusal } from './client.js';
 import {
@@ -66,6 +67,8 @@ export interface ApprovalRequest {
   outgoing: OutgoingMessagePlan[];
   /** Metrics describing fewer cases than this are not sent. */
   minMetricCases: number;
+  /** Differential privacy of the round (clip, noise, epsilon so far and after it), null without DP. */
+  privacy: RoundPrivacy | null;
   leavesSite: string[];
   approvalDeadline: Date;
   trainingDeadlineS: number;
@@ -232,7 +235,7 @@ export class SiteRuntime extends EventEmitter<{ event: [RuntimeEvent] }> {
         model: { arch: config.arch, baseFilters: config.baseFilters, depth: config.depth, architectureHash: a.architectureHash, parameterCount: parameters, updateBytes: 4 * parameters },
         instructions: a.instructions, trainingCases: this.cases.train, validationCases: this.cases.validation,
         outgoing: outgoingPlan(this.cases, this.opts.trainer.metricKeys, this.minMetricCases, Boolean(a.secureAggregation)), minMetricCases: this.minMetricCases,
-        leavesSite: a.leavesSite,
+        privacy: a.privacy ?? null, leavesSite: a.leavesSite,
         approvalDeadline: new Date(a.approvalDeadline), trainingDeadlineS: a.trainingDeadlineS,
       });
       decision = typeof raw === 'boolean' ? { approve: raw } : raw;
@@ -329,7 +332,7 @@ export class SiteRuntime extends EventEmitter<{ event: [RuntimeEvent] }> {
           if (Date.now() - lastProgress > 1000) {
             lastProgress = Date.now();
             // In a secure round the server learns only sums, so no per-site loss either.
-            this.client?.send(progressMessage(a.round, a.secureAggregation ? { epoch: p.epoch, epochs: p.epochs } : p));
+            this.client?.send(progressMessage(a.round, a.secureAggregation ? { epoch: p.epoch, epochs: p.epochs } : p, this.cases.train, this.minMetricCases));
           }
         },
       });
@@ -341,13 +344,15 @@ export class SiteRuntime extends EventEmitter<{ event: [RuntimeEvent] }> {
       throw err;
     }
     if (abort.signal.aborted) return;
-    if (a.secureAggregation) return this.sendMaskedInput(a, global, result);
-    const norm = l2Distance(result.weights, global);
+    // DP-FedAvg: the update is clipped here, before it is encoded or masked, so no unclipped update leaves the site.
+    const weights = a.privacy ? clipUpdate(global, result.weights, a.privacy.clip).weights : result.weights;
+    if (a.secureAggregation) return this.sendMaskedInput(a, global, { ...result, weights });
+    const norm = l2Distance(weights, global);
     const header = updateHeader({
       round: a.round, attempt: a.attempt, architectureHash: a.architectureHash, numCases: result.numCases, metrics: result.metrics,
       trainingSeconds: (Date.now() - started) / 1000, norm,
     }, this.opts.trainer.metricKeys, this.minMetricCases);
-    const bytes = encodeModel(config, result.weights, { round: a.round });
+    const bytes = encodeModel(config, weights, { round: a.round });
     this.unacknowledged = { round: a.round, attempt: a.attempt, header, bytes };
     const sent = this.client?.sendUpdate(header, bytes) ?? null;
     this.emitEvent({

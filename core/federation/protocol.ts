@@ -166,6 +166,21 @@ export const RefusalCodeSchema = z.enum(['unknown-token', 'site-removed', 'proto
 export type RefusalCode = z.infer<typeof RefusalCodeSchema>;
 export const AuthFailedSchema = z.object({ type: z.literal('auth-failed'), code: RefusalCodeSchema, reason: z.string() });
 export type AuthFailed = z.infer<typeof AuthFailedSchema>;
+/**
+ * Differential privacy of a round (docs/PRIVACY.md), announced so the site clips its update before it
+ * leaves and its admin sees the privacy spent: epsilon (at `delta`) over the rounds completed so far,
+ * and after this round if it completes.
+ */
+export const RoundPrivacySchema = z.object({
+  mode: z.enum(['central', 'distributed']),
+  clip: z.number().positive().finite(),
+  noiseMultiplier: z.number().positive().finite(),
+  delta: z.number().gt(0).lt(1),
+  epsilonSoFar: z.number().nonnegative().finite(),
+  epsilonAfterRound: z.number().nonnegative().finite(),
+  budget: z.object({ epsilon: z.number().positive().finite(), delta: z.number().gt(0).lt(1) }),
+});
+export type RoundPrivacy = z.infer<typeof RoundPrivacySchema>;
 export const AnnounceSchema = z.object({
   type: z.literal('announce'), round, attempt: z.number().int().positive(), totalRounds: z.number().int().positive(),
   /** Epoch milliseconds by which approve/decline must arrive. */
@@ -181,6 +196,8 @@ export const AnnounceSchema = z.object({
   sitesRegistered: z.number().int().nonnegative(),
   /** Present when the server learns only the sum of the updates (core/privacy). */
   secureAggregation: SecureRoundSchema.optional(),
+  /** Present when the federation runs DP-FedAvg: the site must clip its update to `privacy.clip`. */
+  privacy: RoundPrivacySchema.optional(),
 });
 export type Announce = z.infer<typeof AnnounceSchema>;
 /**

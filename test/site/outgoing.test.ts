@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
-import { outgoingMetrics, outgoingPlan } from '../../site/outgoing.js';
+import { outgoingMetrics, outgoingPlan, progressMessage } from '../../site/outgoing.js';
 import { SiteRuntime, type ApprovalRequest } from '../../site/runtime.js';
 import { shiftTrainer, startTestServer, tempDir } from '../server/helpers.js';
 
@@ -21,6 +21,15 @@ test('metrics go out only for declared keys, finite values and at least the mini
     ['progress', ['epoch', 'epochs', 'loss'], []],
     ['evaluation', ['numCases'], ['dice_WT']],
   ]);
+  // Four training cases, floor 5: the running loss of the progress message stays at the site too.
+  const small = outgoingPlan({ train: 4, validation: 6 }, { update: ['loss'], evaluation: ['dice_WT'] }, 5);
+  assert.deepEqual(small.map((m) => [m.message, m.fields, m.withheld]), [
+    ['update', ['weights', 'numCases', 'trainingSeconds', 'norm'], ['loss']],
+    ['progress', ['epoch', 'epochs'], ['loss']],
+    ['evaluation', ['numCases', 'metrics.dice_WT'], []],
+  ]);
+  assert.deepEqual(progressMessage(3, { epoch: 1, epochs: 2, loss: 0.4 }, 4, 5), { type: 'progress', round: 3, epoch: 1, epochs: 2 });
+  assert.deepEqual(progressMessage(3, { epoch: 1, epochs: 2, loss: 0.4 }, 5, 5), { type: 'progress', round: 3, epoch: 1, epochs: 2, loss: 0.4 });
 });
 
 test('the approval plan names exactly the metric keys the server then receives', async () => {
