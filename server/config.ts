@@ -4,6 +4,7 @@ import { FedSegError } from '../core/errors.js';
 import { frameCapFor, MAX_FRAME_BYTES, minimumFrameCapFor } from '../core/federation/protocol.js';
 import { DEFAULT_CLIP_POLICY } from '../core/federation/bound-updates.js';
 import { StrategyConfigSchema } from '../core/federation/strategies/index.js';
+import { PrivacyConfigSchema } from '../core/privacy/config.js';
 import { ModelConfigOverridesSchema, ModelConfigSchema, withModelDefaults, type ModelConfig } from '../core/model/config.js';
 import { parameterCount } from '../core/model/parameters.js';
 
@@ -54,6 +55,8 @@ export const FederationConfigSchema = z.object({
     keyExchangeDeadlineS: z.number().positive().max(24 * 3600).default(120),
     unmaskingDeadlineS: z.number().positive().max(24 * 3600).default(120),
   }).strict().optional(),
+  /** Client-level DP-FedAvg (core/privacy, docs/PRIVACY.md); absent: no differential privacy. */
+  privacy: PrivacyConfigSchema.optional(),
 }).strict();
 
 export type FederationConfigInput = z.input<typeof FederationConfigSchema>;
@@ -72,6 +75,16 @@ export function parseFederationConfig(value: unknown, file?: string): Federation
   }
   checkSecureAggregation(value, parsed.data, file);
   const modelConfig = model.data;
+  const privacy = parsed.data.privacy;
+  if (privacy && (parsed.data.strategy.name === 'median' || parsed.data.strategy.name === 'trimmed-mean')) {
+    throw new FedSegError(`privacy: DP-FedAvg adds its noise to the sum of updates, which strategy ${parsed.data.strategy.name} (coordinate-wise) never forms; use fedavg, fedprox, fedavgm, fedadam or fedyogi`, { file, field: 'strategy.name' });
+  }
+  if (privacy?.mode === 'distributed') {
+    throw new FedSegError('privacy.mode "distributed" (each site adds its share of the noise under secure aggregation) is not implemented yet; use "central"', { file, field: 'privacy.mode' });
+  }
+  if (privacy && parsed.data.secureAggregation) {
+    throw new FedSegError('privacy together with secureAggregation is not implemented yet: DP-FedAvg weighs sites equally and adds its noise to plain updates, while a secure round sums case-weighted masked updates (docs/PRIVACY.md); use one of them', { file, field: 'privacy' });
+  }
   const parameters = parameterCount(modelConfig);
   const needed = minimumFrameCapFor(parameters);
   if (needed > MAX_FRAME_BYTES) throw new FedSegError(`the model has ${parameters} parameters; its ${needed}-byte weight frames exceed the ${MAX_FRAME_BYTES}-byte limit`, { file, field: 'model' });
