@@ -24,6 +24,10 @@ export const DemoOptionsSchema = z.object({
   preset: z.enum(['seed']).optional(),
   /** Aggregate securely (docs/PRIVACY.md), with the round's quorum as the threshold. */
   secureAggregation: z.boolean().default(false),
+  /** Client-level DP-FedAvg at this target epsilon (delta 1e-5, over all rounds); absent: no DP. */
+  dpEpsilon: z.number().positive().max(1000).optional(),
+  /** The DP clip norm C (with dpEpsilon). */
+  dpClip: z.number().positive().max(1e6).default(1),
 });
 /** outDir: where this run's server, logs and reports go; dataDir: the synthetic hospitals (shared by a preset's runs). */
 export type DemoOptions = z.infer<typeof DemoOptionsSchema> & { outDir: string; dataDir: string };

@@ -92,5 +92,7 @@ export const DemoReportSchema = z.object({
   machine: z.object({ cpus: z.int().positive(), cpuModel: z.string(), loadAverageStart: z.number(), loadAverageEnd: z.number() }).optional(),
   /** Caption of the slice picture embedded in report.html. */
   sliceCaption: z.string().optional(),
+  /** With --dp-epsilon: the DP settings and the epsilon spent by the rounds completed. */
+  privacy: PrivacyRecordSchema.optional(),
 });
 export type DemoReport = z.infer<typeof DemoReportSchema>;
