@@ -6,6 +6,8 @@ import { clipFactor, clipUpdate } from '../../core/privacy/clip.js';
 import { DifferentiallyPrivate } from '../../core/privacy/dp-aggregation.js';
 import { GaussianStream, noiseKey } from '../../core/privacy/gaussian-noise.js';
 import { PrivacyConfigSchema } from '../../core/privacy/config.js';
+import { checkBudget } from '../../core/privacy/budget.js';
+import { exactGaussianEpsilon } from '../../core/privacy/accountant.js';
 import { FedSegError } from '../../core/errors.js';
 
 const model = (w: number[], b: number): TensorList => [{ name: 'w', shape: [w.length], data: Float32Array.from(w) }, { name: 'b', shape: [1], data: Float32Array.of(b) }];
@@ -95,4 +97,16 @@ test('DP-FedAvg adds its noise before the server optimiser, refuses coordinate-w
   const bad = PrivacyConfigSchema.safeParse({ clip: 0.5, noiseMultiplier: 1.1, budget: { epsilon: 8, delta: 1e-5 }, samplingRate: 0.5 });
   assert.ok(!bad.success && /site sampling is not implemented/.test(bad.error.issues[0].message));
   assert.equal(PrivacyConfigSchema.safeParse({ clip: -1, noiseMultiplier: 1, budget: { epsilon: 8, delta: 1e-5 } }).error?.issues[0].path.join('.'), 'clip');
+});
+
+test('budget: the next round is refused exactly when its epsilon at the budget delta would exceed the budget', () => {
+  const config = PrivacyConfigSchema.parse({ clip: 1, noiseMultiplier: 2, budget: { epsilon: 2.5, delta: 1e-5 } });
+  const first = checkBudget(config, 0);
+  assert.equal(first.refusal, null);
+  assert.equal(first.privacy.epsilonSoFar, 0);
+  assert.equal(first.privacy.epsilonAfterRound, exactGaussianEpsilon(2, 1e-5));
+  const second = checkBudget(config, 1);
+  assert.equal(second.privacy.epsilonSoFar, first.privacy.epsilonAfterRound);
+  assert.equal(second.epsilonAtBudgetDelta, exactGaussianEpsilon(2 / Math.SQRT2, 1e-5));
+  assert.match(second.refusal ?? '', /^privacy budget: round 2 would bring epsilon to 2\.\d{3} at delta 0\.00001, over the budget of 2\.5; the federation ends after 1 round\(s\)/);
 });
