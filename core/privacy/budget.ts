@@ -7,6 +7,17 @@ import type { RoundPrivacy } from '../federation/protocol.js';
 import { epsilonAfter } from './accountant.js';
 import type { PrivacyConfig } from './config.js';
 
+/** The privacy spent by a federation's released models, for the operator view. */
+export interface PrivacySpent {
+  mode: PrivacyConfig['mode'];
+  clip: number;
+  noiseMultiplier: number;
+  delta: number;
+  /** Epsilon at `delta` after the rounds completed. */
+  epsilonSpent: number;
+  budget: { epsilon: number; delta: number };
+}
+
 export interface BudgetCheck {
   /** What the announcement of the next round carries. */
   privacy: RoundPrivacy;
