@@ -4,7 +4,8 @@
  * code as the messages), then Approve, or Decline with a reason that is sent and audited.
  */
 import { useEffect, useState } from 'react';
-import type { ApprovalInfo, OutgoingMessagePlan, RoundPrivacyInfo } from '../../preload/api.js';
+import type { ApprovalInfo, OutgoingMessagePlan } from '../../preload/api.js';
+import { PrivacyFacts } from '../components/PrivacyFacts.js';
 import { api } from '../api.js';
 import { formatBytes, formatDuration, formatTime } from '../format.js';
 import { useUi } from '../store.js';
@@ -49,25 +50,6 @@ function OutgoingMessage({ plan, approval }: { plan: OutgoingMessagePlan; approv
         </p>
       )}
     </li>
-  );
-}
-
-const fixed = (n: number) => Number(n.toPrecision(3)).toString();
-
-/** DP-FedAvg of the round: how the update is protected and the privacy the released models have spent. */
-function PrivacyFacts({ privacy }: { privacy: RoundPrivacyInfo }) {
-  return (
-    <>
-      <dt>Differential privacy</dt>
-      <dd data-testid="privacy">
-        {privacy.mode}: your update is clipped to L2 norm <b>{fixed(privacy.clip)}</b> before it leaves;{' '}
-        {privacy.mode === 'central'
-          ? <>the server adds Gaussian noise of standard deviation {fixed(privacy.noiseMultiplier * privacy.clip)} to the sum of updates</>
-          : <>each site adds its share of the Gaussian noise before secure aggregation</>}
-        . Privacy spent (δ = {privacy.delta}): ε <b data-testid="epsilon-so-far">{fixed(privacy.epsilonSoFar)}</b> so far,{' '}
-        ε <b data-testid="epsilon-after">{fixed(privacy.epsilonAfterRound)}</b> after this round; budget ε {fixed(privacy.budget.epsilon)} at δ = {privacy.budget.delta}.
-      </dd>
-    </>
   );
 }
 
