@@ -17,6 +17,7 @@ import type { PrivacyConfig } from '../core/privacy/config.js';
 import { privacyRecord } from '../core/privacy/record.js';
 import { describeBackend, initBackend } from '../core/tf/backend.js';
 import { loadModelFile } from '../core/weights/index.js';
+import { dpLabel } from '../experiment/run-experiment.js';
 import { runBaselines } from './baselines.js';
 import { writeFileAtomic } from '../core/fs/atomic-write.js';
 import { segmentCase } from '../core/inference/index.js';
@@ -147,7 +148,8 @@ function comparisonRows(options: DemoOptions, last: RoundEntry, baselines: Basel
   };
   const row = (method: ComparisonRow['method'], strategy: string, perSite: Record<string, SiteDice>): ComparisonRow =>
     ({ method, strategy, model: options.model, seed: options.seed, dice: caseMean(perSite) });
-  return [row('federated', 'fedavg', last.perSite), row('local-only', 'none', baselines.localOnly), row('centralised', 'none', baselines.centralised)];
+  const federated = options.dpEpsilon === undefined ? 'fedavg' : dpLabel('fedavg', options.dpEpsilon);
+  return [row('federated', federated, last.perSite), row('local-only', 'none', baselines.localOnly), row('centralised', 'none', baselines.centralised)];
 }
 
 /** The final global model's prediction for the first held-out case of a site, by the same path as `fedseg segment`. */
