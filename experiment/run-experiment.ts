@@ -12,7 +12,7 @@ import { createStrategy, type StrategyConfig } from '../core/federation/strategi
 import { makeModelConfig, type Architecture } from '../core/model/config.js';
 import { noiseMultiplierFor } from '../core/privacy/accountant.js';
 import { DifferentiallyPrivate } from '../core/privacy/dp-aggregation.js';
-import { privacyRecord, type DpSettings } from '../core/privacy/record.js';
+import { dpLabel, privacyRecord, type DpSettings } from '../core/privacy/record.js';
 import { initialWeights } from '../core/model/init.js';
 import type { ComparisonRow } from '../core/report/index.js';
 import { describeBackend, initBackend } from '../core/tf/backend.js';
@@ -47,11 +47,6 @@ export interface ExperimentOptions {
    */
   privacy?: { epsilons: number[]; clip: number; delta: number };
   log: (line: string) => void;
-}
-
-/** How a DP run is named in the report's tables: the strategy and the target epsilon. */
-export function dpLabel(strategy: string, epsilon: number): string {
-  return `${strategy}+dp-eps${epsilon}`;
 }
 
 export async function runExperiment(o: ExperimentOptions): Promise<{ report: ExperimentReport; files: string[] }> {

@@ -8,6 +8,11 @@ export interface DpSettings {
   samplingRate: number;
 }
 
+/** How a DP run is named in reports' tables (experiment, demo comparison): the strategy and the target epsilon. */
+export function dpLabel(strategy: string, epsilon: number): string {
+  return `${strategy}+dp-eps${epsilon}`;
+}
+
 /** report.json's privacy entry after `rounds` completed rounds under `dp`. */
 export function privacyRecord(dp: DpSettings, rounds: number, secureAggregation: boolean): PrivacyRecord {
   return {
