@@ -9,6 +9,8 @@ import { PrivacyConfigSchema } from '../../core/privacy/config.js';
 import { checkBudget } from '../../core/privacy/budget.js';
 import { exactGaussianEpsilon } from '../../core/privacy/accountant.js';
 import { FedSegError } from '../../core/errors.js';
+import { parseFederationConfig } from '../../server/config.js';
+import { TINY_MODEL } from '../server/helpers.js';
 
 const model = (w: number[], b: number): TensorList => [{ name: 'w', shape: [w.length], data: Float32Array.from(w) }, { name: 'b', shape: [1], data: Float32Array.of(b) }];
 const update = (site: string, numCases: number, w: number[], b: number): ClientUpdate => ({ site, numCases, weights: model(w, b) });
@@ -109,4 +111,14 @@ test('budget: the next round is refused exactly when its epsilon at the budget d
   assert.equal(second.privacy.epsilonSoFar, first.privacy.epsilonAfterRound);
   assert.equal(second.epsilonAtBudgetDelta, exactGaussianEpsilon(2 / Math.SQRT2, 1e-5));
   assert.match(second.refusal ?? '', /^privacy budget: round 2 would bring epsilon to 2\.\d{3} at delta 0\.00001, over the budget of 2\.5; the federation ends after 1 round\(s\)/);
+});
+
+test('federation config: privacy with a coordinate-wise strategy or in distributed mode is refused, naming the field', () => {
+  const privacy = { clip: 1, noiseMultiplier: 2, budget: { epsilon: 8, delta: 1e-5 } };
+  const refused = (overrides: Record<string, unknown>, field: string, message: RegExp) =>
+    assert.throws(() => parseFederationConfig({ model: TINY_MODEL, rounds: 2, ...overrides }, 'federation.json'), (e: unknown) => e instanceof FedSegError && e.where.field === field && message.test(e.message));
+  refused({ strategy: { name: 'median' }, privacy }, 'strategy.name', /strategy median \(coordinate-wise\) never forms/);
+  refused({ privacy: { ...privacy, mode: 'distributed' } }, 'privacy.mode', /secure aggregation, which this server does not run/);
+  refused({ privacy: { ...privacy, samplingRate: 0.5 } }, 'privacy.samplingRate', /site sampling is not implemented/);
+  assert.equal(parseFederationConfig({ model: TINY_MODEL, rounds: 2, strategy: { name: 'fedadam' }, privacy }).privacy?.mode, 'central');
 });
