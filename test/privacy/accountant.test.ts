@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
-  epsilonAfter, erfc, exactGaussianEpsilon, noiseMultiplierFor, rdpEpsilon, sampledGaussianRdp,
+  epsilonAfter, erfc, exactGaussianEpsilon, noiseMultiplierFor, normalCdf, rdpEpsilon, sampledGaussianRdp,
 } from '../../core/privacy/accountant.js';
 import { FedSegError } from '../../core/errors.js';
 
@@ -104,4 +104,50 @@ test('noise calibration: the smallest sigma (to 1e-4) that stays within the targ
   assert.throws(() => epsilonAfter({ noiseMultiplier: 1, samplingRate: 0 }, 1, 1e-5), /sampling rate/);
   assert.throws(() => epsilonAfter({ noiseMultiplier: -1, samplingRate: 1 }, 1, 1e-5), /noise multiplier/);
   assert.throws(() => epsilonAfter({ noiseMultiplier: 1, samplingRate: 1 }, 1, 0), /delta/);
+});
+
+/**
+ * The exact epsilon of ONE sampled-Gaussian round, from its privacy profile in closed form: with
+ * P = (1 - q) N(0, s^2) + q N(1, s^2) and Q = N(0, s^2) (add / remove one site), delta(eps) is the larger of
+ * the two hockey-stick divergences, each a difference of normal tails beyond the point where the densities
+ * cross. An independent reference the accountant's bound must never fall below.
+ */
+function exactSampledOneRound(q: number, s: number, delta: number): number {
+  const tail = (x: number) => normalCdf(-x);
+  const addOne = (eps: number) => {
+    const x = s * s * Math.log((Math.expm1(eps) + q) / q) + 0.5;
+    return (1 - q) * tail(x / s) + q * tail((x - 1) / s) - Math.exp(eps) * tail(x / s);
+  };
+  const removeOne = (eps: number) => {
+    const room = 1 - Math.exp(eps) * (1 - q);
+    if (room <= 0) return 0;
+    const x = s * s * Math.log(room / (Math.exp(eps) * q)) + 0.5;
+    return normalCdf(x / s) - Math.exp(eps) * ((1 - q) * normalCdf(x / s) + q * normalCdf((x - 1) / s));
+  };
+  const deltaAt = (eps: number) => Math.max(addOne(eps), removeOne(eps));
+  let low = 0;
+  let high = 64;
+  for (let i = 0; i < 100; i++) {
+    const mid = (low + high) / 2;
+    if (deltaAt(mid) > delta) low = mid;
+    else high = mid;
+  }
+  return low;
+}
+
+test('with sampling, one round: the reported epsilon is never below the exact value from the privacy profile', () => {
+  // q = 1 reduces to the analytic Gaussian mechanism: the reference agrees with it.
+  close(exactSampledOneRound(1 - 1e-12, 1, 1e-5), exactGaussianEpsilon(1, 1e-5), 1e-6, 'reference at q -> 1');
+  // ... and with mpmath's integration of the two hockey-stick divergences (split where the densities cross).
+  close(exactSampledOneRound(0.1, 1, 1e-3), 0.649884770703112, 1e-9, 'reference q=0.1 sigma=1');
+  close(exactSampledOneRound(0.5, 2, 1e-5), 1.35357342232570, 1e-9, 'reference q=0.5 sigma=2');
+  for (const sigma of [0.7, 1, 2, 5]) {
+    for (const q of [0.01, 0.1, 0.5, 0.9]) {
+      for (const delta of [1e-5, 1e-3]) {
+        const exact = exactSampledOneRound(q, sigma, delta);
+        const reported = epsilonAfter({ noiseMultiplier: sigma, samplingRate: q }, 1, delta);
+        assert.ok(reported >= exact, `sigma ${sigma} q ${q} delta ${delta}: reported ${reported} below the exact ${exact}`);
+      }
+    }
+  }
 });
