@@ -52,7 +52,7 @@ test('a budget that allows one round: epsilon on the approvals, clipped updates,
     // Every parameter moved by 0.1 or 0.2: far beyond the clip, so both updates left the sites at norm 0.5.
     const accepted = events.flatMap((e) => (e.type === 'update-accepted' ? [e.norm] : []));
     assert.equal(accepted.length, 2);
-    for (const norm of accepted) assert.ok(Math.abs(norm - 0.5) < 1e-5, `accepted update norm ${norm}`);
+    for (const norm of accepted) assert.ok(norm !== undefined && Math.abs(norm - 0.5) < 1e-5, `accepted update norm ${norm}`);
 
     // The round's model is the DP aggregate of the clipped updates with the configured noise seed, bit for bit.
     const global = initialWeights(tinyConfig, 7);
