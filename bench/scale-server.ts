@@ -12,6 +12,7 @@ import { z } from 'zod';
 import { parameterCount } from '../core/model/parameters.js';
 import { parseFederationConfig } from '../server/config.js';
 import { registerSite, startServer } from '../server/index.js';
+import type { RoundPhase } from '../server/round-state.js';
 
 export const ScaleServerOptionsSchema = z.object({
   dir: z.string(),
@@ -23,7 +24,7 @@ export const ScaleServerOptionsSchema = z.object({
 export type ScaleServerOptions = z.infer<typeof ScaleServerOptionsSchema>;
 
 /** The federation's round phases, and 'between' rounds (evaluation frames, waiting). */
-type PhaseName = 'approval' | 'training' | 'aggregating' | 'between';
+type PhaseName = RoundPhase | 'between';
 
 export interface ScaleRoundReport {
   round: number;
@@ -110,7 +111,7 @@ async function main(): Promise<void> {
   federation.on('round-started', () => {
     sample();
     const t = traffic();
-    round = { started: performance.now(), cpuSeconds: { approval: 0, training: 0, aggregating: 0, between: 0 }, peakRss: 0, atPeak: { heapMB: 0, arrayBuffersMB: 0 }, bytesIn: t.in, bytesOut: t.out };
+    round = { started: performance.now(), cpuSeconds: { approval: 0, 'key-exchange': 0, training: 0, unmasking: 0, aggregating: 0, between: 0 }, peakRss: 0, atPeak: { heapMB: 0, arrayBuffersMB: 0 }, bytesIn: t.in, bytesOut: t.out };
     lag.reset();
   });
   federation.on('round-completed', (n) => {

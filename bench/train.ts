@@ -1,11 +1,22 @@
 /**
- * `fedseg bench train`: one Adam training step of the issue-6 U-Net (64^3 x 3 channels, levels
- * 16/32/64, two 3x3x3 conv + ReLU per level, max-pool, nearest upsampling + 3x3x3 conv, concatenated
- * skips, 1x1x1 head to 4 classes, softmax cross-entropy, batch 1) in TF.js (core/model) and, when a
- * Python with torch exists, the identical network in PyTorch (bench/torch_unet.py, 2 threads),
- * alternating one step of each so both see the same machine load. Prints medians, the ratio, effective
- * GFLOP/s and this CPU's rough fp32 peak, then (full mode) the real 128^3 model's step time and peak
- * memory, measured in a child process of its own.
+ * `fedseg bench train`: TF.js training steps against PyTorch on the same network, alternating one step
+ * of each so both see the same machine load. PyTorch runs bench/torch_unet.py in the first Python that
+ * imports torch (Debian's python3-torch in /usr/bin/python3 here) with as many threads as FedSeg's
+ * native pool (FEDSEG_THREADS, else every core).
+ *
+ * 1. The issue-6 U-Net (64^3 x 3 channels, levels 16/32/64, two 3x3x3 conv + ReLU per level, max-pool,
+ *    nearest upsampling + 3x3x3 conv, concatenated skips, 1x1x1 head to 4 classes, softmax
+ *    cross-entropy, batch 1, Adam), in this process: medians, ratio, GFLOP/s, this CPU's rough peak.
+ * 2. Full mode: the seed-sized step ("big"): the product's model at 128^3 (makeModelConfig defaults:
+ *    U-Net 16..256 filters, 5 levels, 3 channels, transposed-conv up, dropout 0.1/0.1/0.2/0.2/0.3)
+ *    trained through core/train's trainLocal exactly as a site does with the seed preset (Dice +
+ *    focal, Adam 1e-4, patch sampling and augmentation from a synthetic preprocessed case), batch 1,
+ *    in a child process, against torch_unet.py with the identical architecture, dropout, loss and
+ *    Adam settings in another. Each child reports its own peak RSS; a FedSeg step that runs out of
+ *    memory (the wasm heap is at most 4 GiB) is reported as "did not fit", PyTorch's steps still run.
+ *    A FedSeg step is timed from handing the trainer its case to the trainer's step event, so it
+ *    includes the patch sampling the product does; PyTorch's is the forward/backward/Adam on a fixed
+ *    batch.
  *
  * FLOPs are counted analytically from the convolutions only: forward = 2 x multiply-adds
  * (core/model forwardMacs), a training step = 3 x forward (forward + backprop-input + backprop-filter).
@@ -15,20 +26,27 @@
  * what scripts/gpu-check.sh compares on an NVIDIA machine, at `--size 64` and `--size 128`.
  *
  * Run alone: node --import tsx bench/train.ts [--quick] [--steps N] [--backend NAME] [--size S] [--no-torch]
- *                                             [--torch-device cpu|cuda] [--no-big]
- *            node --import tsx bench/train.ts --big   (only the 128^3 step, prints one JSON line)
+ *                                             [--torch-device cpu|cuda] [--no-big] [--big-size S] [--big-steps N]
+ *            node --import tsx bench/train.ts --big [--big-size S] ...   (only the seed-sized comparison,
+ *            one JSON line; --big-size 32 checks the harness in a minute)
  */
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { createInterface, type Interface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { errorMessage } from '../core/errors.js';
 import { forwardMacs, createModel } from '../core/model/network.js';
 import { makeModelConfig, type ModelConfig } from '../core/model/config.js';
+import type { SeededRandom } from '../core/model/random.js';
+import { preprocessCase, preprocessConfig } from '../core/preprocess/index.js';
 import { nodeArgs } from '../core/runtime/own-module.js';
+import { generateCase, siteProfile } from '../core/synth/index.js';
 import { initBackend, describeBackend, tf, type BackendPreference } from '../core/tf/backend.js';
-import { installNativeKernels } from '../core/tf/native-engine.js';
+import { installNativeKernels, nativeThreadCount } from '../core/tf/native-engine.js';
+import { CaseStore, type TrainingCase } from '../core/train/data.js';
+import { trainLocal } from '../core/train/trainer.js';
 
 export interface TrainBenchOptions {
   quick?: boolean;
@@ -37,25 +55,40 @@ export interface TrainBenchOptions {
   backend?: BackendPreference;
   /** Skip the PyTorch side even if torch is installed. */
   noTorch?: boolean;
-  /** Also run the full 128^3 model (default: in full mode). */
+  /** Also run the seed-sized comparison (default: in full mode). */
   big?: boolean;
+  /** Input edge of the seed-sized comparison (default 128; smaller only to check the harness). */
+  bigSize?: number;
+  /** Timed steps of each framework in the seed-sized comparison (default 3). */
+  bigSteps?: number;
   /** Input edge of the benchmark network (default 64). */
   size?: number;
-  /** Where PyTorch runs (default cpu, 2 threads). */
+  /** Where PyTorch runs (default cpu, with FedSeg's native thread count). */
   torchDevice?: 'cpu' | 'cuda';
 }
 
-export interface BigStepResult {
+/** The seed-sized comparison; every time in seconds, memory in MiB. */
+export interface BigComparison {
   config: string;
   backend: string;
-  stepSeconds: number;
-  /** CPU seconds the process used during the timed step (all threads): less sensitive to other load. */
-  cpuSeconds: number;
+  /** 'ok', or why FedSeg's steps stopped ("did not fit: ..." when a step ran out of memory). */
+  tfjs: string;
+  tfjsMedianS: number | null;
+  tfjsStepsS: number[];
+  torch: string;
+  torchMedianS: number | null;
+  torchStepsS: number[];
+  ratio: number | null;
+  /** Peak RSS of each framework's own process (up to a failure, for one that failed). */
+  tfjsPeakRssMiB: number | null;
+  torchPeakRssMiB: number | null;
   gflopPerStep: number;
-  gflops: number;
-  peakRssMiB: number;
-  /** GPU memory TF.js's webgpu backend holds after the step (its buffer pool keeps the peak); null on other backends. */
+  tfjsGflops: number | null;
+  torchGflops: number | null;
+  threads: number;
+  /** GPU memory TF.js's webgpu backend holds after the steps (its buffer pool keeps the peak); null elsewhere. */
   gpuMiB: number | null;
+  loadAverage: number[];
 }
 
 export interface TrainBenchResult {
@@ -78,8 +111,7 @@ export interface TrainBenchResult {
     torchGflops: number | null;
     peakGflops: { avx2: number; avx512: number | null; ghz: number; cores: number };
     noise: { tfjsSpreadPct: number; torchSpreadPct: number | null; loadAverage: number[] };
-    big: BigStepResult | { skipped: string } | null;
-    bigNote: string | null;
+    big: BigComparison | null;
   };
 }
 
@@ -97,10 +129,13 @@ export function benchConfig(size = 64): ModelConfig {
   });
 }
 
-/** The product's model at full size: 128^3, 5 levels (16..256 filters), transposed-conv upsampling. */
-export function bigConfig(): ModelConfig {
-  return makeModelConfig({ inputShape: [128, 128, 128], dropout: [0, 0, 0, 0, 0] });
+/** The product's model as the seed preset trains it: defaults (5 levels 16..256, transposed-conv up, the original dropout) at size^3. */
+export function seedConfig(size = 128): ModelConfig {
+  return makeModelConfig({ inputShape: [size, size, size] });
 }
+
+/** The seed preset's trainer settings (demo/options.ts SEED_PRESET, core/train defaults), at batch 1. */
+const SEED_TRAINING = { learningRate: 1e-4, adamEpsilon: 1e-7, batchSize: 1 } as const;
 
 /** Training FLOPs of one step: 3 x forward, forward = 2 x multiply-adds of every convolution. */
 export function trainingFlops(config: ModelConfig): number {
@@ -157,18 +192,37 @@ export function findTorchPython(): string | undefined {
   return candidates.find((py) => spawnSync(py, ['-c', 'import torch'], { stdio: 'ignore', timeout: 60_000 }).status === 0);
 }
 
-class TorchProcess {
+/** A step that failed, with the child's peak RSS up to the failure when it said. */
+class StepFailure extends Error {
+  constructor(message: string, readonly peakRssMiB: number | null) {
+    super(message);
+  }
+}
+
+/** One step as a child reports it: "step <seconds> <peak RSS MiB> [<GPU MiB>]". */
+interface ChildStep {
+  seconds: number;
+  peakRssMiB: number;
+  gpuMiB: number | null;
+}
+
+/**
+ * A child process that takes one training step per 'step' line on stdin: it prints 'ready <info>' once
+ * set up, then one 'step ...' line per step, or 'error <message>' (and exits) when a step fails.
+ */
+class StepProcess {
   private readonly child: ChildProcessWithoutNullStreams;
   private readonly lines: Interface;
   private readonly queue: string[] = [];
   private waiter: ((line: string) => void) | undefined;
   private stderr = '';
+  private closed = false;
 
-  constructor(python: string, threads: number, size: number, device: 'cpu' | 'cuda') {
-    const script = fileURLToPath(new URL('./torch_unet.py', import.meta.url));
+  constructor(readonly label: string, command: string, args: readonly string[]) {
     // Same niceness as this process (run the whole benchmark under `nice` on a shared machine).
-    this.child = spawn(python, [script, '--threads', String(threads), '--size', String(size), '--device', device], { stdio: ['pipe', 'pipe', 'pipe'] });
-    this.child.stderr.on('data', (chunk: Buffer) => (this.stderr = (this.stderr + chunk.toString()).slice(-2000)));
+    this.child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    this.child.stderr.on('data', (chunk: Buffer) => (this.stderr = (this.stderr + chunk.toString()).slice(-4000)));
+    this.child.stdin.on('error', () => {}); // a child that died is reported by next()
     this.lines = createInterface({ input: this.child.stdout });
     this.lines.on('line', (line) => {
       if (this.waiter) {
@@ -177,31 +231,52 @@ class TorchProcess {
         w(line);
       } else this.queue.push(line);
     });
-    this.child.on('close', (code) => this.waiter?.(`exit ${code} ${this.stderr}`));
+    this.child.on('close', (code, signal) => {
+      this.closed = true;
+      this.waiter?.(`exit ${code ?? signal}: ${this.stderr.trim().split('\n').slice(-3).join(' | ')}`);
+      this.waiter = undefined;
+    });
   }
 
   private next(): Promise<string> {
     const queued = this.queue.shift();
     if (queued !== undefined) return Promise.resolve(queued);
+    if (this.closed) return Promise.resolve(`exit: ${this.stderr.trim().split('\n').slice(-3).join(' | ')}`);
     return new Promise((resolve) => (this.waiter = resolve));
   }
 
+  /** The next protocol line ('ready', 'step', 'error' or the exit notice), skipping anything else the child prints. */
+  private async nextReply(): Promise<string> {
+    for (;;) {
+      const line = await this.next();
+      if (/^(ready|step|error|exit)\b/.test(line)) return line;
+    }
+  }
+
   async ready(): Promise<string> {
-    const line = await this.next();
-    if (!line.startsWith('ready ')) throw new Error(`PyTorch reference failed to start: ${line}`);
+    const line = await this.nextReply();
+    if (!line.startsWith('ready ')) throw new Error(`${this.label} failed to start: ${line}`);
     return line.slice('ready '.length);
   }
 
-  async step(): Promise<number> {
-    this.child.stdin.write('step\n');
-    const line = await this.next();
-    if (!line.startsWith('step ')) throw new Error(`PyTorch step failed: ${line}`);
-    return Number(line.slice('step '.length));
+  async step(): Promise<ChildStep> {
+    if (!this.closed) this.child.stdin.write('step\n');
+    const line = await this.nextReply();
+    const m = /^step (\S+) (\d+)(?: (\d+|null))?$/.exec(line);
+    if (!m) {
+      const failed = /^error (\d+) (.*)$/.exec(line);
+      throw failed ? new StepFailure(failed[2], Number(failed[1])) : new StepFailure(line, null);
+    }
+    return { seconds: Number(m[1]), peakRssMiB: Number(m[2]), gpuMiB: m[3] === undefined || m[3] === 'null' ? null : Number(m[3]) };
   }
 
   close(): void {
-    this.child.stdin.end('quit\n');
+    if (!this.closed) this.child.stdin.end('quit\n');
   }
+}
+
+function torchScript(): string {
+  return fileURLToPath(new URL('./torch_unet.py', import.meta.url));
 }
 
 /** Rough fp32 peak: cores x GHz x FLOP/cycle (AVX2: 2 FMA x 8 lanes x 2 = 32; AVX-512 with 2 FMA units: 64). */
@@ -239,49 +314,174 @@ function describeConfig(c: ModelConfig): string {
   return `${c.arch} ${c.inputShape.join('x')}x${c.inChannels} levels ${c.depth} base ${c.baseFilters} ${c.upsampling}`;
 }
 
-/** Runs the 128^3 step in this process and returns its numbers (peak RSS covers this process only). */
-export async function runBigStep(backend: BackendPreference = 'auto'): Promise<BigStepResult> {
+/** A synthetic case through the real preprocessing: the 128^3 crop the trainer samples patches from. */
+async function syntheticTrainingCase(): Promise<TrainingCase> {
+  const raw = generateCase(1, siteProfile(1, 1), 0);
+  const item = await preprocessCase({
+    caseId: 'bench', loadModality: (m) => ({ dims: raw.dims, data: raw.modalities[m], affine: raw.affine }),
+    loadMask: () => ({ dims: raw.dims, data: raw.seg, affine: raw.affine }),
+  }, preprocessConfig());
+  return { caseId: 'bench', image: item.image, classes: item.classes! };
+}
+
+/** One case repeated, each handed to the trainer only when `gate` allows (the parent's 'step' line). */
+class PacedStore extends CaseStore {
+  constructor(item: TrainingCase, steps: number, private readonly gate: () => Promise<boolean>) {
+    super(Array.from({ length: steps }, () => item));
+  }
+
+  override async *pass(_rng: SeededRandom): AsyncGenerator<TrainingCase> {
+    for (const item of this.cached) {
+      if (!(await this.gate())) return;
+      yield item;
+    }
+  }
+}
+
+/** Memory the failure of a step means: wasm's heap (at most 4 GiB) or the process's ran out. */
+const OUT_OF_MEMORY = /out of memory|\bOOM\b|Aborted\(|Cannot enlarge memory|allocation failed|Array buffer allocation|memory access out of bounds|heap limit/i;
+
+/**
+ * Child side of the seed-sized comparison (`--trainer-child`): trainLocal with the seed preset's
+ * settings on a synthetic case, one step per 'step' line from the parent, each reported with the
+ * process's peak RSS so far.
+ */
+async function trainerChild(size: number, steps: number, backend: BackendPreference | undefined): Promise<void> {
   const info = await initBackend(backend);
-  const config = bigConfig();
-  const stepper = makeTfjsStepper(config);
-  await stepper.step(); // warm-up: kernel setup and first-use allocations
-  const cpuBefore = process.cpuUsage();
-  const seconds = await stepper.step();
-  const cpu = process.cpuUsage(cpuBefore);
-  const gpu = gpuMiB();
-  stepper.dispose();
+  const config = seedConfig(size);
+  const item = await syntheticTrainingCase();
+  const commands = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
+  let handedOut = 0;
+  const store = new PacedStore(item, steps, async () => {
+    const next = await commands.next();
+    handedOut = performance.now();
+    return !next.done && next.value === 'step';
+  });
+  const model = createModel(config, 1);
+  console.log(`ready ${JSON.stringify({ backend: info.detail })}`);
+  try {
+    await trainLocal({
+      model, data: store, epochs: 1, batchSize: SEED_TRAINING.batchSize, learningRate: SEED_TRAINING.learningRate, seed: 1,
+      onProgress: (e) => {
+        if (e.type !== 'step') return;
+        const seconds = (performance.now() - handedOut) / 1000;
+        console.log(`step ${seconds.toFixed(6)} ${Math.round(process.resourceUsage().maxRSS / 1024)} ${gpuMiB() ?? 'null'}`);
+      },
+    });
+  } catch (err) {
+    console.log(`error ${Math.round(process.resourceUsage().maxRSS / 1024)} ${errorMessage(err).replace(/\s+/g, ' ')}`);
+    process.exitCode = 1;
+  } finally {
+    model.dispose();
+  }
+}
+
+export interface BigComparisonOptions {
+  size?: number;
+  steps?: number;
+  backend?: BackendPreference;
+  python?: string;
+  torchDevice?: 'cpu' | 'cuda';
+}
+
+/** The seed-sized step, FedSeg (child process, core/train) and PyTorch (child process) alternating. */
+export async function runBigComparison(options: BigComparisonOptions = {}): Promise<BigComparison> {
+  const size = options.size ?? 128;
+  const steps = Math.max(options.steps ?? 3, 1);
+  const threads = nativeThreadCount();
+  const config = seedConfig(size);
   const flop = trainingFlops(config);
+  const backendArgs = options.backend ? ['--backend', options.backend] : [];
+  // One untimed warm-up step each (kernel set-up, first-use allocations, JIT).
+  const tfjs = new StepProcess('FedSeg trainer', process.execPath,
+    nodeArgs(new URL(import.meta.url), ['--trainer-child', '--big-size', String(size), '--big-steps', String(steps + 1), ...backendArgs]));
+  const torch = options.python ? new StepProcess('PyTorch', options.python, [torchScript(), '--size', String(size), '--depth', String(config.depth),
+    '--base', String(config.baseFilters), '--in-channels', String(config.inChannels), '--classes', String(config.numClasses),
+    '--dropout', config.dropout.join(','), '--upsampling', config.upsampling, '--loss', 'dice-focal',
+    '--lr', String(SEED_TRAINING.learningRate), '--eps', String(SEED_TRAINING.adamEpsilon), '--warmup', '1',
+    '--threads', String(threads), '--device', options.torchDevice ?? 'cpu']) : undefined;
+  let tfjsStatus = 'ok';
+  let torchStatus = options.python ?? 'not run (--no-torch, or no python that imports torch: FEDSEG_TORCH_PYTHON names one)';
+  let backend: string = options.backend ?? 'auto';
+  const tfjsSteps: ChildStep[] = [];
+  const torchSteps: ChildStep[] = [];
+  let tfjsFailedRssMiB: number | null = null;
+  const fail = (err: unknown) => {
+    if (err instanceof StepFailure && err.peakRssMiB !== null) tfjsFailedRssMiB = err.peakRssMiB;
+    const message = errorMessage(err);
+    return OUT_OF_MEMORY.test(message) ? `did not fit: ${message}` : `failed: ${message}`;
+  };
+  const tfjsStep = async (keep: boolean) => {
+    if (tfjsStatus !== 'ok') return;
+    try {
+      const step = await tfjs.step();
+      if (keep) tfjsSteps.push(step);
+    } catch (err) {
+      tfjsStatus = fail(err);
+    }
+  };
+  const torchStep = async () => {
+    if (!torch || torchSteps.length === steps) return;
+    try {
+      torchSteps.push(await torch.step());
+    } catch (err) {
+      torchStatus = `failed: ${errorMessage(err)}`;
+    }
+  };
+  try {
+    const [tfjsReady, torchReady] = await Promise.allSettled([tfjs.ready(), torch?.ready()]);
+    if (tfjsReady.status === 'rejected') tfjsStatus = fail(tfjsReady.reason);
+    // The backend's detail minus its list of GPU backends it did not find.
+    else backend = (JSON.parse(tfjsReady.value) as { backend: string }).backend.split('; no GPU')[0];
+    if (torchReady.status === 'rejected') torchStatus = `failed: ${errorMessage(torchReady.reason)}`;
+    else if (torchReady.value) torchStatus = `${options.python}: ${torchReady.value}`;
+    await tfjsStep(false);
+    for (let i = 0; i < steps; i++) {
+      await tfjsStep(true);
+      if (!torchStatus.startsWith('failed')) await torchStep();
+    }
+  } finally {
+    tfjs.close();
+    torch?.close();
+  }
+  const medianOf = (list: ChildStep[]) => (list.length ? median(list.map((s) => s.seconds)) : null);
+  const tfjsMedian = tfjsStatus === 'ok' ? medianOf(tfjsSteps) : null;
+  const torchMedian = medianOf(torchSteps);
+  const peakOf = (list: ChildStep[], failedAt: number | null = null) =>
+    (list.length || failedAt !== null ? Math.max(...list.map((s) => s.peakRssMiB), failedAt ?? 0) : null);
+  const r3 = (v: number) => Math.round(v * 1000) / 1000;
+  const gflops = (m: number | null) => (m === null ? null : Math.round(flop / m / 1e9 * 10) / 10);
   return {
-    config: describeConfig(config),
-    backend: info.detail,
-    stepSeconds: Math.round(seconds * 100) / 100,
-    cpuSeconds: Math.round((cpu.user + cpu.system) / 1e4) / 100,
-    gflopPerStep: Math.round(flop / 1e9),
-    gflops: Math.round(flop / seconds / 1e9),
-    peakRssMiB: Math.round(process.resourceUsage().maxRSS / 1024),
-    gpuMiB: gpu,
+    config: describeConfig(config) + `, dropout ${config.dropout.join('/')}, Dice + focal, Adam ${SEED_TRAINING.learningRate}, batch ${SEED_TRAINING.batchSize}`,
+    backend,
+    tfjs: tfjsStatus,
+    tfjsMedianS: tfjsMedian === null ? null : r3(tfjsMedian),
+    tfjsStepsS: tfjsSteps.map((s) => r3(s.seconds)),
+    torch: torchStatus,
+    torchMedianS: torchMedian === null ? null : r3(torchMedian),
+    torchStepsS: torchSteps.map((s) => r3(s.seconds)),
+    ratio: tfjsMedian !== null && torchMedian ? r3(tfjsMedian / torchMedian) : null,
+    tfjsPeakRssMiB: peakOf(tfjsSteps, tfjsFailedRssMiB),
+    torchPeakRssMiB: peakOf(torchSteps),
+    gflopPerStep: Math.round(flop / 1e8) / 10,
+    tfjsGflops: gflops(tfjsMedian),
+    torchGflops: gflops(torchMedian),
+    threads,
+    gpuMiB: tfjsSteps.at(-1)?.gpuMiB ?? null,
+    loadAverage: loadavg().map((v) => Math.round(v * 100) / 100),
   };
 }
 
-function runBigInChild(backend: BackendPreference): BigStepResult | { skipped: string } {
-  const child = spawnSync(process.execPath, nodeArgs(new URL(import.meta.url), ['--big', '--backend', backend]), {
-    encoding: 'utf8',
-    timeout: 30 * 60_000,
-    maxBuffer: 16 << 20,
-  });
-  const last = child.stdout?.trim().split('\n').pop() ?? '';
-  if (child.status === 0 && last.startsWith('{')) return JSON.parse(last) as BigStepResult;
-  const why = `exit ${child.status}: ${(child.stderr ?? '').trim().split('\n').find((l) => /memory|abort|Error/i.test(l)) ?? 'no message'}`;
-  return { skipped: `128^3 step on ${backend} failed (${why.slice(0, 300)})` };
-}
-
-/** The 128^3 step on the requested backend; when that is wasm and it fails (its heap is capped at
- * 4 GiB), again on the cpu backend so the time and peak memory are still reported. */
-function runBig(backend: BackendPreference): { result: BigStepResult | { skipped: string }; note?: string } {
-  const first = runBigInChild(backend);
-  if ('stepSeconds' in first || backend === 'cpu') return { result: first };
-  const retry = runBigInChild('cpu');
-  return { result: retry, note: first.skipped };
+/** Printable lines for the seed-sized comparison. */
+function describeBig(big: BigComparison): string[] {
+  const fmt = (v: number | null, unit = '') => (v === null ? 'n/a' : `${v}${unit}`);
+  return [
+    `seed-sized step: ${big.config}; ${big.gflopPerStep} GFLOP/step; ${big.threads} threads each; load average ${big.loadAverage.join(' ')}`,
+    `  FedSeg (core/train, ${big.backend}): ${big.tfjs === 'ok' ? `median ${fmt(big.tfjsMedianS, ' s')} (${big.tfjsStepsS.join(' ')}), ${fmt(big.tfjsGflops)} GFLOP/s` : big.tfjs}` +
+      `, peak RSS ${fmt(big.tfjsPeakRssMiB, ' MiB')}` + (big.gpuMiB === null ? '' : `, GPU memory ${big.gpuMiB} MiB`),
+    `  PyTorch: median ${fmt(big.torchMedianS, ' s')} (${big.torchStepsS.join(' ')}), ${fmt(big.torchGflops)} GFLOP/s, peak RSS ${fmt(big.torchPeakRssMiB, ' MiB')}; ${big.torch}`,
+    `  ratio FedSeg / PyTorch: ${fmt(big.ratio)} (target <= 1.0; peak RSS target: FedSeg <= PyTorch)`,
+  ];
 }
 
 export async function runTrainBench(options: TrainBenchOptions = {}): Promise<TrainBenchResult> {
@@ -297,7 +497,10 @@ export async function runTrainBench(options: TrainBenchOptions = {}): Promise<Tr
   const flop = trainingFlops(config);
 
   const python = options.noTorch ? undefined : findTorchPython();
-  const torch = python ? new TorchProcess(python, 2, size, torchDevice) : undefined;
+  const threads = nativeThreadCount();
+  const torch = python
+    ? new StepProcess('PyTorch', python, [torchScript(), '--threads', String(threads), '--size', String(size), '--depth', String(config.depth), '--device', torchDevice])
+    : undefined;
   let torchInfo = options.noTorch ? 'skipped (--no-torch)' : 'not found (no python that imports torch; set FEDSEG_TORCH_PYTHON)';
   const stepper = makeTfjsStepper(config);
   const tfjsSteps: number[] = [];
@@ -308,7 +511,7 @@ export async function runTrainBench(options: TrainBenchOptions = {}): Promise<Tr
     if (torch) torchInfo = `${python}: ${await torch.ready()}`;
     for (let i = 0; i < steps; i++) {
       tfjsSteps.push(await stepper.step());
-      if (torch) torchSteps.push(await torch.step());
+      if (torch) torchSteps.push((await torch.step()).seconds);
     }
   } finally {
     torch?.close();
@@ -320,9 +523,10 @@ export async function runTrainBench(options: TrainBenchOptions = {}): Promise<Tr
   const torchMedian = torchSteps.length ? median(torchSteps) : null;
   const ratio = torchMedian ? tfjsMedian / torchMedian : null;
   const peak = cpuPeak();
-  const bigRun = options.big ?? !quick ? runBig(backendPref) : null;
-  const big = bigRun?.result ?? null;
-  const loadAverage = (await import('node:os')).loadavg().map((v) => Math.round(v * 100) / 100);
+  const loadAverage = loadavg().map((v) => Math.round(v * 100) / 100);
+  const big = options.big ?? !quick
+    ? await runBigComparison({ size: options.bigSize, steps: options.bigSteps, backend: options.backend, python, torchDevice })
+    : null;
   const gf = (s: number) => Math.round(flop / s / 1e9 * 10) / 10;
   const fmt = (v: number | null, d = 2) => (v === null ? 'n/a' : v.toFixed(d));
 
@@ -330,7 +534,7 @@ export async function runTrainBench(options: TrainBenchOptions = {}): Promise<Tr
     `training step: ${describeConfig(config)}, batch 1, Adam; ${(flop / 1e9).toFixed(1)} GFLOP/step (conv only: 2 x MACs forward, x3 for training)`,
     `TF.js backend: ${info.detail}; native ${extraKernels.join('/') || 'extra kernels: none'}` +
       (gpu === null ? '' : `; GPU memory held by TF.js after the steps ${gpu} MiB`),
-    `PyTorch (${torchDevice}${torchDevice === 'cuda' ? ', fp32 without TF32, cuDNN' : ', 2 threads'}): ${torchInfo}`,
+    `PyTorch (${torchDevice}${torchDevice === 'cuda' ? ', fp32 without TF32, cuDNN' : `, ${threads} threads`}): ${torchInfo}`,
     '',
     'framework   median s   steps (s)                                   GFLOP/s',
     `TF.js       ${fmt(tfjsMedian, 3).padStart(8)}   ${tfjsSteps.map((s) => s.toFixed(2)).join(' ').padEnd(42)}  ${gf(tfjsMedian)}`,
@@ -338,13 +542,9 @@ export async function runTrainBench(options: TrainBenchOptions = {}): Promise<Tr
     `ratio TF.js / PyTorch: ${fmt(ratio)} (target <= ${torchDevice === 'cuda' ? '2.0 on the same GPU, issue 12' : '1.0'})`,
     `CPU fp32 peak (rough, ${peak.cores} cores x ${peak.ghz} GHz nominal; turbo runs higher): AVX2 2xFMA ${peak.avx2} GFLOP/s` +
       (peak.avx512 ? `, AVX-512 2xFMA ${peak.avx512} GFLOP/s` : ''),
-    `noise: step spread TF.js ${spreadPct(tfjsSteps)}%${torchSteps.length ? `, PyTorch ${spreadPct(torchSteps)}%` : ''}; load average ${loadAverage.join(' ')} (2 shared cores)`,
+    `noise: step spread TF.js ${spreadPct(tfjsSteps)}%${torchSteps.length ? `, PyTorch ${spreadPct(torchSteps)}%` : ''}; load average ${loadAverage.join(' ')} (${peak.cores} cores)`,
   ];
-  if (bigRun?.note) rows.push(`full model 128^3: ${bigRun.note}; retried on the cpu backend`);
-  if (big && 'stepSeconds' in big) {
-    rows.push(`full model ${big.config} on ${big.backend}: ${big.stepSeconds} s/step (${big.cpuSeconds} CPU s), ${big.gflops} GFLOP/s, ` +
-      `peak RSS ${big.peakRssMiB} MiB (target < 4096)` + (big.gpuMiB === null ? '' : `, GPU memory ${big.gpuMiB} MiB (target < 8192)`));
-  } else if (big) rows.push(`full model 128^3: ${big.skipped}`);
+  if (big) rows.push('', ...describeBig(big));
 
   return {
     table: rows.join('\n'),
@@ -367,7 +567,6 @@ export async function runTrainBench(options: TrainBenchOptions = {}): Promise<Tr
       peakGflops: peak,
       noise: { tfjsSpreadPct: spreadPct(tfjsSteps), torchSpreadPct: torchSteps.length ? spreadPct(torchSteps) : null, loadAverage },
       big,
-      bigNote: bigRun?.note ?? null,
     },
   };
 }
@@ -383,6 +582,9 @@ async function main(): Promise<void> {
       backend: { type: 'string' },
       size: { type: 'string' },
       'torch-device': { type: 'string' },
+      'big-size': { type: 'string' },
+      'big-steps': { type: 'string' },
+      'trainer-child': { type: 'boolean', default: false },
     },
   });
   const torchDevice = values['torch-device'];
@@ -393,9 +595,21 @@ async function main(): Promise<void> {
   if (size !== undefined && !(Number.isInteger(size) && size >= 16 && size % 4 === 0)) {
     throw new Error(`--size must be a multiple of 4, at least 16; got ${values.size}`);
   }
+  const bigSize = values['big-size'] === undefined ? undefined : Number(values['big-size']);
+  if (bigSize !== undefined && !(Number.isInteger(bigSize) && bigSize >= 16 && bigSize <= 128 && bigSize % 16 === 0)) {
+    throw new Error(`--big-size must be a multiple of 16 from 16 to 128 (the 5-level U-Net on the 128^3 crop); got ${values['big-size']}`);
+  }
+  const bigSteps = values['big-steps'] === undefined ? undefined : Number(values['big-steps']);
+  if (bigSteps !== undefined && !(Number.isInteger(bigSteps) && bigSteps >= 1)) throw new Error(`--big-steps must be a positive integer; got ${values['big-steps']}`);
   const backend = values.backend as BackendPreference | undefined;
+  if (values['trainer-child']) {
+    await trainerChild(bigSize ?? 128, bigSteps ?? 4, backend);
+    return;
+  }
   if (values.big) {
-    console.log(JSON.stringify(await runBigStep(backend)));
+    const big = await runBigComparison({ size: bigSize, steps: bigSteps, backend, python: values['no-torch'] ? undefined : findTorchPython(), torchDevice });
+    console.error(describeBig(big).join('\n'));
+    console.log(JSON.stringify(big));
     return;
   }
   const result = await runTrainBench({
@@ -404,6 +618,8 @@ async function main(): Promise<void> {
     backend,
     noTorch: values['no-torch'],
     big: values['no-big'] ? false : undefined,
+    bigSize,
+    bigSteps,
     size,
     torchDevice,
   });

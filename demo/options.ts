@@ -22,6 +22,12 @@ export const DemoOptionsSchema = z.object({
   depth: z.int().min(2).max(5).default(3),
   seed: z.int().min(0).max(0xffffffff).default(2020),
   preset: z.enum(['seed']).optional(),
+  /** Aggregate securely (docs/PRIVACY.md), with the round's quorum as the threshold. */
+  secureAggregation: z.boolean().default(false),
+  /** Client-level DP-FedAvg at this target epsilon (delta 1e-5, over all rounds); absent: no DP. */
+  dpEpsilon: z.number().positive().max(1000).optional(),
+  /** The DP clip norm C (with dpEpsilon). */
+  dpClip: z.number().positive().max(1e6).default(1),
 });
 /** outDir: where this run's server, logs and reports go; dataDir: the synthetic hospitals (shared by a preset's runs). */
 export type DemoOptions = z.infer<typeof DemoOptionsSchema> & { outDir: string; dataDir: string };
@@ -44,6 +50,7 @@ export function parseDemoOptions(raw: Record<string, unknown>): DemoOptions {
   }
   const o = parsed.data;
   if (o.heldOut >= o.casesPerSite) throw new FedSegError(`--held-out must be fewer than --cases (${o.casesPerSite}), got "${o.heldOut}"`, { field: 'held-out' });
+  if (o.secureAggregation && o.sites < 3) throw new FedSegError(`--secure-aggregation needs at least 3 sites (a sum of two tells each site the other's update), got ${o.sites}`, { field: 'secure-aggregation' });
   if (128 % o.downsample !== 0) throw new FedSegError(`--downsample must divide the 128^3 crop, got "${o.downsample}"`, { field: 'downsample' });
   if ((128 / o.downsample) % 2 ** (o.depth - 1) !== 0) {
     throw new FedSegError(`--downsample ${o.downsample} leaves a ${128 / o.downsample}^3 window, not divisible by 2^(depth-1) = ${2 ** (o.depth - 1)}`, { field: 'downsample' });

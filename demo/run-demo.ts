@@ -12,6 +12,9 @@ import { readLabelVolume } from '../core/metrics/index.js';
 import { makeModelConfig, type ModelConfig } from '../core/model/config.js';
 import { SegmentationModel } from '../core/model/network.js';
 import { DemoReportSchema, formatRoundTable, type ComparisonRow, type SiteDice, renderReportHtml, type BaselineResults, type DemoReport, type RoundEntry } from '../core/report/index.js';
+import { noiseMultiplierFor } from '../core/privacy/accountant.js';
+import type { PrivacyConfig } from '../core/privacy/config.js';
+import { dpLabel, privacyRecord } from '../core/privacy/record.js';
 import { describeBackend, initBackend } from '../core/tf/backend.js';
 import { loadModelFile } from '../core/weights/index.js';
 import { runBaselines } from './baselines.js';
@@ -53,6 +56,8 @@ export async function runDemo(options: DemoOptions, log: (line: string) => void,
     + ` on the full 240x240x155 grid (Dice and HD95 per region, SPEC section 4).`;
   log(reducedSize);
 
+  const privacy = demoPrivacy(options);
+  if (privacy) log(`differential privacy: epsilon ${options.dpEpsilon} at delta ${privacy.delta} over ${options.rounds} rounds needs noise multiplier ${privacy.noiseMultiplier.toPrecision(4)} at clip ${privacy.clip}`);
   const rounds: RoundEntry[] = [];
   const federation = await runFederation({
     outDir: options.outDir,
@@ -60,16 +65,18 @@ export async function runDemo(options: DemoOptions, log: (line: string) => void,
     federation: {
       model: modelConfig, rounds: options.rounds, localEpochs: options.localEpochs, learningRate: options.learningRate, batchSize: options.batchSize,
       strategy: { name: 'fedavg' }, minSites: Math.max(1, Math.ceil(sites.length / 2)), approvalDeadlineS: 120,
+      ...(options.secureAggregation ? { secureAggregation: { threshold: Math.max(2, Math.ceil(sites.length / 2)) } } : {}),
       // At full resolution the sites train one after another on this machine: the last waits for the other four.
       trainingDeadlineS: factor === 1 ? 3600 : 900, evaluationDeadlineS: factor === 1 ? 1800 : 300, retryDelayS: 1, seed: options.seed % 2 ** 31,
       // Sites evaluate and train on a CPU shared by every process here: be patient before calling one dead.
       heartbeatS: 60,
+      privacy,
     },
     // At full resolution a batch of two 128^3 samples needs more than the wasm backend's 4 GB heap,
     // so the site trainer runs it as exact micro-batches of one (about 2.9 GB each, see
     // core/train/micro-batches.ts). The five site processes on this one machine take turns (each
-    // real hospital has its own machine).
-    worker: options.downsample === 1 ? { machineLock: join(options.outDir, 'machine.lock') } : {},
+    // real hospital has its own machine), and each round runs in a thread that gives its heap back.
+    worker: options.downsample === 1 ? { machineLock: join(options.outDir, 'machine.lock'), threadPerRound: true } : {},
     log,
     onRound: (entry) => {
       rounds.push(entry);
@@ -107,12 +114,27 @@ export async function runDemo(options: DemoOptions, log: (line: string) => void,
     totalSeconds: (Date.now() - started) / 1000,
     machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', loadAverageStart, loadAverageEnd: loadavg()[0] },
     sliceCaption: slice?.caption,
+    privacy: privacy ? privacyRecord(privacy, federation.rounds.length, false) : undefined,
   });
   const reportJson = join(options.outDir, 'report.json');
   const reportHtml = join(options.outDir, 'report.html');
   await writeFileAtomic(reportJson, `${JSON.stringify(report, null, 2)}\n`);
   await writeFileAtomic(reportHtml, renderReportHtml(report, slice?.png));
   return { report, reportJson, reportHtml };
+}
+
+/**
+ * The federation's DP settings for --dp-epsilon: the noise multiplier that keeps epsilon after all
+ * rounds within the target (every site every round), the budget that target, and noise seeded by
+ * the demo's seed so a rerun reproduces the models.
+ */
+function demoPrivacy(options: DemoOptions): PrivacyConfig | undefined {
+  if (options.dpEpsilon === undefined) return undefined;
+  const delta = 1e-5;
+  return {
+    clip: options.dpClip, noiseMultiplier: noiseMultiplierFor(options.dpEpsilon, delta, options.rounds, 1), delta,
+    budget: { epsilon: options.dpEpsilon, delta }, mode: 'central', samplingRate: 1, noiseSeed: options.seed,
+  };
 }
 
 /** Federated (last round), local-only and centralised, each the mean over every site's held-out cases. */
@@ -125,7 +147,8 @@ function comparisonRows(options: DemoOptions, last: RoundEntry, baselines: Basel
   };
   const row = (method: ComparisonRow['method'], strategy: string, perSite: Record<string, SiteDice>): ComparisonRow =>
     ({ method, strategy, model: options.model, seed: options.seed, dice: caseMean(perSite) });
-  return [row('federated', 'fedavg', last.perSite), row('local-only', 'none', baselines.localOnly), row('centralised', 'none', baselines.centralised)];
+  const federated = options.dpEpsilon === undefined ? 'fedavg' : dpLabel('fedavg', options.dpEpsilon);
+  return [row('federated', federated, last.perSite), row('local-only', 'none', baselines.localOnly), row('centralised', 'none', baselines.centralised)];
 }
 
 /** The final global model's prediction for the first held-out case of a site, by the same path as `fedseg segment`. */

@@ -8,5 +8,7 @@ export const SiteWorkerConfigSchema = z.object({
   heldOutDir: z.string().min(1),
   /** When set, the site trains and evaluates only while holding this machine-wide lock file (demo/machine-lock.ts). */
   machineLock: z.string().min(1).optional(),
+  /** Train and evaluate each round in a fresh worker thread (site/isolated-trainer.ts), so five site processes do not each keep a wasm heap of their peak. */
+  threadPerRound: z.boolean().default(false),
 });
 export type SiteWorkerConfig = z.input<typeof SiteWorkerConfigSchema>;

@@ -7,6 +7,7 @@
 import { errorMessage } from '../core/errors.js';
 import { initBackend } from '../core/tf/backend.js';
 import { SiteRuntime, type LocalTrainer } from '../site/runtime.js';
+import { createIsolatedTrainer } from '../site/isolated-trainer.js';
 import { createDataDirTrainer } from '../site/trainer.js';
 import { withMachineLock } from './machine-lock.js';
 import { SiteWorkerConfigSchema } from './site-worker-config.js';
@@ -19,7 +20,7 @@ async function main(): Promise<number> {
   if (!token) throw new Error('FEDSEG_SITE_TOKEN is not set');
   const trainerOptions = { trainDirs: [config.trainDir], validationDirs: [config.heldOutDir] };
   print({ type: 'backend', detail: (await initBackend()).detail });
-  const siteTrainer = createDataDirTrainer(trainerOptions);
+  const siteTrainer = config.threadPerRound ? createIsolatedTrainer(trainerOptions) : createDataDirTrainer(trainerOptions);
   const lock = config.machineLock;
   const trainer: LocalTrainer = lock
     ? { ...siteTrainer, train: (args) => withMachineLock(lock, () => siteTrainer.train(args)), evaluate: (args) => withMachineLock(lock, () => siteTrainer.evaluate(args)) }

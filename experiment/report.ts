@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { writeFileAtomic } from '../core/fs/atomic-write.js';
 import { FedSegError } from '../core/errors.js';
 import { ARCHITECTURES, type Architecture } from '../core/model/config.js';
-import { ComparisonRowSchema, type ComparisonRow } from '../core/report/index.js';
+import { ComparisonRowSchema, PrivacyRecordSchema, type ComparisonRow, type PrivacyRecord } from '../core/report/index.js';
 import { alignTable, escapeXml, lineChart, type Series } from '../core/report/index.js';
 import type { SiteScore } from './scores.js';
 import { meanOver, type RoundScores } from './simulate.js';
@@ -18,6 +18,8 @@ export interface ExperimentRun {
   perSite: Record<string, SiteScore>;
   /** Federated only: every round's global model at every site. */
   curve?: RoundScores[];
+  /** Federated runs with differential privacy: its settings and the epsilon spent. */
+  privacy?: PrivacyRecord;
   seconds: number;
 }
 
@@ -223,7 +225,7 @@ export const ExperimentReportSchema = z.object({
   comparison: z.array(ComparisonRowSchema),
   runs: z.array(z.object({
     method: ComparisonRowSchema.shape.method, strategy: z.string(), model: ArchSchema, seed: z.int(), perSite: PerSiteSchema,
-    curve: z.array(z.object({ round: z.int(), perSite: PerSiteSchema })).optional(), seconds: z.number(),
+    curve: z.array(z.object({ round: z.int(), perSite: PerSiteSchema })).optional(), privacy: PrivacyRecordSchema.optional(), seconds: z.number(),
   })),
   crossSite: z.array(z.object({ model: ArchSchema, seed: z.int(), matrix: z.record(z.string(), PerSiteSchema) })),
   seconds: z.number(),

@@ -10,6 +10,9 @@ import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { createStrategy, type StrategyConfig } from '../core/federation/strategies/index.js';
 import { makeModelConfig, type Architecture } from '../core/model/config.js';
+import { noiseMultiplierFor } from '../core/privacy/accountant.js';
+import { DifferentiallyPrivate } from '../core/privacy/dp-aggregation.js';
+import { dpLabel, privacyRecord, type DpSettings } from '../core/privacy/record.js';
 import { initialWeights } from '../core/model/init.js';
 import type { ComparisonRow } from '../core/report/index.js';
 import { describeBackend, initBackend } from '../core/tf/backend.js';
@@ -38,6 +41,11 @@ export interface ExperimentOptions {
   dataSeed: number;
   /** Learning-curve points every this many rounds (and the last round). */
   evaluateEvery: number;
+  /**
+   * Also run each strategy with DP-FedAvg at each target epsilon (at `delta`, over all rounds, every
+   * site every round), the noise multiplier calibrated by the accountant.
+   */
+  privacy?: { epsilons: number[]; clip: number; delta: number };
   log: (line: string) => void;
 }
 
@@ -57,7 +65,8 @@ export async function runExperiment(o: ExperimentOptions): Promise<{ report: Exp
     settings: {
       sites: data.map((s) => ({ name: s.name, train: s.train.length, heldOut: s.heldOut.length })),
       rounds: o.rounds, localEpochs: o.localEpochs, downsample: o.downsample, window, baseFilters: o.baseFilters, depth: o.depth,
-      learningRate: o.learningRate, batchSize: o.batchSize, models: o.models, seeds: o.seeds, strategies: o.strategies.map((s) => s.name), dataSeed: o.dataSeed,
+      learningRate: o.learningRate, batchSize: o.batchSize, models: o.models, seeds: o.seeds, dataSeed: o.dataSeed,
+      strategies: o.strategies.flatMap((s) => [s.name, ...(o.privacy?.epsilons ?? []).map((epsilon) => dpLabel(s.name, epsilon))]),
       evaluateEvery: o.evaluateEvery,
     },
     comparison: [], runs: [], crossSite: [], seconds: 0,
@@ -84,6 +93,22 @@ export async function runExperiment(o: ExperimentOptions): Promise<{ report: Exp
         const t0 = Date.now();
         const { curve } = await simulateFederation({ sites, config, strategy: createStrategy(strategyConfig), initial, rounds: o.rounds, local: budget, seed, evaluateEvery: o.evaluateEvery, log: o.log });
         record({ method: 'federated', strategy: strategyConfig.name, model, seed, perSite: curve[curve.length - 1].perSite, curve, seconds: (Date.now() - t0) / 1000 });
+        for (const epsilon of o.privacy?.epsilons ?? []) {
+          const { clip, delta } = o.privacy!;
+          const dp: DpSettings = { clip, delta, samplingRate: 1, noiseMultiplier: noiseMultiplierFor(epsilon, delta, o.rounds, 1) };
+          // Seeded by the run's seed, so the experiment stays reproducible (nobody else sees this noise).
+          const strategy = new DifferentiallyPrivate(createStrategy(strategyConfig), { ...dp, noiseSeed: seed });
+          const logRound = (line: string) => {
+            const r = strategy.lastReport;
+            o.log(r ? `${line}; DP: ${r.clipped} of ${r.updates} updates (median norm ${r.medianNorm.toPrecision(3)}) clipped to ${clip}, noise std ${r.noiseStd.toPrecision(3)} per parameter` : line);
+          };
+          const t1 = Date.now();
+          const run = await simulateFederation({ sites, config, strategy, initial, rounds: o.rounds, local: budget, seed, evaluateEvery: o.evaluateEvery, log: logRound });
+          record({
+            method: 'federated', strategy: dpLabel(strategyConfig.name, epsilon), model, seed, perSite: run.curve[run.curve.length - 1].perSite, curve: run.curve,
+            privacy: privacyRecord(dp, o.rounds, false), seconds: (Date.now() - t1) / 1000,
+          });
+        }
       }
       const baseline = { sites, config, initial, budget: { ...budget, epochs: o.rounds * o.localEpochs }, seed };
       let t0 = Date.now();

@@ -91,6 +91,17 @@ export interface RegionScores { et: number; tc: number; wt: number }
 /** One message of what leaves the site, as site/outgoing.ts builds it from the same code as the messages. */
 export type { OutgoingMessagePlan };
 
+/** As announced by the server (core/federation/protocol.ts RoundPrivacySchema). */
+export interface RoundPrivacyInfo {
+  mode: 'central' | 'distributed';
+  clip: number;
+  noiseMultiplier: number;
+  delta: number;
+  epsilonSoFar: number;
+  epsilonAfterRound: number;
+  budget: { epsilon: number; delta: number };
+}
+
 /** Everything the admin is shown before deciding a round. */
 export interface ApprovalInfo {
   attempt: number;
@@ -103,6 +114,8 @@ export interface ApprovalInfo {
   trainingDeadlineS: number;
   outgoing: OutgoingMessagePlan[];
   minMetricCases: number;
+  /** Differential privacy of the round (clip, noise, epsilon so far and after it); null without DP. */
+  privacy: RoundPrivacyInfo | null;
   /** The server's own description of what leaves the site. */
   serverDescription: string[];
   /** Why this round is announced again, for attempts after the first. */

@@ -49,11 +49,13 @@ function localNodeDir() {
 }
 
 if (process.env.FEDSEG_SKIP_NATIVE === '1') skip('FEDSEG_SKIP_NATIVE=1');
-if (process.platform === 'win32') skip('the native kernels build with GCC/Clang only (Windows uses the wasm route)');
 if (!existsSync(join(nativeDir, 'binding.gyp'))) skip('native/binding.gyp not found');
-const cc = process.env.CC ?? 'cc';
-if (!has(cc)) skip(`no C compiler (\`${cc}\`) on PATH`);
-if (!has('make')) skip('`make` is not installed');
+// On Windows node-gyp finds Visual Studio's C compiler (MSVC) itself and reports when there is none.
+if (process.platform !== 'win32') {
+  const cc = process.env.CC ?? 'cc';
+  if (!has(cc)) skip(`no C compiler (\`${cc}\`) on PATH`);
+  if (!has('make')) skip('`make` is not installed');
+}
 const nodeGyp = findNodeGyp();
 if (!nodeGyp) skip('node-gyp (bundled with npm) not found');
 

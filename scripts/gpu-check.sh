@@ -10,8 +10,9 @@
 #                               the benchmark U-Net's training step (bench/train.ts: 3 levels, 16/32/64
 #                               filters, batch 1, Adam) at 64^3 and 128^3 on webgpu and in PyTorch CUDA
 #                               (fp32 without TF32, cuDNN autotuned) alternately, prints both and the
-#                               ratio, then the product's 128^3 model (5 levels, 16..256) on webgpu with
-#                               the GPU memory it holds. Each part has its own time limit; the whole fits
+#                               ratio, then the seed-sized step (the product's 128^3 model, 5 levels,
+#                               16..256, dropout, Dice + focal, through core/train) on webgpu against the
+#                               same network in PyTorch CUDA, with the GPU memory TF.js holds. Each part has its own time limit; the whole fits
 #                               in 10 minutes. With the device tool: command `bash scripts/gpu-check.sh run`,
 #                               carry [".gpu-check"]; the logs are also written to $OUT when it is set.
 set -euo pipefail
@@ -65,7 +66,7 @@ run() {
   # Time limits: 64^3 2.5 min, 128^3 4 min, the product's model 2.5 min (shader compilation included).
   timeout 150 "${bench[@]}" --size 64 --steps 5 2>&1 | tee "$out/train-64.log" || echo "64^3 run failed or timed out (exit $?)"
   timeout 240 "${bench[@]}" --size 128 --steps 3 2>&1 | tee "$out/train-128.log" || echo "128^3 run failed or timed out (exit $?)"
-  timeout 150 node "$work/app/bench-train.mjs" --big --backend webgpu 2>&1 | tee "$out/big-128.log" || echo "product model run failed or timed out (exit $?)"
+  timeout 150 node "$work/app/bench-train.mjs" --big --backend webgpu --torch-device cuda 2>&1 | tee "$out/big-128.log" || echo "product model run failed or timed out (exit $?)"
 }
 
 case "${1:-}" in

@@ -4,6 +4,7 @@ import { FedSegError } from '../core/errors.js';
 import { frameCapFor, MAX_FRAME_BYTES, minimumFrameCapFor } from '../core/federation/protocol.js';
 import { DEFAULT_CLIP_POLICY } from '../core/federation/bound-updates.js';
 import { StrategyConfigSchema } from '../core/federation/strategies/index.js';
+import { PrivacyConfigSchema } from '../core/privacy/config.js';
 import { ModelConfigOverridesSchema, ModelConfigSchema, withModelDefaults, type ModelConfig } from '../core/model/config.js';
 import { parameterCount } from '../core/model/parameters.js';
 
@@ -42,6 +43,20 @@ export const FederationConfigSchema = z.object({
    * and answer between training steps, so keep 3 intervals above the longest step.
    */
   heartbeatS: z.number().positive().max(600).default(20),
+  /**
+   * Secure aggregation (core/privacy, docs/PRIVACY.md): the server learns only the sum of the
+   * updates. `threshold` sites must stay to the end of a round (and is the Shamir threshold);
+   * `clipRange` bounds each coordinate of an update before fixed-point encoding.
+   */
+  secureAggregation: z.object({
+    threshold: z.int().min(2).max(1000),
+    clipRange: z.number().positive().max(1e3).default(1),
+    /** How long sites have to exchange key shares after approving, and to answer the unmasking request. */
+    keyExchangeDeadlineS: z.number().positive().max(24 * 3600).default(120),
+    unmaskingDeadlineS: z.number().positive().max(24 * 3600).default(120),
+  }).strict().optional(),
+  /** Client-level DP-FedAvg (core/privacy, docs/PRIVACY.md); absent: no differential privacy. */
+  privacy: PrivacyConfigSchema.optional(),
 }).strict();
 
 export type FederationConfigInput = z.input<typeof FederationConfigSchema>;
@@ -58,7 +73,18 @@ export function parseFederationConfig(value: unknown, file?: string): Federation
   if (!model.success) {
     throw new FedSegError(`invalid federation config: model: ${z.prettifyError(model.error).replace(/\n/g, ' ')}`, { file, field: ['model', ...(model.error.issues[0]?.path ?? [])].join('.') });
   }
+  checkSecureAggregation(value, parsed.data, file);
   const modelConfig = model.data;
+  const privacy = parsed.data.privacy;
+  if (privacy && (parsed.data.strategy.name === 'median' || parsed.data.strategy.name === 'trimmed-mean')) {
+    throw new FedSegError(`privacy: DP-FedAvg adds its noise to the sum of updates, which strategy ${parsed.data.strategy.name} (coordinate-wise) never forms; use fedavg, fedprox, fedavgm, fedadam or fedyogi`, { file, field: 'strategy.name' });
+  }
+  if (privacy?.mode === 'distributed') {
+    throw new FedSegError('privacy.mode "distributed" (each site adds its share of the noise under secure aggregation) is not implemented yet; use "central"', { file, field: 'privacy.mode' });
+  }
+  if (privacy && parsed.data.secureAggregation) {
+    throw new FedSegError('privacy together with secureAggregation is not implemented yet: DP-FedAvg weighs sites equally and adds its noise to plain updates, while a secure round sums case-weighted masked updates (docs/PRIVACY.md); use one of them', { file, field: 'privacy' });
+  }
   const parameters = parameterCount(modelConfig);
   const needed = minimumFrameCapFor(parameters);
   if (needed > MAX_FRAME_BYTES) throw new FedSegError(`the model has ${parameters} parameters; its ${needed}-byte weight frames exceed the ${MAX_FRAME_BYTES}-byte limit`, { file, field: 'model' });
@@ -67,6 +93,21 @@ export function parseFederationConfig(value: unknown, file?: string): Federation
     throw new FedSegError(`maxMessageBytes ${given} cannot carry this model's updates (${parameters} parameters need at least ${needed} bytes); leave it out to derive the cap from the model`, { file, field: 'maxMessageBytes' });
   }
   return { ...parsed.data, modelConfig, maxMessageBytes: given ?? frameCapFor(parameters) };
+}
+
+/**
+ * Under secure aggregation the server sees only the sum, so anything that needs each update on its
+ * own cannot run: coordinate-wise strategies and server-side norm clipping are refused here, at load.
+ */
+function checkSecureAggregation(raw: unknown, config: z.infer<typeof FederationConfigSchema>, file?: string): void {
+  if (!config.secureAggregation) return;
+  const { name } = config.strategy;
+  if (name === 'median' || name === 'trimmed-mean') {
+    throw new FedSegError(`strategy "${name}" needs every site's update on its own, which secure aggregation hides (the server learns only their sum); use fedavg, fedprox, fedavgm, fedadam or fedyogi, or drop secureAggregation`, { file, field: 'strategy.name' });
+  }
+  if (typeof raw === 'object' && raw !== null && 'clipping' in raw) {
+    throw new FedSegError('server-side clipping needs each update\'s norm, which secure aggregation hides; remove "clipping" (sites clip their own updates) or drop secureAggregation', { file, field: 'clipping' });
+  }
 }
 
 export function loadFederationConfig(file: string): FederationConfig {

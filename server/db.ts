@@ -283,7 +283,8 @@ export class Store {
 
   completeRound(r: {
     round: number; attempt: number; modelIn: string; modelOut: string; checkpoint: string; checkpointSha256: string; sites: string[]; numCases: number; strategy: string;
-    bounds: { site: string; clippedTo: number | null; weight: number }[]; clipBound: number;
+    /** clipBound null: no server-side clipping (secure rounds, where the server never sees one update). */
+    bounds: { site: string; clippedTo: number | null; weight: number }[]; clipBound: number | null;
   }): void {
     this.transaction(() => {
       const mark = this.db.prepare("UPDATE updates SET clipped_norm = ?, weight = ? WHERE round = ? AND attempt = ? AND site = ? AND status = 'accepted'");

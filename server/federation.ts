@@ -15,6 +15,9 @@
 import { EventEmitter } from 'node:events';
 import { errorMessage } from '../core/errors.js';
 import { createStrategy, type Strategy } from '../core/federation/strategies/index.js';
+import { epsilonAfter } from '../core/privacy/accountant.js';
+import { checkBudget, type PrivacySpent } from '../core/privacy/budget.js';
+import { DifferentiallyPrivate } from '../core/privacy/dp-aggregation.js';
 import { architectureHash } from '../core/weights/index.js';
 import type { CheckpointStore } from './checkpoints.js';
 import { ConditionWait } from './condition-wait.js';
@@ -56,6 +59,8 @@ export class Federation extends EventEmitter<FederationEvents> {
   private readonly messages: SiteMessages;
   private readonly wait = new ConditionWait(() => this.emit('waiting'));
   private heartbeat: NodeJS.Timeout | null = null;
+  /** Why the federation ended before its last round (the privacy budget), for the status page; null otherwise. */
+  endReason: string | null = null;
   readonly done: Promise<FederationState>;
   private resolveDone!: (s: FederationState) => void;
 
@@ -68,7 +73,8 @@ export class Federation extends EventEmitter<FederationEvents> {
   ) {
     super();
     this.architectureHash = architectureHash(config.modelConfig);
-    this.strategy = createStrategy(config.strategy);
+    const strategy = createStrategy(config.strategy);
+    this.strategy = config.privacy ? new DifferentiallyPrivate(strategy, config.privacy) : strategy;
     this.global = new GlobalModel(this.architectureHash);
     const current = () => this.rounds.current;
     const changed = () => this.wait.poke();
@@ -108,6 +114,37 @@ export class Federation extends EventEmitter<FederationEvents> {
       config, store, checkpoints, log, strategy: this.strategy, global: this.global, sender, registry: this.registry, wait: this.wait, events: this,
     });
     this.done = new Promise((resolve) => (this.resolveDone = resolve));
+    if (config.privacy) this.on('round-completed', (round) => this.recordPrivacySpent(round));
+  }
+
+  /** Epsilon spent by the released models (rounds completed), for the operator view; null without DP. */
+  privacySpent(): PrivacySpent | null {
+    const p = this.config.privacy;
+    if (!p) return null;
+    return {
+      mode: p.mode, clip: p.clip, noiseMultiplier: p.noiseMultiplier, delta: p.delta, budget: p.budget,
+      epsilonSpent: epsilonAfter({ noiseMultiplier: p.noiseMultiplier, samplingRate: p.samplingRate }, this.global.round, p.delta),
+    };
+  }
+
+  private recordPrivacySpent(round: number): void {
+    const spent = this.privacySpent()!;
+    const report = this.strategy instanceof DifferentiallyPrivate ? this.strategy.lastReport : null;
+    const detail = { epsilon: spent.epsilonSpent, delta: spent.delta, budget: spent.budget, ...(report?.round === round ? { clipped: report.clipped, updates: report.updates, noiseStd: report.noiseStd, denominator: report.denominator } : {}) };
+    this.store.audit({ actor: 'server', action: 'privacy-spent', round, detail });
+    this.log(`round ${round}: differential privacy: ${report ? `${report.clipped} of ${report.updates} update(s) clipped to ${spent.clip}, noise std ${report.noiseStd.toPrecision(3)} per parameter of the average (D = ${report.denominator}); ` : ''}`
+      + `epsilon spent ${spent.epsilonSpent.toFixed(3)} at delta ${spent.delta} of the budget ${spent.budget.epsilon}`);
+  }
+
+  /** True when the privacy budget does not allow the next round: recorded, and the federation ends. */
+  private budgetExhausted(): boolean {
+    if (!this.config.privacy) return false;
+    const { refusal } = checkBudget(this.config.privacy, this.global.round);
+    if (!refusal) return false;
+    this.endReason = refusal;
+    this.store.audit({ actor: 'server', action: 'privacy-budget-exhausted', round: this.global.round + 1, detail: { reason: refusal } });
+    this.log(refusal);
+    return true;
   }
 
   get round(): number | null {
@@ -156,6 +193,7 @@ export class Federation extends EventEmitter<FederationEvents> {
     try {
       while (!this.wait.stopped && this.global.round < config.rounds) {
         const round = this.global.round + 1;
+        if (this.budgetExhausted()) break;
         // Announcing to an empty room would only burn attempts; wait for a quorum to be online.
         await this.wait.until(Number.POSITIVE_INFINITY, () => this.registry.online().length >= config.minSites);
         if (this.wait.stopped) break;
@@ -180,7 +218,7 @@ export class Federation extends EventEmitter<FederationEvents> {
       }
       if (this.wait.stopped) return this.finish('stopped');
       await this.wait.until(Date.now() + config.evaluationDeadlineS * 1000, () => this.rounds.awaitingFinalEval.size === 0);
-      store.audit({ actor: 'server', action: 'federation-finished', round: this.global.round, detail: { rounds: this.global.round }, modelOut: this.global.hash });
+      store.audit({ actor: 'server', action: 'federation-finished', round: this.global.round, detail: { rounds: this.global.round, ...(this.endReason ? { reason: this.endReason } : {}) }, modelOut: this.global.hash });
       for (const c of this.registry.online()) c.send({ type: 'done', rounds: this.global.round });
       return this.finish('finished');
     } catch (err) {

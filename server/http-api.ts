@@ -73,6 +73,8 @@ export function statusView(ctx: ApiContext): StatusView {
     rounds: store.rounds(),
     globalMetrics: globalMetricsByRound(store.metrics('eval')),
     waiting: waitingOf(federation, store),
+    endReason: federation.endReason,
+    privacy: federation.privacySpent(),
   };
 }
 
@@ -140,7 +142,7 @@ function route(req: IncomingMessage, res: ServerResponse, ctx: ApiContext): void
     const v = statusView(ctx);
     return json(res, 200, {
       state: v.state, strategy: v.strategy, totalRounds: v.totalRounds, completedRounds: v.completedRounds,
-      current: v.current, waiting: v.waiting, sitesOnline: v.sites.filter((s) => s.online).map((s) => s.name), sites: v.sites,
+      current: v.current, waiting: v.waiting, endReason: v.endReason, privacy: v.privacy, sitesOnline: v.sites.filter((s) => s.online).map((s) => s.name), sites: v.sites,
       architectureHash: ctx.federation.architectureHash,
     });
   }

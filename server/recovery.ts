@@ -54,14 +54,20 @@ export function recover(global: GlobalModel, { config, store, checkpoints, spool
   log(`initial global model from seed ${config.seed} (${written.file})`);
 }
 
-/** A store belongs to one architecture, seed and strategy; resuming it under others would mix models. */
+/**
+ * A store belongs to one architecture, seed and strategy; resuming it under others would mix models.
+ * With differential privacy also to one clip, noise multiplier and sampling rate: the epsilon of the
+ * rounds already released was computed for them (a store without DP keeps its old identity).
+ */
 function checkIdentity(architectureHash: string, config: FederationConfig, store: Store): void {
   const stored = store.getMeta('config');
-  const identity = JSON.stringify({ architectureHash, seed: config.seed, strategy: config.strategy.name });
+  const p = config.privacy;
+  const privacy = p ? { clip: p.clip, noiseMultiplier: p.noiseMultiplier, samplingRate: p.samplingRate } : undefined;
+  const identity = JSON.stringify({ architectureHash, seed: config.seed, strategy: config.strategy.name, privacy });
   if (stored && stored !== identity) {
     const before = JSON.parse(stored) as Record<string, unknown>;
     const now = JSON.parse(identity) as Record<string, unknown>;
-    const changed = Object.keys(now).filter((k) => JSON.stringify(before[k]) !== JSON.stringify(now[k]));
+    const changed = [...new Set([...Object.keys(now), ...Object.keys(before)])].filter((k) => JSON.stringify(before[k]) !== JSON.stringify(now[k]));
     throw new FedSegError(`this server state was created with a different ${changed.join(', ')}; use a new --db or the original config`, { file: store.file, field: changed[0] });
   }
   store.setMeta('config', identity);

@@ -2,8 +2,10 @@
  * One attempt at one round, in the order of the protocol (SPEC section 5):
  *
  *   approve     announce the round; wait for each registered site's answer or the approval deadline
+ *   [exchange keys]  secure rounds: roster of the approvers' keys, relay of their sealed key shares
  *   distribute  send the global weights to the connected approvers
  *   collect     wait for their updates (taken in by server/update-receiver.ts) or the training deadline
+ *   [unmask]    secure rounds: survivors' shares remove the masks from the sum of the masked inputs
  *   aggregate   bound the updates, combine them with the strategy, checkpoint, send the new model out
  *
  * An attempt without a quorum at either wait is abandoned and leaves the global model unchanged.
@@ -16,7 +18,9 @@ import type { RoundInstructions } from '../core/federation/protocol.js';
 import { planBounds, type BoundPlan } from '../core/federation/bound-updates.js';
 import { roundSeed } from '../core/federation/round-seed.js';
 import type { Strategy } from '../core/federation/strategies/index.js';
-import { firstNonFinite, l2Distance, type TensorList } from '../core/federation/tensors.js';
+import { firstNonFinite, l2Distance, plusFlat, type TensorList } from '../core/federation/tensors.js';
+import { parameterCount } from '../core/model/parameters.js';
+import { SecAggAbort, SecAggServer } from '../core/privacy/secagg-server.js';
 import type { CheckpointStore } from './checkpoints.js';
 import type { ConditionWait } from './condition-wait.js';
 import type { FederationConfig } from './config.js';
@@ -57,11 +61,95 @@ export class RoundCoordinator {
     const approvers = await this.approve(state);
     if (this.p.wait.stopped) return 'abandoned';
     if (approvers.length < minSites) return this.abandon(state, `${approvers.length} connected site(s) approved, ${minSites} needed`);
+    if (state.secure) return this.runSecure(state, state.secure, approvers);
     this.distribute(state, approvers);
     const updates = await this.collect(state);
     if (this.p.wait.stopped) return 'abandoned';
     if (updates.length < minSites) return this.abandon(state, `${updates.length} valid update(s) arrived, ${minSites} needed`);
     return this.aggregate(state, updates);
+  }
+
+  /**
+   * A secure round (core/privacy, docs/PRIVACY.md): below the threshold at any step it is abandoned,
+   * with nothing unmasked. The strategy gets the recovered case-weighted mean as one update of
+   * weight N, which is what mean strategies compute from the separate updates.
+   */
+  private async runSecure(state: RoundState, secure: SecAggServer, approvers: string[]): Promise<RoundOutcome> {
+    const { minSites } = this.p.config;
+    try {
+      const maskers = await this.exchangeKeys(state, secure, approvers);
+      if (this.p.wait.stopped) return 'abandoned';
+      this.distribute(state, maskers);
+      await this.collect(state);
+      if (this.p.wait.stopped) return 'abandoned';
+      if (secure.survivors.length < minSites) return this.abandon(state, `${secure.survivors.length} masked input(s) arrived, ${minSites} needed`);
+      const sum = await this.unmask(state, secure);
+      if (this.p.wait.stopped) return 'abandoned';
+      return this.aggregateSum(state, sum);
+    } catch (err) {
+      if (err instanceof SecAggAbort) return this.abandon(state, `secure aggregation: ${err.message}`);
+      throw err;
+    }
+  }
+
+  /** Rounds 0 and 1: the roster of the approvers that sent keys, then the relay of sealed shares among those that sent them (U2). */
+  private async exchangeKeys(state: RoundState, secure: SecAggServer, approvers: string[]): Promise<string[]> {
+    const { config, store, registry, wait } = this.p;
+    const { round, attempt } = state;
+    state.phase = 'key-exchange';
+    const deadline = Date.now() + config.secureAggregation!.keyExchangeDeadlineS * 1000;
+    state.secureDeadline = deadline;
+    await wait.until(deadline, () => approvers.every((s) => secure.hasKeys(s) || !registry.get(s)));
+    const declared = new Map(approvers.flatMap((s) => {
+      const c = registry.get(s);
+      return c ? [[s, c.declaredTrain] as const] : [];
+    }));
+    const roster = secure.fixRoster(declared);
+    for (const entry of roster.sites) registry.get(entry.site)?.send({ type: 'secagg-roster', round, attempt, ...roster });
+    await wait.until(deadline, () => roster.sites.every((e) => secure.sentShares(e.site) || !registry.get(e.site)));
+    const relays = secure.fixMaskingSet();
+    for (const [site, shares] of relays) registry.get(site)?.send({ type: 'secagg-relay', round, attempt, shares });
+    for (const site of approvers.filter((s) => !relays.has(s))) {
+      store.audit({ actor: 'server', action: 'left-out', round, detail: { attempt, site, reason: 'did not complete the secure-aggregation key exchange' } });
+      registry.get(site)?.send({ type: 'left-out', round, reason: 'did not complete the secure-aggregation key exchange in time' });
+    }
+    store.audit({ actor: 'server', action: 'secagg-keys-exchanged', round, detail: { attempt, maskingSet: [...relays.keys()], threshold: secure.threshold, fractionBits: roster.encoding.fractionBits } });
+    this.p.log(`round ${round}: secure aggregation among ${[...relays.keys()].join(', ')} (threshold ${secure.threshold}, ${roster.encoding.fractionBits} fractional bits)`);
+    return [...relays.keys()].filter((s) => registry.get(s));
+  }
+
+  /** Round 3: asks the survivors for their shares and removes the masks once the threshold of them answered. */
+  private async unmask(state: RoundState, secure: SecAggServer): Promise<ReturnType<SecAggServer['finish']>> {
+    const { config, store, registry, wait } = this.p;
+    const { round, attempt } = state;
+    state.phase = 'unmasking';
+    const request = secure.unmaskRequest();
+    for (const site of request.survivors) registry.get(site)?.send({ type: 'secagg-unmask-request', round, attempt, ...request });
+    const deadline = Date.now() + config.secureAggregation!.unmaskingDeadlineS * 1000;
+    state.secureDeadline = deadline;
+    await wait.until(deadline, () => request.survivors.every((s) => secure.answered(s) || !registry.get(s)));
+    const sum = secure.finish();
+    store.audit({ actor: 'server', action: 'secagg-unmasked', round, detail: { attempt, survivors: request.survivors, dropped: request.dropped, answered: secure.unmaskAnswers } });
+    return sum;
+  }
+
+  /** The strategy's step on the unmasked mean; no server-side clipping (config load refuses it with secure aggregation). */
+  private aggregateSum(state: RoundState, sum: ReturnType<SecAggServer['finish']>): RoundOutcome {
+    const { strategy, global } = this.p;
+    state.phase = 'aggregating';
+    let next: TensorList;
+    try {
+      const aggregation = strategy.begin(state.round, global.tensors);
+      if (aggregation.kind !== 'mean') throw new FedSegError(`strategy ${strategy.name} does not aggregate a mean`, { field: 'strategy' });
+      aggregation.add(plusFlat(global.tensors, sum.mean), sum.totalCases);
+      next = aggregation.finish();
+      const bad = firstNonFinite(next);
+      if (bad) throw new FedSegError(`the aggregate holds NaN or Infinity in "${bad}"`, { field: 'weights' });
+    } catch (err) {
+      return this.abandon(state, `aggregation refused: ${errorMessage(err)}`);
+    }
+    this.complete(state, next, { sites: sum.sites, numCases: sum.totalCases, bounds: [], clipBound: null });
+    return 'completed';
   }
 
   private announce(round: number, attempt: number, spool: RoundSpool): RoundState {
@@ -71,7 +159,10 @@ export class RoundCoordinator {
       epochs: config.localEpochs, learningRate: config.learningRate, batchSize: config.batchSize, mu: 0,
       seed: roundSeed(config.seed, round, attempt),
     };
-    const state = new RoundState(round, attempt, strategy.configureRound(round, registered, base), Date.now() + config.approvalDeadlineS * 1000, spool);
+    const secure = config.secureAggregation
+      ? new SecAggServer(round, attempt, config.secureAggregation.threshold, config.secureAggregation.clipRange, parameterCount(config.modelConfig) + 1)
+      : null;
+    const state = new RoundState(round, attempt, strategy.configureRound(round, registered, base), Date.now() + config.approvalDeadlineS * 1000, spool, secure);
     store.startRound(round, attempt, global.hash);
     this.current = state;
     this.p.events.emit('round-started', round, attempt);
@@ -152,24 +243,24 @@ export class RoundCoordinator {
     } catch (err) {
       return this.abandon(state, `aggregation refused: ${errorMessage(err)}`);
     }
-    this.complete(state, updates, bounded, next);
+    for (const r of bounded.reports.filter((r) => r.clippedTo !== null)) {
+      this.p.log(`round ${state.round}: update from ${r.site} clipped from norm ${r.norm.toPrecision(4)} to ${bounded.bound.toPrecision(4)}`);
+    }
+    this.complete(state, next, {
+      sites: updates.map((u) => u.site), numCases: bounded.reports.reduce((n, r) => n + r.weight, 0), bounds: bounded.reports, clipBound: bounded.bound,
+    });
     return 'completed';
   }
 
   /** Checkpoints the new global model, records the round, and sends the model out to evaluate. */
-  private complete(state: RoundState, updates: AcceptedUpdate[], bounded: BoundPlan, next: TensorList): void {
+  private complete(state: RoundState, next: TensorList, outcome: Pick<Parameters<Store['completeRound']>[0], 'sites' | 'numCases' | 'bounds' | 'clipBound'>): void {
     const { config, store, strategy, global, registry, log } = this.p;
     const { round, attempt } = state;
+    const { sites, numCases } = outcome;
     const modelIn = global.hash;
     const written = this.p.checkpoints.write(round, config.modelConfig, next, strategy.exportState());
-    const sites = updates.map((u) => u.site);
-    const numCases = bounded.reports.reduce((n, r) => n + r.weight, 0);
-    for (const r of bounded.reports.filter((r) => r.clippedTo !== null)) {
-      log(`round ${round}: update from ${r.site} clipped from norm ${r.norm.toPrecision(4)} to ${bounded.bound.toPrecision(4)}`);
-    }
     store.completeRound({
-      round, attempt, modelIn, modelOut: written.modelHash, checkpoint: written.file, checkpointSha256: written.sha256, sites, numCases,
-      strategy: strategy.name, bounds: bounded.reports, clipBound: bounded.bound,
+      round, attempt, modelIn, modelOut: written.modelHash, checkpoint: written.file, checkpointSha256: written.sha256, ...outcome, strategy: strategy.name,
     });
     global.adopt(round, next, written.modelHash, written.bytes);
     this.current = null;

@@ -1,6 +1,7 @@
 /** What the server sends a site about a round: the announcement and the global weights to train on. */
 import type { Announce } from '../core/federation/protocol.js';
 import type { Strategy } from '../core/federation/strategies/index.js';
+import { checkBudget } from '../core/privacy/budget.js';
 import type { FederationConfig } from './config.js';
 import type { SiteConnection } from './connection.js';
 import type { Store } from './db.js';
@@ -12,6 +13,12 @@ const LEAVES_SITE = [
   'the locally trained model weights (same architecture as the global model)',
   'the number of training cases used',
   'aggregate training and validation metrics (loss, Dice per region)',
+];
+/** The same under secure aggregation (docs/PRIVACY.md). */
+const LEAVES_SITE_SECURE = [
+  'the change to the model weights and the number of training cases, masked: the server can only learn their sum over at least the threshold of sites',
+  'two public keys for this round, and key shares encrypted for the other sites',
+  'aggregate validation metrics of each new global model (Dice per region); no training metrics',
 ];
 
 export class RoundSender {
@@ -31,8 +38,13 @@ export class RoundSender {
       type: 'announce', round: state.round, attempt: state.attempt, totalRounds: config.rounds,
       approvalDeadline: state.approvalDeadline, trainingDeadlineS: config.trainingDeadlineS,
       strategy: this.strategy.name, architectureHash: this.global.architectureHash,
-      model: config.modelConfig, instructions, leavesSite: LEAVES_SITE,
+      model: config.modelConfig, instructions,
+      leavesSite: config.secureAggregation ? LEAVES_SITE_SECURE
+        : config.privacy ? [`the update is clipped to L2 norm ${config.privacy.clip} from the global model before it leaves`, ...LEAVES_SITE] : LEAVES_SITE,
       sitesRegistered: this.store.sites().length,
+      ...(config.secureAggregation ? { secureAggregation: { threshold: config.secureAggregation.threshold, clipRange: config.secureAggregation.clipRange } } : {}),
+      // The same numbers on a re-announce after a reconnect: the round cannot complete in between.
+      ...(config.privacy ? { privacy: checkBudget(config.privacy, this.global.round).privacy } : {}),
     };
     c.send(announce);
   }

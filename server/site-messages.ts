@@ -84,6 +84,9 @@ export class SiteMessages {
       }
       case 'evaluation': return this.evaluation(c, message.round, message.numCases, message.metrics);
       case 'resend-weights': return this.resendWeights(c, message.round);
+      case 'secagg-keys':
+      case 'secagg-shares':
+      case 'secagg-unmask': return this.secureStep(c, message);
       case 'ping': return c.send({ type: 'pong', t: message.t });
       case 'pong': return;
     }
@@ -113,10 +116,11 @@ export class SiteMessages {
     let frame;
     try {
       frame = decodeFrame(bytes, this.config.maxMessageBytes);
-      if (frame.header.kind !== 'update') throw new Error(`sites may only send update frames, got ${frame.header.kind}`);
+      if (frame.header.kind === 'global') throw new Error('sites may only send update frames, got global');
     } catch (err) {
       return this.protocolError(c, errorMessage(err));
     }
+    if (frame.header.kind === 'masked-update') return this.parts.receiver.receiveMasked(c, frame.header, frame.payload, bytes.length);
     return this.parts.receiver.receive(c, frame.header, frame.payload, bytes.length, contentsSha256);
   }
 
@@ -156,6 +160,26 @@ export class SiteMessages {
     }
     this.store.recordEvaluation(round, c.site!, numCases, metrics);
     this.hooks.evaluated(round, c.site!, metrics);
+  }
+
+  /**
+   * A secure round's key, share and unmasking messages (core/privacy/secagg-server.ts checks each
+   * against the step the round is at): only from a site that approved this attempt.
+   */
+  private secureStep(c: SiteConnection, m: Extract<SiteMessage, { type: 'secagg-keys' | 'secagg-shares' | 'secagg-unmask' }>): void {
+    const state = this.hooks.current();
+    const site = c.site!;
+    if (!state?.secure || state.round !== m.round || state.attempt !== m.attempt || state.responses.get(site) !== 'approved') {
+      return this.protocolError(c, `${m.type} for round ${m.round} attempt ${m.attempt} is not expected from this site now`);
+    }
+    try {
+      if (m.type === 'secagg-keys') state.secure.addKeys(site, m.cPublic, m.sPublic);
+      else if (m.type === 'secagg-shares') state.secure.addShares(site, m.shares);
+      else state.secure.addUnmaskShares(site, m);
+    } catch (err) {
+      return this.protocolError(c, errorMessage(err));
+    }
+    this.hooks.changed();
   }
 
   /** One resend of the weights to train on per round, for a participant that lost them. */

@@ -169,6 +169,12 @@ export class SiteRegistry {
       if (!state.responses.has(site)) this.sender.announce(c, state);
       return;
     }
+    // A secure round's key exchange goes on; whether this site is still in it shows when it ends.
+    if (state.phase === 'key-exchange' && state.responses.get(site) === 'approved') return;
+    const unmasking = state.phase === 'unmasking' ? state.secure?.unmasking : null;
+    if (unmasking?.survivors.includes(site) && !state.secure!.answered(site)) {
+      return c.send({ type: 'secagg-unmask-request', round: state.round, attempt: state.attempt, ...unmasking });
+    }
     if (state.pending.has(site)) {
       this.store.audit({ actor: site, action: 'site-resumed', round: state.round, detail: { attempt: state.attempt } });
       this.sender.announce(c, state);

@@ -1,5 +1,6 @@
 /** The operator's read-only status page: server-rendered HTML with an inline SVG chart, refreshed every 5 s. */
 import { regionMetricKey } from '../core/metrics/regions.js';
+import type { PrivacySpent } from '../core/privacy/budget.js';
 import type { RoundMetrics } from './metrics-summary.js';
 import type { Waiting } from './waiting.js';
 
@@ -21,6 +22,10 @@ export interface StatusView {
   strategy: string;
   /** What the federation waits for right now, if anything. */
   waiting: Waiting | null;
+  /** Why the federation ended before its last round (the privacy budget); null otherwise. */
+  endReason: string | null;
+  /** Differential privacy: settings and epsilon spent by the released models; null without DP. */
+  privacy: PrivacySpent | null;
 }
 
 const escape = (s: unknown): string => String(s).replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
@@ -80,6 +85,8 @@ export function renderStatusPage(v: StatusView): string {
 <style>body{font:14px system-ui,sans-serif;margin:24px;color:#222}table{border-collapse:collapse;margin:8px 0 20px}td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}th{background:#f4f4f4}.flag{background:#fde2e1;color:#8a1c13}</style>
 </head><body><h1>FedSeg aggregation server</h1>
 <p>${roundLine} Strategy: ${escape(v.strategy)}. Sites online: ${online} of ${v.sites.length}.</p>
+${v.endReason ? `<p id="end-reason" style="background:#fde2e1;padding:6px 10px"><b>Ended: ${escape(v.endReason)}</b></p>` : ''}
+${v.privacy ? `<p id="privacy">Differential privacy (${escape(v.privacy.mode)}): clip ${v.privacy.clip}, noise multiplier ${v.privacy.noiseMultiplier}; epsilon spent <b>${v.privacy.epsilonSpent.toFixed(3)}</b> at delta ${v.privacy.delta} of the budget ${v.privacy.budget.epsilon} at delta ${v.privacy.budget.delta}.</p>` : ''}
 ${v.waiting ? `<p id="waiting" style="background:#fff3cd;padding:6px 10px"><b>Now ${escape(v.waiting.message)}</b></p>` : ''}
 <h2>Sites</h2><table><tr><th>site</th><th>connection</th><th>training cases (declared)</th><th>registered cases (cap)</th><th>updates</th><th>approval</th><th>update</th><th>MB to / from site</th><th>last seen</th></tr>${siteRows}</table>
 <h2>Global metrics per round</h2>${metricsChart(v.globalMetrics)}

@@ -5,8 +5,9 @@
  * standing unchanged.
  */
 import { errorMessage } from '../core/errors.js';
-import type { UpdateFrameHeader } from '../core/federation/protocol.js';
+import type { MaskedUpdateFrameHeader, UpdateFrameHeader } from '../core/federation/protocol.js';
 import { checkUpdateHeader, type UpdateContext } from '../core/federation/validate-update.js';
+import { ringFromBytes } from '../core/privacy/fixed-point.js';
 import { sha256Hex } from './checkpoints.js';
 import type { FederationConfig } from './config.js';
 import type { SiteConnection } from './connection.js';
@@ -44,6 +45,8 @@ export class UpdateReceiver {
       alreadySubmitted: this.store.hasAcceptedUpdate(header.round, header.attempt, site) || (collecting?.receiving.has(site) ?? false),
       participating: state?.participants.has(site) ?? false,
     };
+    // In a secure round the server must never hold one site's update in the clear.
+    if (state?.secure) return this.reject(c, header, payload, frameBytes, 'this round is securely aggregated: only a masked input is accepted');
     const early = checkUpdateHeader(header, ctx);
     if (early && !early.ok) return this.reject(c, header, payload, frameBytes, early.reason);
     // The header checks passed, so this is the round collecting now and the site one of its participants.
@@ -82,14 +85,41 @@ export class UpdateReceiver {
     this.hooks.changed();
   }
 
+  /** A secure round's masked input: added to the round's running sum at once (core/privacy/secagg-server.ts), never kept. */
+  receiveMasked(c: SiteConnection, header: MaskedUpdateFrameHeader, payload: Uint8Array, frameBytes: number): void {
+    const site = c.site!;
+    const state = this.hooks.current();
+    const secure = state?.secure;
+    let reason: string | null = null;
+    if (!state || !secure) reason = 'no securely aggregated round is in progress';
+    else if (!state.collecting(header.round, header.attempt)) reason = `round ${header.round} attempt ${header.attempt} is not collecting inputs now`;
+    else if (!state.pending.has(site)) reason = 'this site owes no masked input in this round';
+    else if (header.architectureHash !== this.global.architectureHash) reason = 'architecture hash does not match the federation model';
+    else if (payload.byteLength !== 4 * header.elements) reason = `the payload holds ${payload.byteLength} bytes for ${header.elements} elements`;
+    else {
+      try {
+        secure.addMaskedInput(site, ringFromBytes(payload));
+      } catch (err) {
+        reason = errorMessage(err);
+      }
+    }
+    if (reason !== null || !state) return this.reject(c, header, payload, frameBytes, reason ?? 'no round');
+    state.pending.delete(site);
+    this.store.recordUpdate({ round: header.round, attempt: header.attempt, site, numCases: null, norm: null, bytes: frameBytes, sha256: sha256Hex(payload), status: 'accepted', reason: null });
+    c.send({ type: 'update-accepted', round: header.round });
+    this.log(`round ${header.round}: masked input from ${site} added to the sum`);
+    this.hooks.changed();
+  }
+
   /**
    * Records and answers a refused update. The audit log names the update by the SHA-256 of its
    * model bytes, hashed here only on refusal.
    */
-  private reject(c: SiteConnection, header: UpdateFrameHeader, payload: Uint8Array, frameBytes: number, reason: string): void {
+  private reject(c: SiteConnection, header: UpdateFrameHeader | MaskedUpdateFrameHeader, payload: Uint8Array, frameBytes: number, reason: string): void {
     const site = c.site!;
     const state = this.hooks.current();
-    this.store.recordUpdate({ round: header.round, attempt: header.attempt, site, numCases: Number.isFinite(header.numCases) ? header.numCases : null, norm: null, bytes: frameBytes, sha256: sha256Hex(payload), status: 'rejected', reason });
+    const numCases = header.kind === 'update' && Number.isFinite(header.numCases) ? header.numCases : null;
+    this.store.recordUpdate({ round: header.round, attempt: header.attempt, site, numCases, norm: null, bytes: frameBytes, sha256: sha256Hex(payload), status: 'rejected', reason });
     c.send({ type: 'update-rejected', round: header.round, reason });
     this.hooks.rejected(header.round, site, reason);
     this.log(`round ${header.round}: update from ${site} rejected: ${reason}`);

@@ -9,7 +9,7 @@ import type { FederationConfig } from './config.js';
 import type { Store } from './db.js';
 import type { Federation } from './federation.js';
 
-export type WaitingFor = 'sites' | 'approvals' | 'updates' | 'evaluations' | 'retry';
+export type WaitingFor = 'sites' | 'approvals' | 'key-shares' | 'updates' | 'unmasking-shares' | 'evaluations' | 'retry';
 
 export interface Waiting {
   for: WaitingFor;
@@ -31,6 +31,8 @@ export interface WaitingInput {
   current: {
     round: number; attempt: number; phase: string; deadline: string;
     approvals: Record<string, string>; participants: string[]; returned: string[];
+    /** In a secure round's key exchange or unmasking: the sites whose keys, shares or unmasking shares are still due. */
+    secureAwaiting?: string[];
   } | null;
   /** Sites whose update for the current attempt was rejected (they are out of the round). */
   rejected: string[];
@@ -64,6 +66,13 @@ export function describeWaiting(v: WaitingInput, timeZone?: string): Waiting | n
     const offline = sites.filter((s) => !online.has(s));
     const note = offline.length === 0 ? '' : `; not connected: ${named(offline)}`;
     return { for: 'approvals', sites, deadline, message: `waiting for approvals of round ${c.round}: ${named(sites)} (deadline ${formatDeadline(deadline, timeZone)}${note})` };
+  }
+  if (c && (c.phase === 'key-exchange' || c.phase === 'unmasking')) {
+    const deadline = Date.parse(c.deadline);
+    const sites = c.secureAwaiting ?? [];
+    if (sites.length === 0) return null;
+    const step = c.phase === 'key-exchange' ? 'keys and key shares' : 'unmasking shares';
+    return { for: c.phase === 'key-exchange' ? 'key-shares' : 'unmasking-shares', sites, deadline, message: `waiting for ${step} of round ${c.round} (secure aggregation): ${sites.join(', ')} (deadline ${formatDeadline(deadline, timeZone)})` };
   }
   if (c && c.phase === 'training') {
     const deadline = Date.parse(c.deadline);

@@ -7,7 +7,7 @@ import WebSocket, { type RawData } from 'ws';
 import { errorMessage } from '../core/errors.js';
 import {
   CLOSE, decodeFrame, decodeJson, encodeFrame, MAX_FRAME_BYTES, PROTOCOL_VERSION, RefusalCodeSchema, ServerMessageSchema,
-  type AuthFailed, type FrameHeader, type GlobalFrameHeader, type ServerMessage, type SiteMessage, type UpdateFrameHeader,
+  type AuthFailed, type FrameHeader, type GlobalFrameHeader, type MaskedUpdateFrameHeader, type ServerMessage, type SiteMessage, type UpdateFrameHeader,
 } from '../core/federation/protocol.js';
 import { uploadFrame } from './update-upload.js';
 
@@ -88,10 +88,11 @@ export class FederationClient extends EventEmitter<ClientEvents> {
   }
 
   /**
-   * Starts uploading an update (site/update-upload.ts); returns the frame's size, or null when not
-   * connected. The verdict comes as a message; an upload that fails is reported as a protocol error.
+   * Starts uploading a model update, or in a secure round the masked input (site/update-upload.ts);
+   * returns the frame's size, or null when not connected. The verdict comes as a message; an upload
+   * that fails is reported as a protocol error.
    */
-  sendUpdate(header: UpdateFrameHeader, modelBytes: Uint8Array): number | null {
+  sendUpdate(header: UpdateFrameHeader | MaskedUpdateFrameHeader, modelBytes: Uint8Array): number | null {
     return this.upload(encodeFrame(header, modelBytes));
   }
 

@@ -5,9 +5,11 @@
  * and metric keys the real messages then carry (values are unknown before training; keys are not).
  *
  * Privacy floor (SPEC "What leaves a site"): metrics that describe fewer than `minMetricCases` cases are not
- * sent; the message still carries its case count.
+ * sent, in every message that carries any: the update's training metrics, the evaluation's held-out
+ * metrics and the progress message's running loss (over the training cases). The messages still carry
+ * their case counts.
  */
-import type { SiteMessage, UpdateFrameHeader } from '../core/federation/protocol.js';
+import type { RoundPrivacy, SiteMessage, UpdateFrameHeader } from '../core/federation/protocol.js';
 
 type EvaluationMessage = Extract<SiteMessage, { type: 'evaluation' }>;
 type TrainingProgressMessage = Extract<SiteMessage, { type: 'progress' }>;
@@ -39,8 +41,10 @@ export function evaluationMessage(round: number, numCases: number, metrics: Reco
   return { type: 'evaluation', round, numCases, metrics: outgoingMetrics(metrics, keys.evaluation, numCases, minCases) };
 }
 
-export function progressMessage(round: number, p: { epoch: number; epochs: number; loss?: number }): TrainingProgressMessage {
-  return { type: 'progress', round, epoch: p.epoch, epochs: p.epochs, ...(p.loss !== undefined && Number.isFinite(p.loss) ? { loss: p.loss } : {}) };
+/** `numCases`: the training cases the running loss is over. */
+export function progressMessage(round: number, p: { epoch: number; epochs: number; loss?: number }, numCases: number, minCases: number): TrainingProgressMessage {
+  const sendLoss = p.loss !== undefined && Number.isFinite(p.loss) && numCases >= minCases;
+  return { type: 'progress', round, epoch: p.epoch, epochs: p.epochs, ...(sendLoss ? { loss: p.loss } : {}) };
 }
 
 /** One message of the plan: when it goes, the fields it carries, and metric keys held back by the floor. */
@@ -67,16 +71,41 @@ function fieldsOf(message: object): string[] {
 
 /**
  * What an approved round sends (the update after training, progress during it) and what every completed round
- * sends whether approved or not (the evaluation of the new global model), for these case counts.
+ * sends whether approved or not (the evaluation of the new global model), for these case counts. In a secure
+ * round (core/privacy) the update is a masked vector carrying no metrics, and progress carries no loss.
  */
-export function outgoingPlan(counts: { train: number; validation: number }, keys: MetricKeys, minCases: number): OutgoingMessagePlan[] {
+export function outgoingPlan(counts: { train: number; validation: number }, keys: MetricKeys, minCases: number, secure = false): OutgoingMessagePlan[] {
   const sample = (declared: readonly string[]) => Object.fromEntries(declared.map((k) => [k, 0]));
   const update = updateHeader({ round: 0, attempt: 1, architectureHash: '', numCases: counts.train, metrics: sample(keys.update), trainingSeconds: 0, norm: 0 }, keys, minCases);
   const evaluation = evaluationMessage(0, counts.validation, sample(keys.evaluation), keys, minCases);
+  const progress = progressMessage(0, { epoch: 1, epochs: 1, loss: 0 }, counts.train, minCases);
   const withheld = (declared: readonly string[], sent: Record<string, number>) => declared.filter((k) => !(k in sent));
+  const evaluationPlan: OutgoingMessagePlan = { message: 'evaluation', fields: fieldsOf(evaluation), withheld: withheld(keys.evaluation, evaluation.metrics), numCases: counts.validation };
+  if (secure) {
+    return [
+      { message: 'update', fields: ['maskedWeights', 'maskedNumCases'], withheld: [...keys.update], numCases: counts.train },
+      { message: 'progress', fields: fieldsOf(progressMessage(0, { epoch: 1, epochs: 1 }, counts.train, minCases)), withheld: [], numCases: null },
+      evaluationPlan,
+    ];
+  }
   return [
     { message: 'update', fields: ['weights', ...fieldsOf(update)], withheld: withheld(keys.update, update.metrics), numCases: counts.train },
-    { message: 'progress', fields: fieldsOf(progressMessage(0, { epoch: 1, epochs: 1, loss: 0 })), withheld: [], numCases: null },
-    { message: 'evaluation', fields: fieldsOf(evaluation), withheld: withheld(keys.evaluation, evaluation.metrics), numCases: counts.validation },
+    { message: 'progress', fields: fieldsOf(progress), withheld: 'loss' in progress ? [] : ['loss'], numCases: counts.train },
+    evaluationPlan,
   ];
+}
+
+/** The approval's account of a DP round in words (the `fedseg site` prompt; the app shows the same numbers). */
+export function privacyLines(p: RoundPrivacy): string[] {
+  const noise = p.mode === 'central'
+    ? `the server adds Gaussian noise of standard deviation ${formatNumber(p.noiseMultiplier * p.clip)} (${formatNumber(p.noiseMultiplier)} x the clip) to the sum of updates`
+    : 'each site adds its share of the Gaussian noise before secure aggregation masks the update';
+  return [
+    `Differential privacy (${p.mode}): the update is clipped to L2 norm ${formatNumber(p.clip)} before it leaves; ${noise}.`,
+    `Privacy spent by the released models: epsilon ${formatNumber(p.epsilonSoFar)} so far, ${formatNumber(p.epsilonAfterRound)} after this round (delta ${p.delta}); budget epsilon ${formatNumber(p.budget.epsilon)} at delta ${p.budget.delta}.`,
+  ];
+}
+
+function formatNumber(n: number): string {
+  return Number(n.toPrecision(3)).toString();
 }

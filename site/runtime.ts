@@ -9,10 +9,13 @@
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { errorMessage } from '../core/errors.js';
-import type { Announce, GlobalFrameHeader, RoundInstructions, ServerMessage, WaitingMessage } from '../core/federation/protocol.js';
-import { l2Distance, type TensorList } from '../core/federation/tensors.js';
+import type { Announce, GlobalFrameHeader, RoundInstructions, RoundPrivacy, ServerMessage, WaitingMessage } from '../core/federation/protocol.js';
+import { flatten, l2Distance, type TensorList } from '../core/federation/tensors.js';
+import { encodeUpdate, ringToBytes } from '../core/privacy/fixed-point.js';
+import { SecAggSite } from '../core/privacy/secagg-site.js';
 import type { ModelConfig } from '../core/model/config.js';
 import { parameterCount } from '../core/model/parameters.js';
+import { clipUpdate } from '../core/privacy/clip.js';
 import { decodeModel, encodeModel } from '../core/weights/index.js';
 import { FederationClient, type Refusal } from './client.js';
 import {
@@ -64,6 +67,8 @@ export interface ApprovalRequest {
   outgoing: OutgoingMessagePlan[];
   /** Metrics describing fewer cases than this are not sent. */
   minMetricCases: number;
+  /** Differential privacy of the round (clip, noise, epsilon so far and after it), null without DP. */
+  privacy: RoundPrivacy | null;
   leavesSite: string[];
   approvalDeadline: Date;
   trainingDeadlineS: number;
@@ -81,7 +86,8 @@ export type RuntimeEvent =
   | ({ type: 'training-progress'; round: number } & TrainerProgress)
   /** `metrics`: the local numbers (the header carries only what site/outgoing.ts lets out); `sha256`: of the model bytes sent. */
   | { type: 'update-sent'; round: number; numCases: number; bytes: number; norm: number; metrics: Record<string, number>; sha256: string }
-  | { type: 'update-accepted'; round: number; norm: number }
+  /** `norm`: as the server computed it; absent in a secure round (the server sees only masked data). */
+  | { type: 'update-accepted'; round: number; norm?: number }
   | { type: 'update-rejected'; round: number; reason: string }
   | { type: 'left-out'; round: number; reason: string }
   | { type: 'round-result'; round: number; status: 'completed' | 'abandoned'; sites: string[]; sitesRegistered: number; reason?: string }
@@ -125,6 +131,8 @@ export class SiteRuntime extends EventEmitter<{ event: [RuntimeEvent] }> {
   private lastGlobal: { sha256: string; config: ModelConfig; tensors: TensorList } | null = null;
 
   private readonly minMetricCases: number;
+  /** Secure rounds this site approved, by "round:attempt": its keys, shares and masking state. */
+  private readonly secure = new Map<string, SecAggSite>();
 
   constructor(private readonly opts: SiteRuntimeOptions) {
     super();
@@ -195,11 +203,17 @@ export class SiteRuntime extends EventEmitter<{ event: [RuntimeEvent] }> {
         return this.emitEvent({ type: 'left-out', round: m.round, reason: m.reason });
       case 'round-result':
         if (this.training?.key === `${m.round}:${m.attempt}`) this.training.abort.abort();
+        // The round's mask keys and shares are of no further use; keep no secret longer than needed.
+        this.secure.delete(`${m.round}:${m.attempt}`);
         return this.emitEvent({ type: 'round-result', round: m.round, status: m.status, sites: m.sites, sitesRegistered: m.sitesRegistered, reason: m.reason });
       case 'done':
         this.emitEvent({ type: 'finished', rounds: m.rounds });
         // Let a queued evaluation of the final model finish and report before leaving.
         return void this.work.then(() => this.finish('finished'));
+      case 'secagg-roster':
+      case 'secagg-relay':
+      case 'secagg-unmask-request':
+        return this.onSecureStep(m);
       case 'error': return this.emitEvent({ type: 'error', message: `server: ${m.message}` });
       case 'waiting': return this.emitEvent({ type: 'waiting', message: m.message, for: m.for, sites: m.sites, deadline: m.deadline });
       default:
@@ -220,8 +234,8 @@ export class SiteRuntime extends EventEmitter<{ event: [RuntimeEvent] }> {
         round: a.round, attempt: a.attempt, totalRounds: a.totalRounds, strategy: a.strategy,
         model: { arch: config.arch, baseFilters: config.baseFilters, depth: config.depth, architectureHash: a.architectureHash, parameterCount: parameters, updateBytes: 4 * parameters },
         instructions: a.instructions, trainingCases: this.cases.train, validationCases: this.cases.validation,
-        outgoing: outgoingPlan(this.cases, this.opts.trainer.metricKeys, this.minMetricCases), minMetricCases: this.minMetricCases,
-        leavesSite: a.leavesSite,
+        outgoing: outgoingPlan(this.cases, this.opts.trainer.metricKeys, this.minMetricCases, Boolean(a.secureAggregation)), minMetricCases: this.minMetricCases,
+        privacy: a.privacy ?? null, leavesSite: a.leavesSite,
         approvalDeadline: new Date(a.approvalDeadline), trainingDeadlineS: a.trainingDeadlineS,
       });
       decision = typeof raw === 'boolean' ? { approve: raw } : raw;
@@ -232,7 +246,39 @@ export class SiteRuntime extends EventEmitter<{ event: [RuntimeEvent] }> {
     this.client?.send(decision.approve
       ? { type: 'approve', round: a.round, attempt: a.attempt }
       : { type: 'decline', round: a.round, attempt: a.attempt, reason: decision.reason });
+    if (decision.approve && a.secureAggregation && this.client?.site) {
+      const secure = new SecAggSite(this.client.site, a.round, a.attempt);
+      this.secure.set(key, secure);
+      this.client.send({ type: 'secagg-keys', round: a.round, attempt: a.attempt, ...secure.publicKeys() });
+    }
     this.emitEvent({ type: 'approval', round: a.round, attempt: a.attempt, approved: decision.approve, reason: decision.reason });
+  }
+
+  /**
+   * The secure-aggregation steps between approval and the next round (core/privacy/secagg-site.ts
+   * checks each request). A step this site cannot take safely withdraws it from the round.
+   */
+  private onSecureStep(m: Extract<ServerMessage, { type: 'secagg-roster' | 'secagg-relay' | 'secagg-unmask-request' }>): void {
+    const secure = this.secure.get(`${m.round}:${m.attempt}`);
+    if (!secure) return this.emitEvent({ type: 'error', message: `secure-aggregation step for round ${m.round} attempt ${m.attempt}, which this site did not approve` });
+    try {
+      switch (m.type) {
+        case 'secagg-roster':
+          this.client?.send({ type: 'secagg-shares', round: m.round, attempt: m.attempt, shares: secure.shareKeys(m) });
+          return;
+        case 'secagg-relay':
+          return secure.receiveShares(m.shares);
+        case 'secagg-unmask-request':
+          this.client?.send({ type: 'secagg-unmask', round: m.round, attempt: m.attempt, ...secure.unmask(m) });
+          return;
+      }
+    } catch (err) {
+      this.emitEvent({ type: 'error', message: `secure aggregation, round ${m.round}: ${errorMessage(err)}` });
+      if (m.type !== 'secagg-unmask-request') {
+        this.training?.abort.abort();
+        this.client?.send({ type: 'withdraw', round: m.round, attempt: m.attempt, reason: 'this site refused a secure-aggregation step' });
+      }
+    }
   }
 
   private onGlobal(header: GlobalFrameHeader, payload: Uint8Array): void {
@@ -285,7 +331,8 @@ export class SiteRuntime extends EventEmitter<{ event: [RuntimeEvent] }> {
           this.emitEvent({ type: 'training-progress', round: a.round, ...p });
           if (Date.now() - lastProgress > 1000) {
             lastProgress = Date.now();
-            this.client?.send(progressMessage(a.round, p));
+            // In a secure round the server learns only sums, so no per-site loss either.
+            this.client?.send(progressMessage(a.round, a.secureAggregation ? { epoch: p.epoch, epochs: p.epochs } : p, this.cases.train, this.minMetricCases));
           }
         },
       });
@@ -297,16 +344,39 @@ export class SiteRuntime extends EventEmitter<{ event: [RuntimeEvent] }> {
       throw err;
     }
     if (abort.signal.aborted) return;
-    const norm = l2Distance(result.weights, global);
+    // DP-FedAvg: the update is clipped here, before it is encoded or masked, so no unclipped update leaves the site.
+    const weights = a.privacy ? clipUpdate(global, result.weights, a.privacy.clip).weights : result.weights;
+    if (a.secureAggregation) return this.sendMaskedInput(a, global, { ...result, weights });
+    const norm = l2Distance(weights, global);
     const header = updateHeader({
       round: a.round, attempt: a.attempt, architectureHash: a.architectureHash, numCases: result.numCases, metrics: result.metrics,
       trainingSeconds: (Date.now() - started) / 1000, norm,
     }, this.opts.trainer.metricKeys, this.minMetricCases);
-    const bytes = encodeModel(config, result.weights, { round: a.round });
+    const bytes = encodeModel(config, weights, { round: a.round });
     this.unacknowledged = { round: a.round, attempt: a.attempt, header, bytes };
     const sent = this.client?.sendUpdate(header, bytes) ?? null;
     this.emitEvent({
       type: 'update-sent', round: a.round, numCases: result.numCases, bytes: sent ?? bytes.length, norm, metrics: finiteOnly(result.metrics),
+      sha256: createHash('sha256').update(bytes).digest('hex'),
+    });
+  }
+
+  /** A secure round's input: the encoded update and case count under masks; no metrics, no norm. */
+  private sendMaskedInput(a: Announce, global: TensorList, result: { weights: TensorList; numCases: number }): void {
+    const secure = this.secure.get(`${a.round}:${a.attempt}`);
+    if (!secure?.encoding) {
+      this.client?.send({ type: 'withdraw', round: a.round, attempt: a.attempt, reason: 'the secure-aggregation key exchange did not complete at this site' });
+      return this.emitEvent({ type: 'error', message: `round ${a.round}: trained, but the key exchange had not completed; withdrew` });
+    }
+    const numCases = Math.min(result.numCases, this.cases.train);
+    const { vector } = encodeUpdate(flatten(result.weights), flatten(global), numCases, secure.encoding);
+    const masked = secure.mask(vector);
+    const bytes = ringToBytes(masked);
+    const header = { kind: 'masked-update' as const, round: a.round, attempt: a.attempt, architectureHash: a.architectureHash, elements: masked.length };
+    this.unacknowledged = { round: a.round, attempt: a.attempt, header, bytes };
+    const sent = this.client?.sendUpdate(header, bytes) ?? null;
+    this.emitEvent({
+      type: 'update-sent', round: a.round, numCases, bytes: sent ?? bytes.length, norm: l2Distance(result.weights, global), metrics: {},
       sha256: createHash('sha256').update(bytes).digest('hex'),
     });
   }

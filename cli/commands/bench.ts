@@ -17,6 +17,7 @@ const BENCHES = {
   model: 'U-Net training step, full-case inference, peak memory',
   train: 'native conv training step against the PyTorch reference',
   aggregation: 'FedAvg over 5 full-size updates, bytes on the wire per round',
+  secagg: 'secure aggregation overhead per round at P = 5.6 M: CPU per site, server CPU, bytes per site, 5 and 50 sites',
   metrics: 'BraTS metrics (Dice, HD95 via EDT) on the full 240x240x155 grid',
   scale: 'server memory, CPU and round time with N sites over loopback (full: N = 5..100, about 10 min)',
   viewer: 'desktop viewer in Chromium (software WebGL): case open and slice step, app JS vs SwiftShader CPU (development checkouts: it drives the test harness, so the compiled build leaves it out; run node --import tsx bench/viewer.ts)',
@@ -49,7 +50,7 @@ function benchModule(name: BenchName): URL {
 const CLI_ENTRY = new URL('../entry.js', import.meta.url);
 
 const command: CliCommand = {
-  summary: 'runs the benchmarks (io, conv, model, train, aggregation, metrics, scale, viewer) and prints tables + JSON',
+  summary: 'runs the benchmarks (io, conv, model, train, aggregation, secagg, metrics, scale, viewer) and prints tables + JSON',
   usage,
   async run(args) {
     const { values, positionals } = parseArgs({

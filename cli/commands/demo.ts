@@ -9,7 +9,7 @@ import { intOption, numberOption } from '../options.js';
 
 const usage = `Usage: fedseg demo [--out DIR] [--sites N] [--rounds N] [--model unet|attention-unet] [--baselines] [--json]
                    [--cases N] [--held-out N] [--local-epochs N] [--downsample F] [--base-filters N] [--depth N]
-                   [--lr X] [--batch N] [--seed S] [--preset seed]
+                   [--lr X] [--batch N] [--seed S] [--preset seed] [--secure-aggregation] [--dp-epsilon E [--dp-clip C]]
 
 Runs a whole federation on this machine: generates synthetic BraTS-like data for N hospitals under
 DIR/data (reused on later runs), splits each site's cases into training and held-out, starts the
@@ -18,11 +18,17 @@ prints a per-round table (sites returned, the global model's ET/TC/WT Dice on th
 cases, round time). Writes DIR/report.json and DIR/report.html (charts per round and per site, a
 prediction slice); server state and logs go under DIR/server and DIR/logs.
 --baselines also trains local-only (each site alone) and centralised models on the same split and
-budget and adds them to the report.
+budget and adds them to the report. --secure-aggregation runs every round under secure aggregation
+(docs/PRIVACY.md): the server learns only the sum of the updates; threshold = the quorum, half the sites.
 
 Defaults: --out ./demo-output --sites 5 --rounds 4 --model unet --cases 6 (mean per site; each hospital has its
 profile's share) --held-out 2 --local-epochs 3 --downsample 4 (the model sees the 128^3 crop as 32^3 voxels of 4 mm)
 --base-filters 8 --depth 3 --lr 0.001 --batch 1 --seed 2020.
+
+--dp-epsilon E trains with client-level DP-FedAvg (docs/PRIVACY.md): each site clips its update to L2 norm
+--dp-clip (default 1), the server adds Gaussian noise with the noise multiplier calibrated so that epsilon after
+all rounds is at most E (delta 1e-5, every site every round), and report.json records the privacy spent. The
+noise is seeded by --seed so the run is reproducible.
 
 --preset seed runs the original project's configuration: the full 128^3 crop (--downsample 1), U-Net filters
 16..256 (depth 5) with dropout, Dice + focal loss, Adam 1e-4, batch 2, 2 rounds of 1 local epoch, --cases 3 --held-out 1;
@@ -41,6 +47,7 @@ const command: CliCommand = {
         baselines: { type: 'boolean' }, json: { type: 'boolean' }, cases: { type: 'string' }, 'held-out': { type: 'string' },
         'local-epochs': { type: 'string' }, downsample: { type: 'string' }, 'base-filters': { type: 'string' }, depth: { type: 'string' },
         seed: { type: 'string' }, lr: { type: 'string' }, batch: { type: 'string' }, preset: { type: 'string' },
+        'secure-aggregation': { type: 'boolean' }, 'dp-epsilon': { type: 'string' }, 'dp-clip': { type: 'string' },
       },
     });
     if (positionals.length > 0) throw new FedSegError(`unexpected argument "${positionals[0]}"`);
@@ -51,8 +58,13 @@ const command: CliCommand = {
       heldOut: intOption(values, 'held-out'), localEpochs: intOption(values, 'local-epochs'),
       downsample: intOption(values, 'downsample'), baseFilters: intOption(values, 'base-filters'),
       depth: intOption(values, 'depth'), seed: intOption(values, 'seed'), batchSize: intOption(values, 'batch'),
-      learningRate: numberOption(values, 'lr'), preset: values.preset,
+      learningRate: numberOption(values, 'lr'), preset: values.preset, secureAggregation: values['secure-aggregation'],
+      dpEpsilon: numberOption(values, 'dp-epsilon'), dpClip: numberOption(values, 'dp-clip'),
     });
+    if (values['dp-clip'] !== undefined && values['dp-epsilon'] === undefined) throw new FedSegError('--dp-clip only applies with --dp-epsilon', { field: 'dp-clip' });
+    if (values['dp-epsilon'] !== undefined && values['secure-aggregation']) {
+      throw new FedSegError('--dp-epsilon with --secure-aggregation is not implemented yet (docs/PRIVACY.md): use one of them', { field: 'dp-epsilon' });
+    }
     if (options.preset === 'seed' && values.model === undefined) {
       // The original project compares both models: one run each, on the same synthetic hospitals.
       for (const model of ['unet', 'attention-unet'] as const) await runOne({ ...options, model, outDir: join(options.outDir, model) });

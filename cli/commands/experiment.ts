@@ -13,6 +13,7 @@ import { intOption, numberOption } from '../options.js';
 const usage = `Usage: fedseg experiment [--out DIR] [--models unet,attention-unet] [--seeds 1,2,3] [--strategies fedavg,fedprox,fedavgm]
                          [--sites N] [--cases N] [--held-out N] [--rounds N] [--local-epochs N] [--downsample F]
                          [--base-filters N] [--depth N] [--lr X] [--batch N] [--data-seed S] [--eval-every K] [--json]
+                         [--dp-epsilons E,E,... [--dp-clip C] [--dp-delta D]]
        fedseg experiment --combine DIR,DIR,... --out DIR
 
 Does joining the federation pay off? On one split of synthetic hospitals that differ in scanner contrast,
@@ -21,6 +22,9 @@ method, trains for each model and seed: a federation per strategy (learning curv
 alone (local-only, scored at every hospital: the cross-site matrix) and centralised (pooled). All of it goes
 through the site trainer that \`fedseg site\` and the app run. Writes report.json (with a "comparison" array),
 report.html and RESULTS-federated.md under --out; report.json is updated after every model and seed.
+--dp-epsilons 8,1 also runs every strategy with client-level DP-FedAvg (docs/PRIVACY.md) at each target epsilon
+(at --dp-delta, default 1e-5, over all --rounds): updates clipped to L2 norm --dp-clip (default 1), Gaussian
+noise calibrated by the accountant, shown as e.g. "fedavg+dp-eps8".
 --combine DIR,DIR,... merges the reports of runs that differ only in --seeds (e.g. one process per seed) into --out.
 
 Defaults: --out ./experiment-output --models unet,attention-unet --seeds 1,2,3 --strategies fedavg,fedprox,fedavgm
@@ -45,7 +49,8 @@ const command: CliCommand = {
         out: { type: 'string' }, models: { type: 'string' }, seeds: { type: 'string' }, strategies: { type: 'string' },
         sites: { type: 'string' }, cases: { type: 'string' }, 'held-out': { type: 'string' }, rounds: { type: 'string' },
         'local-epochs': { type: 'string' }, downsample: { type: 'string' }, 'base-filters': { type: 'string' }, depth: { type: 'string' },
-        lr: { type: 'string' }, batch: { type: 'string' }, 'data-seed': { type: 'string' }, 'eval-every': { type: 'string' }, combine: { type: 'string' }, json: { type: 'boolean' },
+        lr: { type: 'string' }, batch: { type: 'string' }, 'data-seed': { type: 'string' }, 'eval-every': { type: 'string' },
+        'dp-epsilons': { type: 'string' }, 'dp-clip': { type: 'string' }, 'dp-delta': { type: 'string' }, combine: { type: 'string' }, json: { type: 'boolean' },
       },
     });
     if (positionals.length > 0) throw new FedSegError(`unexpected argument "${positionals[0]}"`);
@@ -71,6 +76,20 @@ const command: CliCommand = {
     const casesPerSite = intOption(values, 'cases', { min: 3, max: 200, fallback: 6 });
     const heldOut = intOption(values, 'held-out', { min: 1, max: 100, fallback: 2 });
     if (heldOut >= casesPerSite) throw new FedSegError(`--held-out must be fewer than --cases (${casesPerSite}), got "${heldOut}"`, { field: 'held-out' });
+    const epsilons = values['dp-epsilons'] === undefined ? [] : list(values['dp-epsilons'], '').map((text) => {
+      const epsilon = Number(text);
+      if (!(epsilon > 0) || !Number.isFinite(epsilon)) throw new FedSegError(`--dp-epsilons: "${text}" is not a positive number`, { field: 'dp-epsilons' });
+      return epsilon;
+    });
+    if (values['dp-epsilons'] !== undefined && epsilons.length === 0) throw new FedSegError('--dp-epsilons needs at least one epsilon, e.g. 8,1', { field: 'dp-epsilons' });
+    if (epsilons.length === 0 && (values['dp-clip'] !== undefined || values['dp-delta'] !== undefined)) {
+      throw new FedSegError('--dp-clip and --dp-delta only apply with --dp-epsilons', { field: values['dp-clip'] !== undefined ? 'dp-clip' : 'dp-delta' });
+    }
+    const privacy = epsilons.length === 0 ? undefined : {
+      epsilons,
+      clip: numberOption(values, 'dp-clip', { check: (n) => n > 0, rule: 'positive', fallback: 1 }),
+      delta: numberOption(values, 'dp-delta', { check: (n) => n > 0 && n < 1, rule: 'in (0, 1)', fallback: 1e-5 }),
+    };
     const say = (line: string) => (values.json ? process.stderr : process.stdout).write(`[experiment] ${line}\n`);
     const { report, files } = await runExperiment({
       outDir: resolve(values.out ?? './experiment-output'), models, seeds, strategies,
@@ -81,7 +100,7 @@ const command: CliCommand = {
       learningRate: numberOption(values, 'lr', { check: (n) => n > 0 && n <= 1, rule: 'in (0, 1]', fallback: 1e-3 }),
       batchSize: intOption(values, 'batch', { min: 1, max: 16, fallback: 1 }),
       dataSeed: intOption(values, 'data-seed', { min: 0, max: 2 ** 31 - 1, fallback: 2020 }),
-      evaluateEvery: intOption(values, 'eval-every', { min: 1, max: 200, fallback: 10 }), log: say,
+      evaluateEvery: intOption(values, 'eval-every', { min: 1, max: 200, fallback: 10 }), privacy, log: say,
     });
     if (values.json) process.stdout.write(`${JSON.stringify({ ok: true, files, comparison: report.comparison, verdicts: verdicts(report) }, null, 2)}\n`);
     else process.stdout.write(`${verdicts(report).join('\n')}\n${files.join('\n')}\n`);

@@ -28,6 +28,8 @@ While no round can start, the log says what the server waits for.
 A non-loopback --host needs --cert/--key (TLS) or --insecure.
 --cases N is the most training cases the site's updates may claim: its FedAvg weight, which the site
 cannot raise. A site without one weighs at most the median case count of each round's updates.
+"secureAggregation": {"threshold": T} in the config has the server learn only the sum of the updates
+(docs/PRIVACY.md); it excludes the median and trimmed-mean strategies and "clipping".
 The config file is JSON: {"rounds": 3, "minSites": 3, "localEpochs": 1, "strategy": {"name": "fedavg"},
 "model": {"baseFilters": 8, "depth": 3, "inputShape": [32,32,32]}, "approvalDeadlineS": 60,
 "trainingDeadlineS": 600, "seed": 1, ...}.`;

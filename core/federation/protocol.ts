@@ -73,6 +73,53 @@ export const RoundInstructionsSchema = z.object({
 });
 export type RoundInstructions = z.infer<typeof RoundInstructionsSchema>;
 
+// ---- secure aggregation (core/privacy; Bonawitz et al. 2017) ----
+const siteName = z.string().min(1).max(200);
+/** A raw 32-byte X25519 public key, base64. */
+const publicKey = z.string().regex(/^[A-Za-z0-9+/]{43}=$/, 'a base64 X25519 public key');
+/** A Shamir share: one element of GF(2^521 - 1), fixed-width hex. */
+const shareHex = z.string().regex(/^[0-9a-f]{132}$/, 'a 132-digit hex Shamir share');
+const sealed = z.string().max(4096).regex(/^[A-Za-z0-9+/]*={0,2}$/, 'base64');
+const MAX_ROSTER = 1000;
+/** Set in an announce when the round is aggregated securely: the server will only ever learn the sum. */
+export const SecureRoundSchema = z.object({
+  threshold: z.number().int().min(2),
+  /** Each coordinate of an update is clamped to [-clipRange, clipRange] before encoding. */
+  clipRange: z.number().positive().finite(),
+});
+export const FixedPointEncodingSchema = z.object({
+  clipRange: z.number().positive().finite(), maxTotalCases: z.number().int().positive(), fractionBits: z.number().int().min(1).max(52),
+});
+const sealedShare = z.object({ to: siteName, ciphertext: sealed });
+const relayedShare = z.object({ from: siteName, ciphertext: sealed });
+const heldShare = z.object({ of: siteName, share: shareHex });
+/** Round 0 (AdvertiseKeys): a key pair to seal shares with (c) and one to agree mask seeds with (s). */
+export const SecAggKeysSchema = z.object({ type: z.literal('secagg-keys'), round, attempt: z.number().int().positive(), cPublic: publicKey, sPublic: publicKey });
+/** Round 1 (ShareKeys): shares of the site's mask-key and self-mask seed, one envelope per other roster site. */
+export const SecAggSharesSchema = z.object({ type: z.literal('secagg-shares'), round, attempt: z.number().int().positive(), shares: z.array(sealedShare).max(MAX_ROSTER) });
+/** Round 3 (Unmasking): self-mask shares of the survivors and mask-key shares of the dropped, never both for one site. */
+export const SecAggUnmaskSchema = z.object({
+  type: z.literal('secagg-unmask'), round, attempt: z.number().int().positive(),
+  selfMaskShares: z.array(heldShare).max(MAX_ROSTER), keyShares: z.array(heldShare).max(MAX_ROSTER),
+});
+/** The sites that advertised keys (U1), sorted by name: a site's share index is its position + 1. */
+export const SecAggRosterSchema = z.object({
+  type: z.literal('secagg-roster'), round, attempt: z.number().int().positive(), threshold: z.number().int().min(2),
+  sites: z.array(z.object({ site: siteName, cPublic: publicKey, sPublic: publicKey })).max(MAX_ROSTER),
+  encoding: FixedPointEncodingSchema,
+});
+/** The envelopes addressed to this site from every site that shared its keys (U2, with this site). */
+export const SecAggRelaySchema = z.object({ type: z.literal('secagg-relay'), round, attempt: z.number().int().positive(), shares: z.array(relayedShare).max(MAX_ROSTER) });
+/** Which sites' masked inputs arrived (survivors, U3) and which did not (dropped, U2 minus U3). */
+export const SecAggUnmaskRequestSchema = z.object({
+  type: z.literal('secagg-unmask-request'), round, attempt: z.number().int().positive(),
+  survivors: z.array(siteName).max(MAX_ROSTER), dropped: z.array(siteName).max(MAX_ROSTER),
+});
+export type SecureRound = z.infer<typeof SecureRoundSchema>;
+export type SecAggRoster = z.infer<typeof SecAggRosterSchema>;
+export type SecAggUnmask = z.infer<typeof SecAggUnmaskSchema>;
+export type SecAggUnmaskRequest = z.infer<typeof SecAggUnmaskRequestSchema>;
+
 // ---- site -> server ----
 export const HelloSchema = z.object({
   type: z.literal('hello'),
@@ -105,6 +152,7 @@ export const PongSchema = z.object({ type: z.literal('pong'), t: z.number() });
 
 export const SiteMessageSchema = z.discriminatedUnion('type', [
   HelloSchema, ApproveSchema, DeclineSchema, WithdrawSchema, TrainingProgressSchema, EvaluationSchema, ResendWeightsSchema, PingSchema, PongSchema,
+  SecAggKeysSchema, SecAggSharesSchema, SecAggUnmaskSchema,
 ]);
 export type SiteMessage = z.infer<typeof SiteMessageSchema>;
 
@@ -128,6 +176,21 @@ export const RefusalCodeSchema = z.enum(['unknown-token', 'site-removed', 'proto
 export type RefusalCode = z.infer<typeof RefusalCodeSchema>;
 export const AuthFailedSchema = z.object({ type: z.literal('auth-failed'), code: RefusalCodeSchema, reason: z.string() });
 export type AuthFailed = z.infer<typeof AuthFailedSchema>;
+/**
+ * Differential privacy of a round (docs/PRIVACY.md), announced so the site clips its update before it
+ * leaves and its admin sees the privacy spent: epsilon (at `delta`) over the rounds completed so far,
+ * and after this round if it completes.
+ */
+export const RoundPrivacySchema = z.object({
+  mode: z.enum(['central', 'distributed']),
+  clip: z.number().positive().finite(),
+  noiseMultiplier: z.number().positive().finite(),
+  delta: z.number().gt(0).lt(1),
+  epsilonSoFar: z.number().nonnegative().finite(),
+  epsilonAfterRound: z.number().nonnegative().finite(),
+  budget: z.object({ epsilon: z.number().positive().finite(), delta: z.number().gt(0).lt(1) }),
+});
+export type RoundPrivacy = z.infer<typeof RoundPrivacySchema>;
 export const AnnounceSchema = z.object({
   type: z.literal('announce'), round, attempt: z.number().int().positive(), totalRounds: z.number().int().positive(),
   /** Epoch milliseconds by which approve/decline must arrive. */
@@ -141,6 +204,10 @@ export const AnnounceSchema = z.object({
   /** What the site would send if it approves; shown verbatim to the admin. */
   leavesSite: z.array(z.string()),
   sitesRegistered: z.number().int().nonnegative(),
+  /** Present when the server learns only the sum of the updates (core/privacy). */
+  secureAggregation: SecureRoundSchema.optional(),
+  /** Present when the federation runs DP-FedAvg: the site must clip its update to `privacy.clip`. */
+  privacy: RoundPrivacySchema.optional(),
 });
 export type Announce = z.infer<typeof AnnounceSchema>;
 /**
@@ -148,7 +215,8 @@ export type Announce = z.infer<typeof AnnounceSchema>;
  * round), identified by its SHA-256: saves sending the same weights twice.
  */
 export const TrainCachedSchema = z.object({ type: z.literal('train-cached'), round, sha256: sha256Hex });
-export const UpdateAcceptedSchema = z.object({ type: z.literal('update-accepted'), round, norm: finite });
+/** `norm` is the server's computation of ||w_local - w_global||; absent for a masked input, whose norm the server cannot see. */
+export const UpdateAcceptedSchema = z.object({ type: z.literal('update-accepted'), round, norm: finite.optional() });
 export const UpdateRejectedSchema = z.object({ type: z.literal('update-rejected'), round, reason: z.string() });
 export const LeftOutSchema = z.object({ type: z.literal('left-out'), round, reason: z.string() });
 export const RoundResultSchema = z.object({
@@ -168,7 +236,8 @@ export const WAITING_SITES_MAX = 1000;
  */
 export const WaitingSchema = z.object({
   type: z.literal('waiting'),
-  for: z.enum(['sites', 'approvals', 'updates', 'evaluations', 'retry']).nullable(),
+  /** key-shares and unmasking-shares: the steps of a securely aggregated round (core/privacy). */
+  for: z.enum(['sites', 'approvals', 'key-shares', 'updates', 'unmasking-shares', 'evaluations', 'retry']).nullable(),
   message: z.string().max(2000).nullable(),
   sites: z.array(z.string()).max(WAITING_SITES_MAX),
   /** Epoch milliseconds when the wait ends at the latest. */
@@ -181,6 +250,7 @@ export const ErrorMessageSchema = z.object({ type: z.literal('error'), code: z.s
 export const ServerMessageSchema = z.discriminatedUnion('type', [
   WelcomeSchema, AuthFailedSchema, AnnounceSchema, TrainCachedSchema, UpdateAcceptedSchema, UpdateRejectedSchema, LeftOutSchema,
   RoundResultSchema, WaitingSchema, FederationDoneSchema, ErrorMessageSchema, PingSchema, PongSchema,
+  SecAggRosterSchema, SecAggRelaySchema, SecAggUnmaskRequestSchema,
 ]);
 export type ServerMessage = z.infer<typeof ServerMessageSchema>;
 
@@ -198,9 +268,17 @@ export const UpdateFrameHeaderSchema = z.object({
   /** The site's own computation of ||w_local - w_global||; the server recomputes it. */
   norm: finite.nonnegative().optional(),
 });
-export const FrameHeaderSchema = z.discriminatedUnion('kind', [GlobalFrameHeaderSchema, UpdateFrameHeaderSchema]);
+/**
+ * A site's masked input in a secure round: `elements` little-endian uint32 ring elements (the
+ * encoded update and case count plus masks, core/privacy/fixed-point.ts). Carries no metrics.
+ */
+export const MaskedUpdateFrameHeaderSchema = z.object({
+  kind: z.literal('masked-update'), round, attempt: z.number().int().positive(), architectureHash: z.string(), elements: z.number().int().positive(),
+});
+export const FrameHeaderSchema = z.discriminatedUnion('kind', [GlobalFrameHeaderSchema, UpdateFrameHeaderSchema, MaskedUpdateFrameHeaderSchema]);
 export type GlobalFrameHeader = z.infer<typeof GlobalFrameHeaderSchema>;
 export type UpdateFrameHeader = z.infer<typeof UpdateFrameHeaderSchema>;
+export type MaskedUpdateFrameHeader = z.infer<typeof MaskedUpdateFrameHeaderSchema>;
 export type FrameHeader = z.infer<typeof FrameHeaderSchema>;
 
 

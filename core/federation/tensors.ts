@@ -64,3 +64,26 @@ function squaredDistance(x: Float32Array, y?: Float32Array): number {
 export function withData(like: TensorList, data: Float32Array[]): TensorList {
   return like.map((t, i) => ({ name: t.name, shape: [...t.shape], data: data[i] }));
 }
+
+/** All tensors' values end to end, in manifest order (the layout secure aggregation masks). */
+export function flatten(tensors: TensorList): Float32Array {
+  const out = new Float32Array(parameterCount(tensors));
+  let offset = 0;
+  for (const t of tensors) {
+    out.set(t.data, offset);
+    offset += t.data.length;
+  }
+  return out;
+}
+
+/** `like` plus a flat update laid out as flatten() lays it out. */
+export function plusFlat(like: TensorList, delta: ArrayLike<number>): TensorList {
+  if (delta.length !== parameterCount(like)) throw new Error(`a flat update of ${delta.length} values for a model of ${parameterCount(like)}`);
+  let offset = 0;
+  return withData(like, like.map((t) => {
+    const out = new Float32Array(t.data.length);
+    for (let i = 0; i < out.length; i++) out[i] = t.data[i] + delta[offset + i];
+    offset += out.length;
+    return out;
+  }));
+}

@@ -1,11 +1,13 @@
 /**
  * Functional building blocks of the 3D networks (NDHWC tensors). Every op used here has a gradient
- * on all TF.js backends: 1x1x1 and 2x2x2-stride-2 convolutions are matMuls around reshapes and
- * rank-6 transposes (matMul is the fast kernel on wasm/cpu), and nearest upsampling is tf-kernels'
- * upsample3d with its own gradient.
+ * on all TF.js backends: 1x1x1 and 2x2x2-stride-2 convolutions are matMuls around reshapes and 3D
+ * depth-to-space shuffles (matMul is the fast kernel on wasm/cpu; the shuffles are FedSeg kernels,
+ * core/tf/depth-to-space.ts), and nearest upsampling is upsample3d with its own gradient.
  */
 import { tf } from '../tf/backend.js';
 import { checkpointed } from '../tf/checkpoint.js';
+import type { DropoutSpec } from '../tf/dropout.js';
+import { depthToSpace3d, spaceToDepth3d } from '../tf/depth-to-space.js';
 import { conv3dBiasRelu, multiConv3dBiasRelu } from '../tf/fused-conv.js';
 import { upsample3d } from '../tf/upsample.js';
 
@@ -21,10 +23,13 @@ export function convSame(x: T5, kernel: tf.Tensor, bias: tf.Tensor): T5 {
  * fused op (core/tf/fused-conv.ts): a training step then keeps one full-size tensor per layer instead
  * of three, which is what lets the 128^3 U-Net step fit in 4 GB. The skip is never concatenated: the
  * kernel is split along its input channels instead, because TF.js's concat gradient (SplitV over the
- * channel axis) was the slowest kernel of a training step on cpu and wasm.
+ * channel axis) was the slowest kernel of a training step on cpu and wasm. `inputDropout` drops out x
+ * inside the op (recomputed in the backward pass rather than kept).
  */
-export function convSameRelu(x: T5, kernel: tf.Tensor, bias: tf.Tensor, skip?: T5): T5 {
-  if (!skip) return conv3dBiasRelu(x, kernel as T5, bias as tf.Tensor1D);
+export function convSameRelu(x: T5, kernel: tf.Tensor, bias: tf.Tensor, options: { skip?: T5; inputDropout?: DropoutSpec } = {}): T5 {
+  const { skip, inputDropout } = options;
+  if (!skip) return conv3dBiasRelu(x, kernel as T5, bias as tf.Tensor1D, { inputDropout });
+  if (inputDropout) throw new Error('convSameRelu: inputDropout with a skip is not supported');
   return multiConv3dBiasRelu([x, skip], splitKernelChannels(kernel, x.shape[4]), bias as tf.Tensor1D);
 }
 
@@ -48,7 +53,7 @@ export function pointwise(x: T5, kernel: tf.Tensor, bias?: tf.Tensor): T5 {
 
 /**
  * Conv3DTranspose(kernel 2, stride 2) + bias, as Keras computes it: out[2i+a] = sum_c x[i,c] K[c,a,...].
- * One matMul to [voxels, 2*2*2*cout], then depth-to-space. kernel: [cin, 2, 2, 2, cout].
+ * One matMul to [voxels, 2*2*2*cout], then depth-to-space (core/tf/depth-to-space.ts). kernel: [cin, 2, 2, 2, cout].
  * Checkpointed: the matMul and shuffle outputs (two full-size tensors at the finest level) are
  * recomputed in the backward pass instead of being kept for it.
  */
@@ -60,18 +65,16 @@ const checkpointedTransposeUp = checkpointed(([x, kernel, bias]): T5 => {
   const [n, d, h, w, cin] = x.shape as [number, number, number, number, number];
   const cout = kernel.shape[4] as number;
   const y = tf.matMul(tf.reshape(x, [n * d * h * w, cin]), tf.reshape(kernel, [cin, 8 * cout]));
-  // [n*d, h, w, a, b, c*cout] -> [n*d, a, h, b, w, c*cout] == [n, 2d, 2h, 2w, cout] in row-major order.
-  const shuffled = tf.transpose(tf.reshape(y, [n * d, h, w, 2, 2, 2 * cout]), [0, 3, 1, 4, 2, 5]);
-  return tf.add(tf.reshape(shuffled, [n, 2 * d, 2 * h, 2 * w, cout]), bias);
+  return tf.add(depthToSpace3d(tf.reshape(y, [n, d, h, w, 8 * cout])), bias);
 });
 
 /** 2x2x2 stride-2 'valid' convolution (no bias) as space-to-depth + matMul. kernel: [2,2,2,cin,cout]. */
 export function strided2Conv(x: T5, kernel: tf.Tensor): T5 {
-  const [n, d2, h2, w2, cin] = x.shape;
-  const [d, h, w] = [d2 / 2, h2 / 2, w2 / 2];
+  const cin = x.shape[4];
   const cout = kernel.shape[4] as number;
-  // [n*d, a, h, b, w, c*cin] -> [n*d, h, w, a, b, c*cin]: each row holds one 2x2x2 block in kernel order.
-  const blocks = tf.transpose(tf.reshape(x, [n * d, 2, h, 2, w, 2 * cin]), [0, 2, 4, 1, 3, 5]);
+  // Each voxel's 8 * cin channels hold one 2x2x2 block in kernel order.
+  const blocks = spaceToDepth3d(x);
+  const [n, d, h, w] = blocks.shape;
   const y = tf.matMul(tf.reshape(blocks, [n * d * h * w, 8 * cin]), tf.reshape(kernel, [8 * cin, cout]));
   return tf.reshape(y, [n, d, h, w, cout]);
 }

@@ -1,6 +1,5 @@
 import { FedSegError } from '../errors.js';
 import { tf } from '../tf/backend.js';
-import { seededDropout } from '../tf/dropout.js';
 import { checkTensorsMatch } from '../weights/codec.js';
 import type { NamedTensor } from '../weights/types.js';
 import { makeModelConfig, type ModelConfig } from './config.js';
@@ -55,13 +54,12 @@ export class SegmentationModel {
     this.checkInput(x);
     const { depth, dropout, arch, upsampling } = this.config;
     const rng = new SeededRandom(options.seed ?? 0);
-    const drop = (h: T5, level: number): T5 =>
-      options.training && dropout[level] > 0 ? seededDropout(h, dropout[level], rng.seed()) : h;
-    // Two 3x3x3 conv + ReLU with dropout between them; a decoder block's input is concat([up, skip]).
+    // Two 3x3x3 conv + ReLU with dropout between them (fused into the second convolution); a decoder
+    // block's input is concat([up, skip]).
     const block = (h: T5, prefix: string, level: number, skip?: T5): T5 => {
-      const [k1, b1] = [this.p(`${prefix}.conv1.kernel`), this.p(`${prefix}.conv1.bias`)];
-      const a = drop(convSameRelu(h, k1, b1, skip), level);
-      return convSameRelu(a, this.p(`${prefix}.conv2.kernel`), this.p(`${prefix}.conv2.bias`));
+      const a = convSameRelu(h, this.p(`${prefix}.conv1.kernel`), this.p(`${prefix}.conv1.bias`), { skip });
+      const inputDropout = options.training && dropout[level] > 0 ? { rate: dropout[level], seed: rng.seed() } : undefined;
+      return convSameRelu(a, this.p(`${prefix}.conv2.kernel`), this.p(`${prefix}.conv2.bias`), { inputDropout });
     };
 
     const skips: T5[] = [];

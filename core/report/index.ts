@@ -2,6 +2,6 @@
 export { renderReportHtml } from './html.js';
 export { axialSlice, coronalSlice, LABEL_COLOURS, largestTumourSlice, renderPanels, stackRows, type RgbImage, type SlicePanel } from './overlay.js';
 export { crc32, encodePng } from './png.js';
-export { BaselineSchema, ComparisonRowSchema, DemoReportSchema, type ComparisonRow, RoundSchema, SiteDiceSchema, type BaselineResults, type DemoReport, type RegionDice, type RoundEntry, type SiteDice } from './schema.js';
+export { BaselineSchema, ComparisonRowSchema, DemoReportSchema, PrivacyRecordSchema, type PrivacyRecord, type ComparisonRow, RoundSchema, SiteDiceSchema, type BaselineResults, type DemoReport, type RegionDice, type RoundEntry, type SiteDice } from './schema.js';
 export { barChart, escapeXml, lineChart, type Series } from './svg.js';
 export { alignTable, formatBaselineTable, formatRoundTable } from './table.js';

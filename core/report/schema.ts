@@ -38,6 +38,22 @@ export const BaselineSchema = z.object({
 export type BaselineResults = z.infer<typeof BaselineSchema>;
 
 /**
+ * The privacy settings a run trained under (report.json of the demo and of each experiment run):
+ * whether updates were summed under secure aggregation, and the DP-FedAvg clip, noise multiplier
+ * and sampling rate with the epsilon at delta the accountant gives after the rounds completed.
+ */
+export const PrivacyRecordSchema = z.object({
+  secureAggregation: z.boolean(),
+  clip: z.number().positive(),
+  noiseMultiplier: z.number().positive(),
+  delta: z.number().gt(0).lt(1),
+  epsilon: z.number().nonnegative(),
+  rounds: z.int().nonnegative(),
+  samplingRate: z.number().gt(0).max(1),
+});
+export type PrivacyRecord = z.infer<typeof PrivacyRecordSchema>;
+
+/**
  * One line of a federated-against-baselines comparison (`fedseg demo --baselines`, `fedseg experiment`):
  * dice is the mean over every site's held-out cases.
  */
@@ -76,5 +92,7 @@ export const DemoReportSchema = z.object({
   machine: z.object({ cpus: z.int().positive(), cpuModel: z.string(), loadAverageStart: z.number(), loadAverageEnd: z.number() }).optional(),
   /** Caption of the slice picture embedded in report.html. */
   sliceCaption: z.string().optional(),
+  /** With --dp-epsilon: the DP settings and the epsilon spent by the rounds completed. */
+  privacy: PrivacyRecordSchema.optional(),
 });
 export type DemoReport = z.infer<typeof DemoReportSchema>;

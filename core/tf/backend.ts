@@ -14,6 +14,7 @@ import { loadStockGradients } from './stock-gradients.js';
 import { installFastConv, type FastConvStatus } from './fast-conv.js';
 import { installStepKernels } from './step-kernels.js';
 import { registerUpsampleKernels } from './upsample.js';
+import { registerDepthToSpaceKernels } from './depth-to-space.js';
 import { registerDropoutKernel } from './dropout.js';
 import { activateWebGpu, describeAdapter, type WebGpuAdapterSummary } from './webgpu.js';
 import { installWebGpuKernels } from './webgpu-kernels.js';
@@ -120,6 +121,7 @@ async function select(preference: BackendPreference): Promise<BackendInfo> {
     const name = tf.getBackend();
     registerUpsampleKernels(name);
     registerDropoutKernel(name);
+    registerDepthToSpaceKernels(name);
     installStepKernels(name);
     installWebGpuKernels(name);
     const fast: FastConvStatus = await installFastConv(name);

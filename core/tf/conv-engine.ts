@@ -65,6 +65,7 @@ export interface ConvEngine {
 /**
  * What `core/tf/native-engine.ts` must export. `loadNativeConvEngine` returns undefined (never throws)
  * when the addon is not built or cannot load on this machine; `nativeEngineStatus` says why, for logs.
+ * It throws a FedSegError only for a configuration mistake (a malformed FEDSEG_THREADS).
  */
 export interface NativeEngineModule {
   loadNativeConvEngine(): ConvEngine | undefined;

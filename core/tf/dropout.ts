@@ -18,25 +18,27 @@ import { runRawKernel } from './raw-kernel.js';
 
 const DROPOUT = 'FedSegSeededDropout';
 
-/** x * mask / (1 - rate), mask[i] = 1 with probability 1 - rate, decided by (seed, i) alone. */
-export function seededDropout<T extends tf.Tensor>(x: T, rate: number, seed: number): T {
-  if (!(rate >= 0 && rate < 1)) throw new Error(`dropout rate must be in [0, 1), got ${rate}`);
-  if (rate === 0) return x;
+/** Dropout of a layer: the rate and this call's seed. */
+export interface DropoutSpec {
+  rate: number;
+  seed: number;
+}
+
+/**
+ * The mask applied to t: the forward value, and also the gradient (dropout is linear with a fixed
+ * mask). It has no gradient of its own: the op that uses it applies it in its backward pass too
+ * (core/tf/fused-conv.ts fuses it into the convolution that follows it).
+ */
+export function applyDropoutMask(t: tf.Tensor, { rate, seed }: DropoutSpec): tf.Tensor {
+  checkRate(rate);
   const attrs = { rate, seed: seed >>> 0 };
-  const apply = (t: tf.Tensor): tf.Tensor =>
-    tf.getKernel(DROPOUT, tf.getBackend()) && t.dtype === 'float32'
-      ? (tf.engine().runKernel(DROPOUT, { x: t }, attrs) as tf.Tensor)
-      : tf.tidy(() => tf.dropout(t, rate, undefined, attrs.seed));
-  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => ({
-    value: apply(args[0] as tf.Tensor),
-    gradFunc: (dy: tf.Tensor) => {
-      // Free dy once used, as core/tf/fused-conv.ts explains (TF.js keeps it to the end otherwise).
-      const dx = apply(dy);
-      dy.dispose();
-      return dx;
-    },
-  }));
-  return op(x) as T;
+  return tf.getKernel(DROPOUT, tf.getBackend()) && t.dtype === 'float32'
+    ? (tf.engine().runKernel(DROPOUT, { x: t }, attrs) as tf.Tensor)
+    : tf.tidy(() => tf.dropout(t, rate, undefined, attrs.seed));
+}
+
+function checkRate(rate: number): void {
+  if (!(rate >= 0 && rate < 1)) throw new Error(`dropout rate must be in [0, 1), got ${rate}`);
 }
 
 /**

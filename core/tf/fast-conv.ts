@@ -12,7 +12,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { KernelConfig, KernelFunc, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-core';
-import { errorMessage } from '../errors.js';
+import { errorMessage, FedSegError } from '../errors.js';
 import { geometryFromConvInfo, type Conv3DGeometry, type ConvEngine, type NativeEngineModule } from './conv-engine.js';
 import { jsConvEngine } from './js-conv-engine.js';
 import { runRawKernel, type WasmBackendLike } from './raw-kernel.js';
@@ -53,6 +53,8 @@ async function loadNative(): Promise<NonNullable<typeof native>> {
       installKernels: engine && typeof mod.installNativeKernels === 'function' ? mod.installNativeKernels : undefined,
     };
   } catch (err) {
+    // A configuration mistake (a malformed FEDSEG_THREADS) must stop the run, not fall back quietly.
+    if (err instanceof FedSegError) throw err;
     native = { status: `native engine unavailable: ${errorMessage(err).split('\n')[0]}` };
   }
   return native;

@@ -10,10 +10,15 @@
  * Several (input, kernel) pairs may share one bias: relu(sum_i conv3d(x_i, w_i) + b) is a convolution
  * over the channel concatenation of the x_i, without materialising it (see core/model/layers.ts).
  *
+ * An input dropout (`inputDropout`, on a single input) is applied inside the op: the mask is a
+ * function of its seed (core/tf/dropout.ts), so the dropped input is recomputed for the backward pass
+ * instead of being kept beside the undropped one the previous layer keeps anyway.
+ *
  * Every convolution runs through the registered kernels (Conv3D, Conv3DBackpropInputV2,
  * Conv3DBackpropFilterV2), i.e. FedSeg's fast engines from fast-conv.ts, as the stock conv3d gradient does.
  */
 import { tf } from './backend.js';
+import { applyDropoutMask, type DropoutSpec } from './dropout.js';
 
 type T5 = tf.Tensor5D;
 type Triple = [number, number, number];
@@ -23,6 +28,8 @@ export interface FusedConvOptions {
   strides?: number | Triple;
   /** Default 'same'. */
   pad?: 'same' | 'valid';
+  /** Dropout applied to the (single) input before the convolution. */
+  inputDropout?: DropoutSpec;
 }
 
 /** relu(conv3d(x, w, strides, pad) + b), NDHWC; w: [kd, kh, kw, cin, cout], b: [cout]. */
@@ -41,13 +48,17 @@ export function multiConv3dBiasRelu(xs: readonly T5[], ws: readonly T5[], b: tf.
   const strides = options.strides ?? 1;
   const pad = options.pad ?? 'same';
   const count = xs.length;
+  const dropout = options.inputDropout && options.inputDropout.rate > 0 ? options.inputDropout : undefined;
+  if (dropout && count !== 1) throw new Error(`multiConv3dBiasRelu applies inputDropout to a single input, got ${count}`);
+  // The convolution's actual input: the dropped-out x, a temporary (released by the caller's tidy).
+  const convInput = (x: T5): T5 => (dropout ? (applyDropoutMask(x, dropout) as T5) : x);
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const save = args[args.length - 1] as tf.GradSaveFunc;
     const tensors = args.slice(0, -1) as tf.Tensor[];
     const inputs = tensors.slice(0, count) as T5[];
     const kernels = tensors.slice(count, 2 * count) as T5[];
     const bias = tensors[2 * count];
-    let sum = tf.conv3d(inputs[0], kernels[0], strides, pad);
+    let sum = tf.conv3d(convInput(inputs[0]), kernels[0], strides, pad);
     for (let i = 1; i < count; i++) sum = tf.add(sum, tf.conv3d(inputs[i], kernels[i], strides, pad));
     const y = tf.relu(tf.add(sum, bias)) as T5;
     save([...inputs, ...kernels, y]);
@@ -64,8 +75,12 @@ export function multiConv3dBiasRelu(xs: readonly T5[], ws: readonly T5[], b: tf.
           const out = saved[2 * count];
           // ReLU's gradient, masked by its output (TF.js's Relu gradient uses step(x) on the input).
           const g = tf.mul(dy, tf.step(out)) as T5;
-          const dxs = savedInputs.map((x, i) => tf.conv3dTranspose(g, savedKernels[i], x.shape, strides, pad));
-          const dws = savedInputs.map((x, i) => backpropFilter(x, g, savedKernels[i].shape, strides, pad));
+          // Dropout is linear with a fixed mask: its gradient is the same mask on the input gradient.
+          const dxs = savedInputs.map((x, i) => {
+            const dx = tf.conv3dTranspose(g, savedKernels[i], x.shape, strides, pad);
+            return dropout ? applyDropoutMask(dx, dropout) : dx;
+          });
+          const dws = savedInputs.map((x, i) => backpropFilter(convInput(x), g, savedKernels[i].shape, strides, pad));
           const db = tf.sum(tf.reshape(g, [-1, g.shape[4]]), 0);
           return [...dxs, ...dws, db];
         });

@@ -2,20 +2,24 @@
  * Optional native engine: the N-API addon built from native/ (see native/README.md). It implements the
  * ConvEngine contract (conv3d and both gradients) and, through `installNativeKernels`, faster Tile,
  * Slice, MaxPool3D(+Grad) and leading-axes Sum kernels for the wasm/cpu backends. Loading is lazy and
- * never throws: when the addon was not built (no compiler at install), was built for another
- * platform, or is switched off with FEDSEG_NATIVE=off, `loadNativeConvEngine` returns undefined and
- * `nativeEngineStatus` says why, so callers fall back to the pure wasm/JS engine.
+ * never throws for a missing or unusable addon: when it was not built (no compiler at install), was
+ * built for another platform, or is switched off with FEDSEG_NATIVE=off, `loadNativeConvEngine` returns
+ * undefined and `nativeEngineStatus` says why, so callers fall back to the pure wasm/JS engine. A
+ * malformed FEDSEG_THREADS is a configuration mistake and throws (FedSegError naming it).
  *
  * Env: FEDSEG_NATIVE=off disables it; FEDSEG_NATIVE_ADDON=/path/fedseg_native.node loads another build
- * (e.g. from app.asar.unpacked in a packaged desktop app); FEDSEG_NATIVE_THREADS=n sets its thread
- * count (default: online CPUs); FEDSEG_NATIVE_ISA=avx2|portable caps the instruction set it picks.
+ * (e.g. from app.asar.unpacked in a packaged desktop app); FEDSEG_THREADS=n runs its thread pool with n
+ * threads (default: every core this process may use); FEDSEG_NATIVE_ISA=avx2|portable caps the
+ * instruction set it picks.
  */
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type { KernelConfig, KernelFunc, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-core';
-import { errorMessage } from '../errors.js';
+import { z } from 'zod';
+import { errorMessage, FedSegError } from '../errors.js';
 import { packageRoot } from '../runtime/package-root.js';
 import { runRawKernel } from './raw-kernel.js';
 import { geometrySizes, type Conv3DGeometry, type ConvEngine } from './conv-engine.js';
@@ -59,18 +63,45 @@ export function defaultAddonPath(): string {
   return join(packageRoot(), 'native', 'build', 'Release', 'fedseg_native.node');
 }
 
+/** Most threads the addon's pool runs (POOL_MAX_THREADS in native/src/thread_pool.h). */
+export const MAX_NATIVE_THREADS = 256;
+
+const ThreadsSchema = z.string().trim().regex(/^\d+$/, 'must be a whole number').transform(Number).pipe(z.int().min(1).max(MAX_NATIVE_THREADS));
+
+/**
+ * Threads for the native pool: FEDSEG_THREADS when set (1..256; more than the cores only oversubscribes
+ * them), else every core this process may use (os.availableParallelism honours CPU affinity, so a site
+ * started under `taskset` or a container's cpuset gets its share). Results do not depend on it.
+ */
+export function nativeThreadCount(env: NodeJS.ProcessEnv = process.env): number {
+  const raw = env.FEDSEG_THREADS;
+  if (raw === undefined || raw.trim() === '') return Math.min(availableParallelism(), MAX_NATIVE_THREADS);
+  const parsed = ThreadsSchema.safeParse(raw);
+  if (!parsed.success) {
+    throw new FedSegError(`FEDSEG_THREADS must be a whole number from 1 to ${MAX_NATIVE_THREADS}, got "${raw}"`, { field: 'FEDSEG_THREADS' });
+  }
+  return parsed.data;
+}
+
 let loaded: { addon?: NativeAddon; status: string } | undefined;
 
-/** Loads the addon once; returns undefined (with the reason in `nativeEngineStatus`) when unusable. */
+/**
+ * Loads the addon once, with its pool sized by `nativeThreadCount`; returns undefined (with the reason
+ * in `nativeEngineStatus`) when unusable. Throws only for a malformed FEDSEG_THREADS.
+ */
 export function loadNativeAddon(path?: string): NativeAddon | undefined {
   if (loaded && path === undefined) return loaded.addon;
-  const result = probeNativeAddon(path ?? process.env.FEDSEG_NATIVE_ADDON ?? defaultAddonPath());
+  const threads = nativeThreadCount();
+  const result = probeNativeAddon(path ?? process.env.FEDSEG_NATIVE_ADDON ?? defaultAddonPath(), threads);
   if (path === undefined) loaded = result;
   return result.addon;
 }
 
-/** Tries to load the addon at `path` (uncached); `status` says what happened. Never throws. */
-export function probeNativeAddon(path: string): { addon?: NativeAddon; status: string } {
+/**
+ * Tries to load the addon at `path` (uncached) and, when given, sets its thread count; `status` says
+ * what happened. Never throws.
+ */
+export function probeNativeAddon(path: string, threads?: number): { addon?: NativeAddon; status: string } {
   const switchedOff = (process.env.FEDSEG_NATIVE ?? '').toLowerCase();
   if (['0', 'off', 'false', 'no'].includes(switchedOff)) return { status: 'native conv3d disabled by FEDSEG_NATIVE' };
   if (!existsSync(path)) {
@@ -83,11 +114,12 @@ export function probeNativeAddon(path: string): { addon?: NativeAddon; status: s
     if (fns.some((f) => typeof addon[f] !== 'function')) {
       return { status: `native conv3d addon at ${path} lacks the expected functions; rebuild it` };
     }
-    const info = (addon as NativeAddon).info();
-    if (info.version !== ADDON_VERSION) {
-      return { status: `native conv3d addon at ${path} is version ${info.version}, need ${ADDON_VERSION}; rebuild it` };
-    }
-    return { addon: addon as NativeAddon, status: `native conv3d loaded (${info.isa}, ${info.threads} threads)` };
+    const native = addon as NativeAddon;
+    const { version } = native.info();
+    if (version !== ADDON_VERSION) return { status: `native conv3d addon at ${path} is version ${version}, need ${ADDON_VERSION}; rebuild it` };
+    if (threads !== undefined) native.setThreads(threads);
+    const info = native.info();
+    return { addon: native, status: `native conv3d loaded (${info.isa}, ${info.threads} threads)` };
   } catch (err) {
     return { status: `native conv3d addon at ${path} failed to load: ${errorMessage(err)}` };
   }

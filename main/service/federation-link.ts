@@ -134,7 +134,7 @@ export class FederationLink {
           model: { arch: request.model.arch, baseFilters: request.model.baseFilters, depth: request.model.depth, parameterCount: request.model.parameterCount, updateBytes: request.model.updateBytes },
           instructions: { ...request.instructions }, trainingCases: request.trainingCases, validationCases: request.validationCases,
           trainingDeadlineS: request.trainingDeadlineS, outgoing: request.outgoing, minMetricCases: request.minMetricCases,
-          serverDescription: request.leavesSite, retryNote,
+          privacy: request.privacy, serverDescription: request.leavesSite, retryNote,
         },
         sitesReturned: null, contribution: null,
       },

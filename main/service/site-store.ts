@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import type { AuditEntry, RoundRecord, TrainingProgress } from '../../preload/api.js';
 import { FedSegError } from '../../core/errors.js';
+import { RoundPrivacySchema } from '../../core/federation/protocol.js';
 import { DEFAULT_MIN_METRIC_CASES } from '../../site/outgoing.js';
 import { readJson, writeJsonAtomic } from './json-store.js';
 
@@ -47,6 +48,8 @@ const RoundSchema = z.object({
       message: z.enum(['update', 'progress', 'evaluation']), fields: z.array(z.string()), withheld: z.array(z.string()), numCases: z.number().nullable(),
     })),
     minMetricCases: z.number().int(), serverDescription: z.array(z.string()), retryNote: z.string().nullable(),
+    // Older history files have no privacy entry: those rounds ran without DP.
+    privacy: RoundPrivacySchema.nullable().default(null),
   }).nullable().default(null),
   sitesReturned: z.number().nullable(),
   sitesTotal: z.number().nullable(),

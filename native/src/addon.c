@@ -15,13 +15,13 @@
  * [d, h, w]; pads = padding before each spatial dimension [front, top, left], as TF.js computes it
  * (negative for some odd "same" cases, where TF.js skips leading input). */
 #include <node_api.h>
-#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 
 #include "conv3d.h"
 #include "gemm.h"
 #include "movement.h"
+#include "platform.h"
 #include "pool3d.h"
 #include "reduce.h"
 #include "thread_pool.h"
@@ -151,7 +151,7 @@ static napi_value conv3d_bi(napi_env env, napi_callback_info info) { return conv
 static napi_value conv3d_bf(napi_env env, napi_callback_info info) { return conv_entry(env, info, OP_BACKPROP_FILTER); }
 
 /* Reads an integer array of any length 1..MOVEMENT_MAX_RANK into out; returns its length or 0 (thrown). */
-static int get_dims(napi_env env, napi_value v, long *out, int min, const char *name) {
+static int get_dims(napi_env env, napi_value v, ptrdiff_t *out, int min, const char *name) {
   uint32_t length = 0;
   bool is_array = false;
   int tmp[MOVEMENT_MAX_RANK];
@@ -167,7 +167,7 @@ static int get_dims(napi_env env, napi_value v, long *out, int min, const char *
   return (int)length;
 }
 
-static int check_count(napi_env env, size_t len, const long *dims, const long *factor, int rank, const char *name) {
+static int check_count(napi_env env, size_t len, const ptrdiff_t *dims, const ptrdiff_t *factor, int rank, const char *name) {
   size_t want = 1;
   for (int i = 0; i < rank; i++) want *= (size_t)dims[i] * (size_t)(factor ? factor[i] : 1);
   if (len != want) {
@@ -184,7 +184,7 @@ static napi_value tile(napi_env env, napi_callback_info info) {
   napi_value argv[4];
   float *x, *out;
   size_t xlen, outlen;
-  long shape[MOVEMENT_MAX_RANK], reps[MOVEMENT_MAX_RANK];
+  ptrdiff_t shape[MOVEMENT_MAX_RANK], reps[MOVEMENT_MAX_RANK];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   if (argc != 4) {
     napi_throw_type_error(env, NULL, "fedseg_native: tile(x, shape, reps, out)");
@@ -207,7 +207,7 @@ static napi_value slice(napi_env env, napi_callback_info info) {
   napi_value argv[5];
   float *x, *out;
   size_t xlen, outlen;
-  long shape[MOVEMENT_MAX_RANK], begin[MOVEMENT_MAX_RANK], size[MOVEMENT_MAX_RANK];
+  ptrdiff_t shape[MOVEMENT_MAX_RANK], begin[MOVEMENT_MAX_RANK], size[MOVEMENT_MAX_RANK];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   if (argc != 5) {
     napi_throw_type_error(env, NULL, "fedseg_native: slice(x, shape, begin, size, out)");
@@ -308,8 +308,8 @@ static napi_value set_threads(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   int32_t n = 0;
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc != 1 || napi_get_value_int32(env, argv[0], &n) != napi_ok || n < 1 || n > 64) {
-    napi_throw_range_error(env, NULL, "fedseg_native: setThreads(n) needs an integer 1..64");
+  if (argc != 1 || napi_get_value_int32(env, argv[0], &n) != napi_ok || n < 1 || n > POOL_MAX_THREADS) {
+    napi_throw_range_error(env, NULL, "fedseg_native: setThreads(n) needs an integer 1..256");
     return NULL;
   }
   pool_set_threads(n);
@@ -333,20 +333,20 @@ static napi_value get_info(napi_env env, napi_callback_info info) {
  * thread and each worker thread that requires it), and unloads it when the last of them ends. The
  * pool's threads must not outlive that: the last environment to go stops them.
  */
-static pthread_mutex_t env_lock = PTHREAD_MUTEX_INITIALIZER;
+static fs_mutex env_lock = FS_MUTEX_INIT;
 static int live_envs;
 
 static void env_gone(void *arg) {
   (void)arg;
-  pthread_mutex_lock(&env_lock);
+  fs_mutex_lock(&env_lock);
   if (--live_envs == 0) pool_shutdown();
-  pthread_mutex_unlock(&env_lock);
+  fs_mutex_unlock(&env_lock);
 }
 
 NAPI_MODULE_INIT() {
-  pthread_mutex_lock(&env_lock);
+  fs_mutex_lock(&env_lock);
   live_envs++;
-  pthread_mutex_unlock(&env_lock);
+  fs_mutex_unlock(&env_lock);
   if (napi_add_env_cleanup_hook(env, env_gone, NULL) != napi_ok) return NULL;
   napi_property_descriptor props[] = {
       {"conv3d", NULL, conv3d, NULL, NULL, NULL, napi_enumerable, NULL},

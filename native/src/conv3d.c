@@ -24,11 +24,11 @@
  * < 40 MiB. */
 #include "conv3d.h"
 
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "gemm.h"
+#include "platform.h"
 #include "thread_pool.h"
 
 #define BLOCK_FLOATS (96 * 1024) /* 384 KiB of columns per block: stays in a 1-2 MiB L2 with the filter panel */
@@ -47,8 +47,8 @@ typedef struct {
   const float *src;                   /* [batch][ax0.size][ax1.size][ax2.size][channels] */
 } gather_spec;
 
-static long spec_k(const gather_spec *g) {
-  return (long)g->ax[0].taps * g->ax[1].taps * g->ax[2].taps * g->channels;
+static ptrdiff_t spec_k(const gather_spec *g) {
+  return (ptrdiff_t)g->ax[0].taps * g->ax[1].taps * g->ax[2].taps * g->channels;
 }
 
 /* True when row q of the product is exactly source position q (1x1x1, stride 1, no padding). */
@@ -71,22 +71,22 @@ static inline int axis_source(const axis_map *a, int q, int tap) {
 }
 
 /* Writes rows [m0, m0 + rows) of the column matrix into buf (row-major, K floats per row). */
-static void gather_rows(const gather_spec *g, long m0, long rows, float *buf) {
+static void gather_rows(const gather_spec *g, ptrdiff_t m0, ptrdiff_t rows, float *buf) {
   const axis_map *ad = &g->ax[0], *ah = &g->ax[1], *aw = &g->ax[2];
   const int c = g->channels;
-  const long k = spec_k(g);
-  const long plane_w = (long)aw->taps * c; /* floats per (tap_d, tap_h) run */
+  const ptrdiff_t k = spec_k(g);
+  const ptrdiff_t plane_w = (ptrdiff_t)aw->taps * c; /* floats per (tap_d, tap_h) run */
   const int contiguous_w = aw->ds == 1 && aw->dil == 1;
-  long m = m0;
+  ptrdiff_t m = m0;
   int x = (int)(m % g->grid_w);
-  long t = m / g->grid_w;
+  ptrdiff_t t = m / g->grid_w;
   int y = (int)(t % g->grid_h);
   t /= g->grid_h;
   int z = (int)(t % g->grid_d);
   int n = (int)(t / g->grid_d);
-  for (long r = 0; r < rows; r++) {
+  for (ptrdiff_t r = 0; r < rows; r++) {
     float *out = buf + r * k;
-    const float *batch_base = g->src + (long)n * ad->size * ah->size * aw->size * c;
+    const float *batch_base = g->src + (ptrdiff_t)n * ad->size * ah->size * aw->size * c;
     for (int a = 0; a < ad->taps; a++) {
       int sz = axis_source(ad, z, a);
       for (int b = 0; b < ah->taps; b++, out += plane_w) {
@@ -95,7 +95,7 @@ static void gather_rows(const gather_spec *g, long m0, long rows, float *buf) {
           memset(out, 0, sizeof(float) * (size_t)plane_w);
           continue;
         }
-        const float *line = batch_base + ((long)sz * ah->size + sy) * aw->size * c;
+        const float *line = batch_base + ((ptrdiff_t)sz * ah->size + sy) * aw->size * c;
         if (contiguous_w) {
           int base = x * aw->qs + aw->off; /* source w of tap 0; tap i reads base + i */
           int lo = base < 0 ? -base : 0;
@@ -103,15 +103,15 @@ static void gather_rows(const gather_spec *g, long m0, long rows, float *buf) {
           if (hi > aw->taps) hi = aw->taps;
           if (hi < lo) hi = lo;
           if (lo > 0) memset(out, 0, sizeof(float) * (size_t)lo * c);
-          if (hi > lo) memcpy(out + (long)lo * c, line + (long)(base + lo) * c, sizeof(float) * (size_t)(hi - lo) * c);
-          if (hi < aw->taps) memset(out + (long)hi * c, 0, sizeof(float) * (size_t)(aw->taps - hi) * c);
+          if (hi > lo) memcpy(out + (ptrdiff_t)lo * c, line + (ptrdiff_t)(base + lo) * c, sizeof(float) * (size_t)(hi - lo) * c);
+          if (hi < aw->taps) memset(out + (ptrdiff_t)hi * c, 0, sizeof(float) * (size_t)(aw->taps - hi) * c);
         } else {
           for (int i = 0; i < aw->taps; i++) {
             int sx = axis_source(aw, x, i);
             if (sx < 0)
-              memset(out + (long)i * c, 0, sizeof(float) * (size_t)c);
+              memset(out + (ptrdiff_t)i * c, 0, sizeof(float) * (size_t)c);
             else
-              memcpy(out + (long)i * c, line + (long)sx * c, sizeof(float) * (size_t)c);
+              memcpy(out + (ptrdiff_t)i * c, line + (ptrdiff_t)sx * c, sizeof(float) * (size_t)c);
           }
         }
       }
@@ -129,21 +129,18 @@ static void gather_rows(const gather_spec *g, long m0, long rows, float *buf) {
   }
 }
 
-static long rows_total(const gather_spec *g) { return (long)g->batch * g->grid_d * g->grid_h * g->grid_w; }
+static ptrdiff_t rows_total(const gather_spec *g) { return (ptrdiff_t)g->batch * g->grid_d * g->grid_h * g->grid_w; }
 
-static long block_rows(long k, int mr) {
-  long rows = BLOCK_FLOATS / k;
+static ptrdiff_t block_rows(ptrdiff_t k, int mr) {
+  ptrdiff_t rows = BLOCK_FLOATS / k;
   rows -= rows % mr;
   if (rows < mr) rows = mr;
   if (rows > MAX_BLOCK_ROWS) rows = MAX_BLOCK_ROWS - MAX_BLOCK_ROWS % mr;
   return rows;
 }
 
-static float *alloc_floats(size_t n) {
-  void *p = NULL;
-  if (posix_memalign(&p, 64, sizeof(float) * (n ? n : 1))) return NULL;
-  return p;
-}
+/* 64-byte aligned; release with fs_aligned_free. */
+static float *alloc_floats(size_t n) { return fs_aligned_alloc(sizeof(float) * n); }
 
 /* ---- row products: forward and backprop-input ---- */
 
@@ -152,10 +149,10 @@ typedef struct {
   const micro_kernel *mk;
   const float *packed; /* [panel][K][nr], zero-padded past N */
   float *out;          /* [rows][n] */
-  long k, m, mc, lines;
+  ptrdiff_t k, m, mc, lines;
   int n;
-  atomic_long next_block; /* gathered mode: blocks of mc rows; direct mode: units of LINES_PER_UNIT lines */
-  atomic_int failed;
+  fs_atomic next_block; /* gathered mode: blocks of mc rows; direct mode: units of LINES_PER_UNIT lines */
+  fs_atomic failed;
 } rows_job;
 
 #define LINES_PER_UNIT 4
@@ -165,29 +162,29 @@ typedef struct {
  * (qs * channels apart), which the segment kernel consumes in place. */
 static int spec_is_direct(const gather_spec *g) {
   const axis_map *aw = &g->ax[2];
-  return !spec_is_identity(g) && aw->ds == 1 && aw->dil == 1 && (long)aw->taps * g->channels >= 8;
+  return !spec_is_identity(g) && aw->ds == 1 && aw->dil == 1 && (ptrdiff_t)aw->taps * g->channels >= 8;
 }
 
-static void store_rows(const float *tile, int nr, const long *rows, int count, int cols, float *out, int n,
-                       long col0) {
-  for (int r = 0; r < count; r++) memcpy(out + rows[r] * n + col0, tile + (long)r * nr, sizeof(float) * (size_t)cols);
+static void store_rows(const float *tile, int nr, const ptrdiff_t *rows, int count, int cols, float *out, int n,
+                       ptrdiff_t col0) {
+  for (int r = 0; r < count; r++) memcpy(out + rows[r] * n + col0, tile + (ptrdiff_t)r * nr, sizeof(float) * (size_t)cols);
 }
 
 /* Gathers the listed rows into buf and multiplies them (used for rows the direct path cannot take). */
-static void flush_rows(const rows_job *j, const long *rows, int count, float *buf) {
+static void flush_rows(const rows_job *j, const ptrdiff_t *rows, int count, float *buf) {
   const int mr = j->mk->mr, nr = j->mk->nr;
   const int panels = (j->n + nr - 1) / nr;
   float tile[GEMM_MAX_MR * GEMM_MAX_NR];
   if (count == 0) return;
-  for (int i = 0; i < count; i++) gather_rows(j->g, rows[i], 1, buf + (long)i * j->k);
-  long padded = (count + mr - 1) / mr * mr;
+  for (int i = 0; i < count; i++) gather_rows(j->g, rows[i], 1, buf + (ptrdiff_t)i * j->k);
+  ptrdiff_t padded = (count + mr - 1) / mr * mr;
   memset(buf + count * j->k, 0, sizeof(float) * (size_t)((padded - count) * j->k));
   for (int p = 0; p < panels; p++) {
-    const float *b = j->packed + (long)p * j->k * nr;
+    const float *b = j->packed + (ptrdiff_t)p * j->k * nr;
     int cols = j->n - p * nr < nr ? j->n - p * nr : nr;
     for (int r0 = 0; r0 < count; r0 += mr) {
-      j->mk->fn(j->k, buf + (long)r0 * j->k, j->k, 1, b, nr, tile, nr, 0);
-      store_rows(tile, nr, rows + r0, count - r0 < mr ? count - r0 : mr, cols, j->out, j->n, (long)p * nr);
+      j->mk->fn(j->k, buf + (ptrdiff_t)r0 * j->k, j->k, 1, b, nr, tile, nr, 0);
+      store_rows(tile, nr, rows + r0, count - r0 < mr ? count - r0 : mr, cols, j->out, j->n, (ptrdiff_t)p * nr);
     }
   }
 }
@@ -197,14 +194,14 @@ static void direct_worker(rows_job *j, float *buf) {
   const axis_map *ad = &g->ax[0], *ah = &g->ax[1], *aw = &g->ax[2];
   const int mr = j->mk->mr, nr = j->mk->nr, c = g->channels;
   const int panels = (j->n + nr - 1) / nr;
-  const long seg_len = (long)aw->taps * c;
+  const ptrdiff_t seg_len = (ptrdiff_t)aw->taps * c;
   const int max_seg = ad->taps * ah->taps;
   float tile[GEMM_MAX_MR * GEMM_MAX_NR];
-  long *pending = malloc(sizeof(long) * (size_t)j->mc);
+  ptrdiff_t *pending = malloc(sizeof(ptrdiff_t) * (size_t)j->mc);
   const float **seg_src = malloc(sizeof(float *) * (size_t)max_seg * 3);
-  long *seg_index = malloc(sizeof(long) * (size_t)max_seg);
+  ptrdiff_t *seg_index = malloc(sizeof(ptrdiff_t) * (size_t)max_seg);
   if (!pending || !seg_src || !seg_index) {
-    atomic_store(&j->failed, 1);
+    fs_atomic_store(&j->failed, 1);
     goto done;
   }
   const float **aptr = seg_src + max_seg, **bptr = seg_src + 2 * max_seg;
@@ -215,25 +212,25 @@ static void direct_worker(rows_job *j, float *buf) {
   if (x_hi > g->grid_w) x_hi = g->grid_w;
   if (x_lo > x_hi) x_lo = x_hi;
   const int full_end = x_lo + (x_hi - x_lo) / mr * mr;
-  const float *src_end = g->src + (long)g->batch * ad->size * ah->size * aw->size * c;
+  const float *src_end = g->src + (ptrdiff_t)g->batch * ad->size * ah->size * aw->size * c;
   for (;;) {
-    long l0 = atomic_fetch_add(&j->next_block, LINES_PER_UNIT);
+    ptrdiff_t l0 = fs_atomic_fetch_add(&j->next_block, LINES_PER_UNIT);
     if (l0 >= j->lines) break;
-    long l1 = l0 + LINES_PER_UNIT < j->lines ? l0 + LINES_PER_UNIT : j->lines;
-    for (long line = l0; line < l1; line++) {
+    ptrdiff_t l1 = l0 + LINES_PER_UNIT < j->lines ? l0 + LINES_PER_UNIT : j->lines;
+    for (ptrdiff_t line = l0; line < l1; line++) {
       int y = (int)(line % g->grid_h);
-      long t = line / g->grid_h;
+      ptrdiff_t t = line / g->grid_h;
       int z = (int)(t % g->grid_d);
       int n = (int)(t / g->grid_d);
-      long m_line = line * g->grid_w;
+      ptrdiff_t m_line = line * g->grid_w;
       int nseg = 0;
       for (int a = 0; a < ad->taps; a++) {
         int sz = axis_source(ad, z, a);
         for (int b = 0; sz >= 0 && b < ah->taps; b++) {
           int sy = axis_source(ah, y, b);
           if (sy < 0) continue;
-          seg_src[nseg] = g->src + (((long)n * ad->size + sz) * ah->size + sy) * aw->size * c;
-          seg_index[nseg++] = (long)a * ah->taps + b;
+          seg_src[nseg] = g->src + (((ptrdiff_t)n * ad->size + sz) * ah->size + sy) * aw->size * c;
+          seg_index[nseg++] = (ptrdiff_t)a * ah->taps + b;
         }
       }
       if (nseg == 0) { /* every tap reads padding: the rows are zero */
@@ -241,18 +238,18 @@ static void direct_worker(rows_job *j, float *buf) {
         continue;
       }
       for (int x = x_lo; x < full_end; x += mr) {
-        long base = ((long)x * aw->qs + aw->off) * c;
+        ptrdiff_t base = ((ptrdiff_t)x * aw->qs + aw->off) * c;
         for (int s = 0; s < nseg; s++) aptr[s] = seg_src[s] + base;
         for (int p = 0; p < panels; p++) {
-          const float *panel = j->packed + (long)p * j->k * nr;
+          const float *panel = j->packed + (ptrdiff_t)p * j->k * nr;
           for (int s = 0; s < nseg; s++) bptr[s] = panel + seg_index[s] * seg_len * nr;
           int cols = j->n - p * nr < nr ? j->n - p * nr : nr;
-          float *dst = j->out + (m_line + x) * j->n + (long)p * nr;
+          float *dst = j->out + (m_line + x) * j->n + (ptrdiff_t)p * nr;
           if (cols == nr) {
-            j->mk->seg(nseg, aptr, bptr, seg_len, (long)aw->qs * c, nr, dst, j->n);
+            j->mk->seg(nseg, aptr, bptr, seg_len, (ptrdiff_t)aw->qs * c, nr, dst, j->n);
           } else {
-            j->mk->seg(nseg, aptr, bptr, seg_len, (long)aw->qs * c, nr, tile, nr);
-            for (int r = 0; r < mr; r++) memcpy(dst + (long)r * j->n, tile + r * nr, sizeof(float) * (size_t)cols);
+            j->mk->seg(nseg, aptr, bptr, seg_len, (ptrdiff_t)aw->qs * c, nr, tile, nr);
+            for (int r = 0; r < mr; r++) memcpy(dst + (ptrdiff_t)r * j->n, tile + r * nr, sizeof(float) * (size_t)cols);
           }
         }
       }
@@ -260,20 +257,20 @@ static void direct_worker(rows_job *j, float *buf) {
        * interior and are discarded, provided no segment's read runs off the end of the source. */
       int direct_end = full_end;
       if (x_hi > full_end) {
-        long base = ((long)full_end * aw->qs + aw->off) * c;
-        long reach = base + (long)(mr - 1) * aw->qs * c + seg_len;
+        ptrdiff_t base = ((ptrdiff_t)full_end * aw->qs + aw->off) * c;
+        ptrdiff_t reach = base + (ptrdiff_t)(mr - 1) * aw->qs * c + seg_len;
         int safe = 1;
         for (int s = 0; s < nseg; s++) safe &= seg_src[s] + reach <= src_end;
         if (safe) {
           for (int s = 0; s < nseg; s++) aptr[s] = seg_src[s] + base;
           for (int p = 0; p < panels; p++) {
-            const float *panel = j->packed + (long)p * j->k * nr;
+            const float *panel = j->packed + (ptrdiff_t)p * j->k * nr;
             for (int s = 0; s < nseg; s++) bptr[s] = panel + seg_index[s] * seg_len * nr;
             int cols = j->n - p * nr < nr ? j->n - p * nr : nr;
-            float *dst = j->out + (m_line + full_end) * j->n + (long)p * nr;
-            j->mk->seg(nseg, aptr, bptr, seg_len, (long)aw->qs * c, nr, tile, nr);
+            float *dst = j->out + (m_line + full_end) * j->n + (ptrdiff_t)p * nr;
+            j->mk->seg(nseg, aptr, bptr, seg_len, (ptrdiff_t)aw->qs * c, nr, tile, nr);
             for (int r = 0; r < x_hi - full_end; r++)
-              memcpy(dst + (long)r * j->n, tile + r * nr, sizeof(float) * (size_t)cols);
+              memcpy(dst + (ptrdiff_t)r * j->n, tile + r * nr, sizeof(float) * (size_t)cols);
           }
           direct_end = x_hi;
         }
@@ -304,33 +301,33 @@ static void rows_worker(void *ctx, int ti, int tc) {
   const int identity = spec_is_identity(j->g);
   float *buf = alloc_floats((size_t)(j->mc + mr) * j->k);
   if (!buf) {
-    atomic_store(&j->failed, 1);
+    fs_atomic_store(&j->failed, 1);
     return;
   }
   if (spec_is_direct(j->g)) {
     direct_worker(j, buf);
-    free(buf);
+    fs_aligned_free(buf);
     return;
   }
   for (;;) {
-    long blk = atomic_fetch_add(&j->next_block, 1);
-    long m0 = blk * j->mc;
+    ptrdiff_t blk = fs_atomic_fetch_add(&j->next_block, 1);
+    ptrdiff_t m0 = blk * j->mc;
     if (m0 >= j->m) break;
-    long rows = j->m - m0 < j->mc ? j->m - m0 : j->mc;
+    ptrdiff_t rows = j->m - m0 < j->mc ? j->m - m0 : j->mc;
     const float *a;
     if (identity && rows % mr == 0) {
       a = j->g->src + m0 * j->k;
     } else {
       gather_rows(j->g, m0, rows, buf);
-      long padded = (rows + mr - 1) / mr * mr;
+      ptrdiff_t padded = (rows + mr - 1) / mr * mr;
       memset(buf + rows * j->k, 0, sizeof(float) * (size_t)((padded - rows) * j->k));
       a = buf;
     }
     for (int p = 0; p < panels; p++) {
-      const float *b = j->packed + (long)p * j->k * nr;
+      const float *b = j->packed + (ptrdiff_t)p * j->k * nr;
       int cols = j->n - p * nr < nr ? j->n - p * nr : nr;
-      for (long r0 = 0; r0 < rows; r0 += mr) {
-        float *c = j->out + (m0 + r0) * j->n + (long)p * nr;
+      for (ptrdiff_t r0 = 0; r0 < rows; r0 += mr) {
+        float *c = j->out + (m0 + r0) * j->n + (ptrdiff_t)p * nr;
         int rcount = rows - r0 < mr ? (int)(rows - r0) : mr;
         if (rcount == mr && cols == nr)
           j->mk->fn(j->k, a + r0 * j->k, j->k, 1, b, nr, c, j->n, 0);
@@ -339,7 +336,7 @@ static void rows_worker(void *ctx, int ti, int tc) {
       }
     }
   }
-  free(buf);
+  fs_aligned_free(buf);
   (void)ti;
   (void)tc;
 }
@@ -347,22 +344,22 @@ static void rows_worker(void *ctx, int ti, int tc) {
 static int run_rows(const gather_spec *g, const float *packed, const micro_kernel *mk, int n, float *out) {
   rows_job j = {.g = g, .mk = mk, .packed = packed, .out = out, .k = spec_k(g), .m = rows_total(g), .n = n};
   j.mc = block_rows(j.k, mk->mr);
-  j.lines = (long)g->batch * g->grid_d * g->grid_h;
-  atomic_init(&j.next_block, 0);
-  atomic_init(&j.failed, 0);
+  j.lines = (ptrdiff_t)g->batch * g->grid_d * g->grid_h;
+  fs_atomic_store(&j.next_block, 0);
+  fs_atomic_store(&j.failed, 0);
   pool_run(rows_worker, &j);
-  return atomic_load(&j.failed) ? -1 : 0;
+  return fs_atomic_load(&j.failed) ? -1 : 0;
 }
 
 /* Packs B[k][n] = source(k, n) into panels of nr columns, zero-padded. */
-static float *pack_panels(long k, int n, int nr, const float *w, long (*index)(const conv3d_shape *, long, int),
+static float *pack_panels(ptrdiff_t k, int n, int nr, const float *w, ptrdiff_t (*index)(const conv3d_shape *, ptrdiff_t, int),
                           const conv3d_shape *s) {
   int panels = (n + nr - 1) / nr;
   float *p = alloc_floats((size_t)panels * k * nr);
   if (!p) return NULL;
   for (int pi = 0; pi < panels; pi++)
-    for (long kk = 0; kk < k; kk++) {
-      float *dst = p + ((long)pi * k + kk) * nr;
+    for (ptrdiff_t kk = 0; kk < k; kk++) {
+      float *dst = p + ((ptrdiff_t)pi * k + kk) * nr;
       for (int jj = 0; jj < nr; jj++) {
         int col = pi * nr + jj;
         dst[jj] = col < n ? w[index(s, kk, col)] : 0.0f;
@@ -372,11 +369,11 @@ static float *pack_panels(long k, int n, int nr, const float *w, long (*index)(c
 }
 
 /* forward: B[(tap, ci)][co] is the DHWIO filter itself */
-static long forward_index(const conv3d_shape *s, long kk, int co) { return kk * s->out_c + co; }
+static ptrdiff_t forward_index(const conv3d_shape *s, ptrdiff_t kk, int co) { return kk * s->out_c + co; }
 
 /* backprop-input: B[(tap, co)][ci] = W[last - tap][ci][co]: taps run backwards, see conv3d_backprop_input */
-static long backprop_input_index(const conv3d_shape *s, long kk, int ci) {
-  long tap = (long)s->k_d * s->k_h * s->k_w - 1 - kk / s->out_c;
+static ptrdiff_t backprop_input_index(const conv3d_shape *s, ptrdiff_t kk, int ci) {
+  ptrdiff_t tap = (ptrdiff_t)s->k_d * s->k_h * s->k_w - 1 - kk / s->out_c;
   int co = (int)(kk % s->out_c);
   return (tap * s->in_c + ci) * s->out_c + co;
 }
@@ -402,7 +399,7 @@ int conv3d_forward(const conv3d_shape *s, const float *x, const float *w, float 
   float *packed = pack_panels(spec_k(&g), s->out_c, mk->nr, w, forward_index, s);
   if (!packed) return -1;
   int rc = run_rows(&g, packed, mk, s->out_c, y);
-  free(packed);
+  fs_aligned_free(packed);
   return rc;
 }
 
@@ -421,7 +418,7 @@ int conv3d_backprop_input(const conv3d_shape *s, const float *dy, const float *w
   float *packed = pack_panels(spec_k(&g), s->in_c, mk->nr, w, backprop_input_index, s);
   if (!packed) return -1;
   int rc = run_rows(&g, packed, mk, s->in_c, dx);
-  free(packed);
+  fs_aligned_free(packed);
   return rc;
 }
 
@@ -438,10 +435,10 @@ typedef struct {
   const micro_kernel *mk;
   const float *dy; /* [rows][n] */
   float **partials; /* per chunk [K][np] */
-  long k, m, mc, blocks;
+  ptrdiff_t k, m, mc, blocks;
   int n, np, chunks;
-  atomic_int next_chunk;
-  atomic_int failed;
+  fs_atomic next_chunk;
+  fs_atomic failed;
 } filter_job;
 
 static void filter_chunk(filter_job *j, int chunk, float *buf, float *dyp, float *partial) {
@@ -449,10 +446,10 @@ static void filter_chunk(filter_job *j, int chunk, float *buf, float *dyp, float
   const int panels = j->np / nr;
   const int identity = spec_is_identity(j->g);
   const int dy_direct = j->n == j->np;
-  long first = j->blocks * chunk / j->chunks, last = j->blocks * (chunk + 1) / j->chunks;
-  for (long blk = first; blk < last; blk++) {
-    long m0 = blk * j->mc;
-    long rows = j->m - m0 < j->mc ? j->m - m0 : j->mc;
+  ptrdiff_t first = j->blocks * chunk / j->chunks, last = j->blocks * (chunk + 1) / j->chunks;
+  for (ptrdiff_t blk = first; blk < last; blk++) {
+    ptrdiff_t m0 = blk * j->mc;
+    ptrdiff_t rows = j->m - m0 < j->mc ? j->m - m0 : j->mc;
     const float *a;
     if (identity && (m0 + rows < j->m || j->k % mr == 0)) {
       a = j->g->src + m0 * j->k;
@@ -464,42 +461,42 @@ static void filter_chunk(filter_job *j, int chunk, float *buf, float *dyp, float
     if (dy_direct) {
       b = j->dy + m0 * j->n;
     } else {
-      for (long r = 0; r < rows; r++) {
+      for (ptrdiff_t r = 0; r < rows; r++) {
         memcpy(dyp + r * j->np, j->dy + (m0 + r) * j->n, sizeof(float) * (size_t)j->n);
         memset(dyp + r * j->np + j->n, 0, sizeof(float) * (size_t)(j->np - j->n));
       }
       b = dyp;
     }
-    for (long k0 = 0; k0 < j->k; k0 += mr) {
+    for (ptrdiff_t k0 = 0; k0 < j->k; k0 += mr) {
       int rcount = j->k - k0 < mr ? (int)(j->k - k0) : mr;
       for (int p = 0; p < panels; p++) {
-        float *c = partial + k0 * j->np + (long)p * nr;
+        float *c = partial + k0 * j->np + (ptrdiff_t)p * nr;
         if (rcount == mr)
-          j->mk->fn(rows, a + k0, 1, j->k, b + (long)p * nr, j->np, c, j->np, 1);
+          j->mk->fn(rows, a + k0, 1, j->k, b + (ptrdiff_t)p * nr, j->np, c, j->np, 1);
         else
-          gemm_edge_tile(j->mk, rows, a + k0, 1, j->k, b + (long)p * nr, j->np, c, j->np, 1, rcount, nr);
+          gemm_edge_tile(j->mk, rows, a + k0, 1, j->k, b + (ptrdiff_t)p * nr, j->np, c, j->np, 1, rcount, nr);
       }
     }
   }
 }
 
 /* Border rows of the direct path: gathered x rows and their dy rows, accumulated like a gathered block. */
-static void filter_flush(filter_job *j, const long *rows, int count, float *buf, float *dyp, float *partial) {
+static void filter_flush(filter_job *j, const ptrdiff_t *rows, int count, float *buf, float *dyp, float *partial) {
   const int mr = j->mk->mr, nr = j->mk->nr;
   const int panels = j->np / nr;
   if (count == 0) return;
   for (int i = 0; i < count; i++) {
-    gather_rows(j->g, rows[i], 1, buf + (long)i * j->k);
-    memcpy(dyp + (long)i * j->np, j->dy + rows[i] * j->n, sizeof(float) * (size_t)j->n);
+    gather_rows(j->g, rows[i], 1, buf + (ptrdiff_t)i * j->k);
+    memcpy(dyp + (ptrdiff_t)i * j->np, j->dy + rows[i] * j->n, sizeof(float) * (size_t)j->n);
   }
-  for (long k0 = 0; k0 < j->k; k0 += mr) {
+  for (ptrdiff_t k0 = 0; k0 < j->k; k0 += mr) {
     int rcount = j->k - k0 < mr ? (int)(j->k - k0) : mr;
     for (int p = 0; p < panels; p++) {
-      float *c = partial + k0 * j->np + (long)p * nr;
+      float *c = partial + k0 * j->np + (ptrdiff_t)p * nr;
       if (rcount == mr)
-        j->mk->fn(count, buf + k0, 1, j->k, dyp + (long)p * nr, j->np, c, j->np, 1);
+        j->mk->fn(count, buf + k0, 1, j->k, dyp + (ptrdiff_t)p * nr, j->np, c, j->np, 1);
       else
-        gemm_edge_tile(j->mk, count, buf + k0, 1, j->k, dyp + (long)p * nr, j->np, c, j->np, 1, rcount, nr);
+        gemm_edge_tile(j->mk, count, buf + k0, 1, j->k, dyp + (ptrdiff_t)p * nr, j->np, c, j->np, 1, rcount, nr);
     }
   }
 }
@@ -512,13 +509,13 @@ static int filter_chunk_direct(filter_job *j, int chunk, float *buf, float *dyp,
   const axis_map *ad = &g->ax[0], *ah = &g->ax[1], *aw = &g->ax[2];
   const int mr = j->mk->mr, nr = j->mk->nr, c = g->channels;
   const int panels = j->np / nr;
-  const long seg_len = (long)aw->taps * c;
-  const long lines = (long)g->batch * g->grid_d * g->grid_h;
-  const float *src_end = g->src + (long)g->batch * ad->size * ah->size * aw->size * c;
+  const ptrdiff_t seg_len = (ptrdiff_t)aw->taps * c;
+  const ptrdiff_t lines = (ptrdiff_t)g->batch * g->grid_d * g->grid_h;
+  const float *src_end = g->src + (ptrdiff_t)g->batch * ad->size * ah->size * aw->size * c;
   const int max_seg = ad->taps * ah->taps;
-  long *pending = malloc(sizeof(long) * (size_t)j->mc);
+  ptrdiff_t *pending = malloc(sizeof(ptrdiff_t) * (size_t)j->mc);
   const float **seg_src = malloc(sizeof(float *) * (size_t)max_seg);
-  long *seg_k = malloc(sizeof(long) * (size_t)max_seg);
+  ptrdiff_t *seg_k = malloc(sizeof(ptrdiff_t) * (size_t)max_seg);
   if (!pending || !seg_src || !seg_k) {
     free(pending);
     free(seg_src);
@@ -530,14 +527,14 @@ static int filter_chunk_direct(filter_job *j, int chunk, float *buf, float *dyp,
   int x_hi = aw->size - aw->taps - aw->off < 0 ? 0 : (aw->size - aw->taps - aw->off) / aw->qs + 1;
   if (x_hi > g->grid_w) x_hi = g->grid_w;
   if (x_lo > x_hi) x_lo = x_hi;
-  const long step = (long)aw->qs * c;
-  long first = lines * chunk / j->chunks, last = lines * (chunk + 1) / j->chunks;
-  for (long line = first; line < last; line++) {
+  const ptrdiff_t step = (ptrdiff_t)aw->qs * c;
+  ptrdiff_t first = lines * chunk / j->chunks, last = lines * (chunk + 1) / j->chunks;
+  for (ptrdiff_t line = first; line < last; line++) {
     int y = (int)(line % g->grid_h);
-    long t = line / g->grid_h;
+    ptrdiff_t t = line / g->grid_h;
     int z = (int)(t % g->grid_d);
     int n = (int)(t / g->grid_d);
-    long m_line = line * g->grid_w;
+    ptrdiff_t m_line = line * g->grid_w;
     int direct_lo = x_lo, direct_hi = x_hi;
     int nseg = 0;
     for (int a = 0; a < ad->taps; a++) {
@@ -545,27 +542,27 @@ static int filter_chunk_direct(filter_job *j, int chunk, float *buf, float *dyp,
       for (int b = 0; sz >= 0 && b < ah->taps; b++) {
         int sy = axis_source(ah, y, b);
         if (sy < 0) continue;
-        seg_src[nseg] = g->src + (((long)n * ad->size + sz) * ah->size + sy) * aw->size * c +
-                        ((long)direct_lo * aw->qs + aw->off) * c;
-        seg_k[nseg] = ((long)a * ah->taps + b) * seg_len;
+        seg_src[nseg] = g->src + (((ptrdiff_t)n * ad->size + sz) * ah->size + sy) * aw->size * c +
+                        ((ptrdiff_t)direct_lo * aw->qs + aw->off) * c;
+        seg_k[nseg] = ((ptrdiff_t)a * ah->taps + b) * seg_len;
         /* Edge k-groups read up to mr - 1 floats past the segment: all reads must stay in the source,
          * else the whole line goes the gathered way. */
-        if (seg_src[nseg] + (long)(direct_hi - direct_lo - 1) * step + (seg_len + mr - 1) / mr * mr > src_end)
+        if (seg_src[nseg] + (ptrdiff_t)(direct_hi - direct_lo - 1) * step + (seg_len + mr - 1) / mr * mr > src_end)
           direct_hi = direct_lo;
         nseg++;
       }
     }
-    const long rows = direct_hi - direct_lo;
+    const ptrdiff_t rows = direct_hi - direct_lo;
     const float *dyl = j->dy + (m_line + direct_lo) * j->n;
     for (int s = 0; rows > 0 && s < nseg; s++) {
-      for (long k0 = 0; k0 < seg_len; k0 += mr) {
+      for (ptrdiff_t k0 = 0; k0 < seg_len; k0 += mr) {
         int rcount = seg_len - k0 < mr ? (int)(seg_len - k0) : mr;
         for (int p = 0; p < panels; p++) {
-          float *cp = partial + (seg_k[s] + k0) * j->np + (long)p * nr;
+          float *cp = partial + (seg_k[s] + k0) * j->np + (ptrdiff_t)p * nr;
           if (rcount == mr)
-            j->mk->fn(rows, seg_src[s] + k0, 1, step, dyl + (long)p * nr, j->n, cp, j->np, 1);
+            j->mk->fn(rows, seg_src[s] + k0, 1, step, dyl + (ptrdiff_t)p * nr, j->n, cp, j->np, 1);
           else
-            gemm_edge_tile(j->mk, rows, seg_src[s] + k0, 1, step, dyl + (long)p * nr, j->n, cp, j->np, 1, rcount, nr);
+            gemm_edge_tile(j->mk, rows, seg_src[s] + k0, 1, step, dyl + (ptrdiff_t)p * nr, j->n, cp, j->np, 1, rcount, nr);
         }
       }
     }
@@ -593,21 +590,21 @@ static void filter_worker(void *ctx, int ti, int tc) {
   float *dyp = alloc_floats((size_t)j->mc * j->np);
   const int direct = spec_is_direct(j->g) && j->n == j->np;
   if (!buf || !dyp) {
-    atomic_store(&j->failed, 1);
+    fs_atomic_store(&j->failed, 1);
   } else {
     for (;;) {
-      int chunk = atomic_fetch_add(&j->next_chunk, 1);
+      int chunk = fs_atomic_fetch_add(&j->next_chunk, 1);
       if (chunk >= j->chunks) break;
       float *partial = alloc_floats((size_t)j->k * j->np);
       if (!partial) {
-        atomic_store(&j->failed, 1);
+        fs_atomic_store(&j->failed, 1);
         break;
       }
       memset(partial, 0, sizeof(float) * (size_t)j->k * j->np);
       j->partials[chunk] = partial;
       if (direct) {
         if (filter_chunk_direct(j, chunk, buf, dyp, partial) != 0) {
-          atomic_store(&j->failed, 1);
+          fs_atomic_store(&j->failed, 1);
           break;
         }
       } else {
@@ -615,8 +612,8 @@ static void filter_worker(void *ctx, int ti, int tc) {
       }
     }
   }
-  free(buf);
-  free(dyp);
+  fs_aligned_free(buf);
+  fs_aligned_free(dyp);
   (void)ti;
   (void)tc;
 }
@@ -624,19 +621,19 @@ static void filter_worker(void *ctx, int ti, int tc) {
 typedef struct {
   filter_job *j;
   float *dw;
-  atomic_long next_row;
+  fs_atomic next_row;
 } reduce_job;
 
 /* dw[kk][c] = sum over chunks in order: rows of dw are shared out, each summed by one thread. */
 static void reduce_worker(void *ctx, int ti, int tc) {
   reduce_job *r = ctx;
   const filter_job *j = r->j;
-  const long step = 64;
+  const ptrdiff_t step = 64;
   for (;;) {
-    long k0 = atomic_fetch_add(&r->next_row, step);
+    ptrdiff_t k0 = fs_atomic_fetch_add(&r->next_row, step);
     if (k0 >= j->k) break;
-    long k1 = k0 + step < j->k ? k0 + step : j->k;
-    for (long kk = k0; kk < k1; kk++) {
+    ptrdiff_t k1 = k0 + step < j->k ? k0 + step : j->k;
+    for (ptrdiff_t kk = k0; kk < k1; kk++) {
       float *out = r->dw + kk * j->n;
       memcpy(out, j->partials[0] + kk * j->np, sizeof(float) * (size_t)j->n);
       for (int c = 1; c < j->chunks; c++) {
@@ -660,20 +657,20 @@ int conv3d_backprop_filter(const conv3d_shape *s, const float *x, const float *d
   j.mc = block_rows(j.k, mk->mr);
   j.blocks = (j.m + j.mc - 1) / j.mc;
   /* A fixed chunk count (not the thread count) keeps the summation order independent of threads. */
-  long fit = PARTIAL_BUDGET_FLOATS / (j.k * j.np);
+  ptrdiff_t fit = PARTIAL_BUDGET_FLOATS / (j.k * j.np);
   j.chunks = (int)(fit < 1 ? 1 : fit > MAX_CHUNKS ? MAX_CHUNKS : fit);
-  long units = spec_is_direct(&g) && j.n == j.np ? (long)g.batch * g.grid_d * g.grid_h : j.blocks;
+  ptrdiff_t units = spec_is_direct(&g) && j.n == j.np ? (ptrdiff_t)g.batch * g.grid_d * g.grid_h : j.blocks;
   if (j.chunks > units) j.chunks = (int)units;
   if (j.chunks < 1) j.chunks = 1;
-  atomic_init(&j.next_chunk, 0);
-  atomic_init(&j.failed, 0);
+  fs_atomic_store(&j.next_chunk, 0);
+  fs_atomic_store(&j.failed, 0);
   pool_run(filter_worker, &j);
-  int rc = atomic_load(&j.failed) ? -1 : 0;
+  int rc = fs_atomic_load(&j.failed) ? -1 : 0;
   if (rc == 0) {
     reduce_job r = {.j = &j, .dw = dw};
-    atomic_init(&r.next_row, 0);
+    fs_atomic_store(&r.next_row, 0);
     pool_run(reduce_worker, &r);
   }
-  for (int c = 0; c < MAX_CHUNKS; c++) free(partials[c]);
+  for (int c = 0; c < MAX_CHUNKS; c++) fs_aligned_free(partials[c]);
   return rc;
 }

@@ -3,21 +3,21 @@
 #include <string.h>
 
 /* Tiles dims [dim, rank) of one source block into dst; higher repeats are copies of the first. */
-static void tile_rec(const float *src, const long *shape, const long *reps, const long *src_stride,
-                     const long *dst_stride, int dim, int rank, float *dst) {
+static void tile_rec(const float *src, const ptrdiff_t *shape, const ptrdiff_t *reps, const ptrdiff_t *src_stride,
+                     const ptrdiff_t *dst_stride, int dim, int rank, float *dst) {
   if (dim == rank - 1) {
-    for (long r = 0; r < reps[dim]; r++) memcpy(dst + r * shape[dim], src, sizeof(float) * (size_t)shape[dim]);
+    for (ptrdiff_t r = 0; r < reps[dim]; r++) memcpy(dst + r * shape[dim], src, sizeof(float) * (size_t)shape[dim]);
     return;
   }
-  for (long i = 0; i < shape[dim]; i++)
+  for (ptrdiff_t i = 0; i < shape[dim]; i++)
     tile_rec(src + i * src_stride[dim], shape, reps, src_stride, dst_stride, dim + 1, rank, dst + i * dst_stride[dim]);
-  long block = shape[dim] * dst_stride[dim];
-  for (long r = 1; r < reps[dim]; r++) memcpy(dst + r * block, dst, sizeof(float) * (size_t)block);
+  ptrdiff_t block = shape[dim] * dst_stride[dim];
+  for (ptrdiff_t r = 1; r < reps[dim]; r++) memcpy(dst + r * block, dst, sizeof(float) * (size_t)block);
 }
 
-void tile_f32(const float *x, const long *shape, const long *reps, int rank, float *out) {
-  long src_stride[MOVEMENT_MAX_RANK], dst_stride[MOVEMENT_MAX_RANK];
-  long s = 1, d = 1;
+void tile_f32(const float *x, const ptrdiff_t *shape, const ptrdiff_t *reps, int rank, float *out) {
+  ptrdiff_t src_stride[MOVEMENT_MAX_RANK], dst_stride[MOVEMENT_MAX_RANK];
+  ptrdiff_t s = 1, d = 1;
   for (int i = rank - 1; i >= 0; i--) {
     src_stride[i] = s;
     dst_stride[i] = d;
@@ -28,9 +28,9 @@ void tile_f32(const float *x, const long *shape, const long *reps, int rank, flo
   tile_rec(x, shape, reps, src_stride, dst_stride, 0, rank, out);
 }
 
-void slice_f32(const float *x, const long *shape, const long *begin, const long *size, int rank, float *out) {
-  long stride[MOVEMENT_MAX_RANK];
-  long s = 1, total = 1;
+void slice_f32(const float *x, const ptrdiff_t *shape, const ptrdiff_t *begin, const ptrdiff_t *size, int rank, float *out) {
+  ptrdiff_t stride[MOVEMENT_MAX_RANK];
+  ptrdiff_t s = 1, total = 1;
   for (int i = rank - 1; i >= 0; i--) {
     stride[i] = s;
     s *= shape[i];
@@ -40,10 +40,10 @@ void slice_f32(const float *x, const long *shape, const long *begin, const long 
   /* Trailing dims taken whole merge into one contiguous run with the first partial dim above them. */
   int k = rank - 1;
   while (k > 0 && size[k] == shape[k]) k--;
-  long run = size[k] * stride[k];
-  long idx[MOVEMENT_MAX_RANK] = {0};
+  ptrdiff_t run = size[k] * stride[k];
+  ptrdiff_t idx[MOVEMENT_MAX_RANK] = {0};
   for (;;) {
-    long offset = begin[k] * stride[k];
+    ptrdiff_t offset = begin[k] * stride[k];
     for (int i = 0; i < k; i++) offset += (begin[i] + idx[i]) * stride[i];
     memcpy(out, x + offset, sizeof(float) * (size_t)run);
     out += run;

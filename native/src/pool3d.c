@@ -1,10 +1,11 @@
 #include "pool3d.h"
 
 #include <math.h>
-#include <stdatomic.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "platform.h"
 #include "thread_pool.h"
 
 typedef struct {
@@ -12,8 +13,8 @@ typedef struct {
   const float *x, *dy;
   float *out; /* y (forward) or dx (backward) */
   int backward;
-  atomic_long next_plane;
-  atomic_int failed;
+  fs_atomic next_plane;
+  fs_atomic failed;
 } pool_job;
 
 /* Valid window range [lo, hi) along one axis for output index o. */
@@ -23,12 +24,12 @@ static inline void window(int o, int stride, int pad, int filter, int size, int 
   *hi = start + filter < size ? start + filter : size;
 }
 
-static void pool_plane(const pool_job *j, long plane, float *best, long *where) {
+static void pool_plane(const pool_job *j, ptrdiff_t plane, float *best, ptrdiff_t *where) {
   const pool3d_shape *s = j->s;
   const int c = s->channels;
   const int b = (int)(plane / s->out_d), od = (int)(plane % s->out_d);
-  const long in_plane = (long)s->in_h * s->in_w * c;
-  const float *xb = j->x + (long)b * s->in_d * in_plane;
+  const ptrdiff_t in_plane = (ptrdiff_t)s->in_h * s->in_w * c;
+  const float *xb = j->x + (ptrdiff_t)b * s->in_d * in_plane;
   int d0, d1;
   window(od, s->stride[0], s->pad[0], s->filter[0], s->in_d, &d0, &d1);
   for (int oh = 0; oh < s->out_h; oh++) {
@@ -44,7 +45,7 @@ static void pool_plane(const pool_job *j, long plane, float *best, long *where) 
       for (int d = d0; d < d1; d++)
         for (int h = h0; h < h1; h++)
           for (int w = w0; w < w1; w++) {
-            long base = d * in_plane + ((long)h * s->in_w + w) * c;
+            ptrdiff_t base = d * in_plane + ((ptrdiff_t)h * s->in_w + w) * c;
             const float *px = xb + base;
             if (j->backward) {
               for (int ch = 0; ch < c; ch++)
@@ -57,9 +58,9 @@ static void pool_plane(const pool_job *j, long plane, float *best, long *where) 
                 if (px[ch] > best[ch]) best[ch] = px[ch];
             }
           }
-      long o = ((((long)b * s->out_d + od) * s->out_h + oh) * s->out_w + ow) * c;
+      ptrdiff_t o = ((((ptrdiff_t)b * s->out_d + od) * s->out_h + oh) * s->out_w + ow) * c;
       if (j->backward) {
-        float *dxb = j->out + (long)b * s->in_d * in_plane;
+        float *dxb = j->out + (ptrdiff_t)b * s->in_d * in_plane;
         for (int ch = 0; ch < c; ch++)
           if (where[ch] >= 0) dxb[where[ch]] += j->dy[o + ch];
       } else {
@@ -72,12 +73,12 @@ static void pool_plane(const pool_job *j, long plane, float *best, long *where) 
 static void pool_worker(void *ctx, int ti, int tc) {
   pool_job *j = ctx;
   float *best = malloc(sizeof(float) * (size_t)j->s->channels);
-  long *where = malloc(sizeof(long) * (size_t)j->s->channels);
+  ptrdiff_t *where = malloc(sizeof(ptrdiff_t) * (size_t)j->s->channels);
   if (!best || !where) {
-    atomic_store(&j->failed, 1);
+    fs_atomic_store(&j->failed, 1);
   } else {
-    const long planes = (long)j->s->batch * j->s->out_d;
-    for (long p; (p = atomic_fetch_add(&j->next_plane, 1)) < planes;) pool_plane(j, p, best, where);
+    const ptrdiff_t planes = (ptrdiff_t)j->s->batch * j->s->out_d;
+    for (ptrdiff_t p; (p = fs_atomic_fetch_add(&j->next_plane, 1)) < planes;) pool_plane(j, p, best, where);
   }
   free(best);
   free(where);
@@ -86,13 +87,13 @@ static void pool_worker(void *ctx, int ti, int tc) {
 }
 
 static int run(pool_job *j, int parallel) {
-  atomic_init(&j->next_plane, 0);
-  atomic_init(&j->failed, 0);
+  fs_atomic_store(&j->next_plane, 0);
+  fs_atomic_store(&j->failed, 0);
   if (parallel)
     pool_run(pool_worker, j);
   else
     pool_worker(j, 0, 1);
-  return atomic_load(&j->failed) ? -1 : 0;
+  return fs_atomic_load(&j->failed) ? -1 : 0;
 }
 
 int maxpool3d_forward(const pool3d_shape *s, const float *x, float *y) {

@@ -3,8 +3,10 @@
 #ifndef FEDSEG_REDUCE_H
 #define FEDSEG_REDUCE_H
 
+#include <stddef.h>
+
 /* out[c] = sum_r x[r * cols + c], accumulated in double over fixed row chunks summed in order, so the
  * result does not depend on the thread count. Returns -1 when scratch memory is unavailable. */
-int sum_rows_f32(const float *x, long rows, long cols, float *out);
+int sum_rows_f32(const float *x, ptrdiff_t rows, ptrdiff_t cols, float *out);
 
 #endif

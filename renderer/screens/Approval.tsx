@@ -5,6 +5,7 @@
  */
 import { useEffect, useState } from 'react';
 import type { ApprovalInfo, OutgoingMessagePlan } from '../../preload/api.js';
+import { PrivacyFacts } from '../components/PrivacyFacts.js';
 import { api } from '../api.js';
 import { formatBytes, formatDuration, formatTime } from '../format.js';
 import { useUi } from '../store.js';
@@ -39,7 +40,7 @@ function OutgoingMessage({ plan, approval }: { plan: OutgoingMessagePlan; approv
         {plan.fields.map((field) => (
           <li key={field}>
             <code data-key={field}>{field}</code> {fieldText(field)}
-            {field === 'weights' && <> ({approval.model.parameterCount.toLocaleString()} float32 parameters, {formatBytes(approval.model.updateBytes)})</>}
+            {(field === 'weights' || field === 'maskedWeights') && <> ({approval.model.parameterCount.toLocaleString()} float32 parameters, {formatBytes(approval.model.updateBytes)})</>}
           </li>
         ))}
       </ul>
@@ -101,6 +102,7 @@ export function ApprovalScreen() {
                   {approval.instructions.mu > 0 ? `, FedProx μ ${approval.instructions.mu}` : ''}, seed {approval.instructions.seed};
                   on <b data-testid="outgoing-cases">{approval.trainingCases}</b> training case(s); at most {formatDuration(approval.trainingDeadlineS)}
                 </dd>
+                {approval.privacy && <PrivacyFacts privacy={approval.privacy} />}
               </>
             )}
           </dl>

@@ -26,4 +26,6 @@ test('bad demo options are FedSegErrors naming the flag', () => {
   fails({ downsample: 3 }, /field downsample: --downsample must divide the 128\^3 crop, got "3"/);
   fails({ downsample: 16, depth: 5 }, /field downsample: --downsample 16 leaves a 8\^3 window, not divisible by 2\^\(depth-1\) = 16/);
   fails({ learningRate: Number.NaN }, /field lr: --lr: /);
+  fails({ dpEpsilon: 0 }, /field dp-epsilon: --dp-epsilon: /);
+  fails({ dpEpsilon: 8, dpClip: -1 }, /field dp-clip: --dp-clip: /);
 });

@@ -29,3 +29,16 @@ test('experiment --combine names the file at fault: missing, not JSON, not a rep
   assert.equal(none.status, 1);
   assert.match(none.stderr, /--combine needs at least one folder/);
 });
+
+test('experiment DP options: an epsilon must be positive, and --dp-clip / --dp-delta need --dp-epsilons', () => {
+  for (const [args, message] of [
+    [['--dp-epsilons', '8,0'], /--dp-epsilons: "0" is not a positive number/],
+    [['--dp-epsilons', ','], /--dp-epsilons needs at least one epsilon/],
+    [['--dp-clip', '1'], /--dp-clip and --dp-delta only apply with --dp-epsilons/],
+    [['--dp-epsilons', '8', '--dp-delta', '1'], /--dp-delta must be in \(0, 1\), got "1"/],
+  ] as const) {
+    const run = fedseg('experiment', '--out', join(tmp.dir, 'dp'), ...args);
+    assert.equal(run.status, 1, run.stdout);
+    assert.match(run.stderr, message);
+  }
+});

@@ -77,7 +77,7 @@ test('convSameRelu with a skip equals relu of a convolution of the concatenation
   const b = seeded([1, 4, 4, 2, 2], 51);
   const kernel = seeded([3, 3, 3, 5, 4], 52);
   const bias = seeded([4], 53);
-  const split = (x: tf.Tensor, y: tf.Tensor, k: tf.Tensor, c: tf.Tensor) => convSameRelu(x as tf.Tensor5D, k, c, y as tf.Tensor5D);
+  const split = (x: tf.Tensor, y: tf.Tensor, k: tf.Tensor, c: tf.Tensor) => convSameRelu(x as tf.Tensor5D, k, c, { skip: y as tf.Tensor5D });
   const joined = (x: tf.Tensor, y: tf.Tensor, k: tf.Tensor, c: tf.Tensor) => tf.relu(convSame(tf.concat([x, y], 4) as tf.Tensor5D, k, c));
   assert.ok(maxAbsDiff(split(a, b, kernel, bias), joined(a, b, kernel, bias)) < 1e-5);
   const r = seeded([1, 4, 4, 2, 4], 54);

@@ -1,5 +1,5 @@
 /** Child-process entry for native-conv.test.ts: checks the addon under whatever FEDSEG_NATIVE_ISA /
- * FEDSEG_NATIVE_THREADS this process was started with and prints one JSON line of results. */
+ * FEDSEG_THREADS this process was started with and prints one JSON line of results. */
 import { loadNativeConvEngine, nativeEngineStatus } from '../../core/tf/native-engine.js';
 import { checkCase, convCases, useCpuReference } from './conv-reference.js';
 

@@ -119,7 +119,7 @@ describe('the addon in worker threads that come and go', () => {
   it('runs a multi-threaded conv in each of four threads started one after another (the pool stops when the library is unloaded)', { skip: skipReason }, () => {
     // Before the pool stopped its threads on unload, the fourth thread's job never returned.
     const fixture = fileURLToPath(new URL('./fixtures/threads-in-turn.mjs', import.meta.url));
-    const r = spawnSync(process.execPath, [fixture, defaultAddonPath()], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, FEDSEG_NATIVE_THREADS: '2' } });
+    const r = spawnSync(process.execPath, [fixture, defaultAddonPath()], { encoding: 'utf8', timeout: 60_000 });
     assert.equal(r.status, 0, `exit ${r.status} ${r.signal ?? ''}: ${r.stderr}`);
     // Output voxel 0 is a corner: 2x2x2 taps x 4 channels x 1 x 0.5 = 16.
     assert.deepEqual(r.stdout.trim().split('\n'), [0, 1, 2, 3].map((i) => `thread ${i}: 16`));

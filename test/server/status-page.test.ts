@@ -26,7 +26,10 @@ test('the status page shows "k of n sites returned", per-site progress and a Dic
       current: { round: 3, attempt: 1, phase: 'training', deadline: '2026-01-01T00:00:00.000Z', approvals: {}, participants: ['a', 'b', 'c'], returned: ['a', 'b'] },
       rejected: [], finalEvaluated: [], lastAttempt: null,
     }, 'UTC'),
+    endReason: null,
+    privacy: { mode: 'central', clip: 1, noiseMultiplier: 3.8, delta: 1e-5, epsilonSpent: 2.5, budget: { epsilon: 8, delta: 1e-5 } },
   });
+  assert.match(html, /Differential privacy \(central\): clip 1, noise multiplier 3.8; epsilon spent <b>2.500<\/b> at delta 0.00001 of the budget 8/);
   assert.match(html, /<b>Now waiting for updates of round 3: c \(training deadline 00:00:00 UTC\)<\/b>/);
   assert.match(html, /2 of 3 sites returned/);
   assert.match(html, /training \(epoch 1\/2\)/);

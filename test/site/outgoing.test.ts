@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
-import { outgoingMetrics, outgoingPlan } from '../../site/outgoing.js';
+import { outgoingMetrics, outgoingPlan, privacyLines, progressMessage } from '../../site/outgoing.js';
 import { SiteRuntime, type ApprovalRequest } from '../../site/runtime.js';
 import { shiftTrainer, startTestServer, tempDir } from '../server/helpers.js';
 
@@ -20,6 +20,23 @@ test('metrics go out only for declared keys, finite values and at least the mini
     ['update', ['weights', 'numCases', 'metrics.loss', 'trainingSeconds', 'norm'], []],
     ['progress', ['epoch', 'epochs', 'loss'], []],
     ['evaluation', ['numCases'], ['dice_WT']],
+  ]);
+  // Four training cases, floor 5: the running loss of the progress message stays at the site too.
+  const small = outgoingPlan({ train: 4, validation: 6 }, { update: ['loss'], evaluation: ['dice_WT'] }, 5);
+  assert.deepEqual(small.map((m) => [m.message, m.fields, m.withheld]), [
+    ['update', ['weights', 'numCases', 'trainingSeconds', 'norm'], ['loss']],
+    ['progress', ['epoch', 'epochs'], ['loss']],
+    ['evaluation', ['numCases', 'metrics.dice_WT'], []],
+  ]);
+  assert.deepEqual(progressMessage(3, { epoch: 1, epochs: 2, loss: 0.4 }, 4, 5), { type: 'progress', round: 3, epoch: 1, epochs: 2 });
+  assert.deepEqual(progressMessage(3, { epoch: 1, epochs: 2, loss: 0.4 }, 5, 5), { type: 'progress', round: 3, epoch: 1, epochs: 2, loss: 0.4 });
+});
+
+test('the fedseg site prompt states the DP clip, the noise and epsilon so far and after the round', () => {
+  const lines = privacyLines({ mode: 'central', clip: 0.5, noiseMultiplier: 3.79638671875, delta: 1e-5, epsilonSoFar: 2.0123, epsilonAfterRound: 2.71828, budget: { epsilon: 8, delta: 1e-5 } });
+  assert.deepEqual(lines, [
+    'Differential privacy (central): the update is clipped to L2 norm 0.5 before it leaves; the server adds Gaussian noise of standard deviation 1.9 (3.8 x the clip) to the sum of updates.',
+    'Privacy spent by the released models: epsilon 2.01 so far, 2.72 after this round (delta 0.00001); budget epsilon 8 at delta 0.00001.',
   ]);
 });
 

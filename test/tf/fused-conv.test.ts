@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { initBackend, tf } from '../../core/tf/backend.js';
+import { applyDropoutMask } from '../../core/tf/dropout.js';
 import { conv3dBiasRelu, multiConv3dBiasRelu, type FusedConvOptions } from '../../core/tf/fused-conv.js';
 import { checkGradients } from './finite-difference.js';
 import { on, TEST_BACKENDS, values } from './test-backends.js';
@@ -26,16 +27,21 @@ async function relativeDiff(a: tf.Tensor, b: tf.Tensor): Promise<number> {
   return diff / Math.max(scale, 1e-12);
 }
 
-function unfused(xs: T5[], ws: T5[], b: tf.Tensor, o: Required<FusedConvOptions>): T5 {
-  const sum = xs.map((x, i) => tf.conv3d(x, ws[i], o.strides, o.pad)).reduce((acc, c) => tf.add(acc, c));
+type CaseOptions = FusedConvOptions & { strides: number; pad: 'same' | 'valid' };
+
+/** The reference: dropout as x times a constant mask (the op's own mask, taken from ones), then stock ops. */
+function unfused(xs: T5[], ws: T5[], b: tf.Tensor, o: CaseOptions): T5 {
+  const dropped = o.inputDropout ? [tf.mul(xs[0], applyDropoutMask(tf.ones(xs[0].shape), o.inputDropout)) as T5] : xs;
+  const sum = dropped.map((x, i) => tf.conv3d(x, ws[i], o.strides, o.pad)).reduce((acc, c) => tf.add(acc, c));
   return tf.relu(tf.add(sum, b)) as T5;
 }
 
-const CASES: { name: string; xShapes: number[][]; kernel: number[]; cout: number; opts: Required<FusedConvOptions> }[] = [
+const CASES: { name: string; xShapes: number[][]; kernel: number[]; cout: number; opts: CaseOptions }[] = [
   { name: '3x3x3 same', xShapes: [[1, 4, 3, 5, 2]], kernel: [3, 3, 3], cout: 3, opts: { strides: 1, pad: 'same' } },
   { name: 'batch 2, stride 2 same', xShapes: [[2, 4, 4, 3, 3]], kernel: [3, 3, 3], cout: 2, opts: { strides: 2, pad: 'same' } },
   { name: 'valid, mixed kernel', xShapes: [[1, 5, 4, 4, 2]], kernel: [3, 2, 3], cout: 4, opts: { strides: 1, pad: 'valid' } },
   { name: '1x1x1', xShapes: [[1, 3, 3, 2, 4]], kernel: [1, 1, 1], cout: 3, opts: { strides: 1, pad: 'same' } },
+  { name: 'input dropout', xShapes: [[1, 4, 4, 4, 3]], kernel: [3, 3, 3], cout: 3, opts: { strides: 1, pad: 'same', inputDropout: { rate: 0.3, seed: 77 } } },
   { name: 'two inputs (split concat)', xShapes: [[1, 4, 4, 3, 2], [1, 4, 4, 3, 3]], kernel: [3, 3, 3], cout: 2, opts: { strides: 1, pad: 'same' } },
 ];
 

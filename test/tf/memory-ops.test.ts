@@ -1,13 +1,14 @@
 /**
- * The ops that bound a training step's memory: seeded dropout (mask regenerated, never stored) and
- * checkpointing (temporaries recomputed in the backward pass). Both must give the same values and
- * gradients as the plain computation, on every backend, and leave no tensor behind.
+ * The ops that bound a training step's memory: seeded dropout (mask regenerated, never stored; its
+ * fusion into the next convolution is tested in fused-conv.test.ts) and checkpointing (temporaries
+ * recomputed in the backward pass). Same values and gradients as the plain computation on every
+ * backend, and no tensor left behind.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { initBackend, tf } from '../../core/tf/backend.js';
 import { checkpointed } from '../../core/tf/checkpoint.js';
-import { dropoutRaw, seededDropout } from '../../core/tf/dropout.js';
+import { applyDropoutMask, dropoutRaw } from '../../core/tf/dropout.js';
 import { on, TEST_BACKENDS, values } from './test-backends.js';
 
 test('dropout keeps each voxel with probability 1 - rate, scales kept ones by 1/(1 - rate), and repeats per seed', () => {
@@ -33,31 +34,22 @@ test('dropout keeps each voxel with probability 1 - rate, scales kept ones by 1/
 });
 
 for (const backend of TEST_BACKENDS) {
-  test(`${backend}: seeded dropout drops the raw loop's voxels, its gradient is the same mask applied to dy, and it keeps nothing`, on(backend), async () => {
+  test(`${backend}: the dropout kernel drops the raw loop's voxels, repeats per seed, and leaves only its output`, on(backend), async () => {
     await initBackend(backend);
     const before = tf.memory().numTensors;
     const x = tf.randomNormal([1, 4, 6, 6, 3], 0, 1, 'float32', 11);
-    const dy = tf.randomNormal(x.shape, 0, 1, 'float32', 12);
-    const y = seededDropout(x, 0.3, 99);
-    const again = seededDropout(x, 0.3, 99);
-    // Through a sum, as every caller differentiates it (the op frees its upstream gradient once used).
-    const dx = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(seededDropout(t, 0.3, 99), dy)))(x);
-    const [yv, av, dxv, dyv, xv] = await Promise.all([y, again, dx, dy, x].map(values));
+    const spec = { rate: 0.3, seed: 99 };
+    const y = applyDropoutMask(x, spec);
+    const again = applyDropoutMask(x, spec);
+    const [yv, av, xv] = await Promise.all([y, again, x].map(values));
     assert.deepEqual(yv, av);
     // Every backend drops the same voxels: the values are the raw loop's, exactly.
     const expected = new Float32Array(xv.length);
-    dropoutRaw(xv, 0.3, 99, expected);
+    dropoutRaw(xv, spec.rate, spec.seed, expected);
     assert.ok(expected.every((v, i) => v === yv[i]), 'same mask and scale as the raw loop');
-    const scale = Math.fround(1 / 0.7);
-    let dropped = 0;
-    for (let i = 0; i < yv.length; i++) {
-      if (yv[i] === 0 && xv[i] !== 0) {
-        dropped++;
-        assert.ok(dxv[i] === 0, `dx[${i}] of a dropped voxel: ${dxv[i]}`);
-      } else assert.ok(Math.abs(dxv[i] - dyv[i] * scale) <= 1e-6 * Math.abs(dyv[i]), `dx[${i}]`);
-    }
+    const dropped = yv.filter((v) => v === 0).length;
     assert.ok(dropped > 0.15 * yv.length && dropped < 0.45 * yv.length, `dropped ${dropped} of ${yv.length}`);
-    for (const t of [x, dy, y, again, dx]) t.dispose();
+    for (const t of [x, y, again]) t.dispose();
     assert.equal(tf.memory().numTensors, before);
   });
 
