@@ -88,22 +88,26 @@ export class FederationClient extends EventEmitter<ClientEvents> {
   }
 
   /**
-   * Starts uploading a model update, or in a secure round the masked input (site/update-upload.ts);
-   * returns the frame's size, or null when not connected. The verdict comes as a message; an upload
-   * that fails is reported as a protocol error.
+   * Uploads a model update, or in a secure round the masked input (site/update-upload.ts); resolves
+   * to the frame's size once the server has taken it in, or null when not connected or the upload
+   * failed (reported as a protocol error). The verdict comes as a message.
    */
-  sendUpdate(header: UpdateFrameHeader | MaskedUpdateFrameHeader, modelBytes: Uint8Array): number | null {
+  sendUpdate(header: UpdateFrameHeader | MaskedUpdateFrameHeader, modelBytes: Uint8Array): Promise<number | null> {
     return this.upload(encodeFrame(header, modelBytes));
   }
 
-  /** Starts uploading an encoded update frame with this session's upload ticket. */
-  upload(frame: Uint8Array): number | null {
+  /** Uploads an encoded update frame with this session's upload ticket. */
+  async upload(frame: Uint8Array): Promise<number | null> {
     const ws = this.ws;
     const ticket = this.uploadTicket;
     if (!this.connected || !ticket) return null;
     this.bytesSent += frame.length;
-    uploadFrame({ wsUrl: this.opts.url, ticket, ca: this.opts.ca, live: () => this.ws === ws && this.connected }, frame)
-      .catch((err: unknown) => this.emit('protocol-error', errorMessage(err)));
+    try {
+      await uploadFrame({ wsUrl: this.opts.url, ticket, ca: this.opts.ca, live: () => this.ws === ws && this.connected }, frame);
+    } catch (err) {
+      this.emit('protocol-error', errorMessage(err));
+      return null;
+    }
     return frame.length;
   }
 

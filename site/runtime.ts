@@ -304,7 +304,7 @@ export class SiteRuntime extends EventEmitter<{ event: [RuntimeEvent] }> {
     const key = `${announce.round}:${announce.attempt}`;
     if (this.training?.key === key) return; // resumed connection; training continues
     if (this.unacknowledged && this.unacknowledged.round === announce.round && this.unacknowledged.attempt === announce.attempt) {
-      this.client?.sendUpdate(this.unacknowledged.header, this.unacknowledged.bytes);
+      void this.client?.sendUpdate(this.unacknowledged.header, this.unacknowledged.bytes);
       return;
     }
     const abort = new AbortController();
@@ -354,7 +354,7 @@ export class SiteRuntime extends EventEmitter<{ event: [RuntimeEvent] }> {
     }, this.opts.trainer.metricKeys, this.minMetricCases);
     const bytes = encodeModel(config, weights, { round: a.round });
     this.unacknowledged = { round: a.round, attempt: a.attempt, header, bytes };
-    const sent = this.client?.sendUpdate(header, bytes) ?? null;
+    const sent = (await this.client?.sendUpdate(header, bytes)) ?? null;
     this.emitEvent({
       type: 'update-sent', round: a.round, numCases: result.numCases, bytes: sent ?? bytes.length, norm, metrics: finiteOnly(result.metrics),
       sha256: createHash('sha256').update(bytes).digest('hex'),
@@ -362,7 +362,7 @@ export class SiteRuntime extends EventEmitter<{ event: [RuntimeEvent] }> {
   }
 
   /** A secure round's input: the encoded update and case count under masks; no metrics, no norm. */
-  private sendMaskedInput(a: Announce, global: TensorList, result: { weights: TensorList; numCases: number }): void {
+  private async sendMaskedInput(a: Announce, global: TensorList, result: { weights: TensorList; numCases: number }): Promise<void> {
     const secure = this.secure.get(`${a.round}:${a.attempt}`);
     if (!secure?.encoding) {
       this.client?.send({ type: 'withdraw', round: a.round, attempt: a.attempt, reason: 'the secure-aggregation key exchange did not complete at this site' });
@@ -374,7 +374,7 @@ export class SiteRuntime extends EventEmitter<{ event: [RuntimeEvent] }> {
     const bytes = ringToBytes(masked);
     const header = { kind: 'masked-update' as const, round: a.round, attempt: a.attempt, architectureHash: a.architectureHash, elements: masked.length };
     this.unacknowledged = { round: a.round, attempt: a.attempt, header, bytes };
-    const sent = this.client?.sendUpdate(header, bytes) ?? null;
+    const sent = (await this.client?.sendUpdate(header, bytes)) ?? null;
     this.emitEvent({
       type: 'update-sent', round: a.round, numCases, bytes: sent ?? bytes.length, norm: l2Distance(result.weights, global), metrics: {},
       sha256: createHash('sha256').update(bytes).digest('hex'),

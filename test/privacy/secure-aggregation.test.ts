@@ -22,13 +22,19 @@ after(() => tmp.cleanup());
 
 type Received = { site: string | null; binary: boolean; bytes: Buffer }[];
 
-/** Records every message the server reads from a site connection, as the federation receives it. */
+/** Records every message the server reads from a site connection and every frame a site uploads, as the federation receives them. */
 function recordReceived(server: RunningServer): Received {
   const received: Received = [];
   const attach = server.federation.attach.bind(server.federation);
   server.federation.attach = (c: SiteConnection) => {
     c.on('message', (bytes: Buffer, binary: boolean) => received.push({ site: c.site, binary, bytes: Buffer.from(bytes) }));
     attach(c);
+  };
+  const upload = server.federation.upload.bind(server.federation);
+  server.federation.upload = (c, frame, sha256) => {
+    // A copy: the frame is the upload slot's buffer, reused for the next upload.
+    received.push({ site: c.site, binary: true, bytes: Buffer.from(frame) });
+    return upload(c, frame, sha256);
   };
   return received;
 }

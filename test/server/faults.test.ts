@@ -232,9 +232,9 @@ test('an upload that is not a FedSeg update, or a binary WebSocket message, is a
     const { weights } = await s.trainWeights(1);
     const errors = (n: number) => s.until(() => s.messages.filter((m) => m.type === 'error').length === n || undefined, `${n} error(s)`);
     // One upload per session at a time: each is answered before the next.
-    s.client.upload(Buffer.from('FSGW garbage that is not a frame'));
+    void s.client.upload(Buffer.from('FSGW garbage that is not a frame'));
     await errors(1);
-    s.client.upload(encodeFrame({ kind: 'global', purpose: 'train', round: 1, architectureHash: tinyHash, sha256: '0'.repeat(64) }, encodeModel(tinyConfig, weights)));
+    void s.client.upload(encodeFrame({ kind: 'global', purpose: 'train', round: 1, architectureHash: tinyHash, sha256: '0'.repeat(64) }, encodeModel(tinyConfig, weights)));
     await errors(2);
     (s.client as unknown as { ws: WebSocket }).ws.send(Buffer.alloc(64));
     await errors(3);

@@ -124,7 +124,7 @@ export class ScriptedSite {
   /** Uploads an update frame; header fields default to a valid update for `round`/`attempt`. */
   sendUpdate(round: number, attempt: number, weights: TensorList, header: Partial<UpdateFrameHeader> = {}, config: ModelConfig = tinyConfig): void {
     const full: UpdateFrameHeader = { kind: 'update', round, attempt, architectureHash: tinyHash, numCases: 4, metrics: { loss: 1 }, trainingSeconds: 1, ...header };
-    this.client.upload(encodeFrame(full, encodeModel(config, weights)));
+    void this.client.upload(encodeFrame(full, encodeModel(config, weights)));
   }
 
   verdict(round: number, after = 0) {

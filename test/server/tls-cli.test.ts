@@ -39,7 +39,7 @@ test('wss:// with a certificate: a site trusting the CA authenticates and upload
     client.start();
     assert.equal(await welcomed, 'secure');
     // The upload goes to the same origin over https, trusting the same CA; it is no frame, and the server says so.
-    client.upload(Buffer.alloc(64));
+    void client.upload(Buffer.alloc(64));
     await waitFor(() => errors.some((e) => /FedSeg prelude/.test(e)), 'the answer to an upload over https');
     client.stop();
     const untrusting = new FederationClient({ url: server.wsUrl, token, cases: { train: 1, validation: 0 }, initialBackoffMs: 60_000 });
