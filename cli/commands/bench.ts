@@ -16,6 +16,7 @@ const BENCHES = {
   conv: 'conv3d kernels: ms and effective GFLOP/s per backend',
   model: 'U-Net training step, full-case inference, peak memory',
   train: 'native conv training step against the PyTorch reference',
+  step: 'where the 128^3 training step spends its time: kernel-by-kernel profile, CPU seconds, peak RSS',
   aggregation: 'FedAvg over 5 full-size updates, bytes on the wire per round',
   secagg: 'secure aggregation overhead per round at P = 5.6 M: CPU per site, server CPU, bytes per site, 5 and 50 sites',
   metrics: 'BraTS metrics (Dice, HD95 via EDT) on the full 240x240x155 grid',
@@ -50,7 +51,7 @@ function benchModule(name: BenchName): URL {
 const CLI_ENTRY = new URL('../entry.js', import.meta.url);
 
 const command: CliCommand = {
-  summary: 'runs the benchmarks (io, conv, model, train, aggregation, secagg, metrics, scale, viewer) and prints tables + JSON',
+  summary: 'runs the benchmarks (io, conv, model, train, step, aggregation, secagg, metrics, scale, viewer) and prints tables + JSON',
   usage,
   async run(args) {
     const { values, positionals } = parseArgs({
