@@ -1,8 +1,8 @@
 /**
  * Functional building blocks of the 3D networks (NDHWC tensors). Every op used here has a gradient
- * on all TF.js backends: 1x1x1 and 2x2x2-stride-2 convolutions are matMuls around reshapes and 3D
- * depth-to-space shuffles (matMul is the fast kernel on wasm/cpu; the shuffles are FedSeg kernels,
- * core/tf/depth-to-space.ts), and nearest upsampling is upsample3d with its own gradient.
+ * on all TF.js backends: the transposed and the 2x2x2-stride-2 convolutions are 1x1x1 convolutions
+ * around 3D depth-to-space shuffles (FedSeg kernels, core/tf/depth-to-space.ts), and nearest
+ * upsampling is upsample3d with its own gradient.
  */
 import { tf } from '../tf/backend.js';
 import { checkpointed } from '../tf/checkpoint.js';
@@ -42,18 +42,19 @@ function splitKernelChannels(kernel: tf.Tensor, ca: number): [T5, T5] {
   ];
 }
 
-/** 1x1x1 convolution as a matMul over voxels: kernel [1,1,1,cin,cout]. */
+/**
+ * 1x1x1 convolution + optional bias: kernel [1,1,1,cin,cout]. A plain GEMM over voxels, run as conv3d so
+ * it goes through the registered conv kernels (FedSeg's native engine on wasm: its input and filter
+ * gradients were 5x and 25x faster than the wasm backend's single-threaded transposed matMuls).
+ */
 export function pointwise(x: T5, kernel: tf.Tensor, bias?: tf.Tensor): T5 {
-  const [n, d, h, w, cin] = x.shape;
-  const cout = kernel.shape[4] as number;
-  let y = tf.matMul(tf.reshape(x, [n * d * h * w, cin]), tf.reshape(kernel, [cin, cout]));
-  if (bias) y = tf.add(y, bias);
-  return tf.reshape(y, [n, d, h, w, cout]);
+  const y = tf.conv3d(x, kernel as T5, 1, 'valid');
+  return bias ? tf.add(y, bias) : y;
 }
 
 /**
  * Conv3DTranspose(kernel 2, stride 2) + bias, as Keras computes it: out[2i+a] = sum_c x[i,c] K[c,a,...].
- * One matMul to [voxels, 2*2*2*cout], then depth-to-space (core/tf/depth-to-space.ts). kernel: [cin, 2, 2, 2, cout].
+ * One 1x1x1 convolution to 2*2*2*cout channels, then depth-to-space (core/tf/depth-to-space.ts). kernel: [cin, 2, 2, 2, cout].
  * Checkpointed: the matMul and shuffle outputs (two full-size tensors at the finest level) are
  * recomputed in the backward pass instead of being kept for it.
  */
@@ -62,21 +63,17 @@ export function transposeUp(x: T5, kernel: tf.Tensor, bias: tf.Tensor): T5 {
 }
 
 const checkpointedTransposeUp = checkpointed(([x, kernel, bias]): T5 => {
-  const [n, d, h, w, cin] = x.shape as [number, number, number, number, number];
-  const cout = kernel.shape[4] as number;
-  const y = tf.matMul(tf.reshape(x, [n * d * h * w, cin]), tf.reshape(kernel, [cin, 8 * cout]));
-  return tf.add(depthToSpace3d(tf.reshape(y, [n, d, h, w, 8 * cout])), bias);
+  const [cin, , , , cout] = kernel.shape as number[];
+  const y = pointwise(x as T5, tf.reshape(kernel, [1, 1, 1, cin, 8 * cout]));
+  return tf.add(depthToSpace3d(y), bias);
 });
 
-/** 2x2x2 stride-2 'valid' convolution (no bias) as space-to-depth + matMul. kernel: [2,2,2,cin,cout]. */
+/** 2x2x2 stride-2 'valid' convolution (no bias) as space-to-depth + a 1x1x1 convolution. kernel: [2,2,2,cin,cout]. */
 export function strided2Conv(x: T5, kernel: tf.Tensor): T5 {
   const cin = x.shape[4];
   const cout = kernel.shape[4] as number;
   // Each voxel's 8 * cin channels hold one 2x2x2 block in kernel order.
-  const blocks = spaceToDepth3d(x);
-  const [n, d, h, w] = blocks.shape;
-  const y = tf.matMul(tf.reshape(blocks, [n * d * h * w, 8 * cin]), tf.reshape(kernel, [8 * cin, cout]));
-  return tf.reshape(y, [n, d, h, w, cout]);
+  return pointwise(spaceToDepth3d(x), tf.reshape(kernel, [1, 1, 1, 8 * cin, cout]));
 }
 
 /** Nearest-neighbour x2 upsampling followed by a 'same' convolution. */
