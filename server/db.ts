@@ -3,7 +3,7 @@
  * append-only audit log. WAL with synchronous=FULL so every committed row survives kill -9 and
  * power loss; every write is one statement or one transaction.
  */
-import Database from 'better-sqlite3';
+import Database, { type Statement } from 'better-sqlite3';
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { FedSegError } from '../core/errors.js';
@@ -122,6 +122,8 @@ const now = (): string => new Date().toISOString();
 
 export class Store {
   readonly db: Database.Database;
+  private readonly statements = new Map<string, Statement>();
+  private dataVersion: number | null = null;
 
   /**
    * Opens (creating) the database. The file, its WAL and shared-memory files are 0600 and a folder
@@ -163,33 +165,55 @@ export class Store {
     return this.db.transaction(fn)();
   }
 
+  /** A prepared statement, compiled once per connection: preparing costs more than running most of these. */
+  private sql(text: string): Statement {
+    let statement = this.statements.get(text);
+    if (!statement) {
+      statement = this.db.prepare(text);
+      this.statements.set(text, statement);
+    }
+    return statement;
+  }
+
+  /**
+   * True when another connection committed to the database since the last call (the first call is
+   * true): `fedseg server remove-site` runs in its own process, and checking this costs far less
+   * than re-reading the site table before every update.
+   */
+  changedElsewhere(): boolean {
+    const version = this.db.pragma('data_version', { simple: true }) as number;
+    const changed = version !== this.dataVersion;
+    this.dataVersion = version;
+    return changed;
+  }
+
   // ---- meta ----
   getMeta(key: string): string | null {
-    const row = this.db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined;
+    const row = this.sql('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined;
     return row?.value ?? null;
   }
 
   setMeta(key: string, value: string): void {
-    this.db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(key, value);
+    this.sql('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(key, value);
   }
 
   // ---- audit ----
   audit(e: ServerAuditEntry): void {
-    this.db.prepare('INSERT INTO audit (at, actor, action, round, detail, model_in_hash, model_out_hash) VALUES (?, ?, ?, ?, ?, ?, ?)')
+    this.sql('INSERT INTO audit (at, actor, action, round, detail, model_in_hash, model_out_hash) VALUES (?, ?, ?, ?, ?, ?, ?)')
       .run(now(), e.actor, e.action, e.round ?? null, JSON.stringify(e.detail ?? {}), e.modelIn ?? null, e.modelOut ?? null);
   }
 
   auditLog(afterId = 0, limit = 1000): AuditRow[] {
-    return this.db.prepare('SELECT * FROM audit WHERE id > ? ORDER BY id LIMIT ?').all(afterId, limit) as AuditRow[];
+    return this.sql('SELECT * FROM audit WHERE id > ? ORDER BY id LIMIT ?').all(afterId, limit) as AuditRow[];
   }
 
   // ---- sites ----
   /** `token` is the site's locator and salted verifier (server/tokens.ts). */
   addSite(name: string, token: { locator: string; hash: string }, registeredCases: number | null = null): void {
-    const existing = this.db.prepare('SELECT removed_at FROM sites WHERE name = ?').get(name) as { removed_at: string | null } | undefined;
+    const existing = this.sql('SELECT removed_at FROM sites WHERE name = ?').get(name) as { removed_at: string | null } | undefined;
     if (existing && existing.removed_at === null) throw new FedSegError(`site "${name}" is already registered`, { field: 'name' });
     this.transaction(() => {
-      this.db.prepare(`INSERT INTO sites (name, token_hash, token_locator, created_at, registered_cases) VALUES (?, ?, ?, ?, ?)
+      this.sql(`INSERT INTO sites (name, token_hash, token_locator, created_at, registered_cases) VALUES (?, ?, ?, ?, ?)
         ON CONFLICT (name) DO UPDATE SET token_hash = excluded.token_hash, token_locator = excluded.token_locator,
           created_at = excluded.created_at, removed_at = NULL, registered_cases = excluded.registered_cases`)
         .run(name, token.hash, token.locator, now(), registeredCases);
@@ -199,7 +223,7 @@ export class Store {
 
   removeSite(name: string): void {
     this.transaction(() => {
-      const result = this.db.prepare('UPDATE sites SET removed_at = ? WHERE name = ? AND removed_at IS NULL').run(now(), name);
+      const result = this.sql('UPDATE sites SET removed_at = ? WHERE name = ? AND removed_at IS NULL').run(now(), name);
       if (result.changes === 0) throw new FedSegError(`no registered site named "${name}"`, { field: 'name' });
       this.audit({ actor: 'operator', action: 'site-removed', detail: { site: name } });
     });
@@ -207,7 +231,7 @@ export class Store {
 
   setRegisteredCases(name: string, cases: number): void {
     this.transaction(() => {
-      const result = this.db.prepare('UPDATE sites SET registered_cases = ? WHERE name = ? AND removed_at IS NULL').run(cases, name);
+      const result = this.sql('UPDATE sites SET registered_cases = ? WHERE name = ? AND removed_at IS NULL').run(cases, name);
       if (result.changes === 0) throw new FedSegError(`no registered site named "${name}"`, { field: 'name' });
       this.audit({ actor: 'operator', action: 'site-cases-registered', detail: { site: name, registeredCases: cases } });
     });
@@ -216,40 +240,45 @@ export class Store {
   sites(includeRemoved = false): SiteRow[] {
     const sql = `SELECT ${SITE_COLUMNS} FROM sites
       ${includeRemoved ? '' : 'WHERE removed_at IS NULL'} ORDER BY name`;
-    return this.db.prepare(sql).all() as SiteRow[];
+    return this.sql(sql).all() as SiteRow[];
+  }
+
+  /** How many sites are registered and not removed. */
+  siteCount(): number {
+    return (this.sql('SELECT COUNT(*) AS n FROM sites WHERE removed_at IS NULL').get() as { n: number }).n;
   }
 
   /** The active site whose token has this locator, with its stored verifier. */
   siteByTokenLocator(locator: string): (SiteRow & { token_hash: string }) | null {
-    return (this.db.prepare(`SELECT ${SITE_COLUMNS}, token_hash FROM sites WHERE token_locator = ? AND removed_at IS NULL`)
+    return (this.sql(`SELECT ${SITE_COLUMNS}, token_hash FROM sites WHERE token_locator = ? AND removed_at IS NULL`)
       .get(locator) as (SiteRow & { token_hash: string }) | undefined) ?? null;
   }
 
   /** Replaces a site's legacy SHA-256 verifier with a salted one after it authenticated. */
   setSiteTokenHash(name: string, hash: string): void {
-    this.db.prepare('UPDATE sites SET token_hash = ? WHERE name = ?').run(hash, name);
+    this.sql('UPDATE sites SET token_hash = ? WHERE name = ?').run(hash, name);
   }
 
   siteSeen(name: string, declaredTrain: number, declaredValidation: number): void {
-    this.db.prepare('UPDATE sites SET declared_train = ?, declared_validation = ?, last_seen_at = ? WHERE name = ?')
+    this.sql('UPDATE sites SET declared_train = ?, declared_validation = ?, last_seen_at = ? WHERE name = ?')
       .run(declaredTrain, declaredValidation, now(), name);
   }
 
   // ---- rounds ----
   rounds(): RoundRow[] {
-    return this.db.prepare('SELECT * FROM rounds ORDER BY round, attempt').all() as RoundRow[];
+    return this.sql('SELECT * FROM rounds ORDER BY round, attempt').all() as RoundRow[];
   }
 
   completedRounds(): RoundRow[] {
-    return this.db.prepare("SELECT * FROM rounds WHERE status = 'completed' ORDER BY round").all() as RoundRow[];
+    return this.sql("SELECT * FROM rounds WHERE status = 'completed' ORDER BY round").all() as RoundRow[];
   }
 
   completedRound(round: number): RoundRow | null {
-    return (this.db.prepare("SELECT * FROM rounds WHERE round = ? AND status = 'completed'").get(round) as RoundRow | undefined) ?? null;
+    return (this.sql("SELECT * FROM rounds WHERE round = ? AND status = 'completed'").get(round) as RoundRow | undefined) ?? null;
   }
 
   nextAttempt(round: number): number {
-    const row = this.db.prepare('SELECT MAX(attempt) AS a FROM rounds WHERE round = ?').get(round) as { a: number | null };
+    const row = this.sql('SELECT MAX(attempt) AS a FROM rounds WHERE round = ?').get(round) as { a: number | null };
     return (row.a ?? 0) + 1;
   }
 
@@ -260,7 +289,7 @@ export class Store {
    * Interrupted attempts (server stopped) are not the sites' doing and do not count.
    */
   missedAttempts(round: number): number {
-    const row = this.db.prepare(`SELECT COUNT(*) AS n FROM rounds WHERE round = @round AND status = 'abandoned' AND attempt > MAX(
+    const row = this.sql(`SELECT COUNT(*) AS n FROM rounds WHERE round = @round AND status = 'abandoned' AND attempt > MAX(
         COALESCE((SELECT MAX(attempt) FROM rounds WHERE round = @round AND status IN ('completed', 'invalid-checkpoint')), 0),
         COALESCE((SELECT MAX(json_extract(detail, '$.attempt')) FROM audit WHERE round = @round AND action = 'federation-failed'), 0))`)
       .get({ round }) as { n: number };
@@ -269,7 +298,7 @@ export class Store {
 
   startRound(round: number, attempt: number, modelIn: string): void {
     this.transaction(() => {
-      this.db.prepare("INSERT INTO rounds (round, attempt, status, started_at, model_in_hash) VALUES (?, ?, 'approval', ?, ?)")
+      this.sql("INSERT INTO rounds (round, attempt, status, started_at, model_in_hash) VALUES (?, ?, 'approval', ?, ?)")
         .run(round, attempt, now(), modelIn);
       this.audit({ actor: 'server', action: 'round-announced', round, detail: { attempt }, modelIn });
     });
@@ -277,7 +306,7 @@ export class Store {
 
   setRoundStatus(round: number, attempt: number, status: RoundRowStatus, reason: string | null = null): void {
     const ended = status === 'approval' || status === 'training' ? null : now();
-    this.db.prepare('UPDATE rounds SET status = ?, reason = COALESCE(?, reason), ended_at = COALESCE(?, ended_at) WHERE round = ? AND attempt = ?')
+    this.sql('UPDATE rounds SET status = ?, reason = COALESCE(?, reason), ended_at = COALESCE(?, ended_at) WHERE round = ? AND attempt = ?')
       .run(status, reason, ended, round, attempt);
   }
 
@@ -287,9 +316,9 @@ export class Store {
     bounds: { site: string; clippedTo: number | null; weight: number }[]; clipBound: number | null;
   }): void {
     this.transaction(() => {
-      const mark = this.db.prepare("UPDATE updates SET clipped_norm = ?, weight = ? WHERE round = ? AND attempt = ? AND site = ? AND status = 'accepted'");
+      const mark = this.sql("UPDATE updates SET clipped_norm = ?, weight = ? WHERE round = ? AND attempt = ? AND site = ? AND status = 'accepted'");
       for (const b of r.bounds) mark.run(b.clippedTo, b.weight, r.round, r.attempt, b.site);
-      this.db.prepare(`UPDATE rounds SET status = 'completed', ended_at = ?, model_out_hash = ?, checkpoint = ?, checkpoint_sha256 = ?,
+      this.sql(`UPDATE rounds SET status = 'completed', ended_at = ?, model_out_hash = ?, checkpoint = ?, checkpoint_sha256 = ?,
         sites_returned = ?, num_cases = ? WHERE round = ? AND attempt = ?`)
         .run(now(), r.modelOut, r.checkpoint, r.checkpointSha256, r.sites.length, r.numCases, r.round, r.attempt);
       this.audit({
@@ -306,7 +335,7 @@ export class Store {
   /** Round 0: the seeded initial model, recorded as a completed round with its checkpoint. */
   recordInitialModel(modelHash: string, checkpoint: string, checkpointSha256: string, seed: number): void {
     this.transaction(() => {
-      this.db.prepare(`INSERT INTO rounds (round, attempt, status, started_at, ended_at, model_out_hash, checkpoint, checkpoint_sha256, sites_returned, num_cases)
+      this.sql(`INSERT INTO rounds (round, attempt, status, started_at, ended_at, model_out_hash, checkpoint, checkpoint_sha256, sites_returned, num_cases)
         VALUES (0, ?, 'completed', ?, ?, ?, ?, ?, 0, 0)`).run(this.nextAttempt(0), now(), now(), modelHash, checkpoint, checkpointSha256);
       this.audit({ actor: 'server', action: 'initial-model', round: 0, detail: { seed, checkpointSha256 }, modelOut: modelHash });
     });
@@ -315,7 +344,7 @@ export class Store {
   // ---- approvals, updates, metrics ----
   recordApproval(round: number, attempt: number, site: string, decision: 'approved' | 'declined' | 'timeout', reason: string | null = null): void {
     this.transaction(() => {
-      this.db.prepare('INSERT OR IGNORE INTO approvals (round, attempt, site, decision, reason, at) VALUES (?, ?, ?, ?, ?, ?)')
+      this.sql('INSERT OR IGNORE INTO approvals (round, attempt, site, decision, reason, at) VALUES (?, ?, ?, ?, ?, ?)')
         .run(round, attempt, site, decision, reason, now());
       this.audit({ actor: decision === 'timeout' ? 'server' : site, action: `approval-${decision}`, round, detail: { attempt, site, ...(reason ? { reason } : {}) } });
     });
@@ -323,13 +352,13 @@ export class Store {
 
   approvals(round?: number): { round: number; attempt: number; site: string; decision: string; reason: string | null; at: string }[] {
     return (round === undefined
-      ? this.db.prepare('SELECT * FROM approvals ORDER BY round, attempt, site').all()
-      : this.db.prepare('SELECT * FROM approvals WHERE round = ? ORDER BY attempt, site').all(round)) as never;
+      ? this.sql('SELECT * FROM approvals ORDER BY round, attempt, site').all()
+      : this.sql('SELECT * FROM approvals WHERE round = ? ORDER BY attempt, site').all(round)) as never;
   }
 
   recordUpdate(u: { round: number; attempt: number; site: string; numCases: number | null; norm: number | null; bytes: number; sha256: string; status: 'accepted' | 'rejected'; reason: string | null; metrics?: Record<string, number> }): void {
     this.transaction(() => {
-      this.db.prepare(`INSERT INTO updates (round, attempt, site, received_at, num_cases, norm, bytes, sha256, status, reason)
+      this.sql(`INSERT INTO updates (round, attempt, site, received_at, num_cases, norm, bytes, sha256, status, reason)
         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(u.round, u.attempt, u.site, now(), u.numCases, u.norm, u.bytes, u.sha256, u.status, u.reason);
       if (u.status === 'accepted' && u.metrics) this.insertMetrics(u.round, u.site, 'train', { ...u.metrics, numCases: u.numCases ?? 0, updateNorm: u.norm ?? 0 });
       this.audit({ actor: u.site, action: `update-${u.status}`, round: u.round, detail: { attempt: u.attempt, numCases: u.numCases, norm: u.norm, bytes: u.bytes, ...(u.reason ? { reason: u.reason } : {}) }, modelIn: u.sha256 });
@@ -337,13 +366,13 @@ export class Store {
   }
 
   hasAcceptedUpdate(round: number, attempt: number, site: string): boolean {
-    return this.db.prepare("SELECT 1 FROM updates WHERE round = ? AND attempt = ? AND site = ? AND status = 'accepted'").get(round, attempt, site) !== undefined;
+    return this.sql("SELECT 1 FROM updates WHERE round = ? AND attempt = ? AND site = ? AND status = 'accepted'").get(round, attempt, site) !== undefined;
   }
 
   updates(round?: number): UpdateRow[] {
     return (round === undefined
-      ? this.db.prepare('SELECT * FROM updates ORDER BY id').all()
-      : this.db.prepare('SELECT * FROM updates WHERE round = ? ORDER BY id').all(round)) as UpdateRow[];
+      ? this.sql('SELECT * FROM updates ORDER BY id').all()
+      : this.sql('SELECT * FROM updates WHERE round = ? ORDER BY id').all(round)) as UpdateRow[];
   }
 
   /**
@@ -351,7 +380,7 @@ export class Store {
    * FLAG_WINDOW updates, with those counts (for the status page).
    */
   flaggedSites(): Map<string, { clipped: number; rejected: number; of: number }> {
-    const rows = this.db.prepare(`SELECT site, status, clipped_norm FROM (
+    const rows = this.sql(`SELECT site, status, clipped_norm FROM (
         SELECT site, status, clipped_norm, ROW_NUMBER() OVER (PARTITION BY site ORDER BY id DESC) AS recent FROM updates)
       WHERE recent <= ?`).all(FLAG_WINDOW) as { site: string; status: string; clipped_norm: number | null }[];
     const counts = new Map<string, { clipped: number; rejected: number; of: number }>();
@@ -367,19 +396,19 @@ export class Store {
 
   recordEvaluation(round: number, site: string, numCases: number, metrics: Record<string, number>): void {
     this.transaction(() => {
-      this.db.prepare("DELETE FROM metrics WHERE round = ? AND site = ? AND kind = 'eval'").run(round, site);
+      this.sql("DELETE FROM metrics WHERE round = ? AND site = ? AND kind = 'eval'").run(round, site);
       this.insertMetrics(round, site, 'eval', { ...metrics, numCases });
       this.audit({ actor: site, action: 'evaluation-reported', round, detail: { numCases, metrics } });
     });
   }
 
   private insertMetrics(round: number, site: string, kind: 'train' | 'eval', metrics: Record<string, number>): void {
-    const insert = this.db.prepare('INSERT INTO metrics (round, site, kind, name, value, at) VALUES (?, ?, ?, ?, ?, ?)');
+    const insert = this.sql('INSERT INTO metrics (round, site, kind, name, value, at) VALUES (?, ?, ?, ?, ?, ?)');
     const at = now();
     for (const [name, value] of Object.entries(metrics)) insert.run(round, site, kind, name, value, at);
   }
 
   metrics(kind: 'train' | 'eval'): { round: number; site: string; name: string; value: number }[] {
-    return this.db.prepare('SELECT round, site, name, value FROM metrics WHERE kind = ? ORDER BY round, site, name').all(kind) as never;
+    return this.sql('SELECT round, site, name, value FROM metrics WHERE kind = ? ORDER BY round, site, name').all(kind) as never;
   }
 }

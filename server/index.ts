@@ -48,6 +48,8 @@ export interface ServerOptions {
    */
   adminToken?: string;
   log?: (line: string) => void;
+  /** How long an upload may wait for a slot, and go silent, before it is refused or cut off (defaults below). */
+  uploadTimeouts?: { queueMs?: number; stallMs?: number };
 }
 
 export interface RunningServer {
@@ -199,7 +201,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
 
   const uploads = new UpdateUploads(federation.registry.uploadTickets, (c, frame, sha256) => federation.upload(c, frame, sha256), authFailures, {
     slots: Math.max(2, Math.floor(UPLOAD_BUFFER_BYTES / opts.config.maxMessageBytes)), frameCap: opts.config.maxMessageBytes,
-    stallMs: UPLOAD_STALL_MS, queueMs: UPLOAD_QUEUE_MS,
+    stallMs: opts.uploadTimeouts?.stallMs ?? UPLOAD_STALL_MS, queueMs: opts.uploadTimeouts?.queueMs ?? UPLOAD_QUEUE_MS,
   }, log);
   const isUpload = (req: IncomingMessage) => (req.url ?? '').split('?')[0] === UPLOAD_PATH;
   const handler = (req: IncomingMessage, res: ServerResponse) => {

@@ -176,7 +176,8 @@ export class RoundCoordinator {
   private async approve(state: RoundState): Promise<string[]> {
     const { store, registry } = this.p;
     const { round, attempt } = state;
-    await this.p.wait.until(state.approvalDeadline, () => store.sites().every((s) => state.responses.has(s.name)));
+    // Counting first keeps each wake-up O(1) until every registered site could have answered.
+    await this.p.wait.until(state.approvalDeadline, () => state.responses.size >= store.siteCount() && store.sites().every((s) => state.responses.has(s.name)));
     if (this.p.wait.stopped) return [];
     for (const site of store.sites().map((s) => s.name)) {
       if (state.responses.has(site)) continue;
@@ -267,12 +268,13 @@ export class RoundCoordinator {
     log(`round ${round}: aggregated ${sites.length} update(s) over ${numCases} cases with ${strategy.name}`);
     const evalFrame = global.frame('evaluate', round);
     const online = registry.online();
+    const sitesRegistered = store.siteCount();
     if (round === config.rounds) {
       this.awaitingFinalEval.clear();
       for (const c of online) this.awaitingFinalEval.add(c.site!);
     }
     for (const c of online) {
-      c.send({ type: 'round-result', round, attempt, status: 'completed', sites, numCases, modelHash: written.modelHash, sitesRegistered: store.sites().length });
+      c.send({ type: 'round-result', round, attempt, status: 'completed', sites, numCases, modelHash: written.modelHash, sitesRegistered });
       c.sendFrame(evalFrame, written.modelHash);
       c.evaluationsOwed.add(round);
     }
@@ -286,8 +288,9 @@ export class RoundCoordinator {
     store.audit({ actor: 'server', action: 'round-abandoned', round, detail: { attempt, reason, updatesDiscarded: [...state.accepted.keys()] }, modelIn: global.hash, modelOut: global.hash });
     this.current = null;
     this.p.log(`round ${round} (attempt ${attempt}) abandoned: ${reason}; the global model is unchanged`);
+    const sitesRegistered = store.siteCount();
     for (const c of registry.online()) {
-      c.send({ type: 'round-result', round, attempt, status: 'abandoned', sites: [], numCases: 0, reason, sitesRegistered: store.sites().length });
+      c.send({ type: 'round-result', round, attempt, status: 'abandoned', sites: [], numCases: 0, reason, sitesRegistered });
     }
     this.p.events.emit('round-abandoned', round, attempt, reason);
     return 'abandoned';

@@ -41,7 +41,7 @@ export class RoundSender {
       model: config.modelConfig, instructions,
       leavesSite: config.secureAggregation ? LEAVES_SITE_SECURE
         : config.privacy ? [`the update is clipped to L2 norm ${config.privacy.clip} from the global model before it leaves`, ...LEAVES_SITE] : LEAVES_SITE,
-      sitesRegistered: this.store.sites().length,
+      sitesRegistered: this.store.siteCount(),
       ...(config.secureAggregation ? { secureAggregation: { threshold: config.secureAggregation.threshold, clipRange: config.secureAggregation.clipRange } } : {}),
       // The same numbers on a re-announce after a reconnect: the round cannot complete in between.
       ...(config.privacy ? { privacy: checkBudget(config.privacy, this.global.round).privacy } : {}),

@@ -120,9 +120,11 @@ export class SiteRegistry {
 
   /**
    * Disconnects sites the operator removed (`fedseg server remove-site` runs in another process and
-   * only writes the DB): checked every heartbeat, before accepting an update and before aggregating.
+   * only writes the DB): checked every heartbeat, before accepting an update and before aggregating,
+   * and only re-reading the site table when another process wrote to the DB meanwhile.
    */
   disconnectRemoved(): void {
+    if (!this.store.changedElsewhere()) return;
     const active = new Set(this.store.sites().map((s) => s.name));
     for (const c of this.connections) {
       if (!c.site || c.revoked || active.has(c.site)) continue;

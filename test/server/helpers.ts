@@ -13,7 +13,7 @@ import type { TensorList } from '../../core/federation/tensors.js';
 import { makeModelConfig, type ModelConfig } from '../../core/model/config.js';
 import { architectureHash, decodeModel, encodeModel } from '../../core/weights/index.js';
 import { parseFederationConfig, type FederationConfigInput } from '../../server/config.js';
-import { registerSite, startServer, type RunningServer } from '../../server/index.js';
+import { registerSite, startServer, type RunningServer, type ServerOptions } from '../../server/index.js';
 import { FederationClient } from '../../site/client.js';
 import { SiteRuntime, type LocalTrainer, type RuntimeEvent } from '../../site/runtime.js';
 
@@ -35,11 +35,13 @@ export function federationConfig(overrides: Partial<FederationConfigInput> = {})
 }
 
 /** `cases` registers a training case count for the sites it names (add-site --cases). */
-export async function startTestServer(dir: string, overrides: Partial<FederationConfigInput> = {}, sites: string[] = [], cases: Record<string, number> = {}) {
+export async function startTestServer(
+  dir: string, overrides: Partial<FederationConfigInput> = {}, sites: string[] = [], cases: Record<string, number> = {}, options: Partial<ServerOptions> = {},
+) {
   const dbFile = join(dir, 'server.db');
   const tokens: Record<string, string> = {};
   for (const s of sites) tokens[s] = registerSite(dbFile, s, { cases: cases[s] }).token;
-  const server = await startServer({ config: federationConfig(overrides), dbFile, port: 0, adminToken: ADMIN });
+  const server = await startServer({ config: federationConfig(overrides), dbFile, port: 0, adminToken: ADMIN, ...options });
   return { server, tokens, dbFile };
 }
 

@@ -130,3 +130,39 @@ test('uploads beyond the slots wait, and a stalled upload is cut off to free its
     await server.close();
   }
 });
+
+test('a site upload refused with 503 while every slot is busy is retried after Retry-After and lands', async () => {
+  // Two 64 MiB slots, both held by stalled uploads; a queued upload is refused after 200 ms, long
+  // before the stalled ones are cut off at 2.5 s, so the site's upload can only land by retrying.
+  const model = { baseFilters: 8, depth: 4, inputShape: [16, 16, 16] as [number, number, number] };
+  const config = makeModelConfig(model);
+  const { server, tokens } = await startTestServer(dir(), {
+    rounds: 1, minSites: 1, model, maxMessageBytes: 64 * 1024 * 1024, heartbeatS: 30, approvalDeadlineS: 1, trainingDeadlineS: 120,
+  }, ['h1', 'stall1', 'stall2'], { h1: 4 }, { uploadTimeouts: { queueMs: 200, stallMs: 2500 } });
+  try {
+    const site = new ScriptedSite(server.wsUrl, tokens.h1).start();
+    const errors: string[] = [];
+    site.client.on('protocol-error', (e: string) => errors.push(e));
+    const a = await site.announce(1);
+    site.client.send({ type: 'approve', round: 1, attempt: a.attempt });
+    const { weights } = await site.trainWeights(1);
+    const stalled = await Promise.all(['stall1', 'stall2'].map(async (name) => {
+      const s = await session(server.wsUrl, tokens[name]);
+      const upload = put(server.httpUrl, { authorization: `Bearer ${s.ticket}` }, 3_000_000, 1_500_000);
+      const cutAt = upload.done.then(() => Date.now(), () => Date.now());
+      await waitFor(() => (upload.continued() && upload.req.writableLength === 0) || undefined, 'half the body written');
+      return cutAt;
+    }));
+    const count = site.messages.length;
+    site.sendUpdate(1, a.attempt, shifted(weights, 0.1), { architectureHash: architectureHash(config) }, config);
+    const verdict = await site.verdict(1, count);
+    const acceptedAt = Date.now();
+    assert.equal(verdict.type, 'update-accepted');
+    assert.ok(acceptedAt >= Math.min(...(await Promise.all(stalled))), 'the upload landed only after a stalled one was cut off, so through a retry');
+    assert.deepEqual(errors, [], 'the 503s were retried, not reported');
+    assert.equal(await server.federation.done, 'finished');
+    site.stop();
+  } finally {
+    await server.close();
+  }
+});
