@@ -11,7 +11,9 @@
  * Quick: N = 5 for both. FEDSEG_BENCH_SCALE="fedavg:5,50,100;median:20" chooses other runs.
  */
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import WebSocket from 'ws';
@@ -174,6 +176,58 @@ async function runOne(run: Run, config: ModelConfig, payloads: Uint8Array[]): Pr
   }
 }
 
+/** Uploads the floor measurement times. */
+const FLOOR_UPLOADS = 20;
+
+export interface IntakeFloor {
+  /** CPU of a bare Node HTTP server that only counts the bytes of one update's PUT over loopback. */
+  receiveCpuMs: number;
+  /** CPU of SHA-256 over one update frame. */
+  sha256CpuMs: number;
+}
+
+/**
+ * What taking in one update costs before any FedSeg code runs, on this machine: a bare Node HTTP
+ * server in a child process receives the frame FLOOR_UPLOADS times from this process and reports its
+ * own CPU, and the frame is hashed as many times here. The server's intake can approach
+ * receive + SHA-256, not go below it.
+ */
+async function intakeFloor(frame: Uint8Array): Promise<IntakeFloor> {
+  const server = `const http = require('node:http'); let left = ${FLOOR_UPLOADS + 1}; let start;
+    const s = http.createServer((req, res) => { req.on('data', () => {}); req.on('end', () => { res.end(); if (left-- === ${FLOOR_UPLOADS + 1}) start = process.cpuUsage(); if (left === 0) { const u = process.cpuUsage(start); process.stdout.write(JSON.stringify(u)); process.exit(0); } }); });
+    s.listen(0, '127.0.0.1', () => process.stdout.write(s.address().port + '\\n'));`;
+  const child = spawn(process.execPath, ['-e', server], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+  try {
+    while (!out.includes('\n')) {
+      if (child.exitCode !== null) throw new Error(`the floor's HTTP server exited with code ${child.exitCode}`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    const port = Number(out.slice(0, out.indexOf('\n')));
+    // One warm-up upload first: the server's first request pays for compiling its HTTP path.
+    for (let k = 0; k <= FLOOR_UPLOADS; k++) {
+      await new Promise<void>((resolve, reject) => {
+        const req = request({ host: '127.0.0.1', port, method: 'PUT', headers: { 'content-length': frame.byteLength } }, (res) => {
+          res.resume();
+          res.on('end', resolve);
+        });
+        req.on('error', reject);
+        req.end(frame);
+      });
+    }
+    await new Promise((resolve) => child.on('exit', resolve));
+    const received = JSON.parse(out.slice(out.indexOf('\n') + 1)) as NodeJS.CpuUsage;
+    const hashStart = process.cpuUsage();
+    for (let k = 0; k < FLOOR_UPLOADS; k++) createHash('sha256').update(frame).digest();
+    const hashed = process.cpuUsage(hashStart);
+    const ms = (u: NodeJS.CpuUsage) => (u.user + u.system) / 1000 / FLOOR_UPLOADS;
+    return { receiveCpuMs: ms(received), sha256CpuMs: ms(hashed) };
+  } finally {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  }
+}
+
 /** Least-squares line y = a + b x. */
 function fitLine(points: Array<[number, number]>): { a: number; b: number } {
   const n = points.length;
@@ -187,6 +241,7 @@ function fitLine(points: Array<[number, number]>): { a: number; b: number } {
 export async function runScaleBench(options: { quick?: boolean } = {}) {
   const config = makeModelConfig();
   const payloads = updatePayloads(config);
+  const floor = await intakeFloor(encodeFrame({ kind: 'update', round: 1, attempt: 1, architectureHash: architectureHash(config), numCases: 10, metrics: { loss: 0.5 }, trainingSeconds: 1 }, payloads[0]));
   const rows: ScaleRow[] = [];
   for (const run of runsToDo(options.quick ?? false)) {
     process.stderr.write(`bench scale: ${run.strategy} with ${run.sites} sites ...\n`);
@@ -211,10 +266,11 @@ export async function runScaleBench(options: { quick?: boolean } = {}) {
     ...(rss ? [`FedAvg peak RSS ~ ${f(rss.a)} MB + ${f(rss.b, 2)} MB x N`] : []),
     ...(cpu ? [`FedAvg server CPU per round (round 2) ~ ${f(cpu.a, 2)} s + ${f(1000 * cpu.b, 1)} ms x N`] : []),
     ...(smallest && largest && smallest !== largest ? [`FedAvg peak RSS N=${largest.sites} / N=${smallest.sites}: ${(largest.serverPeakRssMB / smallest.serverPeakRssMB).toFixed(2)}x`] : []),
+    `intake floor on this machine: a bare Node HTTP server receiving one update ${f(floor.receiveCpuMs, 1)} ms CPU + SHA-256 of it ${f(floor.sha256CpuMs, 1)} ms`,
     ...rows.filter((r) => r.strategy === 'median').map((r) => `median N=${r.sites}: blocks of ${Math.floor(COLUMN_BUDGET_BYTES / (4 * r.sites)).toLocaleString('en-US')} parameters per update (${COLUMN_BUDGET_BYTES / 2 ** 20} MiB for all ${r.sites})`),
   ];
   const table = [line(header), ...body.map(line), ...notes].join('\n');
-  return { table, json: { name: 'scale', rounds: ROUNDS, rows, peakRssFit: rss, roundCpuFit: cpu } };
+  return { table, json: { name: 'scale', rounds: ROUNDS, rows, peakRssFit: rss, roundCpuFit: cpu, intakeFloor: floor } };
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
