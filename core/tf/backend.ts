@@ -16,6 +16,7 @@ import { installStepKernels } from './step-kernels.js';
 import { registerUpsampleKernels } from './upsample.js';
 import { registerDepthToSpaceKernels } from './depth-to-space.js';
 import { registerDropoutKernel } from './dropout.js';
+import { registerSoftmaxStatsKernels } from './softmax-stats.js';
 import { activateWebGpu, describeAdapter, type WebGpuAdapterSummary } from './webgpu.js';
 import { installWebGpuKernels } from './webgpu-kernels.js';
 import { installWebGpuConv } from './webgpu-conv.js';
@@ -121,6 +122,7 @@ async function select(preference: BackendPreference): Promise<BackendInfo> {
     const name = tf.getBackend();
     registerUpsampleKernels(name);
     registerDropoutKernel(name);
+    registerSoftmaxStatsKernels(name);
     registerDepthToSpaceKernels(name);
     installStepKernels(name);
     installWebGpuKernels(name);

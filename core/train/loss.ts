@@ -17,7 +17,7 @@
  *   loss can fall). With equal weights this is 1 - mean Dice over the classes.
  */
 import { tf } from '../tf/backend.js';
-import { checkpointed } from '../tf/checkpoint.js';
+import { softmaxStats } from '../tf/softmax-stats.js';
 import type { NamedTensor } from '../weights/types.js';
 
 export interface LossOptions {
@@ -39,15 +39,22 @@ export interface DiceSums {
   truth: tf.Tensor1D;
 }
 
-export function diceSums(yTrue: tf.Tensor, yPred: tf.Tensor): DiceSums {
-  return tf.tidy(() => {
-    const axes = [...Array(yTrue.rank - 1).keys()];
-    return {
-      overlap: tf.sum(tf.mul(yTrue, yPred), axes) as tf.Tensor1D,
-      predicted: tf.sum(yPred, axes) as tf.Tensor1D,
-      truth: tf.sum(yTrue, axes) as tf.Tensor1D,
-    };
-  });
+/** What the loss needs of one (micro-)batch: its Dice sums and its focal sum, differentiable in the logits. */
+export interface LossStats extends DiceSums {
+  /** sum over voxels and classes of y (1 - p)^gamma (-log p). */
+  focal: tf.Scalar;
+  /** Label entries (voxels x classes) the focal sum is averaged over. */
+  entries: number;
+}
+
+/** The batch's statistics from logits z and one-hot labels y, in one pass (core/tf/softmax-stats.ts). */
+export function lossStats(yTrue: tf.Tensor, logits: tf.Tensor, options: LossOptions = {}): LossStats {
+  const classes = yTrue.shape[yTrue.rank - 1];
+  const sums = tf.tidy(() => {
+    const [overlap, predicted, truth, focal] = tf.split(softmaxStats(logits, yTrue, options.focalGamma ?? 2), [classes, classes, classes, 1]);
+    return { overlap, predicted, truth, focal: tf.reshape(focal, []) };
+  }) as Omit<LossStats, 'entries'>;
+  return { ...sums, entries: yTrue.size };
 }
 
 /** Per-class soft Dice (2 tp + s) / (2 tp + fn + fp + s) from the sums: shape [numClasses]. */
@@ -60,11 +67,6 @@ export function softDiceFromSums(sums: DiceSums, smooth = 1e-5): tf.Tensor1D {
   });
 }
 
-/** Per-class soft Dice over batch + space: shape [numClasses]. */
-export function softDicePerClass(yTrue: tf.Tensor, yPred: tf.Tensor, smooth = 1e-5): tf.Tensor1D {
-  return tf.tidy(() => softDiceFromSums(diceSums(yTrue, yPred), smooth));
-}
-
 /** 1 - weighted mean of the per-class soft Dice, from the sums (also for sums gathered over micro-batches). */
 export function diceLossFromSums(sums: DiceSums, options: LossOptions = {}): tf.Scalar {
   return tf.tidy(() => {
@@ -75,36 +77,22 @@ export function diceLossFromSums(sums: DiceSums, options: LossOptions = {}): tf.
   });
 }
 
-/** 1 - weighted mean of the per-class soft Dice. */
-export function diceLoss(yTrue: tf.Tensor, yPred: tf.Tensor, options: LossOptions = {}): tf.Scalar {
-  return tf.tidy(() => diceLossFromSums(diceSums(yTrue, yPred), options));
+/** Mean over every voxel and class of -y * alpha * (1 - p)^gamma * log(p), from the focal sum over `entries` label entries. */
+export function focalLossFromSum(focal: tf.Scalar, entries: number, options: LossOptions = {}): tf.Scalar {
+  return tf.mul(focal, (options.focalAlpha ?? 0.25) / entries);
 }
 
 /**
- * Mean over every voxel and class of -y * alpha * (1 - p)^gamma * log(p), with log p = logSoftmax(logits)
- * over the last axis (no clipping: see the header).
- */
-export function categoricalFocalLoss(yTrue: tf.Tensor, logits: tf.Tensor, options: LossOptions = {}): tf.Scalar {
-  const alpha = options.focalAlpha ?? 0.25;
-  const gamma = options.focalGamma ?? 2;
-  return tf.tidy(() => {
-    const logP = tf.logSoftmax(logits);
-    const modulation = tf.pow(tf.sub(1, tf.exp(logP)), gamma);
-    return tf.mean(tf.mul(tf.mul(yTrue, modulation), tf.mul(logP, -alpha))) as tf.Scalar;
-  });
-}
-
-/**
- * Dice (on softmax probabilities) + focal (on log-softmax), the training objective, from the network's
- * logits. Checkpointed: its dozen full-size elementwise temporaries are recomputed in the backward
- * pass rather than kept for it (0.4 GB for a 128^3 sample).
+ * Dice (on softmax probabilities) + focal (on log-softmax, no clipping: see the header), the training
+ * objective, from the network's logits. The statistics kernel keeps no full-size temporaries for the
+ * backward pass, which recomputes the softmax from the logits.
  */
 export function segmentationLoss(yTrue: tf.Tensor, logits: tf.Tensor, options: LossOptions = {}): tf.Scalar {
-  return lossHead(options)([logits], [yTrue]);
+  return tf.tidy(() => {
+    const stats = lossStats(yTrue, logits, options);
+    return tf.add(diceLossFromSums(stats, options), focalLossFromSum(stats.focal, stats.entries, options)) as tf.Scalar;
+  });
 }
-
-const lossHead = (options: LossOptions) =>
-  checkpointed(([z], [y]) => tf.add(diceLoss(y, tf.softmax(z), options), categoricalFocalLoss(y, z, options)) as tf.Scalar);
 
 /** Frozen global weights for FedProx, as constant tensors aligned with the model's variables. */
 export interface ProximalAnchor {

@@ -15,8 +15,7 @@
  */
 import type { SegmentationModel } from '../model/network.js';
 import { tf } from '../tf/backend.js';
-import { checkpointed } from '../tf/checkpoint.js';
-import { categoricalFocalLoss, diceLossFromSums, diceSums, proximalTerm, type DiceSums, type LossOptions, type ProximalAnchor } from './loss.js';
+import { diceLossFromSums, focalLossFromSum, lossStats, proximalTerm, type DiceSums, type LossOptions, type ProximalAnchor } from './loss.js';
 
 export interface MicroBatch {
   x: tf.Tensor5D;
@@ -32,7 +31,7 @@ export function microBatchGradients(
   const samples = parts.reduce((n, p) => n + p.x.shape[0], 0);
   // Pass 1: the batch's Dice sums, without gradients.
   const totals = tf.tidy(() => {
-    const each = parts.map((p) => diceSums(p.y, tf.softmax(model.logits(p.x, { training: true, seed: p.dropoutSeed }))));
+    const each = parts.map((p) => lossStats(p.y, model.logits(p.x, { training: true, seed: p.dropoutSeed }), lossOptions));
     return { overlap: tf.addN(each.map((s) => s.overlap)), predicted: tf.addN(each.map((s) => s.predicted)), truth: tf.addN(each.map((s) => s.truth)) };
   }) as DiceSums;
   const [gOverlap, gPredicted] = tf.grads((overlap: tf.Tensor, predicted: tf.Tensor) =>
@@ -47,13 +46,11 @@ export function microBatchGradients(
     let diceCarrier: tf.Scalar | undefined;
     const { value, grads: partGrads } = tf.variableGrads(() => {
       const logits = model.logits(p.x, { training: true, seed: p.dropoutSeed });
-      // [Dice carrier, focal share], checkpointed like segmentationLoss (core/train/loss.ts).
-      const terms = checkpointed(([z], [y, gO, gP]) => {
-        const sums = diceSums(y, tf.softmax(z));
-        // Not a loss value, only its gradient matters: the chain rule through the batch's Dice sums.
-        const carrier = tf.add(tf.sum(tf.mul(gO, sums.overlap)), tf.sum(tf.mul(gP, sums.predicted)));
-        return tf.stack([carrier, tf.mul(categoricalFocalLoss(y, z, lossOptions), share)]);
-      })([logits], [p.y, gOverlap, gPredicted]);
+      const stats = lossStats(p.y, logits, lossOptions);
+      // [Dice carrier, focal share]. The carrier is not a loss value, only its gradient matters: the
+      // chain rule through the batch's Dice sums.
+      const carrier = tf.add(tf.sum(tf.mul(gOverlap, stats.overlap)), tf.sum(tf.mul(gPredicted, stats.predicted)));
+      const terms = tf.stack([carrier, tf.mul(focalLossFromSum(stats.focal, stats.entries, lossOptions), share)]);
       diceCarrier = tf.keep(tf.reshape(tf.slice(terms, [0], [1]), []) as tf.Scalar);
       const termSum = tf.sum(terms);
       // The proximal term belongs to the batch once: the last micro-batch carries it.

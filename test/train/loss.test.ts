@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
-import { categoricalFocalLoss, diceLoss, disposeProximal, proximalAnchor, proximalTerm, segmentationLoss, softDicePerClass } from '../../core/train/loss.js';
+import {
+  diceLossFromSums, disposeProximal, focalLossFromSum, lossStats, proximalAnchor, proximalTerm, segmentationLoss, softDiceFromSums, type LossOptions,
+} from '../../core/train/loss.js';
 import { initBackend, tf } from '../../core/tf/backend.js';
 
 before(async () => {
@@ -14,9 +16,20 @@ const pred = () => tf.tensor5d([0.8, 0.2, 0.4, 0.6], [1, 1, 1, 2, 2]);
 const logits = () => tf.log(pred());
 const close = (actual: number, expected: number, tol = 1e-6) => assert.ok(Math.abs(actual - expected) < tol, `${actual} vs ${expected}`);
 
+/** Runs `f` on the statistics of truth() against `z` and releases them. */
+function withStats<T>(z: tf.Tensor, f: (stats: ReturnType<typeof lossStats>) => T, options: LossOptions = {}): T {
+  const y = truth();
+  const stats = lossStats(y, z, options);
+  try {
+    return f(stats);
+  } finally {
+    tf.dispose([y, z, stats.overlap, stats.predicted, stats.truth, stats.focal]);
+  }
+}
+
 test('soft Dice per class matches a hand computation', () => {
   // class 0: tp 0.8, fp 0.4, fn 0.2 -> 1.6 / 2.2; class 1: tp 0.6, fp 0.2, fn 0.4 -> 1.2 / 1.8 (smooth 1e-5).
-  const d = tf.tidy(() => softDicePerClass(truth(), pred()).dataSync());
+  const d = withStats(logits(), (stats) => tf.tidy(() => softDiceFromSums(stats).dataSync()));
   close(d[0], (1.6 + 1e-5) / (2.2 + 1e-5));
   close(d[1], (1.2 + 1e-5) / (1.8 + 1e-5));
 });
@@ -24,18 +37,20 @@ test('soft Dice per class matches a hand computation', () => {
 test('weighted Dice loss is 1 - the weight-normalised mean Dice', () => {
   const d0 = 1.6 / 2.2;
   const d1 = 1.2 / 1.8;
-  close(tf.tidy(() => diceLoss(truth(), pred()).dataSync()[0]), 1 - (d0 + d1) / 2, 1e-5);
-  close(tf.tidy(() => diceLoss(truth(), pred(), { classWeights: [0.25, 0.75] }).dataSync()[0]), 1 - (0.25 * d0 + 0.75 * d1), 1e-5);
-  close(tf.tidy(() => diceLoss(truth(), truth()).dataSync()[0]), 0, 1e-6);
+  close(withStats(logits(), (stats) => tf.tidy(() => diceLossFromSums(stats).dataSync()[0])), 1 - (d0 + d1) / 2, 1e-5);
+  const weights = { classWeights: [0.25, 0.75] };
+  close(withStats(logits(), (stats) => tf.tidy(() => diceLossFromSums(stats, weights).dataSync()[0])), 1 - (0.25 * d0 + 0.75 * d1), 1e-5);
+  close(withStats(tf.tensor5d([200, -200, -200, 200], [1, 1, 1, 2, 2]), (stats) => tf.tidy(() => diceLossFromSums(stats).dataSync()[0])), 0, 1e-6);
 });
 
+const focalByHand = (alpha: number) => (alpha * 0.2 ** 2 * -Math.log(0.8) + alpha * 0.4 ** 2 * -Math.log(0.6)) / 4;
+
 test('categorical focal loss (alpha 0.25, gamma 2) matches a hand computation, averaged over voxels and classes', () => {
-  const expected = (0.25 * 0.2 ** 2 * -Math.log(0.8) + 0.25 * 0.4 ** 2 * -Math.log(0.6)) / 4;
-  close(tf.tidy(() => categoricalFocalLoss(truth(), logits()).dataSync()[0]), expected);
-  const alphaOne = (0.2 ** 2 * -Math.log(0.8) + 0.4 ** 2 * -Math.log(0.6)) / 4;
-  close(tf.tidy(() => categoricalFocalLoss(truth(), logits(), { focalAlpha: 1 }).dataSync()[0]), alphaOne);
+  const focal = (z: tf.Tensor, options: LossOptions = {}) => withStats(z, (stats) => tf.tidy(() => focalLossFromSum(stats.focal, stats.entries, options).dataSync()[0]), options);
+  close(focal(logits()), focalByHand(0.25));
+  close(focal(logits(), { focalAlpha: 1 }), focalByHand(1));
   // Certain, correct predictions give a finite loss of 0, not log(0) elsewhere.
-  close(tf.tidy(() => categoricalFocalLoss(truth(), tf.tensor5d([200, -200, -200, 200], [1, 1, 1, 2, 2])).dataSync()[0]), 0);
+  close(focal(tf.tensor5d([200, -200, -200, 200], [1, 1, 1, 2, 2])), 0);
 });
 
 test('a model certain of the wrong class still gets a gradient (the saturation that froze the Attention U-Net)', () => {
@@ -50,8 +65,7 @@ test('a model certain of the wrong class still gets a gradient (the saturation t
 
 test('the training loss is Dice on softmax(logits) + focal on the logits', () => {
   const total = tf.tidy(() => segmentationLoss(truth(), logits()).dataSync()[0]);
-  const parts = tf.tidy(() => diceLoss(truth(), pred()).dataSync()[0] + categoricalFocalLoss(truth(), logits()).dataSync()[0]);
-  close(total, parts);
+  close(total, 1 - (1.6 / 2.2 + 1.2 / 1.8) / 2 + focalByHand(0.25), 1e-5);
 });
 
 test('FedProx term is mu/2 ||w - w_global||^2 with gradient mu (w - w_global)', () => {

@@ -1,0 +1,143 @@
+/**
+ * What the Dice + focal loss needs of the network's logits, in one pass over the voxels: with
+ * p = softmax(z) over the last (class) axis and labels y, per class c
+ *   overlap_c = sum y_c p_c,   predicted_c = sum p_c,   truth_c = sum y_c,
+ * and focal = sum_c sum y_c (1 - p_c)^gamma (-log p_c), returned as one vector
+ * [overlap (C), predicted (C), truth (C), focal]. Its gradient with respect to z comes from a second
+ * kernel that recomputes p and applies the chain rule through the softmax in closed form:
+ *   h_c = p_c dS/dp_c (finite however small p_c is: the focal term's 1/p_c cancels),
+ *   dz_k = h_k - p_k sum_c h_c.
+ *
+ * Composed from TF.js ops, the loss ran about fifteen full-size elementwise passes (softmax,
+ * log-softmax, exp, pow, three products, four reductions, and their gradients), each a
+ * single-threaded wasm loop writing a new 128^3 x 4 tensor: 16 % of the 128^3 step. These kernels
+ * read the logits and labels in place, accumulate in float64 and allocate nothing but their output.
+ * On wasm and cpu; other backends (webgpu, tfjs-node) compose the same statistics from stock ops.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
+import { checkpointed } from './checkpoint.js';
+import { runRawKernel } from './raw-kernel.js';
+
+const STATS = 'FedSegSoftmaxStats';
+const STATS_GRAD = 'FedSegSoftmaxStatsGrad';
+
+/** Entries of the statistics vector for `classes` classes: overlap, predicted, truth, then focal. */
+export function statsLength(classes: number): number {
+  return 3 * classes + 1;
+}
+
+/** The statistics of softmax(z) against y (see the header), differentiable in z; y gets no gradient. */
+export function softmaxStats(z: tf.Tensor, y: tf.Tensor, gamma: number): tf.Tensor1D {
+  const kernels = gamma >= 1 && z.dtype === 'float32' && y.dtype === 'float32' && tf.getKernel(STATS, tf.getBackend()) !== undefined;
+  return kernels ? fusedStats(z, y, gamma) : softmaxStatsFromOps(z, y, gamma);
+}
+
+function fusedStats(z: tf.Tensor, y: tf.Tensor, gamma: number): tf.Tensor1D {
+  return tf.engine().runKernel(STATS, { z, y }, { gamma }) as tf.Tensor1D;
+}
+
+/**
+ * The statistics kernel's gradient, registered like TF.js's own: the tape keeps z and y for it, and
+ * the labels' gradient (zeros) is only built if something asks for it, which training never does.
+ */
+const statsGradient: tf.GradConfig = {
+  kernelName: STATS,
+  inputsToSave: ['z', 'y'],
+  gradFunc: (dStats: tf.Tensor | tf.Tensor[], saved: tf.Tensor[], attrs: tf.NamedAttrMap) => {
+    const [z, y] = saved;
+    return {
+      z: () => tf.engine().runKernel(STATS_GRAD, { z, y, dStats: dStats as tf.Tensor }, attrs) as tf.Tensor,
+      y: () => tf.zerosLike(y),
+    };
+  },
+};
+
+/** The same vector from stock ops, for the other backends (checkpointed: its temporaries are not kept for the backward pass). */
+export function softmaxStatsFromOps(z: tf.Tensor, y: tf.Tensor, gamma: number): tf.Tensor1D {
+  return checkpointed(([logits], [labels]) => {
+    const axes = [...Array(labels.rank - 1).keys()];
+    const logP = tf.logSoftmax(logits);
+    const p = tf.exp(logP);
+    const focal = tf.sum(tf.mul(tf.mul(labels, tf.pow(tf.sub(1, p), gamma)), tf.neg(logP)));
+    return tf.concat([tf.sum(tf.mul(labels, p), axes), tf.sum(p, axes), tf.sum(labels, axes), tf.reshape(focal, [1])]) as tf.Tensor1D;
+  })([z], [y]);
+}
+
+/** softmax of z[v*C .. v*C + C) into p; returns log of its normaliser relative to the maximum, and the maximum. */
+function softmaxRow(z: Float32Array, base: number, classes: number, p: Float64Array): { max: number; logSum: number } {
+  let max = -Infinity;
+  for (let c = 0; c < classes; c++) max = Math.max(max, z[base + c]);
+  let sum = 0;
+  for (let c = 0; c < classes; c++) {
+    p[c] = Math.exp(z[base + c] - max);
+    sum += p[c];
+  }
+  for (let c = 0; c < classes; c++) p[c] /= sum;
+  return { max, logSum: Math.log(sum) };
+}
+
+/** The raw forward loop, exported for tests: fills `out` (3C + 1 values). */
+export function softmaxStatsRaw(z: Float32Array, y: Float32Array, classes: number, gamma: number, out: Float32Array): void {
+  const acc = new Float64Array(statsLength(classes));
+  const p = new Float64Array(classes);
+  for (let base = 0; base < z.length; base += classes) {
+    const { max, logSum } = softmaxRow(z, base, classes, p);
+    for (let c = 0; c < classes; c++) {
+      const label = y[base + c];
+      acc[c] += label * p[c];
+      acc[classes + c] += p[c];
+      acc[2 * classes + c] += label;
+      if (label !== 0) acc[3 * classes] += label * (1 - p[c]) ** gamma * -(z[base + c] - max - logSum);
+    }
+  }
+  out.set(acc);
+}
+
+/** The raw backward loop, exported for tests: dz for the upstream gradient `d` of the statistics vector. */
+export function softmaxStatsGradRaw(z: Float32Array, y: Float32Array, d: Float32Array, classes: number, gamma: number, dz: Float32Array): void {
+  const p = new Float64Array(classes);
+  const h = new Float64Array(classes);
+  const focal = d[3 * classes];
+  for (let base = 0; base < z.length; base += classes) {
+    const { max, logSum } = softmaxRow(z, base, classes, p);
+    let total = 0;
+    for (let c = 0; c < classes; c++) {
+      const label = y[base + c];
+      let hc = p[c] * (d[c] * label + d[classes + c]);
+      if (label !== 0 && focal !== 0) {
+        // p d/dp [(1 - p)^g (-log p)] = -g p (1 - p)^(g-1) (-log p) - (1 - p)^g
+        const q = 1 - p[c];
+        const logP = z[base + c] - max - logSum;
+        hc += focal * label * (gamma * p[c] * q ** (gamma - 1) * logP - q ** gamma);
+      }
+      h[c] = hc;
+      total += hc;
+    }
+    for (let c = 0; c < classes; c++) dz[base + c] = h[c] - p[c] * total;
+  }
+}
+
+type StatsArgs = { inputs: { z: TensorInfo; y: TensorInfo }; backend: unknown; attrs: { gamma: number } };
+type StatsGradArgs = { inputs: { z: TensorInfo; y: TensorInfo; dStats: TensorInfo }; backend: unknown; attrs: { gamma: number } };
+
+/** Registers both kernels on wasm and cpu (idempotent). */
+export function registerSoftmaxStatsKernels(backendName: string): void {
+  if ((backendName !== 'wasm' && backendName !== 'cpu') || tf.getKernel(STATS, backendName)) return;
+  const stats = ({ inputs: { z, y }, backend, attrs }: StatsArgs) => {
+    const classes = z.shape[z.shape.length - 1];
+    const out = runRawKernel(backendName, backend, [z, y], [statsLength(classes)], ([zs, ys], o) => softmaxStatsRaw(zs, ys, classes, attrs.gamma, o));
+    if (!out) throw new Error(`${STATS}: unsupported inputs ${z.dtype}, ${y.dtype}`);
+    return out;
+  };
+  const grad = ({ inputs: { z, y, dStats }, backend, attrs }: StatsGradArgs) => {
+    const classes = z.shape[z.shape.length - 1];
+    const out = runRawKernel(backendName, backend, [z, y, dStats], [...z.shape], ([zs, ys, ds], o) => softmaxStatsGradRaw(zs, ys, ds, classes, attrs.gamma, o));
+    if (!out) throw new Error(`${STATS_GRAD}: unsupported inputs ${z.dtype}, ${y.dtype}, ${dStats.dtype}`);
+    return out;
+  };
+  tf.registerKernel({ kernelName: STATS, backendName, kernelFunc: stats as unknown as KernelFunc });
+  // Gradients are global, not per backend.
+  if (!tf.getGradient(STATS)) tf.registerGradient(statsGradient);
+  tf.registerKernel({ kernelName: STATS_GRAD, backendName, kernelFunc: grad as unknown as KernelFunc });
+}
