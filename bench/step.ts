@@ -19,7 +19,7 @@ export async function runStepBench(options: { quick?: boolean } = {}) {
   const model = createModel(config, 1);
   const optimizer = tf.train.adam(1e-4);
   const x = tf.randomNormal([1, size, size, size, config.inChannels], 0, 1, 'float32', 1);
-  const y = tf.tidy(() => tf.oneHot(tf.randomUniform([1, size, size, size], 0, config.numClasses, 'int32', 2), config.numClasses));
+  const y = tf.tidy(() => tf.cast(tf.oneHot(tf.randomUniform([1, size, size, size], 0, config.numClasses, 'int32', 2), config.numClasses), 'float32'));
   const step = (seed: number) => {
     const cost = optimizer.minimize(() => segmentationLoss(y, model.logits(x, { training: true, seed })), true, model.variables)!;
     cost.dataSync();

@@ -64,33 +64,45 @@ export function softmaxStatsFromOps(z: tf.Tensor, y: tf.Tensor, gamma: number): 
   })([z], [y]);
 }
 
-/** softmax of z[v*C .. v*C + C) into p; returns log of its normaliser relative to the maximum, and the maximum. */
-function softmaxRow(z: Float32Array, base: number, classes: number, p: Float64Array): { max: number; logSum: number } {
-  let max = -Infinity;
-  for (let c = 0; c < classes; c++) max = Math.max(max, z[base + c]);
+/**
+ * Writes softmax(z[base .. base + C)) into p and returns log of its normaliser: log p_c =
+ * z_c - (max + that). Plain loops and no returned object: this runs once per voxel.
+ */
+function softmaxRow(z: Float32Array, base: number, classes: number, p: Float64Array): number {
+  let max = z[base];
+  for (let c = 1; c < classes; c++) if (z[base + c] > max) max = z[base + c];
   let sum = 0;
   for (let c = 0; c < classes; c++) {
-    p[c] = Math.exp(z[base + c] - max);
-    sum += p[c];
+    const e = Math.exp(z[base + c] - max);
+    p[c] = e;
+    sum += e;
   }
-  for (let c = 0; c < classes; c++) p[c] /= sum;
-  return { max, logSum: Math.log(sum) };
+  const inv = 1 / sum;
+  for (let c = 0; c < classes; c++) p[c] *= inv;
+  return max + Math.log(sum);
+}
+
+/** q^g, without Math.pow's cost for the integer exponents the loss uses (gamma 2 by default). */
+function power(q: number, g: number): number {
+  return g === 2 ? q * q : g === 1 ? q : q ** g;
 }
 
 /** The raw forward loop, exported for tests: fills `out` (3C + 1 values). */
 export function softmaxStatsRaw(z: Float32Array, y: Float32Array, classes: number, gamma: number, out: Float32Array): void {
   const acc = new Float64Array(statsLength(classes));
   const p = new Float64Array(classes);
+  let focal = 0;
   for (let base = 0; base < z.length; base += classes) {
-    const { max, logSum } = softmaxRow(z, base, classes, p);
+    const logNorm = softmaxRow(z, base, classes, p);
     for (let c = 0; c < classes; c++) {
       const label = y[base + c];
       acc[c] += label * p[c];
       acc[classes + c] += p[c];
       acc[2 * classes + c] += label;
-      if (label !== 0) acc[3 * classes] += label * (1 - p[c]) ** gamma * -(z[base + c] - max - logSum);
+      if (label !== 0) focal += label * power(1 - p[c], gamma) * (logNorm - z[base + c]);
     }
   }
+  acc[3 * classes] = focal;
   out.set(acc);
 }
 
@@ -100,16 +112,15 @@ export function softmaxStatsGradRaw(z: Float32Array, y: Float32Array, d: Float32
   const h = new Float64Array(classes);
   const focal = d[3 * classes];
   for (let base = 0; base < z.length; base += classes) {
-    const { max, logSum } = softmaxRow(z, base, classes, p);
+    const logNorm = softmaxRow(z, base, classes, p);
     let total = 0;
     for (let c = 0; c < classes; c++) {
       const label = y[base + c];
       let hc = p[c] * (d[c] * label + d[classes + c]);
       if (label !== 0 && focal !== 0) {
-        // p d/dp [(1 - p)^g (-log p)] = -g p (1 - p)^(g-1) (-log p) - (1 - p)^g
+        // p d/dp [(1 - p)^g (-log p)] = g p (1 - p)^(g-1) log p - (1 - p)^g
         const q = 1 - p[c];
-        const logP = z[base + c] - max - logSum;
-        hc += focal * label * (gamma * p[c] * q ** (gamma - 1) * logP - q ** gamma);
+        hc += focal * label * (gamma * p[c] * power(q, gamma - 1) * (z[base + c] - logNorm) - power(q, gamma));
       }
       h[c] = hc;
       total += hc;

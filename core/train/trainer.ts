@@ -83,15 +83,16 @@ function asStore(cases: CaseStore | readonly TrainingCase[] | undefined): CaseSt
 function stack(patches: readonly Patch[], patch: Shape3, channels: number): { x: tf.Tensor5D; y: tf.Tensor } {
   const voxels = patch[0] * patch[1] * patch[2];
   const image = new Float32Array(patches.length * voxels * channels);
-  const classes = new Int32Array(patches.length * voxels);
+  // One-hot labels as float32, the form the loss kernels read (core/tf/softmax-stats.ts).
+  const oneHot = new Float32Array(patches.length * voxels * 4);
   patches.forEach((p, i) => {
     image.set(p.image, i * voxels * channels);
-    classes.set(p.classes, i * voxels);
+    for (let v = 0; v < voxels; v++) if (p.classes[v] < 4) oneHot[4 * (i * voxels + v) + p.classes[v]] = 1;
   });
-  return tf.tidy(() => ({
+  return {
     x: tf.tensor5d(image, [patches.length, ...patch, channels]),
-    y: tf.oneHot(tf.tensor4d(classes, [patches.length, ...patch], 'int32'), 4),
-  }));
+    y: tf.tensor5d(oneHot, [patches.length, ...patch, 4]),
+  };
 }
 
 /**
