@@ -82,17 +82,20 @@ function asStore(cases: CaseStore | readonly TrainingCase[] | undefined): CaseSt
 
 function stack(patches: readonly Patch[], patch: Shape3, channels: number): { x: tf.Tensor5D; y: tf.Tensor } {
   const voxels = patch[0] * patch[1] * patch[2];
-  const image = new Float32Array(patches.length * voxels * channels);
-  // One-hot labels as float32, the form the loss kernels read (core/tf/softmax-stats.ts).
-  const oneHot = new Float32Array(patches.length * voxels * 4);
+  // One patch (the seed's 128^3 micro-batches) goes straight into the backend: a JavaScript copy of a
+  // 25 MB image would still be uncollected garbage when the backward pass peaks.
+  const image = patches.length === 1 ? patches[0].image : new Float32Array(patches.length * voxels * channels);
+  const classes = new Int32Array(patches.length * voxels);
   patches.forEach((p, i) => {
-    image.set(p.image, i * voxels * channels);
-    for (let v = 0; v < voxels; v++) if (p.classes[v] < 4) oneHot[4 * (i * voxels + v) + p.classes[v]] = 1;
+    if (image !== p.image) image.set(p.image, i * voxels * channels);
+    classes.set(p.classes, i * voxels);
   });
-  return {
+  return tf.tidy(() => ({
     x: tf.tensor5d(image, [patches.length, ...patch, channels]),
-    y: tf.tensor5d(oneHot, [patches.length, ...patch, 4]),
-  };
+    // float32 one-hot, the form the loss kernels read (core/tf/softmax-stats.ts); built in the backend,
+    // whose temporaries are reused by the activations that follow.
+    y: tf.cast(tf.oneHot(tf.tensor4d(classes, [patches.length, ...patch], 'int32'), 4), 'float32'),
+  }));
 }
 
 /**
