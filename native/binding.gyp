@@ -49,6 +49,7 @@
       "sources": [
         "src/addon.c",
         "src/conv3d.c",
+        "src/dropout.c",
         "src/gemm.c",
         "src/movement.c",
         "src/pool3d.c",
