@@ -27,6 +27,8 @@ interface InferenceRun {
   secondsPerWindow: number;
   totalSeconds: number;
   cpuSeconds: number;
+  /** Minor page faults: first touches of new memory, costly on some virtual machines. */
+  pageFaults: number;
   peakRssMiB: number;
 }
 
@@ -47,10 +49,10 @@ export async function runInferBench(options: { quick?: boolean } = {}) {
 
   const table = [
     `full-case inference, default U-Net (${config.inputShape.join('x')} windows, overlap 0.5) on ${backend.detail}`,
-    'part          volume           windows  s/window  preprocess s  predict s  total s  CPU s  peak RSS MiB',
+    'part          volume           windows  s/window  preprocess s  predict s  total s  CPU s  page faults  peak RSS MiB',
     ...runs.map((r) => `${r.part.padEnd(13)} ${r.volume.padEnd(16)} ${String(r.windows).padStart(7)} ${r.secondsPerWindow.toFixed(2).padStart(9)} `
       + `${r.preprocessSeconds.toFixed(2).padStart(13)} ${r.predictSeconds.toFixed(2).padStart(10)} ${r.totalSeconds.toFixed(2).padStart(8)} `
-      + `${r.cpuSeconds.toFixed(2).padStart(6)} ${String(r.peakRssMiB).padStart(13)}`),
+      + `${r.cpuSeconds.toFixed(2).padStart(6)} ${String(r.pageFaults).padStart(12)} ${String(r.peakRssMiB).padStart(13)}`),
     `one warm ${config.inputShape.join('x')} forward, kernel by kernel (wall ${profile.wallSeconds} s, CPU ${profile.cpuSeconds} s):`,
     ...profile.kernels.slice(0, 10).map((k) => `  ${k.kernel.padEnd(28)} ${String(k.calls).padStart(5)} ${k.seconds.toFixed(2).padStart(7)} s ${(100 * k.share).toFixed(1).padStart(6)} %`),
   ].join('\n');
@@ -60,6 +62,7 @@ export async function runInferBench(options: { quick?: boolean } = {}) {
 /** Preprocess (in memory), sliding-window prediction and the labels back on the source grid. */
 async function timeCase(model: SegmentationModel, raw: ReturnType<typeof generateCase>, preprocess: PreprocessConfig, part: string): Promise<InferenceRun> {
   const cpuBefore = process.cpuUsage();
+  const faultsBefore = process.resourceUsage().minorPageFault;
   const started = performance.now();
   const item = await preprocessCase({ caseId: 'bench', loadModality: (m) => ({ dims: raw.dims, data: raw.modalities[m], affine: raw.affine }) }, preprocess);
   const preprocessSeconds = (performance.now() - started) / 1000;
@@ -73,7 +76,7 @@ async function timeCase(model: SegmentationModel, raw: ReturnType<typeof generat
   return {
     part, volume: item.image.shape.join('x'), windows, preprocessSeconds: round(preprocessSeconds), predictSeconds: round(predictSeconds),
     secondsPerWindow: round(predictSeconds / windows), totalSeconds: round(totalSeconds), cpuSeconds: round((cpu.user + cpu.system) / 1e6),
-    peakRssMiB: peakRssMiB(),
+    pageFaults: process.resourceUsage().minorPageFault - faultsBefore, peakRssMiB: peakRssMiB(),
   };
 }
 
