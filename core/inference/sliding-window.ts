@@ -95,13 +95,10 @@ async function predictScores(model: SegmentationModel, image: CaseTensor, option
   const scores = new Float32Array(ni * nj * nk * numClasses);
   const windowVoxels = window[0] * window[1] * window[2];
   const batchSize = Math.max(1, options.batchSize ?? 1);
-  // One input buffer for every batch (the tensor made from it is disposed before the next fill): a
-  // fresh 25 MB array per 128^3 window is a fresh run of pages for the OS to fault in each time.
-  const inputs = new Float32Array(Math.min(batchSize, origins.length) * windowVoxels * nc);
   for (let first = 0; first < origins.length; first += batchSize) {
     options.signal?.throwIfAborted();
     const batch = origins.slice(first, first + batchSize);
-    const input = inputs.subarray(0, batch.length * windowVoxels * nc);
+    const input = new Float32Array(batch.length * windowVoxels * nc);
     batch.forEach((origin, n) => extractWindow(image, origin, window, input, n * windowVoxels * nc));
     const x = tf.tensor5d(input, [batch.length, ...window, nc]);
     const probabilities = model.predict(x);
