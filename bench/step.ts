@@ -9,8 +9,7 @@ import { createModel } from '../core/model/network.js';
 import { makeModelConfig } from '../core/model/config.js';
 import { initBackend, tf } from '../core/tf/backend.js';
 import { segmentationLoss } from '../core/train/loss.js';
-
-export interface StepProfileRow { kernel: string; calls: number; seconds: number; share: number }
+import { kernelShares, round } from './kernel-profile.js';
 
 export async function runStepBench(options: { quick?: boolean } = {}) {
   const size = options.quick ? 64 : 128;
@@ -31,17 +30,7 @@ export async function runStepBench(options: { quick?: boolean } = {}) {
   const profile = await tf.profile(() => step(2));
   const wallSeconds = (performance.now() - started) / 1000;
   const cpu = process.cpuUsage(cpuBefore);
-  const byKernel = new Map<string, { calls: number; ms: number }>();
-  for (const k of profile.kernels) {
-    const entry = byKernel.get(k.name) ?? { calls: 0, ms: 0 };
-    entry.calls++;
-    entry.ms += Number(k.kernelTimeMs) || 0;
-    byKernel.set(k.name, entry);
-  }
-  const totalMs = [...byKernel.values()].reduce((sum, e) => sum + e.ms, 0);
-  const rows: StepProfileRow[] = [...byKernel]
-    .map(([kernel, e]) => ({ kernel, calls: e.calls, seconds: round(e.ms / 1000), share: round(e.ms / totalMs, 3) }))
-    .sort((a, b) => b.seconds - a.seconds);
+  const rows = kernelShares(profile);
   const summary = {
     size, backend: backend.detail, wallSeconds: round(wallSeconds), cpuSeconds: round((cpu.user + cpu.system) / 1e6),
     peakRssMiB: Math.round(process.resourceUsage().maxRSS / 1024),
@@ -56,8 +45,4 @@ export async function runStepBench(options: { quick?: boolean } = {}) {
     ...rows.slice(0, 16).map((r) => `${r.kernel.padEnd(30)} ${String(r.calls).padStart(5)} ${r.seconds.toFixed(2).padStart(9)} ${(100 * r.share).toFixed(1).padStart(6)} %`),
   ].join('\n');
   return { table, json: { ...summary, kernels: rows } };
-}
-
-function round(v: number, digits = 2): number {
-  return Number(v.toFixed(digits));
 }

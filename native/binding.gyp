@@ -16,9 +16,9 @@
   },
   "targets": [
     {
-      "target_name": "fedseg_gemm_avx2",
+      "target_name": "fedseg_avx2",
       "type": "static_library",
-      "sources": ["src/gemm_avx2.c"],
+      "sources": ["src/gemm_avx2.c", "src/dropout_avx2.c"],
       "conditions": [
         ["target_arch=='x64' and OS!='win'", {
           "cflags": ["-mavx2", "-mfma"],
@@ -30,9 +30,9 @@
       ]
     },
     {
-      "target_name": "fedseg_gemm_avx512",
+      "target_name": "fedseg_avx512",
       "type": "static_library",
-      "sources": ["src/gemm_avx512.c"],
+      "sources": ["src/gemm_avx512.c", "src/dropout_avx512.c"],
       "conditions": [
         ["target_arch=='x64' and OS!='win'", {
           "cflags": ["-mavx512f", "-mavx2", "-mfma"],
@@ -45,10 +45,11 @@
     },
     {
       "target_name": "fedseg_native",
-      "dependencies": ["fedseg_gemm_avx2", "fedseg_gemm_avx512"],
+      "dependencies": ["fedseg_avx2", "fedseg_avx512"],
       "sources": [
         "src/addon.c",
         "src/conv3d.c",
+        "src/dropout.c",
         "src/gemm.c",
         "src/movement.c",
         "src/pool3d.c",

@@ -17,6 +17,7 @@ const BENCHES = {
   model: 'U-Net training step, full-case inference, peak memory',
   train: 'native conv training step against the PyTorch reference',
   step: 'where the 128^3 training step spends its time: kernel-by-kernel profile, CPU seconds, peak RSS',
+  infer: 'full-case inference with the default U-Net at 128^3 windows: the cropped case and the whole 240x240x155 grid, s per window, CPU, peak RSS',
   aggregation: 'FedAvg over 5 full-size updates, bytes on the wire per round',
   secagg: 'secure aggregation overhead per round at P = 5.6 M: CPU per site, server CPU, bytes per site, 5 and 50 sites',
   metrics: 'BraTS metrics (Dice, HD95 via EDT) on the full 240x240x155 grid',
@@ -51,7 +52,7 @@ function benchModule(name: BenchName): URL {
 const CLI_ENTRY = new URL('../entry.js', import.meta.url);
 
 const command: CliCommand = {
-  summary: 'runs the benchmarks (io, conv, model, train, step, aggregation, secagg, metrics, scale, viewer) and prints tables + JSON',
+  summary: 'runs the benchmarks (io, conv, model, train, step, infer, aggregation, secagg, metrics, scale, viewer) and prints tables + JSON',
   usage,
   async run(args) {
     const { values, positionals } = parseArgs({

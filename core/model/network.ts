@@ -46,7 +46,10 @@ export class SegmentationModel {
 
   /** Class probabilities (softmax over the last axis) for x: [n, d, h, w, inChannels]. Caller owns tidy. */
   forward(x: tf.Tensor, options: ForwardOptions = {}): T5 {
-    return tf.softmax(this.logits(x, options)) as T5;
+    const logits = this.logits(x, options);
+    const probabilities = tf.softmax(logits) as T5;
+    releaser(options)(logits);
+    return probabilities;
   }
 
   /** Unnormalised class scores (what the training loss takes, see core/train/loss.ts). Caller owns tidy. */
@@ -54,25 +57,31 @@ export class SegmentationModel {
     this.checkInput(x);
     const { depth, dropout, arch, upsampling } = this.config;
     const rng = new SeededRandom(options.seed ?? 0);
+    const release = releaser(options);
     // Two 3x3x3 conv + ReLU with dropout between them (fused into the second convolution); a decoder
     // block's input is concat([up, skip]).
     const block = (h: T5, prefix: string, level: number, skip?: T5): T5 => {
       const a = convSameRelu(h, this.p(`${prefix}.conv1.kernel`), this.p(`${prefix}.conv1.bias`), { skip });
       const inputDropout = options.training && dropout[level] > 0 ? { rate: dropout[level], seed: rng.seed() } : undefined;
-      return convSameRelu(a, this.p(`${prefix}.conv2.kernel`), this.p(`${prefix}.conv2.bias`), { inputDropout });
+      const out = convSameRelu(a, this.p(`${prefix}.conv2.kernel`), this.p(`${prefix}.conv2.bias`), { inputDropout });
+      release(a);
+      return out;
     };
 
     const skips: T5[] = [];
     let h = x as T5;
     for (let level = 0; level < depth; level++) {
-      h = block(h, `enc${level}`, level);
+      const input = h;
+      h = block(input, `enc${level}`, level);
+      if (input !== x) release(input);
       if (level < depth - 1) {
         skips.push(h);
         h = maxPool2(h);
       }
     }
     for (let level = depth - 2; level >= 0; level--) {
-      let skip = skips[level];
+      const encoded = skips[level];
+      let skip = encoded;
       if (arch === 'attention-unet') {
         const a = `att${level}`;
         const params = {
@@ -86,9 +95,15 @@ export class SegmentationModel {
         skip = attentionGate(skip, h, params);
       }
       const up = (upsampling === 'transpose' ? transposeUp : nearestUp)(h, this.p(`dec${level}.up.kernel`), this.p(`dec${level}.up.bias`));
+      release(h);
       h = block(up, `dec${level}`, level, skip);
+      for (const consumed of new Set([up, skip, encoded])) release(consumed);
     }
-    return pointwise(h, this.p('head.kernel'), this.p('head.bias'));
+    const head = pointwise(h, this.p('head.kernel'));
+    release(h);
+    const logits = tf.add(head, this.p('head.bias')) as T5;
+    release(head);
+    return logits;
   }
 
   /** Inference-mode probabilities; intermediate tensors are released. */
@@ -127,6 +142,16 @@ export class SegmentationModel {
       );
     }
   }
+}
+
+/**
+ * Inference (no dropout, no gradient being recorded): frees each activation as soon as its last
+ * consumer has run, so a pass holds the widest level's working set instead of every activation until
+ * the caller's tidy ends (at 128^3 that is most of a GB, and on a first inference every new page of
+ * the heap costs a page fault). With a tape on, the activations belong to the backward pass: kept.
+ */
+function releaser(options: ForwardOptions): (t: tf.Tensor) => void {
+  return options.training || tf.engine().isTapeOn() ? () => {} : (t) => t.dispose();
 }
 
 /** A model with fresh seeded He-uniform weights. */

@@ -8,15 +8,17 @@
  * the seed's 128^3 training step past the wasm backend's 4 GB heap. Dropout is linear in x with a
  * fixed mask, so its gradient is the same op on dy with the same seed: nothing is saved.
  *
- * One kernel does it, with no temporaries: a raw loop on wasm and cpu, the same hash in WGSL on
- * webgpu, so every backend drops the same voxels (a site's backend does not change its training).
+ * One kernel does it, with no temporaries: a raw loop on wasm and cpu (replaced by the native addon's
+ * threaded loop where it loads, core/tf/native-engine.ts), the same hash in WGSL on webgpu, so every
+ * backend drops the same voxels (a site's backend does not change its training).
  * tfjs-node runs TF.js's dropout with the same seed in both directions (its seeded noise repeats).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
 import { runRawKernel } from './raw-kernel.js';
 
-const DROPOUT = 'FedSegSeededDropout';
+/** The kernel's name (the native addon registers its own implementation under it). */
+export const DROPOUT_KERNEL = 'FedSegSeededDropout';
 
 /** Dropout of a layer: the rate and this call's seed. */
 export interface DropoutSpec {
@@ -32,8 +34,8 @@ export interface DropoutSpec {
 export function applyDropoutMask(t: tf.Tensor, { rate, seed }: DropoutSpec): tf.Tensor {
   checkRate(rate);
   const attrs = { rate, seed: seed >>> 0 };
-  return tf.getKernel(DROPOUT, tf.getBackend()) && t.dtype === 'float32'
-    ? (tf.engine().runKernel(DROPOUT, { x: t }, attrs) as tf.Tensor)
+  return tf.getKernel(DROPOUT_KERNEL, tf.getBackend()) && t.dtype === 'float32'
+    ? (tf.engine().runKernel(DROPOUT_KERNEL, { x: t }, attrs) as tf.Tensor)
     : tf.tidy(() => tf.dropout(t, rate, undefined, attrs.seed));
 }
 
@@ -55,15 +57,18 @@ function hash(seed: number, index: number): number {
   return h >>> 0;
 }
 
-/** Voxel i is kept when hash(seed, i) < threshold: the integer form of u < 1 - rate, u = hash / 2^32. */
-function keepThreshold(rate: number): number {
-  return Math.min(0xffffffff, Math.ceil((1 - rate) * 4294967296));
+/**
+ * What every implementation (this loop, the WGSL shader, the native addon) gets from the rate: voxel i
+ * is kept when hash(seed, i) < threshold (the integer form of u < 1 - rate, u = hash / 2^32) and then
+ * multiplied by scale (1 / (1 - rate) as a float32).
+ */
+export function dropoutConstants(rate: number): { threshold: number; scale: number } {
+  return { threshold: Math.min(0xffffffff, Math.ceil((1 - rate) * 4294967296)), scale: Math.fround(1 / (1 - rate)) };
 }
 
 /** The raw loop, exported for tests: out[i] = keep(seed, i) ? x[i] / (1 - rate) : 0. */
 export function dropoutRaw(x: Float32Array, rate: number, seed: number, out: Float32Array): void {
-  const threshold = keepThreshold(rate);
-  const scale = Math.fround(1 / (1 - rate));
+  const { threshold, scale } = dropoutConstants(rate);
   for (let i = 0; i < x.length; i++) out[i] = hash(seed, i) < threshold ? x[i] * scale : 0;
 }
 
@@ -108,20 +113,21 @@ type DropoutArgs = { inputs: { x: TensorInfo }; backend: unknown; attrs: { rate:
 
 /** Registers the dropout kernel on wasm, cpu and webgpu (idempotent). */
 export function registerDropoutKernel(backendName: string): void {
-  if (!['wasm', 'cpu', 'webgpu'].includes(backendName) || tf.getKernel(DROPOUT, backendName)) return;
+  if (!['wasm', 'cpu', 'webgpu'].includes(backendName) || tf.getKernel(DROPOUT_KERNEL, backendName)) return;
   const kernelFunc = ({ inputs, backend, attrs }: DropoutArgs) => {
     if (backendName === 'webgpu') {
+      const { threshold, scale } = dropoutConstants(attrs.rate);
       const uniforms = [
         { type: 'uint32' as const, data: [attrs.seed] },
-        { type: 'uint32' as const, data: [keepThreshold(attrs.rate)] },
-        { type: 'float32' as const, data: [Math.fround(1 / (1 - attrs.rate))] },
+        { type: 'uint32' as const, data: [threshold] },
+        { type: 'float32' as const, data: [scale] },
       ];
       return (backend as WebGpuBackendLike).runWebGPUProgram(new DropoutProgram(inputs.x.shape), [inputs.x], 'float32', uniforms);
     }
     const { x } = inputs;
     const out = runRawKernel(backendName, backend, [x], [...x.shape], ([xs], o) => dropoutRaw(xs, attrs.rate, attrs.seed, o));
-    if (!out) throw new Error(`${DROPOUT}: unsupported input ${x.dtype}`);
+    if (!out) throw new Error(`${DROPOUT_KERNEL}: unsupported input ${x.dtype}`);
     return out;
   };
-  tf.registerKernel({ kernelName: DROPOUT, backendName, kernelFunc: kernelFunc as unknown as KernelFunc });
+  tf.registerKernel({ kernelName: DROPOUT_KERNEL, backendName, kernelFunc: kernelFunc as unknown as KernelFunc });
 }

@@ -1,7 +1,7 @@
 /**
  * Optional native engine: the N-API addon built from native/ (see native/README.md). It implements the
  * ConvEngine contract (conv3d and both gradients) and, through `installNativeKernels`, faster Tile,
- * Slice, MaxPool3D(+Grad) and leading-axes Sum kernels for the wasm/cpu backends. Loading is lazy and
+ * Slice, MaxPool3D(+Grad), leading-axes Sum and seeded dropout kernels for the wasm/cpu backends. Loading is lazy and
  * never throws for a missing or unusable addon: when it was not built (no compiler at install), was
  * built for another platform, or is switched off with FEDSEG_NATIVE=off, `loadNativeConvEngine` returns
  * undefined and `nativeEngineStatus` says why, so callers fall back to the pure wasm/JS engine. A
@@ -21,11 +21,12 @@ import type { KernelConfig, KernelFunc, NamedAttrMap, TensorInfo } from '@tensor
 import { z } from 'zod';
 import { errorMessage, FedSegError } from '../errors.js';
 import { packageRoot } from '../runtime/package-root.js';
+import { DROPOUT_KERNEL, dropoutConstants } from './dropout.js';
 import { runRawKernel } from './raw-kernel.js';
 import { geometrySizes, type Conv3DGeometry, type ConvEngine } from './conv-engine.js';
 
 /** Protocol version the addon reports in info().version; bumped whenever its call signatures change. */
-const ADDON_VERSION = 4;
+const ADDON_VERSION = 5;
 
 type Triple = [number, number, number];
 type Shape5 = [number, number, number, number, number];
@@ -54,6 +55,8 @@ export interface NativeAddon {
     filter: Triple, strides: Triple, pads: Triple,
   ): void;
   sumRows(x: Float32Array, rows: number, cols: number, out: Float32Array): void;
+  /** out[i] = hash(seed, i) < threshold ? x[i] * scale : 0 (core/tf/dropout.ts's mask, bit for bit). */
+  dropout(x: Float32Array, seed: number, threshold: number, scale: number, out: Float32Array): void;
   setThreads(threads: number): void;
   info(): { isa: string; threads: number; version: number };
 }
@@ -110,7 +113,7 @@ export function probeNativeAddon(path: string, threads?: number): { addon?: Nati
   try {
     const addon = createRequire(import.meta.url)(path) as Partial<NativeAddon>;
     const fns = ['conv3d', 'conv3dBackpropInput', 'conv3dBackpropFilter', 'tile', 'slice', 'maxPool3d', 'maxPool3dGrad', 'sumRows',
-      'setThreads', 'info'] as const;
+      'dropout', 'setThreads', 'info'] as const;
     if (fns.some((f) => typeof addon[f] !== 'function')) {
       return { status: `native conv3d addon at ${path} lacks the expected functions; rebuild it` };
     }
@@ -184,11 +187,13 @@ const stockKernels = new Map<string, KernelConfig>();
 
 /**
  * Replaces the backend's Tile, Slice, MaxPool3D, MaxPool3DGrad and (for sums over leading axes, i.e.
- * bias gradients) Sum kernels with the addon's. TF.js 4.22's wasm backend runs Tile and rank >= 4 Slice
+ * bias gradients) Sum kernels with the addon's, and FedSeg's seeded dropout (core/tf/dropout.ts) where
+ * it is registered. TF.js 4.22's wasm backend runs Tile and rank >= 4 Slice
  * element by element (the concat gradient's slices alone took ~2 s of a 64^3 U-Net step), its 3D
  * pooling single-threaded, and transposes before summing over leading axes; the native ones are memcpy
- * runs, threaded loops and one pass. Tile/Slice/pooling are bit-identical to TF.js's cpu kernels, Sum
- * (double accumulation) equal to float32 rounding (test/native/extra-kernels.test.ts).
+ * runs, threaded loops and one pass. The dropout mask's hash was a single-threaded JavaScript loop (16 %
+ * of the 128^3 step's kernel time). Tile/Slice/pooling/dropout are bit-identical to the kernels they
+ * replace, Sum (double accumulation) equal to float32 rounding (test/native/extra-kernels.test.ts).
  * Non-float32 or NCDHW inputs fall through to the stock kernel. Returns the kernels replaced ([] when
  * the addon is unavailable or the backend is not wasm/cpu). Idempotent.
  */
@@ -202,6 +207,7 @@ export function installNativeKernels(backendName: string): string[] {
     [tf.MaxPool3D, (stock) => maxPoolKernel(addon, backendName, stock)],
     [tf.MaxPool3DGrad, (stock) => maxPoolGradKernel(addon, backendName, stock)],
     [tf.Sum, (stock) => sumKernel(addon, backendName, stock)],
+    [DROPOUT_KERNEL, (stock) => dropoutKernel(addon, backendName, stock)],
   ];
   for (const [name, make] of makers) {
     const key = `${backendName}/${name}`;
@@ -220,7 +226,7 @@ export function installNativeKernels(backendName: string): string[] {
 
 /** Puts TF.js's own kernels back (tests and benchmarks compare with and without). */
 export function uninstallNativeKernels(backendName: string): void {
-  for (const name of [tf.Tile, tf.Slice, tf.MaxPool3D, tf.MaxPool3DGrad, tf.Sum]) {
+  for (const name of [tf.Tile, tf.Slice, tf.MaxPool3D, tf.MaxPool3DGrad, tf.Sum, DROPOUT_KERNEL]) {
     const stock = stockKernels.get(`${backendName}/${name}`);
     if (!stock) continue;
     tf.unregisterKernel(name, backendName);
@@ -310,5 +316,13 @@ function sumKernel(addon: NativeAddon, backendName: string, stock: KernelConfig)
     if (rows < 1 || cols < 1 || cols > SUM_MAX_COLS || rows > 2 ** 30) return undefined;
     const outShape = a.keepDims ? x.shape.map((d, i) => (i < lead ? 1 : d)) : x.shape.slice(lead);
     return runRawKernel(backendName, backend, [x], outShape, ([xs], out) => addon.sumRows(xs, rows, cols, out));
+  });
+}
+
+function dropoutKernel(addon: NativeAddon, backendName: string, stock: KernelConfig): KernelFunc {
+  return withFallback(stock, ({ inputs: { x }, backend, attrs }) => {
+    const { rate, seed } = attrs as { rate: number; seed: number };
+    const { threshold, scale } = dropoutConstants(rate);
+    return runRawKernel(backendName, backend, [x], [...x.shape], ([xs], out) => addon.dropout(xs, seed, threshold, scale, out));
   });
 }

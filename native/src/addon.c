@@ -10,6 +10,7 @@
  *   maxPool3d(x, xShape, y, yShape, filter, strides, pads)                       writes y
  *   maxPool3dGrad(x, xShape, dy, dyShape, dx, filter, strides, pads)            writes dx
  *   sumRows(x, rows, cols, out)                                                   writes out[cols]
+ *   dropout(x, seed, threshold, scale, out)                                       writes out
  *   setThreads(n), info() -> { isa, threads, version }
  * Shapes: x/y/dx/dy NDHWC [n, d, h, w, c]; filter DHWIO [kd, kh, kw, cin, cout]; strides/dilations
  * [d, h, w]; pads = padding before each spatial dimension [front, top, left], as TF.js computes it
@@ -19,6 +20,7 @@
 #include <stdio.h>
 
 #include "conv3d.h"
+#include "dropout.h"
 #include "gemm.h"
 #include "movement.h"
 #include "platform.h"
@@ -26,7 +28,7 @@
 #include "reduce.h"
 #include "thread_pool.h"
 
-#define ADDON_VERSION 4
+#define ADDON_VERSION 5
 
 #define CHECK(call)                                                       \
   do {                                                                    \
@@ -303,6 +305,50 @@ static napi_value sum_rows(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* Reads a whole number in [0, 2^32) (a hash seed or threshold); 0 when it threw. */
+static int get_u32(napi_env env, napi_value v, uint32_t *out, const char *name) {
+  double d;
+  if (napi_get_value_double(env, v, &d) != napi_ok || !(d >= 0 && d <= 4294967295.0) || d != (double)(uint32_t)d) {
+    char msg[128];
+    snprintf(msg, sizeof msg, "fedseg_native: %s must be an integer from 0 to 2^32 - 1", name);
+    napi_throw_range_error(env, NULL, msg);
+    return 0;
+  }
+  *out = (uint32_t)d;
+  return 1;
+}
+
+static napi_value dropout(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  float *x, *out;
+  size_t xlen, outlen;
+  uint32_t seed, threshold;
+  double scale;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc != 5) {
+    napi_throw_type_error(env, NULL, "fedseg_native: dropout(x, seed, threshold, scale, out)");
+    return NULL;
+  }
+  if (!get_f32(env, argv[0], &x, &xlen, "x") || !get_u32(env, argv[1], &seed, "seed") ||
+      !get_u32(env, argv[2], &threshold, "threshold") || !get_f32(env, argv[4], &out, &outlen, "out"))
+    return NULL;
+  if (napi_get_value_double(env, argv[3], &scale) != napi_ok || !(scale >= 1 && scale < 1e30)) {
+    napi_throw_range_error(env, NULL, "fedseg_native: dropout scale must be a number >= 1");
+    return NULL;
+  }
+  if (outlen != xlen) {
+    napi_throw_range_error(env, NULL, "fedseg_native: dropout needs out with as many elements as x");
+    return NULL;
+  }
+  if (xlen > 0 && (const char *)x < (const char *)(out + outlen) && (const char *)out < (const char *)(x + xlen)) {
+    napi_throw_range_error(env, NULL, "fedseg_native: dropout x and out must not overlap");
+    return NULL;
+  }
+  dropout_f32(x, (ptrdiff_t)xlen, seed, threshold, (float)scale, out);
+  return NULL;
+}
+
 static napi_value set_threads(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
@@ -357,6 +403,7 @@ NAPI_MODULE_INIT() {
       {"maxPool3d", NULL, max_pool3d, NULL, NULL, NULL, napi_enumerable, NULL},
       {"maxPool3dGrad", NULL, max_pool3d_grad, NULL, NULL, NULL, napi_enumerable, NULL},
       {"sumRows", NULL, sum_rows, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"dropout", NULL, dropout, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setThreads", NULL, set_threads, NULL, NULL, NULL, napi_enumerable, NULL},
       {"info", NULL, get_info, NULL, NULL, NULL, napi_enumerable, NULL},
   };

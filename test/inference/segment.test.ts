@@ -60,6 +60,9 @@ test('a single window covering the volume gives exactly the argmax of one forwar
   const tiled = await predictVolume(model, mini.image, { window: [8, 8, 8], overlap: 0.5, batchSize: 4 });
   assert.deepEqual(tiled.shape, [16, 16, 16]);
   assert.ok(tiled.data.every((c) => c <= 3));
+  // 27 windows: batches of 4 (the last one partial) give the one-by-one result.
+  const single = await predictVolume(model, mini.image, { window: [8, 8, 8], overlap: 0.5, batchSize: 1 });
+  assert.deepEqual(Array.from(tiled.data), Array.from(single.data));
   model.dispose();
 });
 

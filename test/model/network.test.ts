@@ -100,6 +100,32 @@ test('predict releases every intermediate tensor', () => {
   model.dispose();
 });
 
+test('an inference pass frees each activation once consumed; under a gradient tape it keeps them, with the same values', () => {
+  for (const arch of ['unet', 'attention-unet'] as const) {
+    const model = createModel(small({ arch }), 1);
+    const x = tf.randomUniform([1, 16, 16, 16, 3], 0, 1, 'float32', 4);
+    // Outside any tidy: whatever outlives the pass besides the logits is an activation not freed.
+    const alive = (run: () => tf.Tensor) => {
+      const before = tf.memory().numBytes;
+      const logits = run();
+      return { logits, extraBytes: tf.memory().numBytes - before - logits.size * 4 };
+    };
+    const inference = alive(() => model.logits(x, { training: false }));
+    // Only the decoder's split kernel slices (weights, 17 KB) remain; the smallest 16^3 activation is 64 KB.
+    assert.ok(inference.extraBytes < 16 ** 3 * 4 * 4, `${arch}: ${inference.extraBytes} bytes of activations left`);
+    let taped: { values: Float32Array; extraBytes: number } = { values: new Float32Array(0), extraBytes: 0 };
+    const grad = tf.grad((input: tf.Tensor) => {
+      const { logits, extraBytes } = alive(() => model.logits(input, { training: false }));
+      taped = { values: logits.dataSync() as Float32Array, extraBytes };
+      return tf.sum(logits);
+    })(x);
+    assert.ok(taped.extraBytes > 4 * 16 ** 3 * 4 * 4, `${arch}: the tape kept the activations (${taped.extraBytes} bytes)`);
+    assert.deepEqual(taped.values, inference.logits.dataSync());
+    for (const t of [x, grad, inference.logits]) t.dispose();
+    model.dispose();
+  }
+});
+
 test('forward MAC count matches a hand count for a depth-2 U-Net', () => {
   const config = makeModelConfig({ baseFilters: 2, depth: 2, inputShape: [4, 4, 4] });
   const v = 64;
