@@ -15,6 +15,7 @@ import { DemoReportSchema, formatRoundTable, type ComparisonRow, type SiteDice, 
 import { noiseMultiplierFor } from '../core/privacy/accountant.js';
 import type { PrivacyConfig } from '../core/privacy/config.js';
 import { dpLabel, privacyRecord } from '../core/privacy/record.js';
+import { halfThreshold } from '../core/privacy/secagg-server.js';
 import { describeBackend, initBackend } from '../core/tf/backend.js';
 import { loadModelFile } from '../core/weights/index.js';
 import { runBaselines } from './baselines.js';
@@ -65,7 +66,7 @@ export async function runDemo(options: DemoOptions, log: (line: string) => void,
     federation: {
       model: modelConfig, rounds: options.rounds, localEpochs: options.localEpochs, learningRate: options.learningRate, batchSize: options.batchSize,
       strategy: { name: 'fedavg' }, minSites: Math.max(1, Math.ceil(sites.length / 2)), approvalDeadlineS: 120,
-      ...(options.secureAggregation ? { secureAggregation: { threshold: Math.max(2, Math.ceil(sites.length / 2)) } } : {}),
+      ...(options.secureAggregation ? { secureAggregation: { threshold: halfThreshold(sites.length) } } : {}),
       // At full resolution the sites train one after another on this machine: the last waits for the other four.
       trainingDeadlineS: factor === 1 ? 3600 : 900, evaluationDeadlineS: factor === 1 ? 1800 : 300, retryDelayS: 1, seed: options.seed % 2 ** 31,
       // Sites evaluate and train on a CPU shared by every process here: be patient before calling one dead.

@@ -32,6 +32,8 @@ export interface ExperimentReport {
     rounds: number; localEpochs: number; downsample: number; window: number; baseFilters: number; depth: number;
     learningRate: number; batchSize: number; models: Architecture[]; seeds: number[]; strategies: string[]; dataSeed: number;
     evaluateEvery: number;
+    /** Every federation ran under secure aggregation with this threshold. */
+    secureAggregation?: { threshold: number };
   };
   comparison: ComparisonRow[];
   runs: ExperimentRun[];
@@ -156,6 +158,7 @@ function settingsText(report: ExperimentReport): string {
     `- Sites (training / held-out cases): ${s.sites.map((x) => `${x.name} ${x.train}/${x.heldOut}`).join(', ')}; synthetic data seed ${s.dataSeed}.`,
     `- Model input: the 128^3 crop downsampled x${s.downsample} (${s.window}^3 voxels of ${s.downsample} mm), base filters ${s.baseFilters}, depth ${s.depth}; Adam lr ${s.learningRate}, batch ${s.batchSize}.`,
     `- Budget per site: ${s.rounds} rounds x ${s.localEpochs} local epochs; local-only and centralised get ${s.rounds * s.localEpochs} epochs over their own cases, from the same initial weights.`,
+    ...(s.secureAggregation ? [`- Secure aggregation in every federated round (threshold ${s.secureAggregation.threshold} of ${s.sites.length} sites, clip range 1).`] : []),
     `- Seeds ${s.seeds.join(', ')}; strategies ${s.strategies.join(', ')}; backend ${report.backend}; ${report.machine.cpus} x ${report.machine.cpuModel}; ${(report.seconds / 60).toFixed(1)} min.`,
     '- Dice and HD95 are means over every site\'s held-out cases (BraTS regions, full 240x240x155 grid); ± is the standard deviation over seeds.',
   ].join('\n');
@@ -220,7 +223,7 @@ export const ExperimentReportSchema = z.object({
     sites: z.array(z.object({ name: z.string(), train: z.int(), heldOut: z.int() })),
     rounds: z.int(), localEpochs: z.int(), downsample: z.int(), window: z.int(), baseFilters: z.int(), depth: z.int(),
     learningRate: z.number(), batchSize: z.int(), models: z.array(ArchSchema), seeds: z.array(z.int()), strategies: z.array(z.string()),
-    dataSeed: z.int(), evaluateEvery: z.int(),
+    dataSeed: z.int(), evaluateEvery: z.int(), secureAggregation: z.object({ threshold: z.int() }).optional(),
   }),
   comparison: z.array(ComparisonRowSchema),
   runs: z.array(z.object({

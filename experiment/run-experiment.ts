@@ -9,10 +9,12 @@ import { mkdir } from 'node:fs/promises';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { createStrategy, type StrategyConfig } from '../core/federation/strategies/index.js';
+import type { SiteNoise } from '../core/privacy/fixed-point.js';
 import { makeModelConfig, type Architecture } from '../core/model/config.js';
 import { noiseMultiplierFor } from '../core/privacy/accountant.js';
-import { DifferentiallyPrivate } from '../core/privacy/dp-aggregation.js';
+import { DifferentiallyPrivate, DistributedDp, siteNoise } from '../core/privacy/dp-aggregation.js';
 import { dpLabel, privacyRecord, type DpSettings } from '../core/privacy/record.js';
+import { halfThreshold } from '../core/privacy/secagg-server.js';
 import { initialWeights } from '../core/model/init.js';
 import type { ComparisonRow } from '../core/report/index.js';
 import { describeBackend, initBackend } from '../core/tf/backend.js';
@@ -46,7 +48,18 @@ export interface ExperimentOptions {
    * site every round), the noise multiplier calibrated by the accountant.
    */
   privacy?: { epsilons: number[]; clip: number; delta: number };
+  /**
+   * Run every federation under secure aggregation (threshold: half the sites, clip range 1), each
+   * site encoding and masking its update as site/runtime.ts does; with `privacy`, distributed DP
+   * (each site adds its share of the noise). Labelled e.g. "fedavg+secagg", "fedavg+secagg+dp-eps8".
+   */
+  secureAggregation?: boolean;
   log: (line: string) => void;
+}
+
+/** A run's name in the report: the strategy, "+secagg" under secure aggregation. */
+function federationLabel(strategy: string, secure: boolean): string {
+  return secure ? `${strategy}+secagg` : strategy;
 }
 
 export async function runExperiment(o: ExperimentOptions): Promise<{ report: ExperimentReport; files: string[] }> {
@@ -59,6 +72,8 @@ export async function runExperiment(o: ExperimentOptions): Promise<{ report: Exp
   const pooled = createDataDirTrainer({ trainDirs: data.map((s) => s.trainDir), validationFraction: 0 });
   const window = 128 / o.downsample;
   const budget = { epochs: o.localEpochs, learningRate: o.learningRate, batchSize: o.batchSize };
+  const secure = o.secureAggregation ?? false;
+  const threshold = halfThreshold(sites.length);
   const report: ExperimentReport = {
     createdAt: new Date().toISOString(), backend: describeBackend(),
     machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', loadAverageStart: loadavg()[0] },
@@ -66,8 +81,11 @@ export async function runExperiment(o: ExperimentOptions): Promise<{ report: Exp
       sites: data.map((s) => ({ name: s.name, train: s.train.length, heldOut: s.heldOut.length })),
       rounds: o.rounds, localEpochs: o.localEpochs, downsample: o.downsample, window, baseFilters: o.baseFilters, depth: o.depth,
       learningRate: o.learningRate, batchSize: o.batchSize, models: o.models, seeds: o.seeds, dataSeed: o.dataSeed,
-      strategies: o.strategies.flatMap((s) => [s.name, ...(o.privacy?.epsilons ?? []).map((epsilon) => dpLabel(s.name, epsilon))]),
-      evaluateEvery: o.evaluateEvery,
+      strategies: o.strategies.flatMap((s) => {
+        const name = federationLabel(s.name, secure);
+        return [name, ...(o.privacy?.epsilons ?? []).map((epsilon) => dpLabel(name, epsilon))];
+      }),
+      evaluateEvery: o.evaluateEvery, ...(secure ? { secureAggregation: { threshold } } : {}),
     },
     comparison: [], runs: [], crossSite: [], seconds: 0,
   };
@@ -90,23 +108,29 @@ export async function runExperiment(o: ExperimentOptions): Promise<{ report: Exp
         o.log(`${model} seed ${seed} ${run.method}${run.method === 'federated' ? ` (${run.strategy})` : ''}: mean held-out Dice ET ${mean.dice.ET.toFixed(3)} TC ${mean.dice.TC.toFixed(3)} WT ${mean.dice.WT.toFixed(3)} (${run.seconds.toFixed(0)} s)`);
       };
       for (const strategyConfig of o.strategies) {
+        const name = federationLabel(strategyConfig.name, secure);
+        // Secure rounds' noise (distributed DP) is seeded by the run's seed, like the central noise below.
+        const secureRound = (dp: SiteNoise | null) => (secure ? { secure: { threshold, clipRange: 1, dp, noiseSeed: seed } } : {});
         const t0 = Date.now();
-        const { curve } = await simulateFederation({ sites, config, strategy: createStrategy(strategyConfig), initial, rounds: o.rounds, local: budget, seed, evaluateEvery: o.evaluateEvery, log: o.log });
-        record({ method: 'federated', strategy: strategyConfig.name, model, seed, perSite: curve[curve.length - 1].perSite, curve, seconds: (Date.now() - t0) / 1000 });
+        const { curve } = await simulateFederation({ sites, config, strategy: createStrategy(strategyConfig), initial, rounds: o.rounds, local: budget, seed, evaluateEvery: o.evaluateEvery, ...secureRound(null), log: o.log });
+        record({ method: 'federated', strategy: name, model, seed, perSite: curve[curve.length - 1].perSite, curve, seconds: (Date.now() - t0) / 1000 });
         for (const epsilon of o.privacy?.epsilons ?? []) {
           const { clip, delta } = o.privacy!;
           const dp: DpSettings = { clip, delta, samplingRate: 1, noiseMultiplier: noiseMultiplierFor(epsilon, delta, o.rounds, 1) };
           // Seeded by the run's seed, so the experiment stays reproducible (nobody else sees this noise).
-          const strategy = new DifferentiallyPrivate(createStrategy(strategyConfig), { ...dp, noiseSeed: seed });
+          const central = secure ? null : new DifferentiallyPrivate(createStrategy(strategyConfig), { ...dp, noiseSeed: seed });
+          const strategy = central ?? new DistributedDp(createStrategy(strategyConfig), { ...dp, threshold });
           const logRound = (line: string) => {
-            const r = strategy.lastReport;
-            o.log(r ? `${line}; DP: ${r.clipped} of ${r.updates} updates (median norm ${r.medianNorm.toPrecision(3)}) clipped to ${clip}, noise std ${r.noiseStd.toPrecision(3)} per parameter` : line);
+            const r = central?.lastReport;
+            const d = strategy.lastReport;
+            o.log(r ? `${line}; DP: ${r.clipped} of ${r.updates} updates (median norm ${r.medianNorm.toPrecision(3)}) clipped to ${clip}, noise std ${r.noiseStd.toPrecision(3)} per parameter`
+              : d ? `${line}; distributed DP: ${d.updates} clipped, noised inputs, noise std ${d.noiseStd.toPrecision(3)} per parameter` : line);
           };
           const t1 = Date.now();
-          const run = await simulateFederation({ sites, config, strategy, initial, rounds: o.rounds, local: budget, seed, evaluateEvery: o.evaluateEvery, log: logRound });
+          const run = await simulateFederation({ sites, config, strategy, initial, rounds: o.rounds, local: budget, seed, evaluateEvery: o.evaluateEvery, ...secureRound(secure ? siteNoise(dp, threshold) : null), log: logRound });
           record({
-            method: 'federated', strategy: dpLabel(strategyConfig.name, epsilon), model, seed, perSite: run.curve[run.curve.length - 1].perSite, curve: run.curve,
-            privacy: privacyRecord(dp, o.rounds, false), seconds: (Date.now() - t1) / 1000,
+            method: 'federated', strategy: dpLabel(name, epsilon), model, seed, perSite: run.curve[run.curve.length - 1].perSite, curve: run.curve,
+            privacy: privacyRecord(dp, o.rounds, secure), seconds: (Date.now() - t1) / 1000,
           });
         }
       }

@@ -10,6 +10,7 @@ import type { TensorList } from '../core/federation/tensors.js';
 import type { ModelConfig } from '../core/model/config.js';
 import type { LocalTrainer } from '../site/runtime.js';
 import { scoreFromMetrics, type SiteScore } from './scores.js';
+import { aggregateSecurely, type SecureRoundSettings } from './secure-round.js';
 
 export interface SimulatedSite {
   name: string;
@@ -32,6 +33,8 @@ export interface SimulationOptions {
   seed: number;
   /** Score the global model at every site after every this many rounds (and always after the last). */
   evaluateEvery?: number;
+  /** Aggregate under secure aggregation (experiment/secure-round.ts); absent: plain updates. */
+  secure?: SecureRoundSettings;
   log: (line: string) => void;
 }
 
@@ -57,7 +60,7 @@ export async function simulateFederation(o: SimulationOptions): Promise<{ global
       });
       updates.push({ site: site.name, numCases: result.numCases, weights: result.weights });
     }
-    global = aggregateInMemory(o.strategy, round, updates, global);
+    global = o.secure ? aggregateSecurely(o.strategy, round, updates, global, o.secure) : aggregateInMemory(o.strategy, round, updates, global);
     if (round % (o.evaluateEvery ?? 1) === 0 || round === o.rounds) {
       curve.push({ round, perSite: await evaluateAtSites(o.sites, o.config, global) });
       o.log(`  ${o.strategy.name} round ${round}/${o.rounds}: mean WT Dice ${meanOver(curve[curve.length - 1].perSite).dice.WT.toFixed(3)}`);

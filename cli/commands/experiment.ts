@@ -13,7 +13,7 @@ import { intOption, numberOption } from '../options.js';
 const usage = `Usage: fedseg experiment [--out DIR] [--models unet,attention-unet] [--seeds 1,2,3] [--strategies fedavg,fedprox,fedavgm]
                          [--sites N] [--cases N] [--held-out N] [--rounds N] [--local-epochs N] [--downsample F]
                          [--base-filters N] [--depth N] [--lr X] [--batch N] [--data-seed S] [--eval-every K] [--json]
-                         [--dp-epsilons E,E,... [--dp-clip C] [--dp-delta D]]
+                         [--dp-epsilons E,E,... [--dp-clip C] [--dp-delta D]] [--secure-aggregation]
        fedseg experiment --combine DIR,DIR,... --out DIR
 
 Does joining the federation pay off? On one split of synthetic hospitals that differ in scanner contrast,
@@ -25,6 +25,9 @@ report.html and RESULTS-federated.md under --out; report.json is updated after e
 --dp-epsilons 8,1 also runs every strategy with client-level DP-FedAvg (docs/PRIVACY.md) at each target epsilon
 (at --dp-delta, default 1e-5, over all --rounds): updates clipped to L2 norm --dp-clip (default 1), Gaussian
 noise calibrated by the accountant, shown as e.g. "fedavg+dp-eps8".
+--secure-aggregation runs every federation under secure aggregation (threshold: half the sites), each site
+encoding and masking its update as \`fedseg site\` does; with --dp-epsilons the sites add the noise themselves
+(distributed DP). Shown as "fedavg+secagg", "fedavg+secagg+dp-eps8".
 --combine DIR,DIR,... merges the reports of runs that differ only in --seeds (e.g. one process per seed) into --out.
 
 Defaults: --out ./experiment-output --models unet,attention-unet --seeds 1,2,3 --strategies fedavg,fedprox,fedavgm
@@ -50,7 +53,8 @@ const command: CliCommand = {
         sites: { type: 'string' }, cases: { type: 'string' }, 'held-out': { type: 'string' }, rounds: { type: 'string' },
         'local-epochs': { type: 'string' }, downsample: { type: 'string' }, 'base-filters': { type: 'string' }, depth: { type: 'string' },
         lr: { type: 'string' }, batch: { type: 'string' }, 'data-seed': { type: 'string' }, 'eval-every': { type: 'string' },
-        'dp-epsilons': { type: 'string' }, 'dp-clip': { type: 'string' }, 'dp-delta': { type: 'string' }, combine: { type: 'string' }, json: { type: 'boolean' },
+        'dp-epsilons': { type: 'string' }, 'dp-clip': { type: 'string' }, 'dp-delta': { type: 'string' }, 'secure-aggregation': { type: 'boolean' },
+        combine: { type: 'string' }, json: { type: 'boolean' },
       },
     });
     if (positionals.length > 0) throw new FedSegError(`unexpected argument "${positionals[0]}"`);
@@ -100,7 +104,7 @@ const command: CliCommand = {
       learningRate: numberOption(values, 'lr', { check: (n) => n > 0 && n <= 1, rule: 'in (0, 1]', fallback: 1e-3 }),
       batchSize: intOption(values, 'batch', { min: 1, max: 16, fallback: 1 }),
       dataSeed: intOption(values, 'data-seed', { min: 0, max: 2 ** 31 - 1, fallback: 2020 }),
-      evaluateEvery: intOption(values, 'eval-every', { min: 1, max: 200, fallback: 10 }), privacy, log: say,
+      evaluateEvery: intOption(values, 'eval-every', { min: 1, max: 200, fallback: 10 }), privacy, secureAggregation: values['secure-aggregation'] ?? false, log: say,
     });
     if (values.json) process.stdout.write(`${JSON.stringify({ ok: true, files, comparison: report.comparison, verdicts: verdicts(report) }, null, 2)}\n`);
     else process.stdout.write(`${verdicts(report).join('\n')}\n${files.join('\n')}\n`);

@@ -89,6 +89,8 @@ export const SecureRoundSchema = z.object({
 });
 export const FixedPointEncodingSchema = z.object({
   clipRange: z.number().positive().finite(), maxTotalCases: z.number().int().positive(), fractionBits: z.number().int().min(1).max(52),
+  /** Distributed DP: each site weighs 1, clips its update to L2 norm `clip` and adds N(0, noiseStd^2) per coordinate. */
+  dp: z.object({ clip: z.number().positive().finite(), noiseStd: z.number().nonnegative().finite() }).optional(),
 });
 const sealedShare = z.object({ to: siteName, ciphertext: sealed });
 const relayedShare = z.object({ from: siteName, ciphertext: sealed });

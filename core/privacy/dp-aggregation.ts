@@ -18,6 +18,7 @@ import type { RoundInstructions } from '../federation/protocol.js';
 import { withData, type TensorList } from '../federation/tensors.js';
 import type { MeanAggregation, Strategy } from '../federation/strategies/index.js';
 import { clipFactor } from './clip.js';
+import type { SiteNoise } from './fixed-point.js';
 import { GaussianStream, noiseKey } from './gaussian-noise.js';
 
 export interface DpAggregationParams {
@@ -29,15 +30,37 @@ export interface DpAggregationParams {
 }
 
 /** What the last finished round did, for the server log and the experiment report. */
-export interface DpRoundReport {
+export interface DpAverageReport {
   round: number;
+  /** Updates summed (under secure aggregation: the survivors). */
   updates: number;
+  denominator: number;
+  /** Standard deviation of the noise per parameter of the average: sigma * C / D centrally, sigma * C * sqrt(survivors / t) / D distributed. */
+  noiseStd: number;
+}
+
+/** Central DP also knows each update's norm (under secure aggregation the server sees no single update). */
+export interface DpRoundReport extends DpAverageReport {
   clipped: number;
   /** Lower median of the updates' norms before clipping (how the clip compares with honest updates). */
   medianNorm: number;
-  denominator: number;
-  /** Standard deviation of the noise per parameter of the average: sigma * C / D. */
-  noiseStd: number;
+}
+
+/**
+ * Distributed DP: each site's share of the noise. Sites add N(0, sigma^2 C^2 / t) for the threshold
+ * t, so that the fewest survivors a secure round can unmask (t) still carry sigma^2 C^2 in all; K > t
+ * survivors carry K/t times that, more noise than the accountant counts (conservative).
+ */
+export function siteNoise(dp: { clip: number; noiseMultiplier: number }, threshold: number): SiteNoise {
+  if (!Number.isInteger(threshold) || threshold < 1) throw new FedSegError(`the secure-aggregation threshold must be a positive integer, got ${threshold}`, { field: 'secureAggregation.threshold' });
+  return { clip: dp.clip, noiseStd: (dp.noiseMultiplier * dp.clip) / Math.sqrt(threshold) };
+}
+
+/** The fixed denominator D: sampling rate x the sites the round was configured for. */
+function fixedDenominator(configured: Map<number, number>, round: number, samplingRate: number): number {
+  const sites = configured.get(round);
+  if (sites === undefined || sites === 0) throw new FedSegError(`round ${round} was not configured with any site; DP-FedAvg needs the site count for its fixed denominator`);
+  return samplingRate * sites;
 }
 
 /** Wraps a mean strategy so its rounds aggregate with clipping, fixed denominator and Gaussian noise. */
@@ -60,12 +83,9 @@ export class DifferentiallyPrivate implements Strategy {
   }
 
   begin(round: number, global: TensorList): MeanAggregation {
-    const sites = this.configuredSites.get(round);
-    if (sites === undefined || sites === 0) throw new FedSegError(`round ${round} was not configured with any site; DP-FedAvg needs the site count for its fixed denominator`);
-    const inner = this.inner.begin(round, global);
-    if (inner.kind !== 'mean') throw new FedSegError(`differential privacy needs a strategy that averages (fedavg, fedprox, fedavgm, fedadam, fedyogi); ${this.inner.name} is coordinate-wise`, { field: 'strategy' });
-    const { clip, noiseMultiplier, samplingRate, noiseSeed } = this.params;
-    const denominator = samplingRate * sites;
+    const denominator = fixedDenominator(this.configuredSites, round, this.params.samplingRate);
+    const inner = beginMean(this.inner, round, global);
+    const { clip, noiseMultiplier, noiseSeed } = this.params;
     const sums = global.map((t) => new Float64Array(t.data.length));
     const norms: number[] = [];
     let clipped = 0;
@@ -99,6 +119,72 @@ export class DifferentiallyPrivate implements Strategy {
         inner.add(average, 1);
         const next = inner.finish();
         this.lastReport = { round, updates: norms.length, clipped, medianNorm: lowerMedian(norms), denominator, noiseStd: (noiseMultiplier * clip) / denominator };
+        return next;
+      },
+    };
+  }
+
+  exportState(): TensorList[] | null {
+    return this.inner.exportState();
+  }
+
+  importState(state: TensorList[]): void {
+    this.inner.importState(state);
+  }
+}
+
+function beginMean(strategy: Strategy, round: number, global: TensorList): MeanAggregation {
+  const inner = strategy.begin(round, global);
+  if (inner.kind !== 'mean') throw new FedSegError(`differential privacy needs a strategy that averages (fedavg, fedprox, fedavgm, fedadam, fedyogi); ${strategy.name} is coordinate-wise`, { field: 'strategy' });
+  return inner;
+}
+
+/**
+ * Distributed DP-FedAvg under secure aggregation: the sites clipped their updates, weighed them 1
+ * and added their shares of the noise (siteNoise) before masking, so the server adds no noise. It
+ * gets the unmasked mean of K equal-weight inputs (as `add(global + mean, K)`, what a secure round
+ * hands any mean strategy), turns it back into their sum and divides by the fixed denominator D:
+ *     average = w_global + (sum_k clip_C(w_k - w_global) + noise) / D.
+ */
+export class DistributedDp implements Strategy {
+  readonly name: string;
+  private configuredSites = new Map<number, number>();
+  lastReport: DpAverageReport | null = null;
+
+  constructor(private readonly inner: Strategy, private readonly params: { clip: number; noiseMultiplier: number; samplingRate: number; threshold: number }) {
+    this.name = inner.name;
+    siteNoise(params, params.threshold);
+  }
+
+  configureRound(round: number, sites: readonly string[], base: RoundInstructions): Map<string, RoundInstructions> {
+    this.configuredSites = new Map([[round, sites.length]]);
+    return this.inner.configureRound(round, sites, base);
+  }
+
+  begin(round: number, global: TensorList): MeanAggregation {
+    const denominator = fixedDenominator(this.configuredSites, round, this.params.samplingRate);
+    const inner = beginMean(this.inner, round, global);
+    const sums = global.map((t) => new Float64Array(t.data.length));
+    let inputs = 0;
+    return {
+      kind: 'mean',
+      add: (weights, count) => {
+        inputs += count;
+        weights.forEach((t, k) => {
+          const g = global[k].data;
+          const acc = sums[k];
+          for (let i = 0; i < g.length; i++) acc[i] += (t.data[i] - g[i]) * count;
+        });
+      },
+      finish: () => {
+        if (inputs === 0) throw new FedSegError('cannot average zero updates');
+        inner.add(withData(global, sums.map((acc, k) => {
+          const g = global[k].data;
+          return Float32Array.from(acc, (v, i) => g[i] + v / denominator);
+        })), 1);
+        const next = inner.finish();
+        const { noiseStd } = siteNoise(this.params, this.params.threshold);
+        this.lastReport = { round, updates: inputs, denominator, noiseStd: (noiseStd * Math.sqrt(inputs)) / denominator };
         return next;
       },
     };

@@ -21,6 +21,17 @@ export function noiseKey(seed: number | undefined, round: number): Buffer {
   return createHash('sha256').update(`fedseg dp-fedavg noise v1\u0000${seed}\u0000${round}`).digest();
 }
 
+/**
+ * The key of a site's share of the noise in a distributed-DP round. Without a seed it is 32 fresh
+ * bytes from the site's OS, never stored or sent, so neither the server nor the other sites can
+ * regenerate (and subtract) it. A seed (the demo and the experiment, which run every site and know
+ * the seed anyway) makes it SHA-256 of (seed, round, attempt, site): reproducible, never for real data.
+ */
+export function siteNoiseKey(seed: number | undefined, round: number, attempt: number, site: string): Buffer {
+  if (seed === undefined) return randomBytes(32);
+  return createHash('sha256').update(`fedseg distributed-dp noise v1\u0000${seed}\u0000${round}\u0000${attempt}\u0000${site}`).digest();
+}
+
 /** A stream of standard normal draws keyed by a 32-byte key. */
 export class GaussianStream {
   private readonly cipher;

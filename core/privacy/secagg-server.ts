@@ -7,11 +7,16 @@
  */
 import { FedSegError } from '../errors.js';
 import type { SecAggRoster, SecAggUnmask, SecAggUnmaskRequest } from '../federation/protocol.js';
-import { decodeSum, deriveEncoding, type FixedPointEncoding } from './fixed-point.js';
+import { decodeSum, deriveEncoding, type FixedPointEncoding, type SiteNoise } from './fixed-point.js';
 import { agreeKey, publicKeyOf } from './key-agreement.js';
 import { applyMask } from './prg.js';
 import { pairSign, secAggContext, type RosterEntry } from './secagg-site.js';
 import { combineShares, lagrangeAtZero } from './shamir.js';
+
+/** The threshold `fedseg demo` and `fedseg experiment` use: half the sites (the demo's quorum), at least 2. */
+export function halfThreshold(sites: number): number {
+  return Math.max(2, Math.ceil(sites / 2));
+}
 
 /** Too few sites remain for the step: the round must end without unmasking anything. */
 export class SecAggAbort extends FedSegError {}
@@ -29,7 +34,8 @@ export class SecAggServer {
   private request: { survivors: string[]; dropped: string[] } | null = null;
   private readonly answers = new Map<string, Omit<SecAggUnmask, 'type' | 'round' | 'attempt'>>();
 
-  constructor(readonly round: number, readonly attempt: number, readonly threshold: number, readonly clipRange: number, readonly elements: number) {
+  /** `dp`: a distributed-DP round, in which every site weighs 1 and adds its share of the noise (fixed-point.ts). */
+  constructor(readonly round: number, readonly attempt: number, readonly threshold: number, readonly clipRange: number, readonly elements: number, readonly dp: SiteNoise | null = null) {
     if (!Number.isInteger(threshold) || threshold < 2) throw new FedSegError(`secure aggregation threshold must be an integer >= 2, got ${threshold}`, { field: 'secureAggregation.threshold' });
     this.context = secAggContext(round, attempt);
   }
@@ -58,13 +64,13 @@ export class SecAggServer {
     return this.keys.has(site);
   }
 
-  /** Fixes U1 to the `sites` that advertised keys; the encoding fits their declared case counts. */
+  /** Fixes U1 to the `sites` that advertised keys; the encoding fits their declared case counts (or, under DP, their number and noise). */
   fixRoster(sites: ReadonlyMap<string, number>): Omit<SecAggRoster, 'type' | 'round' | 'attempt'> {
     const entries = [...sites.keys()].filter((s) => this.keys.has(s)).sort().map((s) => this.keys.get(s)!);
     if (entries.length < this.threshold) throw new SecAggAbort(`${entries.length} site(s) advertised keys, the secure-aggregation threshold is ${this.threshold}`);
     this.roster = entries;
-    const totalCases = entries.reduce((n, e) => n + (sites.get(e.site) ?? 0), 0);
-    this.encoding = deriveEncoding(this.clipRange, totalCases);
+    const totalWeight = this.dp ? entries.length : entries.reduce((n, e) => n + (sites.get(e.site) ?? 0), 0);
+    this.encoding = deriveEncoding(this.clipRange, totalWeight, this.dp ?? undefined);
     return { threshold: this.threshold, sites: entries, encoding: this.encoding };
   }
 

@@ -8,7 +8,8 @@
 import { randomBytes } from 'node:crypto';
 import { FedSegError } from '../errors.js';
 import type { SecAggRoster, SecAggUnmask, SecAggUnmaskRequest } from '../federation/protocol.js';
-import { checkEncoding, type FixedPointEncoding } from './fixed-point.js';
+import { checkEncoding, encodeNoisedUpdate, encodeUpdate, type FixedPointEncoding, type SiteNoise } from './fixed-point.js';
+import { GaussianStream, siteNoiseKey } from './gaussian-noise.js';
 import { agreeKey, checkPublicKey, generateKeyPair, type KeyPair } from './key-agreement.js';
 import { applyMask } from './prg.js';
 import { openEnvelope, sealEnvelope } from './share-envelope.js';
@@ -54,7 +55,11 @@ export class SecAggSite {
   /** The one unmasking request answered (as a canonical string) and the answer, resent as-is if the same request comes again. */
   private unmaskAnswer: { request: string; answer: Omit<SecAggUnmask, 'type' | 'round' | 'attempt'> } | null = null;
 
-  constructor(readonly site: string, readonly round: number, readonly attempt: number) {
+  /**
+   * `dp`: the distributed-DP noise this site was announced (clip and its share of the noise), which
+   * the roster's encoding must carry exactly; null for a round without DP, whose encoding must have none.
+   */
+  constructor(readonly site: string, readonly round: number, readonly attempt: number, private readonly dp: SiteNoise | null = null) {
     this.context = secAggContext(round, attempt);
   }
 
@@ -75,6 +80,11 @@ export class SecAggSite {
     roster.sites.forEach((e) => { checkPublicKey(e.cPublic, `sites.${e.site}.cPublic`); checkPublicKey(e.sPublic, `sites.${e.site}.sPublic`); });
     if (roster.threshold < 2 || roster.threshold > roster.sites.length) fail(`threshold ${roster.threshold} must be between 2 and the roster's ${roster.sites.length} sites`, 'threshold');
     checkEncoding(roster.encoding);
+    const dp = roster.encoding.dp ?? null;
+    if (dp?.clip !== this.dp?.clip || dp?.noiseStd !== this.dp?.noiseStd) {
+      fail(`the roster's encoding has ${dp ? `clip ${dp.clip}, noise std ${dp.noiseStd}` : 'no DP noise'}, the round was announced with ${this.dp ? `clip ${this.dp.clip}, noise std ${this.dp.noiseStd}` : 'none'}`, 'encoding.dp');
+    }
+    if (dp && roster.encoding.maxTotalCases !== roster.sites.length) fail(`a distributed-DP encoding weighs each of the ${roster.sites.length} roster sites 1, not ${roster.encoding.maxTotalCases} in all`, 'encoding.maxTotalCases');
     this.roster = roster.sites;
     this.threshold = roster.threshold;
     this.encoding = roster.encoding;
@@ -108,6 +118,19 @@ export class SecAggSite {
     const set = [...this.held.keys()].sort();
     if (set.length < this.threshold) fail(`shares from ${set.length} site(s) arrived, the threshold is ${this.threshold}`, 'shares');
     this.maskingSet = set;
+  }
+
+  /**
+   * Round 2 from the site's weights: encodes the update as the roster's encoding says (case-weighted;
+   * or, under distributed DP, clipped, weight 1, plus this site's noise keyed by siteNoiseKey) and
+   * masks it. `noiseSeed` only for reproducible runs (the demo, the experiment).
+   */
+  maskedInput(local: Float32Array, global: Float32Array, numCases: number, noiseSeed?: number): Uint32Array {
+    const encoding = this.encoding ?? fail('encoding before the roster');
+    const vector = encoding.dp
+      ? encodeNoisedUpdate(local, global, encoding, new GaussianStream(siteNoiseKey(noiseSeed, this.round, this.attempt, this.site))).vector
+      : encodeUpdate(local, global, numCases, encoding).vector;
+    return this.mask(vector);
   }
 
   /** Round 2: masks an encoded input in place (self mask plus one pairwise mask per other U2 site) and returns it. */
