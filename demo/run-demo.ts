@@ -77,7 +77,10 @@ export async function runDemo(options: DemoOptions, log: (line: string) => void,
     // so the site trainer runs it as exact micro-batches of one (about 2.9 GB each, see
     // core/train/micro-batches.ts). The five site processes on this one machine take turns (each
     // real hospital has its own machine), and each round runs in a thread that gives its heap back.
-    worker: options.downsample === 1 ? { machineLock: join(options.outDir, 'machine.lock'), threadPerRound: true } : {},
+    worker: {
+      ...(options.downsample === 1 ? { machineLock: join(options.outDir, 'machine.lock'), threadPerRound: true } : {}),
+      ...(privacy?.mode === 'distributed' ? { noiseSeed: options.seed } : {}),
+    },
     log,
     onRound: (entry) => {
       rounds.push(entry);
@@ -115,7 +118,7 @@ export async function runDemo(options: DemoOptions, log: (line: string) => void,
     totalSeconds: (Date.now() - started) / 1000,
     machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', loadAverageStart, loadAverageEnd: loadavg()[0] },
     sliceCaption: slice?.caption,
-    privacy: privacy ? privacyRecord(privacy, federation.rounds.length, false) : undefined,
+    privacy: privacy ? privacyRecord(privacy, federation.rounds.length, options.secureAggregation) : undefined,
   });
   const reportJson = join(options.outDir, 'report.json');
   const reportHtml = join(options.outDir, 'report.html');
@@ -127,15 +130,14 @@ export async function runDemo(options: DemoOptions, log: (line: string) => void,
 /**
  * The federation's DP settings for --dp-epsilon: the noise multiplier that keeps epsilon after all
  * rounds within the target (every site every round), the budget that target, and noise seeded by
- * the demo's seed so a rerun reproduces the models.
+ * the demo's seed so a rerun reproduces the models: the server's (central), or, with secure
+ * aggregation, the sites' (distributed; demo/site-worker.ts seeds them).
  */
 function demoPrivacy(options: DemoOptions): PrivacyConfig | undefined {
   if (options.dpEpsilon === undefined) return undefined;
   const delta = 1e-5;
-  return {
-    clip: options.dpClip, noiseMultiplier: noiseMultiplierFor(options.dpEpsilon, delta, options.rounds, 1), delta,
-    budget: { epsilon: options.dpEpsilon, delta }, mode: 'central', samplingRate: 1, noiseSeed: options.seed,
-  };
+  const common = { clip: options.dpClip, noiseMultiplier: noiseMultiplierFor(options.dpEpsilon, delta, options.rounds, 1), delta, budget: { epsilon: options.dpEpsilon, delta }, samplingRate: 1 as const };
+  return options.secureAggregation ? { ...common, mode: 'distributed' } : { ...common, mode: 'central', noiseSeed: options.seed };
 }
 
 /** Federated (last round), local-only and centralised, each the mean over every site's held-out cases. */
@@ -148,7 +150,8 @@ function comparisonRows(options: DemoOptions, last: RoundEntry, baselines: Basel
   };
   const row = (method: ComparisonRow['method'], strategy: string, perSite: Record<string, SiteDice>): ComparisonRow =>
     ({ method, strategy, model: options.model, seed: options.seed, dice: caseMean(perSite) });
-  const federated = options.dpEpsilon === undefined ? 'fedavg' : dpLabel('fedavg', options.dpEpsilon);
+  const strategy = options.secureAggregation ? 'fedavg+secagg' : 'fedavg';
+  const federated = options.dpEpsilon === undefined ? strategy : dpLabel(strategy, options.dpEpsilon);
   return [row('federated', federated, last.perSite), row('local-only', 'none', baselines.localOnly), row('centralised', 'none', baselines.centralised)];
 }
 

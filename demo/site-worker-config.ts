@@ -10,5 +10,7 @@ export const SiteWorkerConfigSchema = z.object({
   machineLock: z.string().min(1).optional(),
   /** Train and evaluate each round in a fresh worker thread (site/isolated-trainer.ts), so five site processes do not each keep a wasm heap of their peak. */
   threadPerRound: z.boolean().default(false),
+  /** Seeds the site's share of the noise in distributed-DP rounds (site/runtime.ts), so a demo rerun reproduces it. */
+  noiseSeed: z.int().optional(),
 });
 export type SiteWorkerConfig = z.input<typeof SiteWorkerConfigSchema>;

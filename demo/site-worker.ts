@@ -31,6 +31,7 @@ async function main(): Promise<number> {
     url: config.url, token, trainer,
     // Synthetic hospitals with a couple of held-out cases each: the demo shows every site's numbers, below SPEC's floor of 5.
     minMetricCases: 1,
+    noiseSeed: config.noiseSeed,
     // --auto-approve: an unattended demo hospital; the request still lists what leaves the site.
     approve: (request) => {
       print({ type: 'approval-request', round: request.round, leavesSite: request.leavesSite });

@@ -4,7 +4,7 @@ import { FedSegError } from '../core/errors.js';
 import { frameCapFor, MAX_FRAME_BYTES, minimumFrameCapFor } from '../core/federation/protocol.js';
 import { DEFAULT_CLIP_POLICY } from '../core/federation/bound-updates.js';
 import { StrategyConfigSchema } from '../core/federation/strategies/index.js';
-import { PrivacyConfigSchema } from '../core/privacy/config.js';
+import { PrivacyConfigSchema, type PrivacyConfig } from '../core/privacy/config.js';
 import { ModelConfigOverridesSchema, ModelConfigSchema, withModelDefaults, type ModelConfig } from '../core/model/config.js';
 import { parameterCount } from '../core/model/parameters.js';
 
@@ -79,12 +79,7 @@ export function parseFederationConfig(value: unknown, file?: string): Federation
   if (privacy && (parsed.data.strategy.name === 'median' || parsed.data.strategy.name === 'trimmed-mean')) {
     throw new FedSegError(`privacy: DP-FedAvg adds its noise to the sum of updates, which strategy ${parsed.data.strategy.name} (coordinate-wise) never forms; use fedavg, fedprox, fedavgm, fedadam or fedyogi`, { file, field: 'strategy.name' });
   }
-  if (privacy?.mode === 'distributed') {
-    throw new FedSegError('privacy.mode "distributed" (each site adds its share of the noise under secure aggregation) is not implemented yet; use "central"', { file, field: 'privacy.mode' });
-  }
-  if (privacy && parsed.data.secureAggregation) {
-    throw new FedSegError('privacy together with secureAggregation is not implemented yet: DP-FedAvg weighs sites equally and adds its noise to plain updates, while a secure round sums case-weighted masked updates (docs/PRIVACY.md); use one of them', { file, field: 'privacy' });
-  }
+  if (privacy) checkPrivacyMode(privacy, Boolean(parsed.data.secureAggregation), file);
   const parameters = parameterCount(modelConfig);
   const needed = minimumFrameCapFor(parameters);
   if (needed > MAX_FRAME_BYTES) throw new FedSegError(`the model has ${parameters} parameters; its ${needed}-byte weight frames exceed the ${MAX_FRAME_BYTES}-byte limit`, { file, field: 'model' });
@@ -107,6 +102,23 @@ function checkSecureAggregation(raw: unknown, config: z.infer<typeof FederationC
   }
   if (typeof raw === 'object' && raw !== null && 'clipping' in raw) {
     throw new FedSegError('server-side clipping needs each update\'s norm, which secure aggregation hides; remove "clipping" (sites clip their own updates) or drop secureAggregation', { file, field: 'clipping' });
+  }
+}
+
+/**
+ * Who adds the noise follows from who sees what: under secure aggregation the server only ever has
+ * the masked sum, so the sites add it (distributed); without it, a site's share alone would reach
+ * the server nearly bare, so the server adds all of it (central).
+ */
+function checkPrivacyMode(privacy: PrivacyConfig, secure: boolean, file?: string): void {
+  if (secure && privacy.mode !== 'distributed') {
+    throw new FedSegError('privacy.mode must be "distributed" with secureAggregation: the server only learns the masked sum, so each site adds its share of the noise before masking (docs/PRIVACY.md)', { file, field: 'privacy.mode' });
+  }
+  if (!secure && privacy.mode === 'distributed') {
+    throw new FedSegError('privacy.mode "distributed" needs secureAggregation: without masking the server would see each site\'s update with only its share of the noise; use "central" or add secureAggregation', { file, field: 'privacy.mode' });
+  }
+  if (secure && privacy.noiseSeed !== undefined) {
+    throw new FedSegError('privacy.noiseSeed seeds the server\'s noise, and in distributed mode the server adds none: each site draws its own secret noise (only the demo and the experiment seed it)', { file, field: 'privacy.noiseSeed' });
   }
 }
 

@@ -17,7 +17,7 @@ import { errorMessage } from '../core/errors.js';
 import { createStrategy, type Strategy } from '../core/federation/strategies/index.js';
 import { epsilonAfter } from '../core/privacy/accountant.js';
 import { checkBudget, type PrivacySpent } from '../core/privacy/budget.js';
-import { DifferentiallyPrivate } from '../core/privacy/dp-aggregation.js';
+import { DifferentiallyPrivate, DistributedDp } from '../core/privacy/dp-aggregation.js';
 import { architectureHash } from '../core/weights/index.js';
 import type { CheckpointStore } from './checkpoints.js';
 import { ConditionWait } from './condition-wait.js';
@@ -74,7 +74,11 @@ export class Federation extends EventEmitter<FederationEvents> {
     super();
     this.architectureHash = architectureHash(config.modelConfig);
     const strategy = createStrategy(config.strategy);
-    this.strategy = config.privacy ? new DifferentiallyPrivate(strategy, config.privacy) : strategy;
+    const { privacy, secureAggregation } = config;
+    // Distributed DP (with secure aggregation): the sites add the noise; the server divides the sum by D.
+    this.strategy = !privacy ? strategy
+      : secureAggregation ? new DistributedDp(strategy, { ...privacy, threshold: secureAggregation.threshold })
+        : new DifferentiallyPrivate(strategy, privacy);
     this.global = new GlobalModel(this.architectureHash);
     const current = () => this.rounds.current;
     const changed = () => this.wait.poke();
@@ -129,10 +133,16 @@ export class Federation extends EventEmitter<FederationEvents> {
 
   private recordPrivacySpent(round: number): void {
     const spent = this.privacySpent()!;
-    const report = this.strategy instanceof DifferentiallyPrivate ? this.strategy.lastReport : null;
-    const detail = { epsilon: spent.epsilonSpent, delta: spent.delta, budget: spent.budget, ...(report?.round === round ? { clipped: report.clipped, updates: report.updates, noiseStd: report.noiseStd, denominator: report.denominator } : {}) };
+    const report = this.strategy instanceof DifferentiallyPrivate || this.strategy instanceof DistributedDp ? this.strategy.lastReport : null;
+    const current = report?.round === round ? report : null;
+    const clipped = current && 'clipped' in current ? current : null;
+    const detail = {
+      epsilon: spent.epsilonSpent, delta: spent.delta, budget: spent.budget,
+      ...(current ? { updates: current.updates, noiseStd: current.noiseStd, denominator: current.denominator } : {}), ...(clipped ? { clipped: clipped.clipped } : {}),
+    };
     this.store.audit({ actor: 'server', action: 'privacy-spent', round, detail });
-    this.log(`round ${round}: differential privacy: ${report ? `${report.clipped} of ${report.updates} update(s) clipped to ${spent.clip}, noise std ${report.noiseStd.toPrecision(3)} per parameter of the average (D = ${report.denominator}); ` : ''}`
+    const what = clipped ? `${clipped.clipped} of ${clipped.updates} update(s) clipped to ${spent.clip}` : current ? `${current.updates} site-clipped, site-noised input(s)` : '';
+    this.log(`round ${round}: differential privacy (${spent.mode}): ${current ? `${what}, noise std ${current.noiseStd.toPrecision(3)} per parameter of the average (D = ${current.denominator}); ` : ''}`
       + `epsilon spent ${spent.epsilonSpent.toFixed(3)} at delta ${spent.delta} of the budget ${spent.budget.epsilon}`);
   }
 

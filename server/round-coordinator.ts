@@ -20,6 +20,7 @@ import { roundSeed } from '../core/federation/round-seed.js';
 import type { Strategy } from '../core/federation/strategies/index.js';
 import { firstNonFinite, l2Distance, plusFlat, type TensorList } from '../core/federation/tensors.js';
 import { parameterCount } from '../core/model/parameters.js';
+import { siteNoise } from '../core/privacy/dp-aggregation.js';
 import { SecAggAbort, SecAggServer } from '../core/privacy/secagg-server.js';
 import type { CheckpointStore } from './checkpoints.js';
 import type { ConditionWait } from './condition-wait.js';
@@ -160,7 +161,8 @@ export class RoundCoordinator {
       seed: roundSeed(config.seed, round, attempt),
     };
     const secure = config.secureAggregation
-      ? new SecAggServer(round, attempt, config.secureAggregation.threshold, config.secureAggregation.clipRange, parameterCount(config.modelConfig) + 1)
+      ? new SecAggServer(round, attempt, config.secureAggregation.threshold, config.secureAggregation.clipRange, parameterCount(config.modelConfig) + 1,
+        config.privacy ? siteNoise(config.privacy, config.secureAggregation.threshold) : null)
       : null;
     const state = new RoundState(round, attempt, strategy.configureRound(round, registered, base), Date.now() + config.approvalDeadlineS * 1000, spool, secure);
     store.startRound(round, attempt, global.hash);

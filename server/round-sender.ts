@@ -39,8 +39,10 @@ export class RoundSender {
       approvalDeadline: state.approvalDeadline, trainingDeadlineS: config.trainingDeadlineS,
       strategy: this.strategy.name, architectureHash: this.global.architectureHash,
       model: config.modelConfig, instructions,
-      leavesSite: config.secureAggregation ? LEAVES_SITE_SECURE
-        : config.privacy ? [`the update is clipped to L2 norm ${config.privacy.clip} from the global model before it leaves`, ...LEAVES_SITE] : LEAVES_SITE,
+      leavesSite: [
+        ...(config.privacy ? [`the update is clipped to L2 norm ${config.privacy.clip} from the global model before it leaves${config.secureAggregation ? ', weighs 1 and carries this site\'s share of the noise' : ''}`] : []),
+        ...(config.secureAggregation ? LEAVES_SITE_SECURE : LEAVES_SITE),
+      ],
       sitesRegistered: this.store.siteCount(),
       ...(config.secureAggregation ? { secureAggregation: { threshold: config.secureAggregation.threshold, clipRange: config.secureAggregation.clipRange } } : {}),
       // The same numbers on a re-announce after a reconnect: the round cannot complete in between.

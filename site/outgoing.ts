@@ -9,7 +9,8 @@
  * metrics and the progress message's running loss (over the training cases). The messages still carry
  * their case counts.
  */
-import type { RoundPrivacy, SiteMessage, UpdateFrameHeader } from '../core/federation/protocol.js';
+import type { RoundPrivacy, SecureRound, SiteMessage, UpdateFrameHeader } from '../core/federation/protocol.js';
+import { siteNoise } from '../core/privacy/dp-aggregation.js';
 
 type EvaluationMessage = Extract<SiteMessage, { type: 'evaluation' }>;
 type TrainingProgressMessage = Extract<SiteMessage, { type: 'progress' }>;
@@ -96,10 +97,10 @@ export function outgoingPlan(counts: { train: number; validation: number }, keys
 }
 
 /** The approval's account of a DP round in words (the `fedseg site` prompt; the app shows the same numbers). */
-export function privacyLines(p: RoundPrivacy): string[] {
+export function privacyLines(p: RoundPrivacy, secure?: SecureRound): string[] {
   const noise = p.mode === 'central'
     ? `the server adds Gaussian noise of standard deviation ${formatNumber(p.noiseMultiplier * p.clip)} (${formatNumber(p.noiseMultiplier)} x the clip) to the sum of updates`
-    : 'each site adds its share of the Gaussian noise before secure aggregation masks the update';
+    : `this site adds Gaussian noise of standard deviation ${secure ? formatNumber(siteNoise(p, secure.threshold).noiseStd) : '(unknown: no secure aggregation announced)'} before secure aggregation masks the update, so that any ${secure?.threshold ?? 't'} sites' sum carries ${formatNumber(p.noiseMultiplier * p.clip)} (${formatNumber(p.noiseMultiplier)} x the clip)`;
   return [
     `Differential privacy (${p.mode}): the update is clipped to L2 norm ${formatNumber(p.clip)} before it leaves; ${noise}.`,
     `Privacy spent by the released models: epsilon ${formatNumber(p.epsilonSoFar)} so far, ${formatNumber(p.epsilonAfterRound)} after this round (delta ${p.delta}); budget epsilon ${formatNumber(p.budget.epsilon)} at delta ${p.budget.delta}.`,

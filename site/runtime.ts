@@ -9,9 +9,10 @@
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { errorMessage } from '../core/errors.js';
-import type { Announce, GlobalFrameHeader, RoundInstructions, RoundPrivacy, ServerMessage, WaitingMessage } from '../core/federation/protocol.js';
+import type { Announce, GlobalFrameHeader, RoundInstructions, RoundPrivacy, SecureRound, ServerMessage, WaitingMessage } from '../core/federation/protocol.js';
 import { flatten, l2Distance, type TensorList } from '../core/federation/tensors.js';
-import { encodeUpdate, ringToBytes } from '../core/privacy/fixed-point.js';
+import { siteNoise } from '../core/privacy/dp-aggregation.js';
+import { ringToBytes } from '../core/privacy/fixed-point.js';
 import { SecAggSite } from '../core/privacy/secagg-site.js';
 import type { ModelConfig } from '../core/model/config.js';
 import { parameterCount } from '../core/model/parameters.js';
@@ -69,6 +70,8 @@ export interface ApprovalRequest {
   minMetricCases: number;
   /** Differential privacy of the round (clip, noise, epsilon so far and after it), null without DP. */
   privacy: RoundPrivacy | null;
+  /** Secure aggregation of the round (threshold, clip range), null in a plain round. */
+  secureAggregation: SecureRound | null;
   leavesSite: string[];
   approvalDeadline: Date;
   trainingDeadlineS: number;
@@ -111,6 +114,12 @@ export interface SiteRuntimeOptions {
   maxBackoffMs?: number;
   /** Metrics describing fewer cases than this are not sent (default DEFAULT_MIN_METRIC_CASES). */
   minMetricCases?: number;
+  /**
+   * Seeds this site's share of the noise in distributed-DP rounds (core/privacy/gaussian-noise.ts,
+   * siteNoiseKey), for the demo's reproducible runs only. Absent (a real site): fresh OS randomness
+   * every round, which nobody else can regenerate.
+   */
+  noiseSeed?: number;
 }
 
 export type SiteOutcome = 'finished' | 'stopped' | 'refused';
@@ -235,7 +244,7 @@ export class SiteRuntime extends EventEmitter<{ event: [RuntimeEvent] }> {
         model: { arch: config.arch, baseFilters: config.baseFilters, depth: config.depth, architectureHash: a.architectureHash, parameterCount: parameters, updateBytes: 4 * parameters },
         instructions: a.instructions, trainingCases: this.cases.train, validationCases: this.cases.validation,
         outgoing: outgoingPlan(this.cases, this.opts.trainer.metricKeys, this.minMetricCases, Boolean(a.secureAggregation)), minMetricCases: this.minMetricCases,
-        privacy: a.privacy ?? null, leavesSite: a.leavesSite,
+        privacy: a.privacy ?? null, secureAggregation: a.secureAggregation ?? null, leavesSite: a.leavesSite,
         approvalDeadline: new Date(a.approvalDeadline), trainingDeadlineS: a.trainingDeadlineS,
       });
       decision = typeof raw === 'boolean' ? { approve: raw } : raw;
@@ -243,11 +252,13 @@ export class SiteRuntime extends EventEmitter<{ event: [RuntimeEvent] }> {
       decision = { approve: false, reason: `approval failed: ${errorMessage(err)}` };
     }
     if (decision.approve && this.cases.train === 0) decision = { approve: false, reason: 'no approved training cases at this site' };
+    // Its share of the noise alone would reach the server nearly bare: only under masking.
+    if (decision.approve && a.privacy?.mode === 'distributed' && !a.secureAggregation) decision = { approve: false, reason: 'distributed DP announced without secure aggregation' };
     this.client?.send(decision.approve
       ? { type: 'approve', round: a.round, attempt: a.attempt }
       : { type: 'decline', round: a.round, attempt: a.attempt, reason: decision.reason });
     if (decision.approve && a.secureAggregation && this.client?.site) {
-      const secure = new SecAggSite(this.client.site, a.round, a.attempt);
+      const secure = new SecAggSite(this.client.site, a.round, a.attempt, a.privacy ? siteNoise(a.privacy, a.secureAggregation.threshold) : null);
       this.secure.set(key, secure);
       this.client.send({ type: 'secagg-keys', round: a.round, attempt: a.attempt, ...secure.publicKeys() });
     }
@@ -344,9 +355,10 @@ export class SiteRuntime extends EventEmitter<{ event: [RuntimeEvent] }> {
       throw err;
     }
     if (abort.signal.aborted) return;
-    // DP-FedAvg: the update is clipped here, before it is encoded or masked, so no unclipped update leaves the site.
+    // Under secure aggregation the encoding clips (in float64) and adds this site's noise (SecAggSite.maskedInput).
+    if (a.secureAggregation) return this.sendMaskedInput(a, global, result);
+    // DP-FedAvg: the update is clipped here, before it is encoded, so no unclipped update leaves the site.
     const weights = a.privacy ? clipUpdate(global, result.weights, a.privacy.clip).weights : result.weights;
-    if (a.secureAggregation) return this.sendMaskedInput(a, global, { ...result, weights });
     const norm = l2Distance(weights, global);
     const header = updateHeader({
       round: a.round, attempt: a.attempt, architectureHash: a.architectureHash, numCases: result.numCases, metrics: result.metrics,
@@ -361,7 +373,7 @@ export class SiteRuntime extends EventEmitter<{ event: [RuntimeEvent] }> {
     });
   }
 
-  /** A secure round's input: the encoded update and case count under masks; no metrics, no norm. */
+  /** A secure round's input: the encoded update and case count (or, under DP, clipped, noised and of weight 1) under masks; no metrics, no norm. */
   private async sendMaskedInput(a: Announce, global: TensorList, result: { weights: TensorList; numCases: number }): Promise<void> {
     const secure = this.secure.get(`${a.round}:${a.attempt}`);
     if (!secure?.encoding) {
@@ -369,8 +381,7 @@ export class SiteRuntime extends EventEmitter<{ event: [RuntimeEvent] }> {
       return this.emitEvent({ type: 'error', message: `round ${a.round}: trained, but the key exchange had not completed; withdrew` });
     }
     const numCases = Math.min(result.numCases, this.cases.train);
-    const { vector } = encodeUpdate(flatten(result.weights), flatten(global), numCases, secure.encoding);
-    const masked = secure.mask(vector);
+    const masked = secure.maskedInput(flatten(result.weights), flatten(global), numCases, this.opts.noiseSeed);
     const bytes = ringToBytes(masked);
     const header = { kind: 'masked-update' as const, round: a.round, attempt: a.attempt, architectureHash: a.architectureHash, elements: masked.length };
     this.unacknowledged = { round: a.round, attempt: a.attempt, header, bytes };

@@ -28,7 +28,8 @@ profile's share) --held-out 2 --local-epochs 3 --downsample 4 (the model sees th
 --dp-epsilon E trains with client-level DP-FedAvg (docs/PRIVACY.md): each site clips its update to L2 norm
 --dp-clip (default 1), the server adds Gaussian noise with the noise multiplier calibrated so that epsilon after
 all rounds is at most E (delta 1e-5, every site every round), and report.json records the privacy spent. The
-noise is seeded by --seed so the run is reproducible.
+noise is seeded by --seed so the run is reproducible. With --secure-aggregation the sites add the noise instead
+(distributed DP): each adds its share, sized so that any threshold of them carry the full noise, before masking.
 
 --preset seed runs the original project's configuration: the full 128^3 crop (--downsample 1), U-Net filters
 16..256 (depth 5) with dropout, Dice + focal loss, Adam 1e-4, batch 2, 2 rounds of 1 local epoch, --cases 3 --held-out 1;
@@ -62,9 +63,6 @@ const command: CliCommand = {
       dpEpsilon: numberOption(values, 'dp-epsilon'), dpClip: numberOption(values, 'dp-clip'),
     });
     if (values['dp-clip'] !== undefined && values['dp-epsilon'] === undefined) throw new FedSegError('--dp-clip only applies with --dp-epsilon', { field: 'dp-clip' });
-    if (values['dp-epsilon'] !== undefined && values['secure-aggregation']) {
-      throw new FedSegError('--dp-epsilon with --secure-aggregation is not implemented yet (docs/PRIVACY.md): use one of them', { field: 'dp-epsilon' });
-    }
     if (options.preset === 'seed' && values.model === undefined) {
       // The original project compares both models: one run each, on the same synthetic hospitals.
       for (const model of ['unet', 'attention-unet'] as const) await runOne({ ...options, model, outDir: join(options.outDir, model) });

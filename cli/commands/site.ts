@@ -92,7 +92,7 @@ async function askOnTerminal(r: ApprovalRequest): Promise<{ approve: boolean; re
       `  for ${r.instructions.epochs} epoch(s), lr ${r.instructions.learningRate}${r.instructions.mu > 0 ? `, FedProx mu ${r.instructions.mu}` : ''} on ${r.trainingCases} approved case(s).`,
       `  What leaves the site (metrics over fewer than ${r.minMetricCases} cases are withheld):`,
       ...r.outgoing.map((m) => `    - ${m.message}${m.numCases !== null ? ` (${m.numCases} cases)` : ''}: ${m.fields.join(', ')}${m.withheld.length ? `; withheld: ${m.withheld.join(', ')}` : ''}`),
-      ...(r.privacy ? privacyLines(r.privacy).map((line) => `  ${line}`) : []),
+      ...(r.privacy ? privacyLines(r.privacy, r.secureAggregation ?? undefined).map((line) => `  ${line}`) : []),
       `  The server's description: ${r.leavesSite.join('; ')}`,
       '  Never sent: images, file names, NIfTI header text.', `  Answer before ${r.approvalDeadline.toISOString()}.`, '',
     ].join('\n'));

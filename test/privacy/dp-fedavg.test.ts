@@ -113,13 +113,12 @@ test('budget: the next round is refused exactly when its epsilon at the budget d
   assert.match(second.refusal ?? '', /^privacy budget: round 2 would bring epsilon to 2\.\d{3} at delta 0\.00001, over the budget of 2\.5; the federation ends after 1 round\(s\)/);
 });
 
-test('federation config: privacy with a coordinate-wise strategy, in distributed mode or with secure aggregation is refused, naming the field', () => {
+test('federation config: privacy with a coordinate-wise strategy, or in distributed mode without secure aggregation, is refused, naming the field', () => {
   const privacy = { clip: 1, noiseMultiplier: 2, budget: { epsilon: 8, delta: 1e-5 } };
   const refused = (overrides: Record<string, unknown>, field: string, message: RegExp) =>
     assert.throws(() => parseFederationConfig({ model: TINY_MODEL, rounds: 2, ...overrides }, 'federation.json'), (e: unknown) => e instanceof FedSegError && e.where.field === field && message.test(e.message));
   refused({ strategy: { name: 'median' }, privacy }, 'strategy.name', /strategy median \(coordinate-wise\) never forms/);
-  refused({ privacy: { ...privacy, mode: 'distributed' } }, 'privacy.mode', /"distributed" .* is not implemented yet/);
-  refused({ minSites: 2, secureAggregation: { threshold: 2 }, privacy }, 'privacy', /privacy together with secureAggregation is not implemented yet/);
+  refused({ privacy: { ...privacy, mode: 'distributed' } }, 'privacy.mode', /"distributed" needs secureAggregation/);
   refused({ privacy: { ...privacy, samplingRate: 0.5 } }, 'privacy.samplingRate', /site sampling is not implemented/);
   assert.equal(parseFederationConfig({ model: TINY_MODEL, rounds: 2, strategy: { name: 'fedadam' }, privacy }).privacy?.mode, 'central');
 });

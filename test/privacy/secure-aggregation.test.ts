@@ -41,7 +41,7 @@ function recordReceived(server: RunningServer): Received {
 
 interface SiteSpec { name: string; shift: number; cases: number; drop?: 'during-training' | 'after-masked-input' }
 
-/** One round with `sites`; returns the new global model (null if the round did not complete) and what the server received. */
+/** One round with `sites`; returns the new global model (null if the round did not complete), what the server received, and its audit trail. */
 async function runRound(dir: string, sites: SiteSpec[], overrides: Parameters<typeof startTestServer>[1]) {
   const { server, tokens } = await startTestServer(dir, { rounds: 1, maxAttemptsPerRound: 1, ...overrides }, sites.map((s) => s.name), Object.fromEntries(sites.map((s) => [s.name, s.cases])));
   const received = recordReceived(server);
@@ -65,7 +65,7 @@ async function runRound(dir: string, sites: SiteSpec[], overrides: Parameters<ty
     const completed = rounds.some((r) => r.round === 1 && r.status === 'completed');
     const model = completed ? decodeModel((await api<Uint8Array>(server, '/api/rounds/1/model')).body).tensors : null;
     const { body: start } = await api<Uint8Array>(server, '/api/rounds/0/model');
-    return { state, model, start: decodeModel(start).tensors, rounds, received };
+    return { state, model, start: decodeModel(start).tensors, rounds, received, audit: server.store.auditLog() };
   } finally {
     await server.close();
   }
@@ -189,6 +189,11 @@ test('a config asking for secure aggregation with a strategy or clipping that ne
   assert.throws(() => parseFederationConfig({ ...base, strategy: { name: 'trimmed-mean' } }, 'fed.json'), /field strategy\.name: strategy "trimmed-mean"/);
   assert.throws(() => parseFederationConfig({ ...base, clipping: { medianMultiplier: 3, maxRelativeNorm: 10 } }, 'fed.json'), /field clipping: server-side clipping needs each update's norm/);
   assert.throws(() => parseFederationConfig({ ...base, secureAggregation: { threshold: 1 } }), /secureAggregation\.threshold/);
+  // DP with it: the sites add the noise (distributed), and no server noise seed applies.
+  assert.throws(() => parseFederationConfig({ ...base, privacy: { ...DISTRIBUTED, mode: 'central' } }, 'fed.json'), /field privacy\.mode: privacy\.mode must be "distributed" with secureAggregation/);
+  assert.throws(() => parseFederationConfig({ ...base, privacy: { ...DISTRIBUTED, noiseSeed: 3 } }, 'fed.json'), /field privacy\.noiseSeed: .*the server adds none/);
+  assert.throws(() => parseFederationConfig({ ...base, strategy: { name: 'median' }, privacy: DISTRIBUTED }, 'fed.json'), /field strategy\.name/);
+  assert.equal(parseFederationConfig({ ...base, privacy: DISTRIBUTED }).privacy?.mode, 'distributed');
   for (const name of ['fedavg', 'fedprox', 'fedavgm', 'fedadam', 'fedyogi'] as const) assert.equal(federationConfig({ ...SECURE, strategy: { name } }).strategy.name, name);
 });
 
@@ -200,4 +205,54 @@ test('FedAdam acts on the securely aggregated mean exactly as on the plain one',
   // Adam's step divides by sqrt(v) + tau, so a mean off by the bound moves the step by at most eta * bound / tau.
   const bound = errorBound(deriveEncoding(1, 13));
   assert.ok(maxDifference(secure.model!, plain.model!) <= (0.05 * bound) / 1e-3 + 4 * FLOAT32_SLACK, `${maxDifference(secure.model!, plain.model!)}`);
+});
+
+/** Distributed DP: sigma C = 0.15 at the sum when exactly t = 3 inputs are unmasked; a budget that never binds. */
+const DISTRIBUTED = { clip: 0.5, noiseMultiplier: 0.3, mode: 'distributed' as const, budget: { epsilon: 1e6, delta: 1e-5 } };
+
+/**
+ * The round's model minus the equal-weight mean of the sites' clipped updates (constant shifts, so
+ * clip_C(shift) is shift scaled to norm C) over the fixed denominator D: what is left is the noise / D.
+ */
+function noiseLeft(result: Awaited<ReturnType<typeof runRound>>, survivors: SiteSpec[], denominator: number): number[] {
+  const parameters = result.start.reduce((n, t) => n + t.data.length, 0);
+  const signal = survivors.reduce((acc, s) => acc + s.shift * Math.min(1, DISTRIBUTED.clip / (Math.abs(s.shift) * Math.sqrt(parameters))), 0) / denominator;
+  return result.model!.flatMap((t, k) => [...t.data].map((v, i) => v - result.start[k].data[i] - signal));
+}
+
+/**
+ * The empirical mean and variance of `values` against N(0, variance): within 4.5 standard errors
+ * (the variance's relative standard error is sqrt(2 / P)), a false alarm about once in 10^5 runs.
+ */
+function assertNoise(values: number[], variance: number, what: string): void {
+  const n = values.length;
+  const mean = values.reduce((a, b) => a + b, 0) / n;
+  const empirical = values.reduce((a, b) => a + (b - mean) ** 2, 0) / (n - 1);
+  assert.ok(Math.abs(mean) < 4.5 * Math.sqrt(variance / n), `${what}: noise mean ${mean}, expected 0 within ${4.5 * Math.sqrt(variance / n)}`);
+  assert.ok(Math.abs(empirical / variance - 1) < 4.5 * Math.sqrt(2 / n), `${what}: noise variance ${empirical}, expected ${variance} (ratio ${empirical / variance})`);
+}
+
+test('distributed DP under secure aggregation: the unmasked aggregate is the clipped equal-weight sum over D plus the sites\' noise, sigma^2 C^2 survivors/t in all', async () => {
+  const result = await runRound(`${tmp.dir}/dp`, FOUR, { minSites: 3, privacy: DISTRIBUTED, ...SECURE });
+  assert.equal(result.state, 'finished');
+  // Four survivors of threshold 3 each added sigma^2 C^2 / 3: the sum carries 4/3 of sigma^2 C^2, divided by D = 4 registered sites.
+  const { clip, noiseMultiplier } = DISTRIBUTED;
+  assertNoise(noiseLeft(result, FOUR, 4), ((noiseMultiplier * clip) ** 2 * 4) / 3 / 4 ** 2, 'four survivors');
+  // Only masked frames reached the server, and it audited the privacy spent with the noise on the average.
+  assert.ok(result.received.filter((r) => r.binary).every((r) => decodeFrame(r.bytes).header.kind === 'masked-update'));
+  const spent = result.audit.find((a) => a.action === 'privacy-spent');
+  assert.ok(spent, 'no privacy-spent audit entry');
+  const detail = JSON.parse(spent.detail ?? '{}') as { updates: number; denominator: number; noiseStd: number; clipped?: number };
+  assert.deepEqual([detail.updates, detail.denominator, detail.clipped], [4, 4, undefined]);
+  assert.ok(Math.abs(detail.noiseStd - (noiseMultiplier * clip * Math.sqrt(4 / 3)) / 4) < 1e-12);
+});
+
+test('distributed DP: a site dropping during training leaves the survivors\' clipped sum over the fixed D, with survivors/t of the noise', async () => {
+  const five: SiteSpec[] = [...FOUR, { name: 'eps', shift: -0.05, cases: 5 }];
+  const result = await runRound(`${tmp.dir}/dp-drop`, five.map((s) => (s.name === 'delta' ? { ...s, drop: 'during-training' as const } : s)),
+    { minSites: 3, trainingDeadlineS: 3, privacy: DISTRIBUTED, ...SECURE });
+  assert.equal(result.state, 'finished');
+  const { clip, noiseMultiplier } = DISTRIBUTED;
+  // D stays the 5 registered sites: the dropped site shrinks the step instead of changing the denominator.
+  assertNoise(noiseLeft(result, five.filter((s) => s.name !== 'delta'), 5), ((noiseMultiplier * clip) ** 2 * 4) / 3 / 5 ** 2, 'four survivors of five');
 });
