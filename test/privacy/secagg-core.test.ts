@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
-import { decodeSum, deriveEncoding, encodeUpdate, errorBound } from '../../core/privacy/fixed-point.js';
+import { decodeSum, deriveEncoding, encodeNoisedUpdate, encodeUpdate, errorBound, OVERFLOW_SIGMAS } from '../../core/privacy/fixed-point.js';
+import { GaussianStream } from '../../core/privacy/gaussian-noise.js';
 import { SecAggAbort, SecAggServer } from '../../core/privacy/secagg-server.js';
 import { SecAggSite } from '../../core/privacy/secagg-site.js';
 import { combineShares, lagrangeAtZero, splitSecret } from '../../core/privacy/shamir.js';
@@ -153,4 +154,56 @@ test('share envelopes are bound to sender, recipient and round', () => {
   const forC = out[0].find((e) => e.to === 'c')!;
   assert.throws(() => sites[1].receiveShares([{ from: 'a', ciphertext: forC.ciphertext }]), /does not authenticate/);
   assert.throws(() => server.addShares('a', out[0].slice(1)), /one envelope to each other roster site/);
+});
+
+test('distributed DP encoding: the range covers the noise, the encoded update is within the clip after rounding, and the noise is the stream\'s, rounded', () => {
+  // 5 sites of weight 1, B' = min(B, C) = 0.5, 10 sigma of the summed noise: (5 x 0.5 + 10 x 0.2 x sqrt(5)) 2^f + 5 < 2^31.
+  const dp = { clip: 0.5, noiseStd: 0.2 };
+  const encoding = deriveEncoding(1, 5, dp);
+  assert.equal(OVERFLOW_SIGMAS, 10);
+  assert.equal(encoding.fractionBits, Math.floor(Math.log2((2 ** 31 - 6) / (5 * 0.5 + 10 * 0.2 * Math.sqrt(5)))));
+  assert.deepEqual(encoding.dp, dp);
+  assert.throws(() => encodeUpdate(Float32Array.of(1), Float32Array.of(0), 1, encoding), /encodeNoisedUpdate/);
+
+  // Without noise the vector is the clipped update on the grid: norm at most C, and within the grid margin of it.
+  const length = 10_000;
+  const global = new Float32Array(length);
+  const local = Float32Array.from({ length }, (_, i) => Math.sin(i));
+  const quiet = deriveEncoding(1, 5, { clip: 0.5, noiseStd: 0 });
+  const unit = 2 ** quiet.fractionBits;
+  const plain = encodeNoisedUpdate(local, global, quiet, new GaussianStream(new Uint8Array(32)));
+  assert.equal(plain.vector[length], 1, 'every site weighs 1');
+  assert.ok(Math.abs(plain.norm - Math.hypot(...local)) < 1e-9);
+  const decoded = decodeSum(plain.vector, 1, quiet).mean;
+  const norm = Math.hypot(...decoded);
+  assert.ok(norm <= 0.5 && norm > 0.5 - 2 * Math.sqrt(length) / unit, `encoded norm ${norm}`);
+
+  // With noise: the vector is the grid update plus each normal draw rounded on its own.
+  const key = new Uint8Array(32).fill(7);
+  const noised = encodeNoisedUpdate(local, global, encoding, new GaussianStream(key));
+  const draws = new Float64Array(length);
+  new GaussianStream(key).addTo(draws, dp.noiseStd);
+  const scale = 2 ** encoding.fractionBits;
+  const grid = encodeNoisedUpdate(local, global, { ...encoding, dp: { ...dp, noiseStd: 0 } }, new GaussianStream(key)).vector;
+  for (let i = 0; i < length; i += 97) assert.equal(noised.vector[i], (grid[i] + Math.round(draws[i] * scale)) >>> 0);
+  // A sum that is not exactly one weight per survivor does not decode.
+  assert.throws(() => decodeSum(noised.vector, 2, encoding), /not the 2 survivors of a distributed-DP round/);
+});
+
+test('a site refuses a roster whose encoding carries other DP noise than the round announced', () => {
+  const names = ['a', 'b', 'c'];
+  const dp = { clip: 1, noiseStd: 0.5 };
+  const roster = (serverDp: typeof dp | null, siteDp: typeof dp | null) => {
+    const server = new SecAggServer(3, 1, 2, 1, 5, serverDp);
+    const sites = names.map((n) => new SecAggSite(n, 3, 1, siteDp));
+    sites.forEach((s) => server.addKeys(s.site, s.publicKeys().cPublic, s.publicKeys().sPublic));
+    return { sites, roster: server.fixRoster(new Map(names.map((n) => [n, 4]))) };
+  };
+  const honest = roster(dp, dp);
+  assert.equal(honest.roster.encoding.maxTotalCases, 3, 'weights 1: W is the roster size, not the 12 cases');
+  honest.sites.forEach((s) => s.shareKeys(honest.roster));
+  const lessNoise = roster({ clip: 1, noiseStd: 0.1 }, dp);
+  assert.throws(() => lessNoise.sites[0].shareKeys(lessNoise.roster), /encoding has clip 1, noise std 0\.1, the round was announced with clip 1, noise std 0\.5/);
+  const none = roster(null, dp);
+  assert.throws(() => none.sites[0].shareKeys(none.roster), /encoding has no DP noise/);
 });
