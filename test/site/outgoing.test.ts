@@ -38,6 +38,9 @@ test('the fedseg site prompt states the DP clip, the noise and epsilon so far an
     'Differential privacy (central): the update is clipped to L2 norm 0.5 before it leaves; the server adds Gaussian noise of standard deviation 1.9 (3.8 x the clip) to the sum of updates.',
     'Privacy spent by the released models: epsilon 2.01 so far, 2.72 after this round (delta 0.00001); budget epsilon 8 at delta 0.00001.',
   ]);
+  // Distributed: this site's own share, sigma C / sqrt(t) = 1.9 / sqrt(3).
+  const [distributed] = privacyLines({ mode: 'distributed', clip: 0.5, noiseMultiplier: 3.79638671875, delta: 1e-5, epsilonSoFar: 0, epsilonAfterRound: 1, budget: { epsilon: 8, delta: 1e-5 } }, { threshold: 3, clipRange: 1 });
+  assert.equal(distributed, 'Differential privacy (distributed): the update is clipped to L2 norm 0.5 before it leaves; this site adds Gaussian noise of standard deviation 1.1 before secure aggregation masks the update, so that any 3 sites\' sum carries 1.9 (3.8 x the clip).');
 });
 
 test('the approval plan names exactly the metric keys the server then receives', async () => {
