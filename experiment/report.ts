@@ -113,10 +113,16 @@ function crossSiteTable(report: ExperimentReport, model: Architecture): string {
   return alignTable(['trained at \\ scored at', ...names], names.map((from) => [from, ...names.map((to) => meanSd(entries.map((e) => e.matrix[from][to].dice.WT)).mean.toFixed(3))]));
 }
 
+/** A federated run's name in the report: the strategy, "+secagg" under secure aggregation. */
+export function federationLabel(strategy: string, secure: boolean): string {
+  return secure ? `${strategy}+secagg` : strategy;
+}
+
 /** The original project's table: per hospital, per round, both models (FedAvg, first seed), WT/TC/ET Dice. */
 function seedTable(report: ExperimentReport): string {
   const seed = report.settings.seeds[0];
-  const runs = report.settings.models.map((model) => report.runs.find((r) => r.model === model && r.seed === seed && r.method === 'federated' && r.strategy === 'fedavg'));
+  const fedavg = federationLabel('fedavg', report.settings.secureAggregation !== undefined);
+  const runs = report.settings.models.map((model) => report.runs.find((r) => r.model === model && r.seed === seed && r.method === 'federated' && r.strategy === fedavg));
   const rows: string[][] = [];
   for (const site of report.settings.sites.map((s) => s.name)) {
     for (const round of curveRounds(report)) {

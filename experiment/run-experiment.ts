@@ -21,7 +21,7 @@ import { describeBackend, initBackend } from '../core/tf/backend.js';
 import { ensureDemoData } from '../demo/data.js';
 import { createDataDirTrainer } from '../site/trainer.js';
 import { centralised, localOnly } from './baselines.js';
-import { writeExperimentReport, type ExperimentReport, type ExperimentRun } from './report.js';
+import { federationLabel, writeExperimentReport, type ExperimentReport, type ExperimentRun } from './report.js';
 import type { SiteScore } from './scores.js';
 import { meanOver, simulateFederation, type SimulatedSite } from './simulate.js';
 
@@ -57,10 +57,6 @@ export interface ExperimentOptions {
   log: (line: string) => void;
 }
 
-/** A run's name in the report: the strategy, "+secagg" under secure aggregation. */
-function federationLabel(strategy: string, secure: boolean): string {
-  return secure ? `${strategy}+secagg` : strategy;
-}
 
 export async function runExperiment(o: ExperimentOptions): Promise<{ report: ExperimentReport; files: string[] }> {
   const started = Date.now();
