@@ -29,7 +29,9 @@ A non-loopback --host needs --cert/--key (TLS) or --insecure.
 --cases N is the most training cases the site's updates may claim: its FedAvg weight, which the site
 cannot raise. A site without one weighs at most the median case count of each round's updates.
 "secureAggregation": {"threshold": T} in the config has the server learn only the sum of the updates
-(docs/PRIVACY.md); it excludes the median and trimmed-mean strategies and "clipping".
+(docs/PRIVACY.md); it excludes the median and trimmed-mean strategies and "clipping". "privacy": {"clip": C,
+"noiseMultiplier": S, "budget": {...}, "mode": "central"} runs DP-FedAvg with the server adding the noise; with
+secureAggregation, "mode": "distributed" has each site add its share before masking.
 The config file is JSON: {"rounds": 3, "minSites": 3, "localEpochs": 1, "strategy": {"name": "fedavg"},
 "model": {"baseFilters": 8, "depth": 3, "inputShape": [32,32,32]}, "approvalDeadlineS": 60,
 "trainingDeadlineS": 600, "seed": 1, ...}.`;
