@@ -7,7 +7,7 @@ import { SecAggAbort, SecAggServer } from '../../core/privacy/secagg-server.js';
 import { SecAggSite } from '../../core/privacy/secagg-site.js';
 import { combineShares, lagrangeAtZero, splitSecret } from '../../core/privacy/shamir.js';
 import { Mulberry32 } from '../../core/random.js';
-import { byteChiSquare, CHI_SQUARE_255_P001 } from './uniformity.js';
+import { byteChiSquare, CHI_SQUARE_255_P1E6 } from './uniformity.js';
 
 test('Shamir: any threshold shares recover the secret, fewer do not', () => {
   const secret = randomBytes(32);
@@ -113,7 +113,7 @@ test('secure aggregation: the unmasked sum is the case-weighted mean, with none,
 test('secure aggregation: masked inputs look uniform, and equal updates give unrelated bytes', () => {
   const { masked } = simulate({ sites: 3, threshold: 2, length: 50_000, sameUpdate: true }).run();
   const [a, b] = [...masked.values()].map((v) => new Uint8Array(v.buffer, v.byteOffset, v.byteLength));
-  assert.ok(byteChiSquare(a) < CHI_SQUARE_255_P001, `chi-square ${byteChiSquare(a)}`);
+  assert.ok(byteChiSquare(a) < CHI_SQUARE_255_P1E6, `chi-square ${byteChiSquare(a)}`);
   let equal = 0;
   for (let i = 0; i < a.length; i++) if (a[i] === b[i]) equal++;
   // Unrelated bytes agree 1/256 of the time: 781 of 200 004 expected, sd ~28.

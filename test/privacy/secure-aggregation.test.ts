@@ -15,7 +15,7 @@ import { describeWaiting } from '../../server/waiting.js';
 import { outgoingPlan } from '../../site/outgoing.js';
 import type { LocalTrainer } from '../../site/runtime.js';
 import { api, federationConfig, shiftTrainer, startSite, startTestServer, tempDir, TINY_MODEL } from '../server/helpers.js';
-import { byteChiSquare, CHI_SQUARE_255_P001 } from './uniformity.js';
+import { byteChiSquare, CHI_SQUARE_255_P1E6 } from './uniformity.js';
 
 const tmp = tempDir('secagg');
 after(() => tmp.cleanup());
@@ -122,7 +122,7 @@ test('a secure round: the server receives only masked bytes, and the unmasked su
   }
   assert.deepEqual([...masked.keys()].sort(), ['alpha', 'beta', 'delta', 'gamma']);
   for (const [site, payload] of masked) {
-    assert.ok(byteChiSquare(payload) < CHI_SQUARE_255_P001, `${site}: chi-square ${byteChiSquare(payload)} says its bytes are not uniform`);
+    assert.ok(byteChiSquare(payload) < CHI_SQUARE_255_P1E6, `${site}: chi-square ${byteChiSquare(payload)} says its bytes are not uniform`);
   }
   // gamma and delta trained to the same update with the same case count: their bytes are unrelated.
   const [g, d] = [masked.get('gamma')!, masked.get('delta')!];
