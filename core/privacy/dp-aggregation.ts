@@ -56,35 +56,62 @@ export function siteNoise(dp: { clip: number; noiseMultiplier: number }, thresho
   return { clip: dp.clip, noiseStd: (dp.noiseMultiplier * dp.clip) / Math.sqrt(threshold) };
 }
 
-/** The fixed denominator D: sampling rate x the sites the round was configured for. */
-function fixedDenominator(configured: Map<number, number>, round: number, samplingRate: number): number {
-  const sites = configured.get(round);
-  if (sites === undefined || sites === 0) throw new FedSegError(`round ${round} was not configured with any site; DP-FedAvg needs the site count for its fixed denominator`);
-  return samplingRate * sites;
-}
-
-/** Wraps a mean strategy so its rounds aggregate with clipping, fixed denominator and Gaussian noise. */
-export class DifferentiallyPrivate implements Strategy {
+/**
+ * What both DP wrappers share: they pass the inner mean strategy's configuration and state through,
+ * and remember how many sites each round was configured for, the basis of the fixed denominator D.
+ */
+abstract class FixedDenominatorMean implements Strategy {
   readonly name: string;
   private configuredSites = new Map<number, number>();
-  lastReport: DpRoundReport | null = null;
 
-  constructor(private readonly inner: Strategy, private readonly params: DpAggregationParams) {
+  constructor(protected readonly inner: Strategy, private readonly samplingRate: number) {
     this.name = inner.name;
-    clipFactor(0, params.clip);
-    if (!(params.noiseMultiplier > 0) || !Number.isFinite(params.noiseMultiplier)) throw new FedSegError(`the noise multiplier must be positive, got ${params.noiseMultiplier}`, { field: 'privacy.noiseMultiplier' });
-    if (!(params.samplingRate > 0 && params.samplingRate <= 1)) throw new FedSegError(`the sampling rate must be in (0, 1], got ${params.samplingRate}`, { field: 'privacy.samplingRate' });
   }
 
-  /** Records how many sites `round` was configured for: the fixed denominator's basis. */
+  abstract begin(round: number, global: TensorList): MeanAggregation;
+
   configureRound(round: number, sites: readonly string[], base: RoundInstructions): Map<string, RoundInstructions> {
     this.configuredSites = new Map([[round, sites.length]]);
     return this.inner.configureRound(round, sites, base);
   }
 
+  exportState(): TensorList[] | null {
+    return this.inner.exportState();
+  }
+
+  importState(state: TensorList[]): void {
+    this.inner.importState(state);
+  }
+
+  /** D: sampling rate x the sites the round was configured for. */
+  protected denominator(round: number): number {
+    const sites = this.configuredSites.get(round);
+    if (sites === undefined || sites === 0) throw new FedSegError(`round ${round} was not configured with any site; DP-FedAvg needs the site count for its fixed denominator`);
+    return this.samplingRate * sites;
+  }
+
+  /** The inner strategy's aggregation for `round`, which must be a mean. */
+  protected beginInner(round: number, global: TensorList): MeanAggregation {
+    const inner = this.inner.begin(round, global);
+    if (inner.kind !== 'mean') throw new FedSegError(`differential privacy needs a strategy that averages (fedavg, fedprox, fedavgm, fedadam, fedyogi); ${this.inner.name} is coordinate-wise`, { field: 'strategy' });
+    return inner;
+  }
+}
+
+/** Wraps a mean strategy so its rounds aggregate with clipping, fixed denominator and Gaussian noise. */
+export class DifferentiallyPrivate extends FixedDenominatorMean {
+  lastReport: DpRoundReport | null = null;
+
+  constructor(inner: Strategy, private readonly params: DpAggregationParams) {
+    super(inner, params.samplingRate);
+    clipFactor(0, params.clip);
+    if (!(params.noiseMultiplier > 0) || !Number.isFinite(params.noiseMultiplier)) throw new FedSegError(`the noise multiplier must be positive, got ${params.noiseMultiplier}`, { field: 'privacy.noiseMultiplier' });
+    if (!(params.samplingRate > 0 && params.samplingRate <= 1)) throw new FedSegError(`the sampling rate must be in (0, 1], got ${params.samplingRate}`, { field: 'privacy.samplingRate' });
+  }
+
   begin(round: number, global: TensorList): MeanAggregation {
-    const denominator = fixedDenominator(this.configuredSites, round, this.params.samplingRate);
-    const inner = beginMean(this.inner, round, global);
+    const denominator = this.denominator(round);
+    const inner = this.beginInner(round, global);
     const { clip, noiseMultiplier, noiseSeed } = this.params;
     const sums = global.map((t) => new Float64Array(t.data.length));
     const norms: number[] = [];
@@ -124,19 +151,6 @@ export class DifferentiallyPrivate implements Strategy {
     };
   }
 
-  exportState(): TensorList[] | null {
-    return this.inner.exportState();
-  }
-
-  importState(state: TensorList[]): void {
-    this.inner.importState(state);
-  }
-}
-
-function beginMean(strategy: Strategy, round: number, global: TensorList): MeanAggregation {
-  const inner = strategy.begin(round, global);
-  if (inner.kind !== 'mean') throw new FedSegError(`differential privacy needs a strategy that averages (fedavg, fedprox, fedavgm, fedadam, fedyogi); ${strategy.name} is coordinate-wise`, { field: 'strategy' });
-  return inner;
 }
 
 /**
@@ -146,24 +160,17 @@ function beginMean(strategy: Strategy, round: number, global: TensorList): MeanA
  * hands any mean strategy), turns it back into their sum and divides by the fixed denominator D:
  *     average = w_global + (sum_k clip_C(w_k - w_global) + noise) / D.
  */
-export class DistributedDp implements Strategy {
-  readonly name: string;
-  private configuredSites = new Map<number, number>();
+export class DistributedDp extends FixedDenominatorMean {
   lastReport: DpAverageReport | null = null;
 
-  constructor(private readonly inner: Strategy, private readonly params: { clip: number; noiseMultiplier: number; samplingRate: number; threshold: number }) {
-    this.name = inner.name;
+  constructor(inner: Strategy, private readonly params: { clip: number; noiseMultiplier: number; samplingRate: number; threshold: number }) {
+    super(inner, params.samplingRate);
     siteNoise(params, params.threshold);
   }
 
-  configureRound(round: number, sites: readonly string[], base: RoundInstructions): Map<string, RoundInstructions> {
-    this.configuredSites = new Map([[round, sites.length]]);
-    return this.inner.configureRound(round, sites, base);
-  }
-
   begin(round: number, global: TensorList): MeanAggregation {
-    const denominator = fixedDenominator(this.configuredSites, round, this.params.samplingRate);
-    const inner = beginMean(this.inner, round, global);
+    const denominator = this.denominator(round);
+    const inner = this.beginInner(round, global);
     const sums = global.map((t) => new Float64Array(t.data.length));
     let inputs = 0;
     return {
@@ -188,13 +195,5 @@ export class DistributedDp implements Strategy {
         return next;
       },
     };
-  }
-
-  exportState(): TensorList[] | null {
-    return this.inner.exportState();
-  }
-
-  importState(state: TensorList[]): void {
-    this.inner.importState(state);
   }
 }
