@@ -13,8 +13,8 @@
  * Other backends (webgpu, tfjs-node) run the reshape/transpose composition.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
-import { runRawKernel } from './raw-kernel.js';
+import type { TensorInfo } from '@tensorflow/tfjs-core';
+import { registerRawKernel } from './raw-kernel.js';
 
 type T5 = tf.Tensor5D;
 type Shape5 = [number, number, number, number, number];
@@ -77,27 +77,23 @@ function forEachRun(deepShape: Shape5, copy: (deep: number, shallow: number) => 
       }
 }
 
-type ShuffleArgs = { inputs: { x: TensorInfo }; backend: unknown };
-
 /** Registers both kernels on wasm/cpu (idempotent). */
 export function registerDepthToSpaceKernels(backendName: string): void {
   if ((backendName !== 'wasm' && backendName !== 'cpu') || tf.getKernel(DEPTH_TO_SPACE, backendName)) return;
-  const toSpace = ({ inputs: { x }, backend }: ShuffleArgs) => {
+  registerRawKernel<{ x: TensorInfo }>(DEPTH_TO_SPACE, backendName, ({ x }) => {
     const [n, d, h, w, c8] = x.shape as Shape5;
     const c = c8 / 8;
-    const out = runRawKernel(backendName, backend, [x], [n, 2 * d, 2 * h, 2 * w, c], ([src], dst) =>
-      forEachRun([n, d, h, w, c8], (deep, shallow) => { for (let k = 0; k < c; k++) dst[shallow + k] = src[deep + k]; }));
-    if (!out) throw new Error(`${DEPTH_TO_SPACE}: unsupported input ${x.dtype}`);
-    return out;
-  };
-  const toDepth = ({ inputs: { x }, backend }: ShuffleArgs) => {
+    return {
+      inputs: [x], outShape: [n, 2 * d, 2 * h, 2 * w, c],
+      compute: ([src], dst) => forEachRun([n, d, h, w, c8], (deep, shallow) => { for (let k = 0; k < c; k++) dst[shallow + k] = src[deep + k]; }),
+    };
+  });
+  registerRawKernel<{ x: TensorInfo }>(SPACE_TO_DEPTH, backendName, ({ x }) => {
     const [n, d2, h2, w2, c] = x.shape as Shape5;
     const deepShape: Shape5 = [n, d2 / 2, h2 / 2, w2 / 2, 8 * c];
-    const out = runRawKernel(backendName, backend, [x], deepShape, ([src], dst) =>
-      forEachRun(deepShape, (deep, shallow) => { for (let k = 0; k < c; k++) dst[deep + k] = src[shallow + k]; }));
-    if (!out) throw new Error(`${SPACE_TO_DEPTH}: unsupported input ${x.dtype}`);
-    return out;
-  };
-  tf.registerKernel({ kernelName: DEPTH_TO_SPACE, backendName, kernelFunc: toSpace as unknown as KernelFunc });
-  tf.registerKernel({ kernelName: SPACE_TO_DEPTH, backendName, kernelFunc: toDepth as unknown as KernelFunc });
+    return {
+      inputs: [x], outShape: deepShape,
+      compute: ([src], dst) => forEachRun(deepShape, (deep, shallow) => { for (let k = 0; k < c; k++) dst[deep + k] = src[shallow + k]; }),
+    };
+  });
 }

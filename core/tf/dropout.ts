@@ -15,7 +15,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
-import { runRawKernel } from './raw-kernel.js';
+import { registerRawKernel } from './raw-kernel.js';
 
 /** The kernel's name (the native addon registers its own implementation under it). */
 export const DROPOUT_KERNEL = 'FedSegSeededDropout';
@@ -109,25 +109,25 @@ interface WebGpuBackendLike {
   runWebGPUProgram(program: object, inputs: TensorInfo[], dtype: 'float32', uniforms: { type: 'uint32' | 'float32'; data: number[] }[]): TensorInfo;
 }
 
-type DropoutArgs = { inputs: { x: TensorInfo }; backend: unknown; attrs: { rate: number; seed: number } };
+type DropoutInputs = { x: TensorInfo };
+type DropoutAttrs = { rate: number; seed: number };
 
 /** Registers the dropout kernel on wasm, cpu and webgpu (idempotent). */
 export function registerDropoutKernel(backendName: string): void {
   if (!['wasm', 'cpu', 'webgpu'].includes(backendName) || tf.getKernel(DROPOUT_KERNEL, backendName)) return;
-  const kernelFunc = ({ inputs, backend, attrs }: DropoutArgs) => {
-    if (backendName === 'webgpu') {
-      const { threshold, scale } = dropoutConstants(attrs.rate);
-      const uniforms = [
-        { type: 'uint32' as const, data: [attrs.seed] },
-        { type: 'uint32' as const, data: [threshold] },
-        { type: 'float32' as const, data: [scale] },
-      ];
-      return (backend as WebGpuBackendLike).runWebGPUProgram(new DropoutProgram(inputs.x.shape), [inputs.x], 'float32', uniforms);
-    }
-    const { x } = inputs;
-    const out = runRawKernel(backendName, backend, [x], [...x.shape], ([xs], o) => dropoutRaw(xs, attrs.rate, attrs.seed, o));
-    if (!out) throw new Error(`${DROPOUT_KERNEL}: unsupported input ${x.dtype}`);
-    return out;
+  if (backendName !== 'webgpu') {
+    registerRawKernel<DropoutInputs, DropoutAttrs>(DROPOUT_KERNEL, backendName, ({ x }, { rate, seed }) => (
+      { inputs: [x], outShape: [...x.shape], compute: ([xs], o) => dropoutRaw(xs, rate, seed, o) }));
+    return;
+  }
+  const kernelFunc = ({ inputs: { x }, backend, attrs }: { inputs: DropoutInputs; backend: unknown; attrs: DropoutAttrs }) => {
+    const { threshold, scale } = dropoutConstants(attrs.rate);
+    const uniforms = [
+      { type: 'uint32' as const, data: [attrs.seed] },
+      { type: 'uint32' as const, data: [threshold] },
+      { type: 'float32' as const, data: [scale] },
+    ];
+    return (backend as WebGpuBackendLike).runWebGPUProgram(new DropoutProgram(x.shape), [x], 'float32', uniforms);
   };
   tf.registerKernel({ kernelName: DROPOUT_KERNEL, backendName, kernelFunc: kernelFunc as unknown as KernelFunc });
 }

@@ -4,7 +4,8 @@
  * the backend keeps its data. Returns undefined when an input is not float32 data we can view, so the
  * caller can fall back to another implementation.
  */
-import type { TensorInfo } from '@tensorflow/tfjs-core';
+import * as tf from '@tensorflow/tfjs-core';
+import type { KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
 
 /** The parts of tfjs-backend-wasm's BackendWasm that raw kernels use. */
 export interface WasmBackendLike {
@@ -45,4 +46,29 @@ export function runRawKernel(
     return cpu.makeTensorInfo(outShape, 'float32', out);
   }
   return undefined;
+}
+
+/** What one call of a raw kernel reads, the shape it writes, and the loop that writes it. */
+export interface RawKernelPlan {
+  inputs: TensorInfo[];
+  outShape: number[];
+  compute: (inputs: Float32Array[], out: Float32Array) => void;
+}
+
+/**
+ * Registers `kernelName` on the wasm or cpu backend as a raw loop: `plan` turns one call's inputs
+ * and attributes into what runRawKernel runs. An input that is not float32 is an error naming the kernel.
+ */
+export function registerRawKernel<Inputs extends Record<string, TensorInfo>, Attrs = Record<string, never>>(
+  kernelName: string,
+  backendName: string,
+  plan: (inputs: Inputs, attrs: Attrs) => RawKernelPlan,
+): void {
+  const kernelFunc = ({ inputs, backend, attrs }: { inputs: Inputs; backend: unknown; attrs: Attrs }) => {
+    const call = plan(inputs, attrs);
+    const out = runRawKernel(backendName, backend, call.inputs, call.outShape, call.compute);
+    if (!out) throw new Error(`${kernelName}: unsupported inputs ${call.inputs.map((t) => t.dtype).join(', ')}`);
+    return out;
+  };
+  tf.registerKernel({ kernelName, backendName, kernelFunc: kernelFunc as unknown as KernelFunc });
 }

@@ -15,9 +15,9 @@
  * On wasm and cpu; other backends (webgpu, tfjs-node) compose the same statistics from stock ops.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
+import type { TensorInfo } from '@tensorflow/tfjs-core';
 import { checkpointed } from './checkpoint.js';
-import { runRawKernel } from './raw-kernel.js';
+import { registerRawKernel } from './raw-kernel.js';
 
 const STATS = 'FedSegSoftmaxStats';
 const STATS_GRAD = 'FedSegSoftmaxStatsGrad';
@@ -129,26 +129,17 @@ export function softmaxStatsGradRaw(z: Float32Array, y: Float32Array, d: Float32
   }
 }
 
-type StatsArgs = { inputs: { z: TensorInfo; y: TensorInfo }; backend: unknown; attrs: { gamma: number } };
-type StatsGradArgs = { inputs: { z: TensorInfo; y: TensorInfo; dStats: TensorInfo }; backend: unknown; attrs: { gamma: number } };
-
 /** Registers both kernels on wasm and cpu (idempotent). */
 export function registerSoftmaxStatsKernels(backendName: string): void {
   if ((backendName !== 'wasm' && backendName !== 'cpu') || tf.getKernel(STATS, backendName)) return;
-  const stats = ({ inputs: { z, y }, backend, attrs }: StatsArgs) => {
+  registerRawKernel<{ z: TensorInfo; y: TensorInfo }, { gamma: number }>(STATS, backendName, ({ z, y }, { gamma }) => {
     const classes = z.shape[z.shape.length - 1];
-    const out = runRawKernel(backendName, backend, [z, y], [statsLength(classes)], ([zs, ys], o) => softmaxStatsRaw(zs, ys, classes, attrs.gamma, o));
-    if (!out) throw new Error(`${STATS}: unsupported inputs ${z.dtype}, ${y.dtype}`);
-    return out;
-  };
-  const grad = ({ inputs: { z, y, dStats }, backend, attrs }: StatsGradArgs) => {
+    return { inputs: [z, y], outShape: [statsLength(classes)], compute: ([zs, ys], o) => softmaxStatsRaw(zs, ys, classes, gamma, o) };
+  });
+  registerRawKernel<{ z: TensorInfo; y: TensorInfo; dStats: TensorInfo }, { gamma: number }>(STATS_GRAD, backendName, ({ z, y, dStats }, { gamma }) => {
     const classes = z.shape[z.shape.length - 1];
-    const out = runRawKernel(backendName, backend, [z, y, dStats], [...z.shape], ([zs, ys, ds], o) => softmaxStatsGradRaw(zs, ys, ds, classes, attrs.gamma, o));
-    if (!out) throw new Error(`${STATS_GRAD}: unsupported inputs ${z.dtype}, ${y.dtype}, ${dStats.dtype}`);
-    return out;
-  };
-  tf.registerKernel({ kernelName: STATS, backendName, kernelFunc: stats as unknown as KernelFunc });
+    return { inputs: [z, y, dStats], outShape: [...z.shape], compute: ([zs, ys, ds], o) => softmaxStatsGradRaw(zs, ys, ds, classes, gamma, o) };
+  });
   // Gradients are global, not per backend.
   if (!tf.getGradient(STATS)) tf.registerGradient(statsGradient);
-  tf.registerKernel({ kernelName: STATS_GRAD, backendName, kernelFunc: grad as unknown as KernelFunc });
 }

@@ -8,9 +8,9 @@
  * rank-4 tiles and reshaped sums, which they run natively.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
+import type { TensorInfo } from '@tensorflow/tfjs-core';
 import { FedSegError } from '../errors.js';
-import { runRawKernel } from './raw-kernel.js';
+import { registerRawKernel } from './raw-kernel.js';
 
 const UPSAMPLE = 'FedSegUpsample3D';
 const UPSAMPLE_GRAD = 'FedSegUpsample3DGrad';
@@ -110,28 +110,15 @@ function upsampleGradRaw(dy: Float32Array, [n, df, hf, wf, c]: number[], f: numb
   }
 }
 
-type UpsampleArgs = { inputs: { x?: TensorInfo; dy?: TensorInfo }; backend: unknown; attrs: { factor: number } };
-
 /** Registers the raw upsampling kernels on wasm/cpu (idempotent). */
 export function registerUpsampleKernels(backendName: string): void {
-  if (backendName !== 'wasm' && backendName !== 'cpu') return;
-  if (tf.getKernel(UPSAMPLE, backendName)) return;
-  const forward = ({ inputs, backend, attrs }: UpsampleArgs) => {
-    const x = inputs.x!;
-    const f = attrs.factor;
+  if ((backendName !== 'wasm' && backendName !== 'cpu') || tf.getKernel(UPSAMPLE, backendName)) return;
+  registerRawKernel<{ x: TensorInfo }, { factor: number }>(UPSAMPLE, backendName, ({ x }, { factor: f }) => {
     const [n, d, h, w, c] = x.shape;
-    const out = runRawKernel(backendName, backend, [x], [n, d * f, h * f, w * f, c], ([xv], o) => upsampleRaw(xv, x.shape, f, o));
-    if (!out) throw new Error(`${UPSAMPLE}: unsupported input ${x.dtype}`);
-    return out;
-  };
-  const backward = ({ inputs, backend, attrs }: UpsampleArgs) => {
-    const dy = inputs.dy!;
-    const f = attrs.factor;
+    return { inputs: [x], outShape: [n, d * f, h * f, w * f, c], compute: ([xv], o) => upsampleRaw(xv, x.shape, f, o) };
+  });
+  registerRawKernel<{ dy: TensorInfo }, { factor: number }>(UPSAMPLE_GRAD, backendName, ({ dy }, { factor: f }) => {
     const [n, df, hf, wf, c] = dy.shape;
-    const out = runRawKernel(backendName, backend, [dy], [n, df / f, hf / f, wf / f, c], ([g], o) => upsampleGradRaw(g, dy.shape, f, o));
-    if (!out) throw new Error(`${UPSAMPLE_GRAD}: unsupported input ${dy.dtype}`);
-    return out;
-  };
-  tf.registerKernel({ kernelName: UPSAMPLE, backendName, kernelFunc: forward as unknown as KernelFunc });
-  tf.registerKernel({ kernelName: UPSAMPLE_GRAD, backendName, kernelFunc: backward as unknown as KernelFunc });
+    return { inputs: [dy], outShape: [n, df / f, hf / f, wf / f, c], compute: ([g], o) => upsampleGradRaw(g, dy.shape, f, o) };
+  });
 }
