@@ -10,6 +10,7 @@ import { after, test } from 'node:test';
 import { SITE_MESSAGE_MAX_BYTES, UPLOAD_PATH } from '../../core/federation/protocol.js';
 import { makeModelConfig } from '../../core/model/config.js';
 import { architectureHash } from '../../core/weights/index.js';
+import type { RunningServer } from '../../server/index.js';
 import { rawSocket, ScriptedSite, shifted, startTestServer, tempDir, waitFor } from './helpers.js';
 
 const tmp = tempDir('update-upload');
@@ -55,6 +56,24 @@ function put(httpUrl: string, headers: Record<string, string>, length: number | 
   if (length === null) req.flushHeaders();
   return { done, req, continued: () => continued };
 }
+
+/**
+ * Sessions that each take an upload slot, send half of a 3 MB body and go quiet. Resolves as soon as
+ * every half is written (the slots are held), with a promise per upload of how and when it ended;
+ * the promise is wrapped so that awaiting the stall does not wait for the cut-off.
+ */
+async function stallUploads(server: RunningServer, tokens: Record<string, string>, names: string[]) {
+  return Promise.all(names.map(async (name) => {
+    const s = await session(server.wsUrl, tokens[name]);
+    const upload = put(server.httpUrl, { authorization: `Bearer ${s.ticket}` }, 3_000_000, 1_500_000);
+    const ended = upload.done.then((r) => ({ end: `answered ${r.status}`, at: Date.now() }), (err: Error) => ({ end: err.message, at: Date.now() }));
+    await waitFor(() => (upload.continued() && upload.req.writableLength === 0) || undefined, 'half the body written');
+    return { ended };
+  }));
+}
+
+/** When and how each stalled upload ended. */
+const ends = (stalled: Awaited<ReturnType<typeof stallUploads>>) => Promise.all(stalled.map((s) => s.ended));
 
 test('an upload needs its session\'s ticket and a Content-Length within the cap, checked before the body; the WebSocket takes control messages only', async () => {
   const { server, tokens } = await startTestServer(dir(), { rounds: 1 }, ['a']);
@@ -105,14 +124,7 @@ test('uploads beyond the slots wait, and a stalled upload is cut off to free its
       site.client.send({ type: 'approve', round: 1, attempt: a.attempt });
       return { attempt: a.attempt, ...(await site.trainWeights(1)) };
     }));
-    // Two sessions take both slots, send half of a 3 MB body and go quiet.
-    const stalled = await Promise.all(['stall1', 'stall2'].map(async (name) => {
-      const s = await session(server.wsUrl, tokens[name]);
-      const upload = put(server.httpUrl, { authorization: `Bearer ${s.ticket}` }, 3_000_000, 1_500_000);
-      const outcome = upload.done.then((r) => ({ end: `answered ${r.status}`, at: Date.now() }), (err: Error) => ({ end: err.message, at: Date.now() }));
-      await waitFor(() => (upload.continued() && upload.req.writableLength === 0) || undefined, 'half the body written');
-      return outcome;
-    }));
+    const stalled = await stallUploads(server, tokens, ['stall1', 'stall2']);
     await new Promise((r) => setTimeout(r, 300));
     const verdicts = honest.map((site, k) => {
       const count = site.messages.length;
@@ -121,7 +133,7 @@ test('uploads beyond the slots wait, and a stalled upload is cut off to free its
     });
     for (const v of await Promise.all(verdicts)) assert.equal(v.type, 'update-accepted');
     const acceptedAt = Date.now();
-    const cut = await Promise.all(stalled);
+    const cut = await ends(stalled);
     assert.deepEqual(cut.map((c) => c.end), ['socket hang up', 'socket hang up'], 'the stalled uploads are cut off');
     assert.ok(acceptedAt >= Math.min(...cut.map((c) => c.at)), 'the honest uploads waited until a stalled one was cut off');
     assert.equal(await server.federation.done, 'finished');
@@ -146,19 +158,13 @@ test('a site upload refused with 503 while every slot is busy is retried after R
     const a = await site.announce(1);
     site.client.send({ type: 'approve', round: 1, attempt: a.attempt });
     const { weights } = await site.trainWeights(1);
-    const stalled = await Promise.all(['stall1', 'stall2'].map(async (name) => {
-      const s = await session(server.wsUrl, tokens[name]);
-      const upload = put(server.httpUrl, { authorization: `Bearer ${s.ticket}` }, 3_000_000, 1_500_000);
-      const cutAt = upload.done.then(() => Date.now(), () => Date.now());
-      await waitFor(() => (upload.continued() && upload.req.writableLength === 0) || undefined, 'half the body written');
-      return cutAt;
-    }));
+    const stalled = await stallUploads(server, tokens, ['stall1', 'stall2']);
     const count = site.messages.length;
     site.sendUpdate(1, a.attempt, shifted(weights, 0.1), { architectureHash: architectureHash(config) }, config);
     const verdict = await site.verdict(1, count);
     const acceptedAt = Date.now();
     assert.equal(verdict.type, 'update-accepted');
-    assert.ok(acceptedAt >= Math.min(...(await Promise.all(stalled))), 'the upload landed only after a stalled one was cut off, so through a retry');
+    assert.ok(acceptedAt >= Math.min(...(await ends(stalled)).map((c) => c.at)), 'the upload landed only after a stalled one was cut off, so through a retry');
     assert.deepEqual(errors, [], 'the 503s were retried, not reported');
     assert.equal(await server.federation.done, 'finished');
     site.stop();
