@@ -6,8 +6,11 @@ export class ConditionWait {
   private wake: (() => void) | null = null;
   private stopping = false;
 
-  /** `blocked` runs before each stretch of waiting (the federation then says what it waits for). */
-  constructor(private readonly blocked: () => void) {}
+  /**
+   * `blocked` runs before each stretch of waiting (the federation then says what it waits for);
+   * `fresh` is true for the first stretch of a new wait, i.e. when the round loop entered a new step.
+   */
+  constructor(private readonly blocked: (fresh: boolean) => void) {}
 
   get stopped(): boolean {
     return this.stopping;
@@ -28,8 +31,10 @@ export class ConditionWait {
 
   /** Resolves when `done()` holds (checked on every poke), `deadline` (epoch ms) passes, or stop() is called. */
   async until(deadline: number, done: () => boolean): Promise<void> {
+    let fresh = true;
     while (!this.stopping && !done() && Date.now() < deadline) {
-      this.blocked();
+      this.blocked(fresh);
+      fresh = false;
       await new Promise<void>((resolve) => {
         // setTimeout caps at ~24.8 days; longer waits simply re-check.
         const timer = setTimeout(resolve, Math.min(2 ** 31 - 1, Math.max(0, deadline - Date.now())));

@@ -44,8 +44,8 @@ export interface FederationEvents {
   'round-abandoned': [round: number, attempt: number, reason: string];
   'update-rejected': [round: number, site: string, reason: string];
   evaluation: [round: number, site: string, metrics: Record<string, number>];
-  /** The loop is (still) blocked on a condition; server/waiting.ts says on what. */
-  waiting: [];
+  /** The loop is (still) blocked on a condition; server/waiting.ts says on what. `fresh`: a new step of the loop began. */
+  waiting: [fresh: boolean];
   finished: [state: FederationState];
 }
 
@@ -57,7 +57,7 @@ export class Federation extends EventEmitter<FederationEvents> {
   private readonly global: GlobalModel;
   private readonly rounds: RoundCoordinator;
   private readonly messages: SiteMessages;
-  private readonly wait = new ConditionWait(() => this.emit('waiting'));
+  private readonly wait = new ConditionWait((fresh) => this.emit('waiting', fresh));
   private heartbeat: NodeJS.Timeout | null = null;
   /** Why the federation ended before its last round (the privacy budget), for the status page; null otherwise. */
   endReason: string | null = null;

@@ -129,9 +129,10 @@ export function listSites(dbFile: string) {
 }
 
 /**
- * How often at most what the federation waits for is worked out again: every approval and update
- * changes it and every site is told, so with N sites each round would otherwise cost N refreshes
- * (each reading the store) and N broadcasts of N messages.
+ * How often at most what the federation waits for is worked out again within one step of the round
+ * loop: every approval and update changes it and every site is told, so with N sites each round would
+ * otherwise cost N refreshes (each reading the store) and N broadcasts of N messages. A new step
+ * (approvals, training, …) is said at once, so every step is logged however fast sites answer.
  */
 const WAITING_REFRESH_MS = 250;
 
@@ -160,7 +161,7 @@ function announceWaiting(federation: Federation, store: Store, log: (line: strin
   const soon = () => {
     timer ??= setTimeout(refresh, WAITING_REFRESH_MS).unref();
   };
-  federation.on('waiting', soon);
+  federation.on('waiting', (fresh: boolean) => (fresh ? refresh() : soon()));
   federation.on('round-completed', soon);
   federation.on('site-disconnected', soon);
   federation.on('finished', refresh);
