@@ -1,7 +1,8 @@
 /**
  * The server side of `fedseg bench scale`, run in its own process so its memory and CPU are its own:
  * registers the sites, runs the real aggregation server on loopback, and reports to the parent per
- * round: wall time, CPU by round phase, RSS, event-loop lag and bytes on the wire.
+ * round: wall time, CPU by round phase (the whole process, and its event-loop thread alone), RSS,
+ * event-loop lag and bytes on the wire.
  *
  *   node --import tsx bench/scale-server.ts '{"dir": "...", "sites": 20, "strategy": "fedavg", "rounds": 2, "model": {}}'
  */
@@ -31,6 +32,8 @@ export interface ScaleRoundReport {
   seconds: number;
   /** Server CPU seconds (user + system, all threads) spent while the round was in each phase. */
   cpuSeconds: Record<PhaseName, number>;
+  /** The same for the event-loop thread alone (Linux; zeros elsewhere): what update intake leaves on the loop. */
+  loopCpuSeconds: Record<PhaseName, number>;
   peakRssMB: number;
   /** At the sampled peak: V8 heap and ArrayBuffer (Buffer) memory, live or awaiting collection. */
   atPeak: { heapMB: number; arrayBuffersMB: number };
@@ -63,6 +66,15 @@ function peakRssMB(): number {
   return (process.resourceUsage().maxRSS * 1024) / MB;
 }
 
+/** CPU seconds the calling thread has run (the kernel's scheduler statistics: nanoseconds), or 0 where /proc has none. */
+function threadCpuSeconds(): number {
+  try {
+    return Number(readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[0]) / 1e9;
+  } catch {
+    return 0;
+  }
+}
+
 async function main(): Promise<void> {
   const o = ScaleServerOptionsSchema.parse(JSON.parse(process.argv[2] ?? '{}'));
   const dbFile = join(o.dir, 'server.db');
@@ -81,7 +93,8 @@ async function main(): Promise<void> {
   const lag = monitorEventLoopDelay({ resolution: 5 });
   lag.enable();
   let cpu = process.cpuUsage();
-  let round: { started: number; cpuSeconds: Record<PhaseName, number>; peakRss: number; atPeak: ScaleRoundReport['atPeak']; bytesIn: number; bytesOut: number } | null = null;
+  let loopCpu = threadCpuSeconds();
+  let round: { started: number; cpuSeconds: Record<PhaseName, number>; loopCpuSeconds: Record<PhaseName, number>; peakRss: number; atPeak: ScaleRoundReport['atPeak']; bytesIn: number; bytesOut: number } | null = null;
   let completed = 0;
   const sampledPeak = { rssMB: 0, heapMB: 0, arrayBuffersMB: 0, when: 'start' };
   let peakSeen = 0;
@@ -90,10 +103,13 @@ async function main(): Promise<void> {
   const sample = () => {
     const used = process.cpuUsage(cpu);
     cpu = process.cpuUsage();
+    const loopUsed = threadCpuSeconds() - loopCpu;
+    loopCpu += loopUsed;
     const memory = process.memoryUsage();
     const breakdown = { heapMB: memory.heapTotal / MB, arrayBuffersMB: memory.arrayBuffers / MB };
     if (round) {
       round.cpuSeconds[lastPhase] += (used.user + used.system) / 1e6;
+      round.loopCpuSeconds[lastPhase] += loopUsed;
       if (memory.rss > round.peakRss) {
         round.peakRss = memory.rss;
         round.atPeak = breakdown;
@@ -111,7 +127,8 @@ async function main(): Promise<void> {
   federation.on('round-started', () => {
     sample();
     const t = traffic();
-    round = { started: performance.now(), cpuSeconds: { approval: 0, 'key-exchange': 0, training: 0, unmasking: 0, aggregating: 0, between: 0 }, peakRss: 0, atPeak: { heapMB: 0, arrayBuffersMB: 0 }, bytesIn: t.in, bytesOut: t.out };
+    const phases = (): Record<PhaseName, number> => ({ approval: 0, 'key-exchange': 0, training: 0, unmasking: 0, aggregating: 0, between: 0 });
+    round = { started: performance.now(), cpuSeconds: phases(), loopCpuSeconds: phases(), peakRss: 0, atPeak: { heapMB: 0, arrayBuffersMB: 0 }, bytesIn: t.in, bytesOut: t.out };
     lag.reset();
   });
   federation.on('round-completed', (n) => {
@@ -121,7 +138,7 @@ async function main(): Promise<void> {
     // The evaluation frames were queued (and counted) before this event.
     const t = traffic();
     reports.push({
-      round: n, seconds: (performance.now() - r.started) / 1000, cpuSeconds: r.cpuSeconds, peakRssMB: r.peakRss / MB, atPeak: r.atPeak, rssAfterMB: process.memoryUsage.rss() / MB,
+      round: n, seconds: (performance.now() - r.started) / 1000, cpuSeconds: r.cpuSeconds, loopCpuSeconds: r.loopCpuSeconds, peakRssMB: r.peakRss / MB, atPeak: r.atPeak, rssAfterMB: process.memoryUsage.rss() / MB,
       lagMaxMs: lag.max / 1e6, lagP99Ms: lag.percentile(99) / 1e6, mbIn: (t.in - r.bytesIn) / MB, mbOut: (t.out - r.bytesOut) / MB,
     });
   });

@@ -5,7 +5,7 @@
  *   round-coordinator.ts  one attempt at a round: approve -> distribute -> collect -> aggregate
  *   site-registry.ts      hello, authentication, resync, removal and heartbeats of sites
  *   site-messages.ts      reads and routes what sites send
- *   update-receiver.ts    takes in updates for the round collecting them
+ *   update-receiver.ts    takes in updates for the round collecting them (update-inspector.ts checks them on worker threads)
  *   update-upload.ts      receives them: HTTP PUT with the session's upload ticket, into reused slots
  *   connection.ts         one site's connection; transport.ts carries it over WebSocket
  *
@@ -31,6 +31,7 @@ import { RoundCoordinator, type RoundOutcome } from './round-coordinator.js';
 import { RoundSender } from './round-sender.js';
 import { SiteMessages } from './site-messages.js';
 import { SiteRegistry } from './site-registry.js';
+import { UpdateInspector } from './update-inspector.js';
 import { UpdateReceiver } from './update-receiver.js';
 import type { UpdateSpool } from './update-spool.js';
 
@@ -57,6 +58,7 @@ export class Federation extends EventEmitter<FederationEvents> {
   private readonly global: GlobalModel;
   private readonly rounds: RoundCoordinator;
   private readonly messages: SiteMessages;
+  private readonly inspector: UpdateInspector;
   private readonly wait = new ConditionWait((fresh) => this.emit('waiting', fresh));
   private heartbeat: NodeJS.Timeout | null = null;
   /** Why the federation ended before its last round (the privacy budget), for the status page; null otherwise. */
@@ -80,6 +82,7 @@ export class Federation extends EventEmitter<FederationEvents> {
       : secureAggregation ? new DistributedDp(strategy, { ...privacy, threshold: secureAggregation.threshold })
         : new DifferentiallyPrivate(strategy, privacy);
     this.global = new GlobalModel(this.architectureHash);
+    this.inspector = new UpdateInspector(config.modelConfig);
     const current = () => this.rounds.current;
     const changed = () => this.wait.poke();
     const sender = new RoundSender(config, store, this.strategy, this.global);
@@ -101,7 +104,7 @@ export class Federation extends EventEmitter<FederationEvents> {
         changed();
       },
     });
-    const receiver = new UpdateReceiver(config, store, log, this.global, {
+    const receiver = new UpdateReceiver(config, store, log, this.global, this.inspector, {
       current, changed, rejected: (round, site, reason) => this.emit('update-rejected', round, site, reason),
     });
     this.messages = new SiteMessages(config, store, log, { registry: this.registry, receiver, global: this.global }, {
@@ -185,8 +188,8 @@ export class Federation extends EventEmitter<FederationEvents> {
   }
 
   /** Takes in an update frame a site uploaded (server/update-upload.ts); returns the intake while it runs. */
-  upload(c: SiteConnection, frame: Uint8Array, contentsSha256: string): Promise<void> | void {
-    return this.messages.upload(c, frame, contentsSha256);
+  upload(c: SiteConnection, frame: Uint8Array): Promise<void> | void {
+    return this.messages.upload(c, frame);
   }
 
   /** Takes on a new site connection from the transport. */
@@ -243,6 +246,7 @@ export class Federation extends EventEmitter<FederationEvents> {
     this.heartbeat = null;
     this.wait.stop();
     this.registry.closeAll();
+    void this.inspector.close();
   }
 
   private finish(state: FederationState): FederationState {

@@ -200,7 +200,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     throw err;
   }
 
-  const uploads = new UpdateUploads(federation.registry.uploadTickets, (c, frame, sha256) => federation.upload(c, frame, sha256), authFailures, {
+  const uploads = new UpdateUploads(federation.registry.uploadTickets, (c, frame) => federation.upload(c, frame), authFailures, {
     slots: Math.max(2, Math.floor(UPLOAD_BUFFER_BYTES / opts.config.maxMessageBytes)), frameCap: opts.config.maxMessageBytes,
     stallMs: opts.uploadTimeouts?.stallMs ?? UPLOAD_STALL_MS, queueMs: opts.uploadTimeouts?.queueMs ?? UPLOAD_QUEUE_MS,
   }, log);

@@ -106,11 +106,10 @@ export class SiteMessages {
   }
 
   /**
-   * Takes in an update frame the site uploaded (server/update-upload.ts; `contentsSha256` is its model
-   * file's hash, taken as it streamed in). Returns the intake while it runs: the frame's memory is
-   * the upload slot's, reused once validation and spooling are done.
+   * Takes in an update frame the site uploaded (server/update-upload.ts). Returns the intake while it
+   * runs: the frame's memory is the upload slot's, reused once validation and spooling are done.
    */
-  upload(c: SiteConnection, bytes: Uint8Array, contentsSha256: string): Promise<void> | void {
+  upload(c: SiteConnection, bytes: Uint8Array): Promise<void> | void {
     this.parts.registry.disconnectRemoved();
     if (!c.authenticated || !c.open) return;
     let frame;
@@ -121,7 +120,7 @@ export class SiteMessages {
       return this.protocolError(c, errorMessage(err));
     }
     if (frame.header.kind === 'masked-update') return this.parts.receiver.receiveMasked(c, frame.header, frame.payload, bytes.length);
-    return this.parts.receiver.receive(c, frame.header, frame.payload, bytes.length, contentsSha256);
+    return this.parts.receiver.receive(c, frame.header, frame.payload, bytes.length);
   }
 
   private decision(c: SiteConnection, decision: 'approve' | 'decline', round: number, attempt: number, reason?: string): void {

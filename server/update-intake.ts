@@ -1,9 +1,9 @@
 /**
  * The costly part of taking in one site update, kept to one hash and one pass over the weights: the
  * model file is decoded in place (the tensors view the received frame, no 22 MB copy), its SHA-256
- * trailer is checked against the hash the upload took as the bytes streamed in (that hash is what
- * the audit log records), and validation computes the norm and finiteness together. The caller
- * spools `tensorBytes` and lets the frame go.
+ * trailer is checked (that hash is what the audit log records), and validation computes the norm and
+ * finiteness together. It runs on a worker thread (server/update-inspector.ts); the caller spools
+ * `tensorBytes` and lets the frame go.
  */
 import { errorMessage } from '../core/errors.js';
 import type { UpdateFrameHeader } from '../core/federation/protocol.js';
@@ -15,11 +15,10 @@ export type InspectedUpdate =
   | { ok: true; sha256: string; norm: number; tensorBytes: Uint8Array }
   | { ok: false; reason: string };
 
-/** `contentsSha256`: hex SHA-256 of the model file's bytes before its trailer. */
-export function inspectUpdate(payload: Uint8Array, contentsSha256: string, header: UpdateFrameHeader, ctx: UpdateContext, modelConfig: ModelConfig, site: string): InspectedUpdate {
+export function inspectUpdate(payload: Uint8Array, header: UpdateFrameHeader, ctx: UpdateContext, modelConfig: ModelConfig, site: string): InspectedUpdate {
   let decoded;
   try {
-    decoded = decodeModel(payload, { expectConfig: modelConfig, source: `update from ${site}`, shareMemory: true, contentsSha256 });
+    decoded = decodeModel(payload, { expectConfig: modelConfig, source: `update from ${site}`, shareMemory: true });
   } catch (err) {
     return { ok: false, reason: `model file rejected: ${errorMessage(err)}` };
   }

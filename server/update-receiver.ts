@@ -1,6 +1,6 @@
 /**
  * Takes in sites' updates for the round collecting them: the header checks, then validation and
- * spooling (server/update-intake.ts, server/update-spool.ts), then accept or reject. A participant
+ * spooling (server/update-inspector.ts, server/update-spool.ts), then accept or reject. A participant
  * whose update fails validation is out of the round; a duplicate or stale update leaves its
  * standing unchanged.
  */
@@ -14,7 +14,7 @@ import type { SiteConnection } from './connection.js';
 import type { Store } from './db.js';
 import type { GlobalModel } from './global-model.js';
 import type { RoundState } from './round-state.js';
-import { inspectUpdate } from './update-intake.js';
+import type { UpdateInspector } from './update-inspector.js';
 
 export interface ReceiverHooks {
   current(): RoundState | null;
@@ -26,11 +26,11 @@ export interface ReceiverHooks {
 export class UpdateReceiver {
   constructor(
     private readonly config: FederationConfig, private readonly store: Store, private readonly log: (line: string) => void,
-    private readonly global: GlobalModel, private readonly hooks: ReceiverHooks,
+    private readonly global: GlobalModel, private readonly inspector: UpdateInspector, private readonly hooks: ReceiverHooks,
   ) {}
 
-  /** Returns the update's intake while it runs (spooling is asynchronous); `contentsSha256` is the model file's hash before its trailer. */
-  receive(c: SiteConnection, header: UpdateFrameHeader, payload: Uint8Array, frameBytes: number, contentsSha256: string): Promise<void> | void {
+  /** Returns the update's intake while it runs (inspection and spooling are asynchronous). */
+  receive(c: SiteConnection, header: UpdateFrameHeader, payload: Uint8Array, frameBytes: number): Promise<void> | void {
     const site = c.site!;
     const state = this.hooks.current();
     const training = state?.phase === 'training' ? state : null;
@@ -50,20 +50,20 @@ export class UpdateReceiver {
     const early = checkUpdateHeader(header, ctx);
     if (early && !early.ok) return this.reject(c, header, payload, frameBytes, early.reason);
     // The header checks passed, so this is the round collecting now and the site one of its participants.
-    return this.take(c, collecting!, header, payload, frameBytes, ctx, contentsSha256);
+    return this.take(c, collecting!, header, payload, frameBytes, ctx);
   }
 
   /**
-   * Validates an update (server/update-intake.ts), writes it to the round's spool and accepts it,
+   * Validates an update on an inspector thread (server/update-inspector.ts), writes it to the round's spool and accepts it,
    * unless the round moved on (its deadline passed, the site was removed) meanwhile. Only the norm
    * and counts are kept; the frame is released once written.
    */
-  private async take(c: SiteConnection, state: RoundState, header: UpdateFrameHeader, payload: Uint8Array, frameBytes: number, ctx: UpdateContext, contentsSha256: string): Promise<void> {
+  private async take(c: SiteConnection, state: RoundState, header: UpdateFrameHeader, payload: Uint8Array, frameBytes: number, ctx: UpdateContext): Promise<void> {
     const site = c.site!;
     state.receiving.add(site);
     let inspected;
     try {
-      inspected = inspectUpdate(payload, contentsSha256, header, ctx, this.config.modelConfig, site);
+      inspected = await this.inspector.inspect(payload, header, ctx, site);
       if (inspected.ok) await state.spool.write(site, inspected.tensorBytes);
     } catch (err) {
       state.receiving.delete(site);

@@ -5,21 +5,18 @@
  * request body streams. The site presents the upload ticket its WebSocket session got in `welcome`
  * (`Authorization: Bearer <ticket>`) and asks with `Expect: 100-continue`, so the ticket, the frame
  * cap (Content-Length) and a free upload slot are all checked before a byte of the body is read.
- * Each slot owns one frame-sized buffer, reused for every upload it takes: the body is copied into it
- * and its model file hashed as it streams, then the federation validates and spools it (and answers
- * the site over its WebSocket, as before) and the slot takes the next upload. Memory for uploads is
+ * Each slot owns one frame-sized buffer in shared memory, reused for every upload it takes: the body is
+ * copied into it as it streams, then the federation hashes and validates it on a worker thread
+ * (server/update-inspector.ts) and spools it (and answers the site over its WebSocket, as before), and
+ * the slot takes the next upload. Memory for uploads is
  * slots x frame cap, however many sites there are. An upload that waits longer than `queueMs` for a
  * slot is answered 503 with Retry-After; one that stops sending for `stallMs` is cut off (the site
  * retries it).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { framePayloadOffset } from '../core/federation/protocol.js';
 import type { SiteConnection } from './connection.js';
 import type { FailureLimiter } from './rate-limit.js';
-
-/** The model file's SHA-256 trailer (core/weights/codec.ts): the hash covers the bytes before it. */
-const TRAILER_BYTES = 32;
 
 function digest(ticket: string): string {
   return createHash('sha256').update(ticket, 'utf8').digest('hex');
@@ -53,8 +50,8 @@ export class UploadTickets {
   }
 }
 
-/** Takes in one uploaded frame: `contentsSha256` is the SHA-256 of its model file up to the trailer. */
-export type ReceiveUpdate = (c: SiteConnection, frame: Uint8Array, contentsSha256: string) => Promise<void> | void;
+/** Takes in one uploaded frame (a view of the slot's shared memory, valid until the promise settles). */
+export type ReceiveUpdate = (c: SiteConnection, frame: Uint8Array) => Promise<void> | void;
 
 export interface UploadLimits {
   /** Uploads received and processed at once (each holds a buffer of `frameCap` bytes). */
@@ -107,7 +104,7 @@ export class UpdateUploads {
       waiting = null;
       this.read(c, req, res, length, buffer);
     };
-    const buffer = this.free.pop() ?? (this.allocated < this.limits.slots ? (this.allocated++, new Uint8Array(this.limits.frameCap)) : null);
+    const buffer = this.free.pop() ?? (this.allocated < this.limits.slots ? (this.allocated++, new Uint8Array(new SharedArrayBuffer(this.limits.frameCap))) : null);
     if (buffer) return start(buffer);
     const timer = setTimeout(() => {
       gone();
@@ -125,10 +122,6 @@ export class UpdateUploads {
 
   private read(c: SiteConnection, req: IncomingMessage, res: ServerResponse, length: number, buffer: Uint8Array): void {
     let filled = 0;
-    let payloadStart: number | null = null;
-    let hashedTo = 0;
-    const hashEnd = length - TRAILER_BYTES;
-    const hash = createHash('sha256');
     let released = false;
     const release = () => {
       if (released) return;
@@ -146,14 +139,6 @@ export class UpdateUploads {
       filled += chunk.length;
       c.bytesReceived += chunk.length;
       c.lastSeen = Date.now();
-      if (payloadStart === null) {
-        payloadStart = framePayloadOffset(buffer.subarray(0, filled));
-        if (payloadStart !== null) hashedTo = payloadStart;
-      }
-      if (payloadStart !== null && Math.min(filled, hashEnd) > hashedTo) {
-        hash.update(buffer.subarray(hashedTo, Math.min(filled, hashEnd)));
-        hashedTo = Math.min(filled, hashEnd);
-      }
     });
     // A body cut short (the site disconnected, or stalled) frees the slot without being looked at.
     req.once('close', () => {
@@ -163,7 +148,7 @@ export class UpdateUploads {
       clearTimeout(stall);
       void (async () => {
         try {
-          await this.receive(c, buffer.subarray(0, length), hash.digest('hex'));
+          await this.receive(c, buffer.subarray(0, length));
           answer(res, 200, { received: length });
         } catch (err) {
           this.log(`internal error taking in an upload from ${c.site}: ${err instanceof Error ? err.message : String(err)}`);

@@ -330,7 +330,7 @@ function headerLengthOf(prelude: Uint8Array): number {
  * Where a frame's payload starts, read from its first PRELUDE_BYTES (so a receiver can hash the
  * payload as it streams in); null when those bytes are too few or announce an oversized header.
  */
-export function framePayloadOffset(prelude: Uint8Array): number | null {
+function framePayloadOffset(prelude: Uint8Array): number | null {
   if (prelude.byteLength < PRELUDE_BYTES) return null;
   const headerLength = headerLengthOf(prelude);
   return headerLength > MAX_HEADER_BYTES ? null : PRELUDE_BYTES + headerLength;

@@ -62,12 +62,6 @@ export interface DecodeOptions {
    * unmodified while it uses the tensors.
    */
   shareMemory?: boolean;
-  /**
-   * Hex SHA-256 of every byte before the trailer, when the caller has hashed them already (the
-   * server hashes an update as its upload streams in); checked against the trailer as if computed
-   * here.
-   */
-  contentsSha256?: string;
 }
 
 const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
@@ -177,7 +171,7 @@ export function decodeModel(bytes: Uint8Array, options: DecodeOptions = {}): Dec
     fail(`truncated: header needs ${PREFIX_BYTES + headerLength} bytes, file has ${bytes.length}`);
   }
   const trailerMatches = () =>
-    (options.contentsSha256 ?? sha256Hex(bytes.subarray(0, bytes.length - HASH_BYTES))) === Buffer.from(bytes.subarray(bytes.length - HASH_BYTES)).toString('hex');
+    sha256Hex(bytes.subarray(0, bytes.length - HASH_BYTES)) === Buffer.from(bytes.subarray(bytes.length - HASH_BYTES)).toString('hex');
 
   let header: Header;
   try {
