@@ -89,6 +89,10 @@ test('a real server says on its log, /api/status, the status page, every site an
     await waitFor(() => onlyThird.test((appWaiting() ?? '').replace(/^The server is (.*)\.$/, '$1')), 'the app told site-3 is awaited');
     decide(true);
     await waitFor(() => server.federation.completedRounds === 1, 'round 1 completed');
+    // Each step is said the moment it begins, naming every site it waits for, however fast they answer.
+    const firstOf = (prefix: string) => log.find((l) => l.startsWith(prefix));
+    assert.match(firstOf('waiting for approvals of round 1')!, /^waiting for approvals of round 1: site-1, site-2, site-3 \(/);
+    assert.match(firstOf('waiting for updates of round 1')!, /^waiting for updates of round 1: site-1, site-2, site-3 \(/, log.join('\n'));
     await server.federation.done;
     await waitFor(() => appWaiting() === null, 'the app no longer shows a wait once the federation is done');
   } finally {
