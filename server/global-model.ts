@@ -1,12 +1,22 @@
 /**
  * The federation's current global model: its tensors, its file bytes exactly as checkpointed (sent
- * as-is so its hash matches everywhere) and the round that produced it.
+ * as-is so its hash matches everywhere) and the round that produced it. The tensors live in one
+ * SharedArrayBuffer, so the update inspector's threads (server/update-inspector.ts) read the model
+ * every update is compared with without a copy.
  */
 import { encodeFrame } from '../core/federation/protocol.js';
-import type { TensorList } from '../core/federation/tensors.js';
+import { parameterCount, type TensorList } from '../core/federation/tensors.js';
+
+/** The global model as worker threads see it: float32 values in manifest order; `version` is its model hash. */
+export interface SharedGlobal {
+  version: string;
+  buffer: SharedArrayBuffer;
+  manifest: { name: string; shape: number[]; size: number }[];
+}
 
 export class GlobalModel {
   tensors: TensorList = [];
+  shared: SharedGlobal = { version: '', buffer: new SharedArrayBuffer(0), manifest: [] };
   hash = '';
   bytes: Uint8Array = new Uint8Array();
   /** The last completed round (0: the seeded initial model). */
@@ -14,9 +24,18 @@ export class GlobalModel {
 
   constructor(readonly architectureHash: string) {}
 
+  /** Takes `tensors` as the model (copied into shared memory; the caller's arrays are not kept). */
   adopt(round: number, tensors: TensorList, hash: string, bytes: Uint8Array): void {
+    const buffer = new SharedArrayBuffer(4 * parameterCount(tensors));
+    let offset = 0;
+    this.tensors = tensors.map((t) => {
+      const data = new Float32Array(buffer, 4 * offset, t.data.length);
+      data.set(t.data);
+      offset += t.data.length;
+      return { name: t.name, shape: t.shape, data };
+    });
+    this.shared = { version: hash, buffer, manifest: tensors.map((t) => ({ name: t.name, shape: t.shape, size: t.data.length })) };
     this.round = round;
-    this.tensors = tensors;
     this.hash = hash;
     this.bytes = bytes;
   }

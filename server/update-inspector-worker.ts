@@ -6,10 +6,11 @@ import { parentPort, workerData } from 'node:worker_threads';
 import type { ModelConfig } from '../core/model/config.js';
 import type { TensorList } from '../core/federation/tensors.js';
 import { inspectUpdate } from './update-intake.js';
-import type { InspectorReply, InspectorRequest, SharedGlobal } from './update-inspector.js';
+import type { SharedGlobal } from './global-model.js';
+import type { InspectorReply, InspectorRequest } from './update-inspector.js';
 
 const modelConfig = workerData as ModelConfig;
-let global: { version: number; tensors: TensorList } | null = null;
+let global: { version: string; tensors: TensorList } | null = null;
 
 function globalTensors(shared: SharedGlobal): TensorList {
   if (global?.version !== shared.version) {

@@ -2,25 +2,18 @@
  * Runs the CPU-heavy part of an update's intake (server/update-intake.ts: SHA-256, decode, the
  * one-pass norm and finiteness check, ~20 ms for a default-size update) on worker threads, so the
  * event loop keeps receiving uploads and answering sites meanwhile, and several cores share the
- * intake. Frames lie in shared memory (the upload slots are SharedArrayBuffers), and so does a copy
- * of the global model, made once per model version: nothing is copied to or from a worker. The
+ * intake. Frames lie in shared memory (the upload slots are SharedArrayBuffers), and so does the
+ * global model (server/global-model.ts): nothing is copied to or from a worker. The
  * worker runs the same code the event loop ran before, so verdicts and norms are bit-identical.
  */
 import { availableParallelism } from 'node:os';
 import type { Worker } from 'node:worker_threads';
 import type { UpdateFrameHeader } from '../core/federation/protocol.js';
-import { parameterCount, type TensorList } from '../core/federation/tensors.js';
 import type { UpdateContext } from '../core/federation/validate-update.js';
 import type { ModelConfig } from '../core/model/config.js';
 import { startWorker } from '../core/runtime/own-module.js';
+import type { SharedGlobal } from './global-model.js';
 import type { InspectedUpdate } from './update-intake.js';
-
-/** The global model as the workers see it: float32 values in manifest order. */
-export interface SharedGlobal {
-  version: number;
-  buffer: SharedArrayBuffer;
-  manifest: { name: string; shape: number[]; size: number }[];
-}
 
 export interface InspectorRequest {
   id: number;
@@ -56,15 +49,17 @@ export function inspectorThreads(): number {
 export class UpdateInspector {
   private readonly threads: (InspectorThread | null)[];
   private nextId = 0;
-  private shared: { tensors: TensorList; global: SharedGlobal } | null = null;
   private closed = false;
 
   constructor(private readonly modelConfig: ModelConfig, threads = inspectorThreads()) {
     this.threads = Array.from({ length: threads }, () => null);
   }
 
-  /** Inspects an update frame's model file; `tensorBytes` of an accepted one views `payload`'s memory (or its shared copy). */
-  inspect(payload: Uint8Array, header: UpdateFrameHeader, ctx: UpdateContext, site: string): Promise<InspectedUpdate> {
+  /**
+   * Inspects an update frame's model file against `global` (the shared form of `ctx.global`);
+   * `tensorBytes` of an accepted one views `payload`'s memory (or its shared copy).
+   */
+  inspect(payload: Uint8Array, header: UpdateFrameHeader, ctx: UpdateContext, global: SharedGlobal, site: string): Promise<InspectedUpdate> {
     if (this.closed) return Promise.reject(new Error('the server is stopping'));
     // The upload slots are shared already; anything else (tests, tools) is copied once.
     const frame = payload.buffer instanceof SharedArrayBuffer ? payload : sharedCopy(payload);
@@ -72,7 +67,7 @@ export class UpdateInspector {
     const thread = this.leastBusy();
     const id = this.nextId++;
     const request: InspectorRequest = {
-      id, buffer: frame.buffer as SharedArrayBuffer, byteOffset: frame.byteOffset, byteLength: frame.byteLength, header, ctx: plain, site, global: this.sharedGlobal(ctx.global),
+      id, buffer: frame.buffer as SharedArrayBuffer, byteOffset: frame.byteOffset, byteLength: frame.byteLength, header, ctx: plain, site, global,
     };
     return new Promise<InspectorReply>((resolve, reject) => {
       thread.pending.set(id, { resolve, reject });
@@ -124,22 +119,6 @@ export class UpdateInspector {
     worker.on('error', fail);
     worker.on('exit', (code) => fail(new Error(`update inspector thread exited with code ${code}`)));
     return thread;
-  }
-
-  /** The global model in shared memory, copied once per model (the federation replaces, never mutates, it). */
-  private sharedGlobal(tensors: TensorList): SharedGlobal {
-    if (this.shared?.tensors !== tensors) {
-      const buffer = new SharedArrayBuffer(4 * parameterCount(tensors));
-      const values = new Float32Array(buffer);
-      let offset = 0;
-      for (const t of tensors) {
-        values.set(t.data, offset);
-        offset += t.data.length;
-      }
-      const version = (this.shared?.global.version ?? 0) + 1;
-      this.shared = { tensors, global: { version, buffer, manifest: tensors.map((t) => ({ name: t.name, shape: t.shape, size: t.data.length })) } };
-    }
-    return this.shared.global;
   }
 }
 

@@ -63,7 +63,7 @@ export class UpdateReceiver {
     state.receiving.add(site);
     let inspected;
     try {
-      inspected = await this.inspector.inspect(payload, header, ctx, site);
+      inspected = await this.inspector.inspect(payload, header, ctx, this.global.shared, site);
       if (inspected.ok) await state.spool.write(site, inspected.tensorBytes);
     } catch (err) {
       state.receiving.delete(site);
