@@ -40,6 +40,8 @@ export interface ScaleRoundReport {
   rssAfterMB: number;
   lagMaxMs: number;
   lagP99Ms: number;
+  /** The longest gap between two of the 20 ms samples, and the phases before and after it: where the loop stalled. */
+  longestStall: { ms: number; from: PhaseName; to: PhaseName };
   mbIn: number;
   mbOut: number;
 }
@@ -94,13 +96,17 @@ async function main(): Promise<void> {
   lag.enable();
   let cpu = process.cpuUsage();
   let loopCpu = threadCpuSeconds();
-  let round: { started: number; cpuSeconds: Record<PhaseName, number>; loopCpuSeconds: Record<PhaseName, number>; peakRss: number; atPeak: ScaleRoundReport['atPeak']; bytesIn: number; bytesOut: number } | null = null;
+  let round: { started: number; cpuSeconds: Record<PhaseName, number>; loopCpuSeconds: Record<PhaseName, number>; longestStall: ScaleRoundReport['longestStall']; peakRss: number; atPeak: ScaleRoundReport['atPeak']; bytesIn: number; bytesOut: number } | null = null;
   let completed = 0;
   const sampledPeak = { rssMB: 0, heapMB: 0, arrayBuffersMB: 0, when: 'start' };
   let peakSeen = 0;
   const traffic = () => Object.values(federation.connectionStats()).reduce((t, s) => ({ in: t.in + s.bytesReceived, out: t.out + s.bytesSent }), { in: 0, out: 0 });
   let lastPhase: PhaseName = 'between';
+  let lastSampleAt = performance.now();
   const sample = () => {
+    const now = performance.now();
+    const gap = now - lastSampleAt;
+    lastSampleAt = now;
     const used = process.cpuUsage(cpu);
     cpu = process.cpuUsage();
     const loopUsed = threadCpuSeconds() - loopCpu;
@@ -121,14 +127,16 @@ async function main(): Promise<void> {
       peakSeen = maxRss;
     }
     if (memory.rss / MB > sampledPeak.rssMB) Object.assign(sampledPeak, { rssMB: memory.rss / MB, ...breakdown, when: `after round ${completed}, ${lastPhase}` });
-    lastPhase = federation.currentRound()?.phase ?? 'between';
+    const phase = federation.currentRound()?.phase ?? 'between';
+    if (round && gap > round.longestStall.ms) round.longestStall = { ms: gap, from: lastPhase, to: phase };
+    lastPhase = phase;
   };
   const sampler = setInterval(sample, SAMPLE_MS);
   federation.on('round-started', () => {
     sample();
     const t = traffic();
     const phases = (): Record<PhaseName, number> => ({ approval: 0, 'key-exchange': 0, training: 0, unmasking: 0, aggregating: 0, between: 0 });
-    round = { started: performance.now(), cpuSeconds: phases(), loopCpuSeconds: phases(), peakRss: 0, atPeak: { heapMB: 0, arrayBuffersMB: 0 }, bytesIn: t.in, bytesOut: t.out };
+    round = { started: performance.now(), cpuSeconds: phases(), loopCpuSeconds: phases(), peakRss: 0, atPeak: { heapMB: 0, arrayBuffersMB: 0 }, bytesIn: t.in, bytesOut: t.out, longestStall: { ms: 0, from: 'between', to: 'between' } };
     lag.reset();
   });
   federation.on('round-completed', (n) => {
@@ -139,7 +147,7 @@ async function main(): Promise<void> {
     const t = traffic();
     reports.push({
       round: n, seconds: (performance.now() - r.started) / 1000, cpuSeconds: r.cpuSeconds, loopCpuSeconds: r.loopCpuSeconds, peakRssMB: r.peakRss / MB, atPeak: r.atPeak, rssAfterMB: process.memoryUsage.rss() / MB,
-      lagMaxMs: lag.max / 1e6, lagP99Ms: lag.percentile(99) / 1e6, mbIn: (t.in - r.bytesIn) / MB, mbOut: (t.out - r.bytesOut) / MB,
+      lagMaxMs: lag.max / 1e6, lagP99Ms: lag.percentile(99) / 1e6, longestStall: r.longestStall, mbIn: (t.in - r.bytesIn) / MB, mbOut: (t.out - r.bytesOut) / MB,
     });
   });
   const state = await federation.done;
