@@ -8,7 +8,6 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { z } from 'zod';
 import { parameterCount } from '../core/model/parameters.js';
 import { parseFederationConfig } from '../server/config.js';
@@ -38,10 +37,15 @@ export interface ScaleRoundReport {
   /** At the sampled peak: V8 heap and ArrayBuffer (Buffer) memory, live or awaiting collection. */
   atPeak: { heapMB: number; arrayBuffersMB: number };
   rssAfterMB: number;
+  /**
+   * Event-loop lag: how late the 20 ms sampler ran. Not perf_hooks' monitorEventLoopDelay: a stall
+   * inside the round's last step (checkpoint, new model sent out) would be recorded only after this
+   * report was taken, so it missed the round's longest stall.
+   */
   lagMaxMs: number;
   lagP99Ms: number;
-  /** The longest gap between two of the 20 ms samples, and the phases before and after it: where the loop stalled. */
-  longestStall: { ms: number; from: PhaseName; to: PhaseName };
+  /** The phases before and after the longest lag: where the loop stalled. */
+  longestStall: { from: PhaseName; to: PhaseName };
   mbIn: number;
   mbOut: number;
 }
@@ -68,6 +72,12 @@ function peakRssMB(): number {
   return (process.resourceUsage().maxRSS * 1024) / MB;
 }
 
+function percentile(values: number[], q: number): number {
+  if (values.length === 0) return 0;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+}
+
 /** CPU seconds the calling thread has run (the kernel's scheduler statistics: nanoseconds), or 0 where /proc has none. */
 function threadCpuSeconds(): number {
   try {
@@ -92,11 +102,9 @@ async function main(): Promise<void> {
   process.send!({ type: 'ready', wsUrl: server.wsUrl, tokens, parameters, frameCap: config.maxMessageBytes } satisfies ScaleServerMessage);
 
   const reports: ScaleRoundReport[] = [];
-  const lag = monitorEventLoopDelay({ resolution: 5 });
-  lag.enable();
   let cpu = process.cpuUsage();
   let loopCpu = threadCpuSeconds();
-  let round: { started: number; cpuSeconds: Record<PhaseName, number>; loopCpuSeconds: Record<PhaseName, number>; longestStall: ScaleRoundReport['longestStall']; peakRss: number; atPeak: ScaleRoundReport['atPeak']; bytesIn: number; bytesOut: number } | null = null;
+  let round: { started: number; cpuSeconds: Record<PhaseName, number>; loopCpuSeconds: Record<PhaseName, number>; lags: number[]; lagMax: number; longestStall: ScaleRoundReport['longestStall']; peakRss: number; atPeak: ScaleRoundReport['atPeak']; bytesIn: number; bytesOut: number } | null = null;
   let completed = 0;
   const sampledPeak = { rssMB: 0, heapMB: 0, arrayBuffersMB: 0, when: 'start' };
   let peakSeen = 0;
@@ -128,7 +136,11 @@ async function main(): Promise<void> {
     }
     if (memory.rss / MB > sampledPeak.rssMB) Object.assign(sampledPeak, { rssMB: memory.rss / MB, ...breakdown, when: `after round ${completed}, ${lastPhase}` });
     const phase = federation.currentRound()?.phase ?? 'between';
-    if (round && gap > round.longestStall.ms) round.longestStall = { ms: gap, from: lastPhase, to: phase };
+    if (round) {
+      const late = Math.max(0, gap - SAMPLE_MS);
+      if (late > round.lagMax) Object.assign(round, { lagMax: late, longestStall: { from: lastPhase, to: phase } });
+      round.lags.push(late);
+    }
     lastPhase = phase;
   };
   const sampler = setInterval(sample, SAMPLE_MS);
@@ -136,8 +148,7 @@ async function main(): Promise<void> {
     sample();
     const t = traffic();
     const phases = (): Record<PhaseName, number> => ({ approval: 0, 'key-exchange': 0, training: 0, unmasking: 0, aggregating: 0, between: 0 });
-    round = { started: performance.now(), cpuSeconds: phases(), loopCpuSeconds: phases(), peakRss: 0, atPeak: { heapMB: 0, arrayBuffersMB: 0 }, bytesIn: t.in, bytesOut: t.out, longestStall: { ms: 0, from: 'between', to: 'between' } };
-    lag.reset();
+    round = { started: performance.now(), cpuSeconds: phases(), loopCpuSeconds: phases(), peakRss: 0, atPeak: { heapMB: 0, arrayBuffersMB: 0 }, bytesIn: t.in, bytesOut: t.out, lags: [], lagMax: 0, longestStall: { from: 'between', to: 'between' } };
   });
   federation.on('round-completed', (n) => {
     sample();
@@ -147,7 +158,7 @@ async function main(): Promise<void> {
     const t = traffic();
     reports.push({
       round: n, seconds: (performance.now() - r.started) / 1000, cpuSeconds: r.cpuSeconds, loopCpuSeconds: r.loopCpuSeconds, peakRssMB: r.peakRss / MB, atPeak: r.atPeak, rssAfterMB: process.memoryUsage.rss() / MB,
-      lagMaxMs: lag.max / 1e6, lagP99Ms: lag.percentile(99) / 1e6, longestStall: r.longestStall, mbIn: (t.in - r.bytesIn) / MB, mbOut: (t.out - r.bytesOut) / MB,
+      lagMaxMs: r.lagMax, lagP99Ms: percentile(r.lags, 0.99), longestStall: r.longestStall, mbIn: (t.in - r.bytesIn) / MB, mbOut: (t.out - r.bytesOut) / MB,
     });
   });
   const state = await federation.done;

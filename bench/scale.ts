@@ -269,7 +269,7 @@ export async function runScaleBench(options: { quick?: boolean } = {}) {
     ...(cpu ? [`FedAvg server CPU per round (round 2) ~ ${f(cpu.a, 2)} s + ${f(1000 * cpu.b, 1)} ms x N`] : []),
     ...(smallest && largest && smallest !== largest ? [`FedAvg peak RSS N=${largest.sites} / N=${smallest.sites}: ${(largest.serverPeakRssMB / smallest.serverPeakRssMB).toFixed(2)}x`] : []),
     `intake floor on this machine: a bare Node HTTP server receiving one update ${f(floor.receiveCpuMs, 1)} ms CPU + SHA-256 of it ${f(floor.sha256CpuMs, 1)} ms`,
-    ...rows.map((r) => `${r.strategy} N=${r.sites}: longest event-loop stall per round ${r.rounds.map((x) => `${f(x.longestStall.ms)} ms (${x.longestStall.from}${x.longestStall.to === x.longestStall.from ? '' : ` -> ${x.longestStall.to}`})`).join(', ')}`),
+    ...rows.map((r) => `${r.strategy} N=${r.sites}: longest event-loop stall per round ${r.rounds.map((x) => `${f(x.lagMaxMs)} ms (${x.longestStall.from}${x.longestStall.to === x.longestStall.from ? '' : ` -> ${x.longestStall.to}`})`).join(', ')}`),
     ...rows.filter((r) => r.strategy === 'median').map((r) => `median N=${r.sites}: blocks of ${Math.floor(COLUMN_BUDGET_BYTES / (4 * r.sites)).toLocaleString('en-US')} parameters per update (${COLUMN_BUDGET_BYTES / 2 ** 20} MiB for all ${r.sites})`),
   ];
   const table = [line(header), ...body.map(line), ...notes].join('\n');

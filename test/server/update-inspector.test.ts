@@ -39,6 +39,14 @@ test('the global model lives in shared memory, holding the values it adopted', (
   assert.deepEqual(modelA.tensors.map((t) => t.data), globalA.map((t) => t.data));
   assert.ok(modelA.tensors.every((t) => t.data.buffer === modelA.shared.buffer));
   assert.equal(modelA.shared.version, '1'.repeat(64));
+  // Every other model reuses the buffer of the model two before it, holding the new values.
+  const model = modelOf(1);
+  const first = model.shared.buffer;
+  model.adopt(1, initialWeights(config, 2), '2'.repeat(64), new Uint8Array());
+  assert.notEqual(model.shared.buffer, first);
+  model.adopt(2, initialWeights(config, 3), '3'.repeat(64), new Uint8Array());
+  assert.equal(model.shared.buffer, first);
+  assert.deepEqual(model.tensors.map((t) => t.data), initialWeights(config, 3).map((t) => t.data));
 });
 
 test('a worker thread gives the same verdict, norm and hash as the event loop did, and spools from the frame itself', async () => {
@@ -79,8 +87,10 @@ test('a thread that dies fails its own inspections with a clear error; the next 
     const first = await solo.inspect(file, header, context(), modelA.shared, 'site-c');
     assert.ok(first.ok);
     const thread = (solo as unknown as { threads: { worker: { terminate(): Promise<number> } }[] }).threads[0];
+    // Stopped before it can take the request: the request is pending when the thread exits.
+    const stopped = thread.worker.terminate();
     const inFlight = solo.inspect(file, header, context(), modelA.shared, 'site-c');
-    await thread.worker.terminate();
+    await stopped;
     await assert.rejects(inFlight, /update inspector thread exited/);
     const again = await solo.inspect(file, header, context(), modelA.shared, 'site-c');
     assert.ok(again.ok);
