@@ -116,6 +116,8 @@ export interface ApprovalInfo {
   minMetricCases: number;
   /** Differential privacy of the round (clip, noise, epsilon so far and after it); null without DP. */
   privacy: RoundPrivacyInfo | null;
+  /** Distributed DP: the standard deviation of the Gaussian noise this site adds to its clipped update; null otherwise. */
+  siteNoiseStd: number | null;
   /** The server's own description of what leaves the site. */
   serverDescription: string[];
   /** Why this round is announced again, for attempts after the first. */

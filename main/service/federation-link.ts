@@ -6,6 +6,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { regionMetricKey, REGIONS } from '../../core/metrics/regions.js';
+import { siteNoise } from '../../core/privacy/dp-aggregation.js';
 import { activeBackend } from '../../core/tf/backend.js';
 import { saveModelFile, type ModelMeta } from '../../core/weights/index.js';
 import type { ConnectionState, RegionScores, RoundRecord, TrainingProgress } from '../../preload/api.js';
@@ -134,7 +135,7 @@ export class FederationLink {
           model: { arch: request.model.arch, baseFilters: request.model.baseFilters, depth: request.model.depth, parameterCount: request.model.parameterCount, updateBytes: request.model.updateBytes },
           instructions: { ...request.instructions }, trainingCases: request.trainingCases, validationCases: request.validationCases,
           trainingDeadlineS: request.trainingDeadlineS, outgoing: request.outgoing, minMetricCases: request.minMetricCases,
-          privacy: request.privacy, serverDescription: request.leavesSite, retryNote,
+          privacy: request.privacy, siteNoiseStd: siteNoiseStdOf(request), serverDescription: request.leavesSite, retryNote,
         },
         sitesReturned: null, contribution: null,
       },
@@ -303,4 +304,10 @@ export function refusalMessage(refusal: Refusal): string {
     case 'frame-before-hello':
       return `The server refused this site: ${refusal.reason}.`;
   }
+}
+
+/** Distributed DP: the noise this site adds to its update (the share of the sum's noise calibrated to the threshold). */
+export function siteNoiseStdOf(request: Pick<ApprovalRequest, 'privacy' | 'secureAggregation'>): number | null {
+  const { privacy, secureAggregation } = request;
+  return privacy?.mode === 'distributed' && secureAggregation ? siteNoise(privacy, secureAggregation.threshold).noiseStd : null;
 }

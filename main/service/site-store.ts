@@ -50,6 +50,8 @@ const RoundSchema = z.object({
     minMetricCases: z.number().int(), serverDescription: z.array(z.string()), retryNote: z.string().nullable(),
     // Older history files have no privacy entry: those rounds ran without DP.
     privacy: RoundPrivacySchema.nullable().default(null),
+    // Older history files predate showing the site's own noise.
+    siteNoiseStd: z.number().nonnegative().nullable().default(null),
   }).nullable().default(null),
   sitesReturned: z.number().nullable(),
   sitesTotal: z.number().nullable(),

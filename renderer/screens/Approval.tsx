@@ -102,7 +102,7 @@ export function ApprovalScreen() {
                   {approval.instructions.mu > 0 ? `, FedProx μ ${approval.instructions.mu}` : ''}, seed {approval.instructions.seed};
                   on <b data-testid="outgoing-cases">{approval.trainingCases}</b> training case(s); at most {formatDuration(approval.trainingDeadlineS)}
                 </dd>
-                {approval.privacy && <PrivacyFacts privacy={approval.privacy} />}
+                {approval.privacy && <PrivacyFacts privacy={approval.privacy} siteNoiseStd={approval.siteNoiseStd} />}
               </>
             )}
           </dl>
