@@ -87,17 +87,14 @@ export class UpdateInspector {
     await Promise.all(running.map((t) => t.worker.terminate()));
   }
 
+  /** An idle thread; else a new one while there is room; else the one with the fewest inspections queued. */
   private leastBusy(): InspectorThread {
-    let best = 0;
-    for (let i = 0; i < this.threads.length; i++) {
-      const t = this.threads[i];
-      if (!t) {
-        best = i;
-        break;
-      }
-      if (t.pending.size < this.threads[best]!.pending.size) best = i;
-    }
-    return (this.threads[best] ??= this.start(best));
+    const running = this.threads.filter((t): t is InspectorThread => t !== null);
+    const idle = running.find((t) => t.pending.size === 0);
+    if (idle) return idle;
+    const free = this.threads.indexOf(null);
+    if (free >= 0) return (this.threads[free] = this.start(free));
+    return running.reduce((a, b) => (b.pending.size < a.pending.size ? b : a));
   }
 
   private start(index: number): InspectorThread {
