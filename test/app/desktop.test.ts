@@ -23,6 +23,7 @@ test('desktop app: federation, approval, cases, viewer, review and mask editing'
   const dir = tempDir();
   let federation: Federation | null = null;
   let headless: ChildProcess | null = null;
+  const headlessOutput: string[] = [];
   let app: AppSession | null = null;
   try {
     await buildRenderer();
@@ -102,8 +103,10 @@ test('desktop app: federation, approval, cases, viewer, review and mask editing'
     const cardKeys: Record<string, string[]> = {};
     await t.test('the approval card shows the federation, round k of N, attempt, training parameters and every key that would leave', async () => {
       headless = spawn(process.execPath, [join(REPO, 'bin/fedseg.js'), 'site', '--server', fed.server.wsUrl, '--data', otherData, '--auto-approve', '--min-metric-cases', '1'], {
-        cwd: REPO, stdio: 'ignore', env: { ...process.env, FEDSEG_SITE_TOKEN: fed.tokens[OTHER_SITE] },
+        cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FEDSEG_SITE_TOKEN: fed.tokens[OTHER_SITE] },
       });
+      headless.stdout!.on('data', (chunk: Buffer) => headlessOutput.push(chunk.toString()));
+      headless.stderr!.on('data', (chunk: Buffer) => headlessOutput.push(chunk.toString()));
       await page.getByTestId('approval-waiting').waitFor({ timeout: 30_000 });
       assert.match(await page.title(), /^Round 1 waits for approval/);
       await page.getByTestId('nav-approval').click();
@@ -142,7 +145,9 @@ test('desktop app: federation, approval, cases, viewer, review and mask editing'
       await page.getByTestId('nav-training').click();
       await page.getByTestId('backend').filter({ hasNotText: 'not started' }).waitFor({ timeout: 120_000 });
       await page.getByTestId('nav-federation').click();
-      await page.locator('[data-testid=round-2][data-status=complete]').waitFor({ timeout: 180_000 });
+      await page.locator('[data-testid=round-2][data-status=complete]').waitFor({ timeout: 180_000 }).catch((err: Error) => {
+        assert.fail(`${err.message}\nserver log:\n${fed.log.slice(-200).join('\n')}\nheadless site:\n${headlessOutput.slice(-200).join('')}\napp log:\n${app!.logs.join('\n')}`);
+      });
       await page.getByTestId('round-2-sites').filter({ hasText: /^2 of 2 sites/ }).waitFor();
       assert.match(await page.getByTestId('round-1-sites').innerText(), /^1 of 2 sites/);
       // The server stores an update's metrics plus its own numCases and updateNorm, an evaluation's plus numCases.

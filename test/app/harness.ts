@@ -52,6 +52,8 @@ export async function syntheticSites(dir: string): Promise<{ appData: string; ot
 export interface Federation {
   server: RunningServer;
   tokens: Record<string, string>;
+  /** The server's log lines, for failure messages. */
+  log: string[];
 }
 
 /** Tiny model so a local round trains in seconds on 2 CPU cores. */
@@ -61,14 +63,15 @@ export async function startFederation(dir: string, sites: string[], config: Part
   const dbFile = join(dir, 'server/fedseg.db');
   const tokens: Record<string, string> = {};
   for (const name of sites) tokens[name] = registerSite(dbFile, name).token;
+  const log: string[] = [];
   const server = await startServer({
     config: parseFederationConfig({
       model: TINY_MODEL, rounds: 2, localEpochs: 1, batchSize: 1, minSites: 1, approvalDeadlineS: 120,
       trainingDeadlineS: 600, evaluationDeadlineS: 120, retryDelayS: 1, heartbeatS: 5, ...config,
     }),
-    dbFile, port: 0, log: () => undefined,
+    dbFile, port: 0, log: (line) => log.push(`${new Date().toISOString()} ${line}`),
   });
-  return { server, tokens };
+  return { server, tokens, log };
 }
 
 export interface AppSession {
