@@ -207,6 +207,16 @@ export class FederationLink {
     };
   }
 
+  /**
+   * 'sent', unless the server's verdict came first: it travels over the WebSocket, the upload's own
+   * answer over HTTP, so 'update-accepted' and even the round's result can arrive before the upload
+   * resolves, and the record must not step back from them.
+   */
+  private sentStatus(round: number): { status?: 'sent' } {
+    const status = this.store.rounds.find((r) => r.round === round)?.status;
+    return status === 'accepted' || status === 'complete' || status === 'rejected' || status === 'left-out' ? {} : { status: 'sent' };
+  }
+
   /** Our record of a finished round: complete if our update was in it, otherwise why we were not. */
   private resultPatch(event: Extract<RuntimeEvent, { type: 'round-result' }>): Partial<RoundRecord> {
     const status = this.store.rounds.find((r) => r.round === event.round)?.status ?? 'announced';
@@ -245,7 +255,7 @@ export class FederationLink {
         this.store.appendAudit({
           kind: 'update-sent', at: new Date().toISOString(), round: event.round, serverUrl: this.serverUrl, numCases: event.numCases, bytes: event.bytes, sha256: event.sha256,
         });
-        return this.emit({ type: 'round', round: event.round, patch: { status: 'sent', contribution: { caseCount: event.numCases, loss: event.metrics.loss ?? null } } });
+        return this.emit({ type: 'round', round: event.round, patch: { ...this.sentStatus(event.round), contribution: { caseCount: event.numCases, loss: event.metrics.loss ?? null } } });
       case 'update-accepted':
         return this.emit({ type: 'round', round: event.round, patch: { status: 'accepted' } });
       case 'update-rejected':
