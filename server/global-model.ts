@@ -5,13 +5,13 @@
  * every update is compared with without a copy.
  */
 import { encodeFrame } from '../core/federation/protocol.js';
-import { parameterCount, type TensorList } from '../core/federation/tensors.js';
+import { parameterCount, viewsOf, type TensorList } from '../core/federation/tensors.js';
 
-/** The global model as worker threads see it: float32 values in manifest order; `version` is its model hash. */
+/** The global model as worker threads see it: float32 values in manifest order (core/federation/tensors.ts viewsOf); `version` is its model hash. */
 export interface SharedGlobal {
   version: string;
   buffer: SharedArrayBuffer;
-  manifest: { name: string; shape: number[]; size: number }[];
+  manifest: { name: string; shape: number[] }[];
 }
 
 export class GlobalModel {
@@ -36,14 +36,9 @@ export class GlobalModel {
     const byteLength = 4 * parameterCount(tensors);
     const buffer = this.spare?.byteLength === byteLength ? this.spare : new SharedArrayBuffer(byteLength);
     this.spare = this.shared.buffer.byteLength === byteLength ? this.shared.buffer : null;
-    let offset = 0;
-    this.tensors = tensors.map((t) => {
-      const data = new Float32Array(buffer, 4 * offset, t.data.length);
-      data.set(t.data);
-      offset += t.data.length;
-      return { name: t.name, shape: t.shape, data };
-    });
-    this.shared = { version: hash, buffer, manifest: tensors.map((t) => ({ name: t.name, shape: t.shape, size: t.data.length })) };
+    this.tensors = viewsOf(tensors, new Float32Array(buffer));
+    this.tensors.forEach((t, i) => t.data.set(tensors[i].data));
+    this.shared = { version: hash, buffer, manifest: tensors.map((t) => ({ name: t.name, shape: t.shape })) };
     this.round = round;
     this.hash = hash;
     this.bytes = bytes;

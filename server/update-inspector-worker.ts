@@ -4,7 +4,8 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import type { ModelConfig } from '../core/model/config.js';
-import type { TensorList } from '../core/federation/tensors.js';
+import { errorMessage } from '../core/errors.js';
+import { viewsOf, type TensorList } from '../core/federation/tensors.js';
 import { inspectUpdate } from './update-intake.js';
 import type { SharedGlobal } from './global-model.js';
 import type { InspectorReply, InspectorRequest } from './update-inspector.js';
@@ -13,15 +14,7 @@ const modelConfig = workerData as ModelConfig;
 let global: { version: string; tensors: TensorList } | null = null;
 
 function globalTensors(shared: SharedGlobal): TensorList {
-  if (global?.version !== shared.version) {
-    let offset = 0;
-    const tensors = shared.manifest.map(({ name, shape, size }) => {
-      const data = new Float32Array(shared.buffer, 4 * offset, size);
-      offset += size;
-      return { name, shape, data };
-    });
-    global = { version: shared.version, tensors };
-  }
+  if (global?.version !== shared.version) global = { version: shared.version, tensors: viewsOf(shared.manifest, new Float32Array(shared.buffer)) };
   return global.tensors;
 }
 
@@ -34,7 +27,7 @@ parentPort!.on('message', (m: InspectorRequest) => {
       ? { id: m.id, ok: true, sha256: result.sha256, norm: result.norm, tensorOffset: result.tensorBytes.byteOffset - payload.byteOffset, tensorLength: result.tensorBytes.byteLength }
       : { id: m.id, ok: false, reason: result.reason };
   } catch (err) {
-    reply = { id: m.id, error: err instanceof Error ? err.message : String(err) };
+    reply = { id: m.id, error: errorMessage(err) };
   }
   parentPort!.postMessage(reply);
 });

@@ -9,7 +9,7 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { clipInPlace, type BoundReport } from '../core/federation/bound-updates.js';
 import type { Strategy } from '../core/federation/strategies/index.js';
-import { parameterCount, withData, type TensorList } from '../core/federation/tensors.js';
+import { parameterCount, viewsOf, type TensorList } from '../core/federation/tensors.js';
 import { FedSegError } from '../core/errors.js';
 
 /** Memory for one block of every update when a coordinate-wise strategy aggregates (32 MiB: 20 sites read 419,430 parameters at a time). */
@@ -109,8 +109,7 @@ export async function aggregateSpooled(
     if (aggregation.kind === 'mean') {
       const buffer = new Float32Array(parameterCount(global));
       const bytes = new Uint8Array(buffer.buffer);
-      let offset = 0;
-      const update = withData(global, global.map((t) => buffer.subarray(offset, (offset += t.data.length))));
+      const update = viewsOf(global, buffer);
       for (let k = 0; k < reports.length; k++) {
         await readers.read(k, 0, bytes);
         update.forEach((t, i) => clipInPlace(global[i].data, t.data, reports[k]));

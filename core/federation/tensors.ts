@@ -76,6 +76,17 @@ export function flatten(tensors: TensorList): Float32Array {
   return out;
 }
 
+/** Views of `flat` (laid out as flatten() lays it out) as the tensors of `manifest`: nothing is copied. */
+export function viewsOf(manifest: readonly { name: string; shape: readonly number[] }[], flat: Float32Array): TensorList {
+  let offset = 0;
+  return manifest.map(({ name, shape }) => {
+    const size = elementCount(shape);
+    const data = flat.subarray(offset, offset + size);
+    offset += size;
+    return { name, shape: [...shape], data };
+  });
+}
+
 /** `like` plus a flat update laid out as flatten() lays it out. */
 export function plusFlat(like: TensorList, delta: ArrayLike<number>): TensorList {
   if (delta.length !== parameterCount(like)) throw new Error(`a flat update of ${delta.length} values for a model of ${parameterCount(like)}`);

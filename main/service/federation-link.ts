@@ -207,19 +207,23 @@ export class FederationLink {
     };
   }
 
+  private statusOf(round: number): RoundRecord['status'] | undefined {
+    return this.store.rounds.find((r) => r.round === round)?.status;
+  }
+
   /**
    * 'sent', unless the server's verdict came first: it travels over the WebSocket, the upload's own
    * answer over HTTP, so 'update-accepted' and even the round's result can arrive before the upload
    * resolves, and the record must not step back from them.
    */
   private sentStatus(round: number): { status?: 'sent' } {
-    const status = this.store.rounds.find((r) => r.round === round)?.status;
+    const status = this.statusOf(round);
     return status === 'accepted' || status === 'complete' || status === 'rejected' || status === 'left-out' ? {} : { status: 'sent' };
   }
 
   /** Our record of a finished round: complete if our update was in it, otherwise why we were not. */
   private resultPatch(event: Extract<RuntimeEvent, { type: 'round-result' }>): Partial<RoundRecord> {
-    const status = this.store.rounds.find((r) => r.round === event.round)?.status ?? 'announced';
+    const status = this.statusOf(event.round) ?? 'announced';
     const contributed = status === 'sent' || status === 'accepted';
     const inFlight = contributed || status === 'approved' || status === 'training' || status === 'announced';
     if (event.status === 'completed') {
